@@ -1,0 +1,142 @@
+// allot-cli: operator tool on top of the client library (schema, one allocation, load reports,
+// and a demo that shows decisions moving with request value).
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "client/allot_client.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: allot-cli --target HOST:PORT COMMAND [ARGS]\n"
+    "  state                                    modules, lambda, load and agent schemas\n"
+    "  allocate AGENT [FEATURE=VALUE ...]       one Allocate call (unset features are 0)\n"
+    "  report-load MODULE CPU QPS [LEVEL]       one ReportLoad call (CPU as a fraction)\n"
+    "  demo                                     allocations for low- to high-value requests\n";
+
+int Fail(const std::string& message, int code = 1) {
+  std::cerr << "allot-cli: " << message << "\n";
+  return code;
+}
+
+std::string Describe(const allot::v1::AllocateResponse& r) {
+  std::ostringstream out;
+  for (const auto& d : r.decisions()) {
+    out << d.name() << "=";
+    for (int i = 0; i < d.selected_size(); ++i) out << (i ? "+" : "") << d.selected(i);
+    out << " ";
+  }
+  char buf[200];
+  std::snprintf(buf, sizeof(buf), "| value=%.3f cost=%.1fms lambda=%.3f bucket=%u%s", r.predicted_value(),
+                r.predicted_cost(), r.lambda(), r.value_bucket(),
+                r.fallback() ? (" FALLBACK(" + r.fallback_reason() + ")").c_str() : "");
+  return out.str() + buf;
+}
+
+void PrintState(const allot::v1::ControlState& s) {
+  std::printf("config %s, bundle %s\n", s.config_version().c_str(), s.bundle_version().c_str());
+  for (const auto& m : s.modules()) {
+    std::printf("module %-8s target=%.2f lambda=%.3f controller=%s", m.name().c_str(), m.cpu_target(), m.lambda(),
+                m.controller().c_str());
+    if (m.has_last_load()) {
+      std::printf(" cpu=%.2f qps=%.0f age=%.1fs%s", m.last_load().cpu_utilization(), m.last_load().qps(),
+                  m.last_load().age_seconds(), m.last_load().stale() ? " STALE" : "");
+    }
+    std::printf("\n");
+  }
+  for (const auto& a : s.agents()) {
+    std::printf("agent %-8s module=%s joint_actions=%u features=[", a.name().c_str(), a.module().c_str(),
+                a.joint_actions());
+    for (int i = 0; i < a.features_size(); ++i) std::printf("%s%s", i ? " " : "", a.features(i).c_str());
+    std::printf("]\n");
+    for (const auto& d : a.decisions()) {
+      std::printf("  %-15s %-6s options=[", d.name().c_str(),
+                  allot::v1::ActionKind_Name(d.kind()).substr(12).c_str());
+      for (int i = 0; i < d.options_size(); ++i) std::printf("%s%s", i ? " " : "", d.options(i).c_str());
+      std::printf("]\n");
+    }
+  }
+}
+
+int Demo(allot::AllotClient& client) {
+  // Request value rises with the user's historical value; each agent answers for the same users.
+  const std::vector<std::pair<const char*, float>> users = {
+      {"new, low value", -1.5f}, {"average", 0.0f}, {"engaged", 1.0f}, {"top spender", 2.2f}};
+  for (const auto& agent : client.schema().agents()) {
+    std::printf("\n== agent %s ==\n", agent.name().c_str());
+    for (const auto& [label, hist] : users) {
+      auto builder = client.NewRequest(agent.name());
+      builder.Set("user_hist_value_log", hist).Set("user_activity", hist > 0 ? 1.0f : 0.2f);
+      builder.Set("ctr_7d", hist > 1 ? 0.08f : 0.02f).RequestId(std::string("demo-") + label);
+      const allot::AllocationResult r = client.Allocate(builder.request());
+      if (!r.from_server) return Fail("Allocate failed: " + r.status.error_message());
+      std::printf("%-15s %s\n", label, Describe(r.response).c_str());
+    }
+  }
+  std::printf("\n== repeat request with cached stage outputs (recall agent, engaged user) ==\n");
+  for (double age : {2.0, 20.0, 60.0}) {
+    auto builder = client.NewRequest("recall");
+    builder.Set("user_hist_value_log", 1.0f).Set("user_activity", 1.0f).Set("ctr_7d", 0.02f);
+    builder.Cache(allot::v1::STAGE_PRERANK, age, 100).Cache(allot::v1::STAGE_RANK, age, 30).Cache(allot::v1::STAGE_RECALL, age, 200);
+    const allot::AllocationResult r = client.Allocate(builder.request());
+    if (!r.from_server) return Fail("Allocate failed: " + r.status.error_message());
+    std::printf("cache age %5.0fs -> reuse %s\n", age,
+                allot::v1::CacheReuse_Name(r.response.cache_reuse()).c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string target;
+  if (args.size() >= 2 && args[0] == "--target") {
+    target = args[1];
+    args.erase(args.begin(), args.begin() + 2);
+  }
+  if (target.empty() || args.empty()) return Fail(std::string("missing --target or command\n") + kUsage, 2);
+  allot::ClientOptions options;
+  options.allocate_timeout = std::chrono::milliseconds(1000);
+  allot::AllotClient client(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()), options);
+  if (grpc::Status s = client.LoadSchema(); !s.ok()) return Fail("cannot reach " + target + ": " + s.error_message());
+  const std::string& command = args[0];
+  try {
+    if (command == "state") {
+      PrintState(client.schema());
+      return 0;
+    }
+    if (command == "demo") return Demo(client);
+    if (command == "allocate" && args.size() >= 2) {
+      auto builder = client.NewRequest(args[1]);
+      for (size_t i = 2; i < args.size(); ++i) {
+        const size_t eq = args[i].find('=');
+        if (eq == std::string::npos) return Fail("expected FEATURE=VALUE, got '" + args[i] + "'", 2);
+        builder.Set(args[i].substr(0, eq), std::stof(args[i].substr(eq + 1)));
+      }
+      const allot::AllocationResult r = client.Allocate(builder.request());
+      if (!r.from_server) return Fail(r.status.error_message());
+      std::printf("%s\n", Describe(r.response).c_str());
+      return 0;
+    }
+    if (command == "report-load" && args.size() >= 4) {
+      allot::v1::LoadReport report;
+      report.set_module(args[1]);
+      report.set_cpu_utilization(std::stod(args[2]));
+      report.set_qps(std::stod(args[3]));
+      if (args.size() >= 5) report.set_degradation_level(static_cast<uint32_t>(std::stoul(args[4])));
+      const grpc::Status s = client.ReportLoad(report);
+      if (!s.ok()) return Fail(s.error_message());
+      return 0;
+    }
+  } catch (const std::invalid_argument& e) {
+    return Fail(e.what(), 2);
+  } catch (const std::out_of_range& e) {
+    return Fail(std::string("number out of range: ") + e.what(), 2);
+  }
+  return Fail("unknown command or missing arguments\n" + std::string(kUsage), 2);
+}

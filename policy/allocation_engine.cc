@@ -1,0 +1,112 @@
+// One decision: read the snapshots once, score all joint actions, take the priced argmax.
+#include "policy/allocation_engine.h"
+
+#include <exception>
+
+namespace allot {
+namespace {
+
+std::shared_ptr<const LambdaTable> InitialLambdas(const AllotConfig& config,
+                                                  const LambdaTable* previous) {
+  auto table = std::make_shared<LambdaTable>();
+  for (const ModuleConfig& m : config.modules) {
+    const double initial = previous ? previous->Get(m.name, m.initial_lambda) : m.initial_lambda;
+    table->values.emplace_back(m.name, initial);
+  }
+  return table;
+}
+
+}  // namespace
+
+int PolicySnapshot::AgentIndex(std::string_view name) const {
+  for (size_t i = 0; i < config->agents.size(); ++i) {
+    if (config->agents[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::shared_ptr<const PolicySnapshot> MakePolicySnapshot(std::shared_ptr<const AllotConfig> config,
+                                                         std::shared_ptr<const ActionScorer> scorer) {
+  auto snap = std::make_shared<PolicySnapshot>();
+  for (const AgentConfig& agent : config->agents) {
+    snap->spaces.emplace_back(agent);
+    snap->agent_module.push_back(agent.module);
+  }
+  for (const CacheStageConfig& stage : config->cache_reuse.stages) {
+    snap->stage_module.push_back(stage.module);
+  }
+  snap->config = std::move(config);
+  snap->scorer = std::move(scorer);
+  return snap;
+}
+
+double LambdaTable::Get(std::string_view module, double fallback) const {
+  for (const auto& [name, value] : values) {
+    if (name == module) return value;
+  }
+  return fallback;
+}
+
+AllocationEngine::AllocationEngine(std::shared_ptr<const PolicySnapshot> policy, size_t reservoir_size,
+                                   uint32_t sample_every)
+    : reservoir_(reservoir_size, sample_every) {
+  lambdas_.store(InitialLambdas(*policy->config, nullptr));
+  policy_.store(std::move(policy));
+}
+
+void AllocationEngine::SetPolicy(std::shared_ptr<const PolicySnapshot> policy) {
+  lambdas_.store(InitialLambdas(*policy->config, lambdas_.load().get()));
+  policy_.store(std::move(policy));
+}
+
+Allocation AllocationEngine::SafeDefault(const std::shared_ptr<const PolicySnapshot>& policy,
+                                         size_t agent, const char* reason) const {
+  Allocation out;
+  out.policy = policy;
+  out.agent = agent;
+  out.joint = policy->spaces[agent].safe_default();
+  out.lambda = lambdas_.load()->Get(policy->agent_module[agent], 0.0);
+  out.fallback = true;
+  out.fallback_reason = reason;
+  return out;
+}
+
+Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>& policy, size_t agent,
+                                    std::span<const float> features,
+                                    std::span<const CachedStage> caches) const {
+  // Reused per thread: scoring allocates nothing in steady state.
+  thread_local AgentScores scores;
+  bool scored = false;
+  try {
+    scored = policy->scorer->Score(agent, features, &scores) &&
+             scores.value.size() == policy->spaces[agent].size() &&
+             scores.cost.size() == scores.value.size();
+  } catch (const std::exception&) {
+    scored = false;
+  }
+  if (!scored) return SafeDefault(policy, agent, "scorer_failed");
+
+  const std::shared_ptr<const LambdaTable> lambdas = lambdas_.load();
+  const AllotConfig& config = *policy->config;
+  Allocation out;
+  out.policy = policy;
+  out.agent = agent;
+  out.lambda = lambdas->Get(policy->agent_module[agent], 0.0);
+  const ChosenAction chosen = ChooseAction(scores, out.lambda, config.agents[agent].max_cost_ms);
+  out.joint = chosen.joint;
+  out.value = chosen.value;
+  out.cost = chosen.cost;
+  out.capped = chosen.capped;
+  out.user_value = scores.user_value;
+  out.value_bucket = scores.value_bucket;
+  if (!caches.empty()) {
+    double stage_lambda[8];
+    const size_t n = std::min<size_t>(policy->stage_module.size(), 8);
+    for (size_t i = 0; i < n; ++i) stage_lambda[i] = lambdas->Get(policy->stage_module[i], 0.0);
+    out.cache = ChooseCacheReuse(config.cache_reuse, scores.user_value, {stage_lambda, n}, caches);
+  }
+  reservoir_.MaybeRecord(agent, scores);
+  return out;
+}
+
+}  // namespace allot

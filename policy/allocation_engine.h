@@ -1,0 +1,83 @@
+// The decision path without any wire format: snapshot -> score -> argmax(value - lambda * cost).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "policy/action_space.h"
+#include "policy/cache_reuse.h"
+#include "policy/config.h"
+#include "policy/decision_rule.h"
+#include "policy/score_reservoir.h"
+#include "policy/scorer.h"
+
+namespace allot {
+
+// Everything a decision reads that changes only on reload: config, action spaces, scorer.
+struct PolicySnapshot {
+  std::shared_ptr<const AllotConfig> config;
+  std::shared_ptr<const ActionScorer> scorer;
+  std::vector<ActionSpace> spaces;      // per agent, config order
+  std::vector<std::string> agent_module;  // per agent
+  std::vector<std::string> stage_module;  // per cache_reuse stage
+
+  int AgentIndex(std::string_view name) const;  // -1 when unknown
+};
+
+std::shared_ptr<const PolicySnapshot> MakePolicySnapshot(std::shared_ptr<const AllotConfig> config,
+                                                         std::shared_ptr<const ActionScorer> scorer);
+
+// Lambda per module, replaced as a whole by the controller.
+struct LambdaTable {
+  std::vector<std::pair<std::string, double>> values;
+  double Get(std::string_view module, double fallback) const;
+};
+
+struct Allocation {
+  std::shared_ptr<const PolicySnapshot> policy;  // keeps the action space alive for rendering
+  size_t agent = 0;
+  size_t joint = 0;
+  double lambda = 0.0;
+  double value = 0.0;
+  double cost = 0.0;
+  double user_value = 0.0;
+  int value_bucket = 0;
+  bool capped = false;
+  CacheReuseChoice cache;
+  bool fallback = false;
+  const char* fallback_reason = "";
+};
+
+class AllocationEngine {
+ public:
+  AllocationEngine(std::shared_ptr<const PolicySnapshot> policy, size_t reservoir_size,
+                   uint32_t sample_every);
+
+  std::shared_ptr<const PolicySnapshot> policy() const { return policy_.load(); }
+  std::shared_ptr<const LambdaTable> lambdas() const { return lambdas_.load(); }
+  // Swaps in a new policy; lambdas of modules that still exist are kept, new ones start at their
+  // configured initial value.
+  void SetPolicy(std::shared_ptr<const PolicySnapshot> policy);
+  void SetLambdas(std::shared_ptr<const LambdaTable> lambdas) { lambdas_.store(std::move(lambdas)); }
+
+  // `agent` must index policy->spaces and `features` must have the agent's width (the caller
+  // validates). Never throws: a scorer failure answers with the safe default, marked fallback.
+  Allocation Decide(const std::shared_ptr<const PolicySnapshot>& policy, size_t agent,
+                    std::span<const float> features, std::span<const CachedStage> caches) const;
+  // The configured safe default, marked as a fallback with the given reason.
+  Allocation SafeDefault(const std::shared_ptr<const PolicySnapshot>& policy, size_t agent,
+                         const char* reason) const;
+
+  ScoreReservoir& reservoir() { return reservoir_; }
+  const ScoreReservoir& reservoir() const { return reservoir_; }
+
+ private:
+  std::atomic<std::shared_ptr<const PolicySnapshot>> policy_;
+  std::atomic<std::shared_ptr<const LambdaTable>> lambdas_;
+  mutable ScoreReservoir reservoir_;
+};
+
+}  // namespace allot

@@ -1,0 +1,35 @@
+// ComRecycle's per-request choice: reuse a cached stage output or recompute, priced by lambda.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "policy/config.h"
+
+namespace allot {
+
+// Stage numbering matches allot.v1.Stage / CacheReuse: 1 recall, 2 prerank, 3 rank; 0 = none.
+int StageNumber(const std::string& stage_name);
+
+struct CachedStage {
+  int stage = 0;
+  bool present = false;
+  double age_s = 0.0;
+  uint32_t size = 0;
+};
+
+struct CacheReuseChoice {
+  int reuse = 0;                 // 0 none, else the stage whose cached output is reused
+  double value_retained = 1.0;   // fraction of the request's value the reuse keeps
+  double cost_saved_ms = 0.0;    // compute not spent (recomputation of that stage and earlier)
+};
+
+// Reusing stage s keeps v * 0.5^(age / half_life_s) of the value and saves the compute of s and
+// every earlier stage; the choice maximises value - sum_m lambda_m * cost_m over the usable caches
+// (present, non-empty, not older than max_age_s). stage_lambda[i] is the lambda of the module of
+// config.stages[i].
+CacheReuseChoice ChooseCacheReuse(const CacheReuseConfig& config, double user_value,
+                                  std::span<const double> stage_lambda,
+                                  std::span<const CachedStage> caches);
+
+}  // namespace allot

@@ -1,0 +1,496 @@
+// YAML -> AllotConfig: every key is optional (defaults in config.h), unknown keys are errors, and
+// every error names the dotted key path so an operator can fix the file without reading code.
+#include "policy/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+namespace allot {
+namespace {
+
+// A YAML map being read under a key path; records which keys were consumed.
+class MapReader {
+ public:
+  MapReader(const YAML::Node& node, std::string path) : node_(node), path_(std::move(path)) {
+    if (node_ && !node_.IsNull() && !node_.IsMap()) Fail(path_, "must be a mapping");
+  }
+
+  std::string Child(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  YAML::Node Get(const std::string& key) {
+    seen_.insert(key);
+    if (!node_ || node_.IsNull()) return YAML::Node();
+    return node_[key];
+  }
+
+  template <typename T>
+  void Read(const std::string& key, T& out) {
+    YAML::Node value = Get(key);
+    if (!value || value.IsNull()) return;
+    if (!value.IsScalar()) Fail(Child(key), "must be a scalar");
+    try {
+      out = value.as<T>();
+    } catch (const YAML::Exception&) {
+      Fail(Child(key), "has the wrong type (got '" + value.Scalar() + "')");
+    }
+    if constexpr (std::is_floating_point_v<T>) {
+      if (!std::isfinite(out)) Fail(Child(key), "must be finite");
+    }
+  }
+
+  void ReadStrings(const std::string& key, std::vector<std::string>& out) {
+    YAML::Node value = Get(key);
+    if (!value || value.IsNull()) return;
+    if (value.IsScalar()) {
+      out = {value.Scalar()};
+      return;
+    }
+    if (!value.IsSequence()) Fail(Child(key), "must be a list of strings");
+    out.clear();
+    for (size_t i = 0; i < value.size(); ++i) {
+      if (!value[i].IsScalar()) Fail(Child(key) + "[" + std::to_string(i) + "]", "must be a string");
+      out.push_back(value[i].Scalar());
+    }
+  }
+
+  void ReadDoubles(const std::string& key, std::vector<double>& out) {
+    YAML::Node value = Get(key);
+    if (!value || value.IsNull()) return;
+    if (!value.IsSequence()) Fail(Child(key), "must be a list of numbers");
+    out.clear();
+    for (size_t i = 0; i < value.size(); ++i) {
+      const std::string item = Child(key) + "[" + std::to_string(i) + "]";
+      double d = 0;
+      try {
+        d = value[i].as<double>();
+      } catch (const YAML::Exception&) {
+        Fail(item, "must be a number");
+      }
+      if (!std::isfinite(d)) Fail(item, "must be finite");
+      out.push_back(d);
+    }
+  }
+
+  // Calls fn(reader, index) for each element of a list of mappings.
+  void ReadList(const std::string& key, const std::function<void(MapReader&, size_t)>& fn) {
+    YAML::Node value = Get(key);
+    if (!value || value.IsNull()) return;
+    if (!value.IsSequence()) Fail(Child(key), "must be a list");
+    for (size_t i = 0; i < value.size(); ++i) {
+      MapReader item(value[i], Child(key) + "[" + std::to_string(i) + "]");
+      fn(item, i);
+      item.RejectUnknownKeys();
+    }
+  }
+
+  void ReadMap(const std::string& key, const std::function<void(MapReader&)>& fn) {
+    MapReader sub(Get(key), Child(key));
+    fn(sub);
+    sub.RejectUnknownKeys();
+  }
+
+  void RejectUnknownKeys() const {
+    if (!node_ || !node_.IsMap()) return;
+    for (const auto& kv : node_) {
+      const std::string key = kv.first.as<std::string>();
+      if (!seen_.count(key)) Fail(Child(key), "is not a known key");
+    }
+  }
+
+  const YAML::Node& node() const { return node_; }
+  const std::string& path() const { return path_; }
+
+  [[noreturn]] static void Fail(const std::string& path, const std::string& what) {
+    throw ConfigError(path + ": " + what);
+  }
+
+ private:
+  YAML::Node node_;
+  std::string path_;
+  std::set<std::string> seen_;
+};
+
+[[noreturn]] void Fail(const std::string& path, const std::string& what) { MapReader::Fail(path, what); }
+
+DecisionKind ParseKind(const std::string& text, const std::string& path) {
+  if (text == "link") return DecisionKind::kLink;
+  if (text == "switch") return DecisionKind::kSwitch;
+  if (text == "queue") return DecisionKind::kQueue;
+  Fail(path, "must be one of link, switch, queue (got '" + text + "')");
+}
+
+void ReadOption(MapReader& r, DecisionKind kind, OptionConfig& option) {
+  if (kind == DecisionKind::kQueue) {
+    r.Read("length", option.queue_length);
+    option.label = std::to_string(option.queue_length);
+  } else {
+    r.Read("name", option.label);
+  }
+  r.ReadDoubles("gain", option.gain);
+  r.Read("cost_ms", option.cost_ms);
+}
+
+void ReadDecision(MapReader& r, DecisionConfig& decision) {
+  r.Read("name", decision.name);
+  std::string kind = "queue";
+  r.Read("kind", kind);
+  decision.kind = ParseKind(kind, r.Child("kind"));
+  r.Read("min_selected", decision.min_selected);
+  r.Read("max_selected", decision.max_selected);
+  r.ReadStrings("safe_default", decision.safe_default);
+  r.ReadList("options", [&](MapReader& o, size_t) {
+    OptionConfig option;
+    ReadOption(o, decision.kind, option);
+    decision.options.push_back(std::move(option));
+  });
+}
+
+AllotConfig Parse(const YAML::Node& root) {
+  AllotConfig c;
+  MapReader r(root, "");
+  r.ReadMap("server", [&](MapReader& s) {
+    s.Read("listen", c.server.listen);
+    s.Read("metrics_listen", c.server.metrics_listen);
+    s.Read("min_deadline_ms", c.server.min_deadline_ms);
+    s.Read("max_features", c.server.max_features);
+    s.Read("max_behavior_ids", c.server.max_behavior_ids);
+    s.Read("max_id_length", c.server.max_id_length);
+    s.Read("max_cache_entries", c.server.max_cache_entries);
+    s.Read("drain_delay_s", c.server.drain_delay_s);
+    s.Read("shutdown_timeout_s", c.server.shutdown_timeout_s);
+    s.Read("reload_poll_s", c.server.reload_poll_s);
+  });
+  r.ReadMap("logging", [&](MapReader& s) {
+    s.Read("level", c.logging.level);
+    s.Read("format", c.logging.format);
+  });
+  r.ReadMap("models", [&](MapReader& s) {
+    s.Read("dir", c.models.dir);
+    s.Read("poll_s", c.models.poll_s);
+    s.Read("serve_analytic", c.models.serve_analytic);
+  });
+  r.ReadMap("lambda", [&](MapReader& s) {
+    s.Read("min", c.lambda.min);
+    s.Read("max", c.lambda.max);
+    s.Read("max_step", c.lambda.max_step);
+    s.Read("safe_value", c.lambda.safe_value);
+    s.Read("stale_after_s", c.lambda.stale_after_s);
+    s.Read("decay_half_life_s", c.lambda.decay_half_life_s);
+  });
+  r.ReadMap("controller", [&](MapReader& s) {
+    s.Read("kind", c.controller.kind);
+    s.Read("period_s", c.controller.period_s);
+    s.Read("horizon", c.controller.horizon);
+    s.Read("alpha", c.controller.alpha);
+    s.Read("beta", c.controller.beta);
+    s.Read("critical_load", c.controller.critical_load);
+    s.Read("samples", c.controller.samples);
+    s.Read("pid_kp", c.controller.pid_kp);
+    s.Read("pid_ki", c.controller.pid_ki);
+    s.Read("pid_kd", c.controller.pid_kd);
+    s.Read("reservoir_size", c.controller.reservoir_size);
+    s.Read("sample_every", c.controller.sample_every);
+  });
+  r.ReadMap("value_model", [&](MapReader& s) {
+    s.Read("bias", c.value_model.bias);
+    s.ReadDoubles("bucket_bounds", c.value_model.bucket_bounds);
+    s.ReadMap("weights", [&](MapReader& w) {
+      if (!w.node() || !w.node().IsMap()) return;
+      for (const auto& kv : w.node()) {
+        const std::string name = kv.first.as<std::string>();
+        double weight = 0;
+        w.Read(name, weight);
+        c.value_model.weights[name] = weight;
+      }
+    });
+  });
+  r.ReadList("modules", [&](MapReader& s, size_t) {
+    ModuleConfig m;
+    s.Read("name", m.name);
+    s.Read("cpu_target", m.cpu_target);
+    s.Read("cpu_hard_limit", m.cpu_hard_limit);
+    s.Read("initial_lambda", m.initial_lambda);
+    c.modules.push_back(std::move(m));
+  });
+  r.ReadList("agents", [&](MapReader& s, size_t) {
+    AgentConfig a;
+    s.Read("name", a.name);
+    s.Read("module", a.module);
+    s.Read("max_cost_ms", a.max_cost_ms);
+    s.ReadStrings("features", a.features);
+    s.ReadList("decisions", [&](MapReader& d, size_t) {
+      DecisionConfig decision;
+      ReadDecision(d, decision);
+      a.decisions.push_back(std::move(decision));
+    });
+    c.agents.push_back(std::move(a));
+  });
+  r.ReadMap("cache_reuse", [&](MapReader& s) {
+    s.Read("enabled", c.cache_reuse.enabled);
+    s.Read("max_age_s", c.cache_reuse.max_age_s);
+    s.Read("mode", c.cache_reuse.mode);
+    s.ReadList("stages", [&](MapReader& st, size_t) {
+      CacheStageConfig stage;
+      st.Read("stage", stage.stage);
+      st.Read("module", stage.module);
+      st.Read("half_life_s", stage.half_life_s);
+      st.Read("stage_cost_ms", stage.stage_cost_ms);
+      c.cache_reuse.stages.push_back(std::move(stage));
+    });
+  });
+  r.RejectUnknownKeys();
+  return c;
+}
+
+std::string Indexed(const std::string& list, size_t i) { return list + "[" + std::to_string(i) + "]"; }
+
+void CheckPositive(double v, const std::string& path) {
+  if (!(v > 0)) Fail(path, "must be > 0");
+}
+
+void CheckFraction(double v, const std::string& path) {
+  if (!(v > 0 && v <= 1)) Fail(path, "must be in (0, 1]");
+}
+
+template <typename T, typename NameOf>
+void CheckUniqueNonEmpty(const std::vector<T>& items, const std::string& list, NameOf name_of) {
+  std::set<std::string> names;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string& name = name_of(items[i]);
+    if (name.empty()) Fail(Indexed(list, i) + ".name", "must not be empty");
+    if (!names.insert(name).second) Fail(Indexed(list, i) + ".name", "duplicates '" + name + "'");
+  }
+}
+
+// Each decision kind has its own shape; the safe default must name existing options.
+void ValidateDecision(const DecisionConfig& d, const std::string& path, int buckets) {
+  if (d.options.empty()) Fail(path + ".options", "must not be empty");
+  CheckUniqueNonEmpty(d.options, path + ".options", [](const OptionConfig& o) -> const std::string& {
+    return o.label;
+  });
+  const int n = static_cast<int>(d.options.size());
+  for (int i = 0; i < n; ++i) {
+    const OptionConfig& o = d.options[i];
+    const std::string opath = Indexed(path + ".options", i);
+    if (static_cast<int>(o.gain.size()) != buckets) {
+      Fail(opath + ".gain", "must have one entry per value bucket (" + std::to_string(buckets) + ")");
+    }
+    for (size_t b = 0; b < o.gain.size(); ++b) {
+      if (o.gain[b] < 0) Fail(Indexed(opath + ".gain", b), "must be >= 0");
+    }
+    if (o.cost_ms < 0) Fail(opath + ".cost_ms", "must be >= 0");
+    if (d.kind == DecisionKind::kQueue && o.queue_length <= 0) Fail(opath + ".length", "must be > 0");
+  }
+  switch (d.kind) {
+    case DecisionKind::kLink:
+      if (n > 12) Fail(path + ".options", "at most 12 channels (subsets are enumerated)");
+      if (d.min_selected < 0 || d.min_selected > n) Fail(path + ".min_selected", "out of range");
+      if (d.max_selected < 0 || d.max_selected > n) Fail(path + ".max_selected", "out of range");
+      if (d.max_selected != 0 && d.max_selected < d.min_selected) {
+        Fail(path + ".max_selected", "must be >= min_selected");
+      }
+      break;
+    case DecisionKind::kSwitch:
+      if (n != 2 || d.options[0].label != "off" || d.options[1].label != "on") {
+        Fail(path + ".options", "a switch has exactly two options named off, on (in that order)");
+      }
+      break;
+    case DecisionKind::kQueue:
+      break;
+  }
+  const std::string dpath = path + ".safe_default";
+  if (d.safe_default.empty()) Fail(dpath, "must not be empty");
+  if (d.kind != DecisionKind::kLink && d.safe_default.size() != 1) Fail(dpath, "must name one option");
+  std::set<std::string> seen;
+  for (const std::string& label : d.safe_default) {
+    bool found = false;
+    for (const auto& o : d.options) found |= o.label == label;
+    if (!found) Fail(dpath, "names unknown option '" + label + "'");
+    if (!seen.insert(label).second) Fail(dpath, "repeats '" + label + "'");
+  }
+  if (d.kind == DecisionKind::kLink) {
+    const int k = static_cast<int>(d.safe_default.size());
+    if (k < d.min_selected || (d.max_selected && k > d.max_selected)) {
+      Fail(dpath, "violates min_selected/max_selected");
+    }
+  }
+}
+
+}  // namespace
+
+const char* DecisionKindName(DecisionKind kind) {
+  switch (kind) {
+    case DecisionKind::kLink:
+      return "link";
+    case DecisionKind::kSwitch:
+      return "switch";
+    case DecisionKind::kQueue:
+      return "queue";
+  }
+  return "unknown";
+}
+
+const AgentConfig* AllotConfig::FindAgent(const std::string& name) const {
+  for (const auto& a : agents) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+int AllotConfig::ModuleIndex(const std::string& name) const {
+  for (size_t i = 0; i < modules.size(); ++i) {
+    if (modules[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void Validate(const AllotConfig& c) {
+  if (c.server.listen.empty()) Fail("server.listen", "must not be empty");
+  if (c.server.min_deadline_ms < 0) Fail("server.min_deadline_ms", "must be >= 0");
+  if (c.server.max_features <= 0) Fail("server.max_features", "must be > 0");
+  if (c.server.max_behavior_ids < 0) Fail("server.max_behavior_ids", "must be >= 0");
+  if (c.server.max_id_length <= 0) Fail("server.max_id_length", "must be > 0");
+  if (c.server.max_cache_entries < 0) Fail("server.max_cache_entries", "must be >= 0");
+  if (c.server.drain_delay_s < 0) Fail("server.drain_delay_s", "must be >= 0");
+  CheckPositive(c.server.shutdown_timeout_s, "server.shutdown_timeout_s");
+  if (c.server.reload_poll_s < 0) Fail("server.reload_poll_s", "must be >= 0");
+
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (!kLevels.count(c.logging.level)) Fail("logging.level", "must be one of trace..off");
+  if (c.logging.format != "text" && c.logging.format != "json") {
+    Fail("logging.format", "must be text or json");
+  }
+  if (c.models.poll_s < 0) Fail("models.poll_s", "must be >= 0");
+
+  if (c.lambda.min < 0) Fail("lambda.min", "must be >= 0");
+  if (c.lambda.max <= c.lambda.min) Fail("lambda.max", "must be > lambda.min");
+  CheckPositive(c.lambda.max_step, "lambda.max_step");
+  if (c.lambda.safe_value < c.lambda.min || c.lambda.safe_value > c.lambda.max) {
+    Fail("lambda.safe_value", "must be within [lambda.min, lambda.max]");
+  }
+  CheckPositive(c.lambda.stale_after_s, "lambda.stale_after_s");
+  CheckPositive(c.lambda.decay_half_life_s, "lambda.decay_half_life_s");
+
+  if (c.controller.kind != "mpc" && c.controller.kind != "pid") {
+    Fail("controller.kind", "must be mpc or pid");
+  }
+  CheckPositive(c.controller.period_s, "controller.period_s");
+  if (c.controller.horizon < 1 || c.controller.horizon > 100) Fail("controller.horizon", "must be in [1, 100]");
+  CheckFraction(c.controller.alpha, "controller.alpha");
+  if (c.controller.beta < 0) Fail("controller.beta", "must be >= 0");
+  CheckFraction(c.controller.critical_load, "controller.critical_load");
+  if (c.controller.samples < 1) Fail("controller.samples", "must be >= 1");
+  if (c.controller.reservoir_size < 1) Fail("controller.reservoir_size", "must be >= 1");
+  if (c.controller.sample_every < 1) Fail("controller.sample_every", "must be >= 1");
+
+  const auto& bounds = c.value_model.bucket_bounds;
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    if (bounds[i] <= 0 || (i > 0 && bounds[i] <= bounds[i - 1])) {
+      Fail(Indexed("value_model.bucket_bounds", i), "must be positive and increasing");
+    }
+  }
+
+  if (c.modules.empty()) Fail("modules", "must list at least one module");
+  CheckUniqueNonEmpty(c.modules, "modules", [](const ModuleConfig& m) -> const std::string& { return m.name; });
+  for (size_t i = 0; i < c.modules.size(); ++i) {
+    const ModuleConfig& m = c.modules[i];
+    const std::string p = Indexed("modules", i);
+    CheckFraction(m.cpu_target, p + ".cpu_target");
+    if (!(m.cpu_hard_limit > m.cpu_target && m.cpu_hard_limit <= 1)) {
+      Fail(p + ".cpu_hard_limit", "must be in (cpu_target, 1]");
+    }
+    if (m.initial_lambda < c.lambda.min || m.initial_lambda > c.lambda.max) {
+      Fail(p + ".initial_lambda", "must be within [lambda.min, lambda.max]");
+    }
+  }
+
+  if (c.agents.empty()) Fail("agents", "must list at least one agent");
+  CheckUniqueNonEmpty(c.agents, "agents", [](const AgentConfig& a) -> const std::string& { return a.name; });
+  for (size_t i = 0; i < c.agents.size(); ++i) {
+    const AgentConfig& a = c.agents[i];
+    const std::string p = Indexed("agents", i);
+    if (c.ModuleIndex(a.module) < 0) Fail(p + ".module", "names unknown module '" + a.module + "'");
+    if (a.features.empty()) Fail(p + ".features", "must not be empty");
+    if (static_cast<int>(a.features.size()) > c.server.max_features) {
+      Fail(p + ".features", "exceeds server.max_features");
+    }
+    std::set<std::string> features;
+    for (size_t f = 0; f < a.features.size(); ++f) {
+      if (a.features[f].empty() || !features.insert(a.features[f]).second) {
+        Fail(Indexed(p + ".features", f), "must be a unique non-empty name");
+      }
+    }
+    if (a.max_cost_ms < 0) Fail(p + ".max_cost_ms", "must be >= 0");
+    if (a.decisions.empty()) Fail(p + ".decisions", "must not be empty");
+    CheckUniqueNonEmpty(a.decisions, p + ".decisions", [](const DecisionConfig& d) -> const std::string& {
+      return d.name;
+    });
+    double joint = 1;
+    for (size_t d = 0; d < a.decisions.size(); ++d) {
+      const DecisionConfig& decision = a.decisions[d];
+      ValidateDecision(decision, Indexed(p + ".decisions", d), c.value_model.num_buckets());
+      joint *= decision.kind == DecisionKind::kLink ? std::pow(2.0, decision.options.size())
+                                                    : static_cast<double>(decision.options.size());
+    }
+    if (joint > 4096) Fail(p + ".decisions", "more than 4096 joint actions");
+  }
+
+  const CacheReuseConfig& cr = c.cache_reuse;
+  if (cr.mode != "lambda") Fail("cache_reuse.mode", "must be lambda (budget mode is not implemented yet)");
+  CheckPositive(cr.max_age_s, "cache_reuse.max_age_s");
+  static const std::vector<std::string> kStages = {"recall", "prerank", "rank"};
+  size_t last = 0;
+  for (size_t i = 0; i < cr.stages.size(); ++i) {
+    const CacheStageConfig& s = cr.stages[i];
+    const std::string p = Indexed("cache_reuse.stages", i);
+    auto it = std::find(kStages.begin(), kStages.end(), s.stage);
+    if (it == kStages.end()) Fail(p + ".stage", "must be recall, prerank or rank");
+    const size_t order = static_cast<size_t>(it - kStages.begin()) + 1;
+    if (order <= last) Fail(p + ".stage", "stages must be in chain order without repeats");
+    last = order;
+    if (c.ModuleIndex(s.module) < 0) Fail(p + ".module", "names unknown module '" + s.module + "'");
+    CheckPositive(s.half_life_s, p + ".half_life_s");
+    if (s.stage_cost_ms < 0) Fail(p + ".stage_cost_ms", "must be >= 0");
+  }
+  if (cr.enabled && cr.stages.empty()) Fail("cache_reuse.stages", "must not be empty when enabled");
+}
+
+AllotConfig LoadConfigFromString(const std::string& yaml, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("<yaml>: parse error at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  if (root && !root.IsNull() && !root.IsMap()) throw ConfigError("<root>: must be a mapping");
+  AllotConfig config = Parse(root);
+  Validate(config);
+  config.source = source;
+  // FNV-1a: stable across builds and hosts, so replicas with the same file report the same version.
+  uint64_t hash = 1469598103934665603ull;
+  for (unsigned char ch : yaml) hash = (hash ^ ch) * 1099511628211ull;
+  std::ostringstream hex;
+  hex << std::hex << hash;
+  config.version = hex.str();
+  return config;
+}
+
+AllotConfig LoadConfigFromFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("<file>: cannot read '" + path + "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return LoadConfigFromString(text.str(), path);
+}
+
+AllotConfig LoadEmbeddedDefaultConfig() {
+  return LoadConfigFromString(EmbeddedDefaultConfigYaml(), "<embedded>");
+}
+
+}  // namespace allot

@@ -1,0 +1,153 @@
+// Typed Allot configuration: every field has a default; Load* parses YAML and validates it once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace allot {
+
+// Thrown by the loaders: the message starts with the dotted key path at fault.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class DecisionKind { kLink, kSwitch, kQueue };
+const char* DecisionKindName(DecisionKind kind);
+
+// One option of a decision in the analytic model: revenue gain per value bucket, CPU cost.
+struct OptionConfig {
+  std::string label;          // channel name, "off"/"on", or the queue length as text
+  int queue_length = 0;       // QUEUE only
+  std::vector<double> gain;   // multiplier of the user value, one entry per value bucket
+  double cost_ms = 0.0;       // CPU core-milliseconds per request
+};
+
+struct DecisionConfig {
+  std::string name;
+  DecisionKind kind = DecisionKind::kQueue;
+  // LINK: one option per channel (a subset is chosen). SWITCH: exactly off, on. QUEUE: lengths.
+  std::vector<OptionConfig> options;
+  int min_selected = 1;  // LINK only: per-request constraint on the number of channels
+  int max_selected = 0;  // LINK only: 0 = all channels allowed
+  // Safe default: option labels (LINK: channels; SWITCH/QUEUE: exactly one label).
+  std::vector<std::string> safe_default;
+};
+
+struct AgentConfig {
+  std::string name;
+  std::string module;
+  std::vector<std::string> features;
+  std::vector<DecisionConfig> decisions;
+  // Per-request cap on the agent's cost in core-ms (0 = none); the DCAF-style MaxPower backstop.
+  double max_cost_ms = 0.0;
+};
+
+struct ModuleConfig {
+  std::string name;
+  double cpu_target = 0.46;      // fraction of the module's CPU the controller aims at
+  double cpu_hard_limit = 0.85;  // above this, per-request cost caps apply
+  double initial_lambda = 1.0;
+};
+
+// Analytic user-value model: value = exp(bias + sum_f weight_f * x_f); bucket by upper bounds.
+struct ValueModelConfig {
+  double bias = 0.0;
+  std::map<std::string, double> weights;
+  std::vector<double> bucket_bounds = {0.5, 2.0, 8.0};  // N bounds -> N+1 buckets
+  int num_buckets() const { return static_cast<int>(bucket_bounds.size()) + 1; }
+};
+
+struct LambdaConfig {
+  double min = 0.0;
+  double max = 20.0;
+  double max_step = 1.0;      // largest change per control period
+  double safe_value = 1.0;    // decayed to when telemetry is stale
+  double stale_after_s = 10.0;
+  double decay_half_life_s = 30.0;
+};
+
+struct ControllerConfig {
+  std::string kind = "mpc";  // "mpc" or "pid"
+  double period_s = 1.0;
+  int horizon = 10;
+  double alpha = 0.4;
+  double beta = 8.0;
+  double critical_load = 0.44;
+  int samples = 100;
+  double pid_kp = 4.0;
+  double pid_ki = 1.0;
+  double pid_kd = 0.0;
+  int reservoir_size = 4096;
+  int sample_every = 8;  // record one scored request in this many
+};
+
+struct CacheStageConfig {
+  std::string stage;           // "recall", "prerank" or "rank"
+  std::string module;          // module whose compute reuse saves (with all earlier stages)
+  double half_life_s = 60.0;   // value retention halves after this age
+  double stage_cost_ms = 1.0;  // compute of this stage for a request
+};
+
+struct CacheReuseConfig {
+  bool enabled = true;
+  double max_age_s = 300.0;
+  std::string mode = "lambda";  // reuse priced by the modules' lambdas
+  std::vector<CacheStageConfig> stages;  // in chain order
+};
+
+struct ServerConfig {
+  std::string listen = "0.0.0.0:50051";
+  std::string metrics_listen = "0.0.0.0:9464";
+  double min_deadline_ms = 1.0;   // answer with the safe default when less time remains
+  int max_features = 1024;
+  int max_behavior_ids = 512;
+  int max_id_length = 256;
+  int max_cache_entries = 8;
+  double drain_delay_s = 0.0;     // NOT_SERVING before shutdown, for load balancers to notice
+  double shutdown_timeout_s = 10.0;
+  double reload_poll_s = 2.0;     // config file change check interval (0 = SIGHUP only)
+};
+
+struct LoggingConfig {
+  std::string level = "info";
+  std::string format = "text";  // "text" or "json"
+};
+
+struct ModelsConfig {
+  std::string dir = "var/models";
+  double poll_s = 10.0;
+  bool serve_analytic = true;  // ready (and answering from the analytic model) with no bundle
+};
+
+struct AllotConfig {
+  ServerConfig server;
+  LoggingConfig logging;
+  ModelsConfig models;
+  LambdaConfig lambda;
+  ControllerConfig controller;
+  ValueModelConfig value_model;
+  std::vector<ModuleConfig> modules;
+  std::vector<AgentConfig> agents;
+  CacheReuseConfig cache_reuse;
+  std::string source;   // file path or "<embedded>"
+  std::string version;  // content hash, so reloads are visible
+
+  const AgentConfig* FindAgent(const std::string& name) const;
+  int ModuleIndex(const std::string& name) const;  // -1 when unknown
+};
+
+// Parses and validates; throws ConfigError naming the key.
+AllotConfig LoadConfigFromString(const std::string& yaml, const std::string& source);
+AllotConfig LoadConfigFromFile(const std::string& path);
+// The config compiled into the binary (config/allot.yaml at build time).
+const std::string& EmbeddedDefaultConfigYaml();
+AllotConfig LoadEmbeddedDefaultConfig();
+// Checks cross-field rules; throws ConfigError naming the key.
+void Validate(const AllotConfig& config);
+
+}  // namespace allot

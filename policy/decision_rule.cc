@@ -1,0 +1,36 @@
+// Linear scan: agents have at most a few thousand joint actions, so this is a few microseconds.
+#include "policy/decision_rule.h"
+
+#include <limits>
+
+namespace allot {
+
+ChosenAction ChooseAction(const AgentScores& scores, double lambda, double max_cost) {
+  const size_t n = scores.value.size();
+  size_t best = n;
+  size_t best_uncapped = 0;
+  size_t cheapest = 0;
+  double best_score = -std::numeric_limits<double>::infinity();
+  double best_uncapped_score = best_score;
+  for (size_t j = 0; j < n; ++j) {
+    const double score = scores.value[j] - lambda * scores.cost[j];
+    if (score > best_uncapped_score) {
+      best_uncapped_score = score;
+      best_uncapped = j;
+    }
+    if (scores.cost[j] < scores.cost[cheapest]) cheapest = j;
+    if (max_cost > 0 && scores.cost[j] > max_cost) continue;
+    if (score > best_score) {
+      best_score = score;
+      best = j;
+    }
+  }
+  ChosenAction out;
+  out.joint = best == n ? cheapest : best;
+  out.capped = out.joint != best_uncapped;
+  out.value = scores.value[out.joint];
+  out.cost = scores.cost[out.joint];
+  return out;
+}
+
+}  // namespace allot

@@ -1,0 +1,21 @@
+// The per-request serving rule a* = argmax_a [value(a) - lambda * cost(a)] under constraints.
+#pragma once
+
+#include <cstddef>
+
+#include "policy/scorer.h"
+
+namespace allot {
+
+struct ChosenAction {
+  size_t joint = 0;
+  double value = 0.0;
+  double cost = 0.0;
+  bool capped = false;  // the cost cap removed the unconstrained argmax
+};
+
+// max_cost <= 0 means no cap. When no action fits under the cap, the cheapest action is chosen.
+// Ties go to the lower index (deterministic). Requires scores.value.size() == scores.cost.size() > 0.
+ChosenAction ChooseAction(const AgentScores& scores, double lambda, double max_cost = 0.0);
+
+}  // namespace allot

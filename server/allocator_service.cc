@@ -1,0 +1,159 @@
+// Each handler runs inline on the gRPC callback thread: decisions take microseconds, so handing
+// them to another pool would only add a context switch.
+#include "server/allocator_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <exception>
+
+#include "server/proto_convert.h"
+#include "server/request_validation.h"
+
+namespace allot {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+double SecondsSince(SteadyClock::time_point start) {
+  return std::chrono::duration<double>(SteadyClock::now() - start).count();
+}
+
+// Remaining time before the caller's deadline, in ms; +inf when the call has no deadline.
+double RemainingMs(const grpc::CallbackServerContext& context) {
+  const auto deadline = context.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return std::numeric_limits<double>::infinity();
+  return std::chrono::duration<double, std::milli>(deadline - std::chrono::system_clock::now()).count();
+}
+
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+}  // namespace
+
+AllocatorService::AllocatorService(AllocationEngine& engine, TelemetryStore& telemetry,
+                                   ServerMetrics& metrics, const Clock& clock)
+    : engine_(engine), telemetry_(telemetry), metrics_(metrics), clock_(clock) {}
+
+grpc::ServerUnaryReactor* AllocatorService::Allocate(grpc::CallbackServerContext* context,
+                                                     const v1::AllocateRequest* request,
+                                                     v1::AllocateResponse* response) {
+  const auto start = SteadyClock::now();
+  grpc::Status status;
+  try {
+    status = DoAllocate(context, *request, response);
+  } catch (const std::exception& e) {
+    // Unreachable by design (the engine does not throw); never let a bug kill the process.
+    spdlog::error("Allocate {}: internal error: {}", request->request_id(), e.what());
+    status = grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+  }
+  metrics_.ObserveRpc(RpcMethod::kAllocate, status.error_code(), SecondsSince(start));
+  return Finish(context, status);
+}
+
+grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
+                                          const v1::AllocateRequest& request, v1::AllocateResponse* response) {
+  const std::shared_ptr<const ServingSnapshot> serving = serving_.load();
+  thread_local std::vector<CachedStage> caches;
+  size_t agent = 0;
+  const ValidationResult valid = ValidateAllocateRequest(request, *serving->policy, &agent, &caches);
+  if (!valid.ok()) {
+    metrics_.CountInvalid(RpcMethod::kAllocate, valid.field);
+    return valid.status;
+  }
+  const auto start = SteadyClock::now();
+  const double remaining_ms = RemainingMs(*context);
+  const Allocation allocation =
+      remaining_ms < serving->policy->config->server.min_deadline_ms
+          ? engine_.SafeDefault(serving->policy, agent, "deadline")
+          : engine_.Decide(serving->policy, agent, {request.features().data(), static_cast<size_t>(request.features_size())},
+                           caches);
+  response->set_request_id(request.request_id());
+  FillAllocateResponse(allocation, response);
+  const AgentMetrics& m = serving->agent_metrics[agent];
+  m.decision_seconds->Observe(SecondsSince(start));
+  metrics_.RecordAllocation(m, allocation, *serving->policy);
+  if (!caches.empty()) {
+    m.cache_reuse[allocation.cache.reuse]->Increment();
+    if (allocation.cache.reuse != 0) m.cache_saved_core_seconds->Increment(allocation.cache.cost_saved_ms / 1000.0);
+  }
+  if (allocation.fallback) {
+    spdlog::debug("Allocate {} agent={} fallback={}", request.request_id(), request.agent(),
+                  allocation.fallback_reason);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* AllocatorService::ReportLoad(grpc::CallbackServerContext* context,
+                                                       const v1::LoadReport* request,
+                                                       v1::ReportLoadResponse* response) {
+  const auto start = SteadyClock::now();
+  const grpc::Status status = DoReportLoad(*request);
+  metrics_.ObserveRpc(RpcMethod::kReportLoad, status.error_code(), SecondsSince(start));
+  return Finish(context, status);
+}
+
+grpc::Status AllocatorService::DoReportLoad(const v1::LoadReport& request) {
+  const std::shared_ptr<const ServingSnapshot> serving = serving_.load();
+  const ValidationResult valid = ValidateLoadReport(request, *serving->policy->config, clock_.NowMs());
+  if (!valid.ok()) {
+    metrics_.CountInvalid(RpcMethod::kReportLoad, valid.field);
+    return valid.status;
+  }
+  LoadSample sample;
+  sample.cpu_utilization = request.cpu_utilization();
+  sample.qps = request.qps();
+  sample.degradation_level = request.degradation_level();
+  sample.timestamp_ms = request.timestamp_ms();
+  telemetry_.Report(request.module(), request.reporter(), sample);
+  if (const auto latest = telemetry_.Latest(request.module())) {
+    metrics_.SetModuleLoad(request.module(), latest->cpu_utilization, latest->qps,
+                           static_cast<double>(latest->timestamp_ms) / 1000.0);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* AllocatorService::GetControlState(grpc::CallbackServerContext* context,
+                                                            const v1::GetControlStateRequest* request,
+                                                            v1::ControlState* response) {
+  const auto start = SteadyClock::now();
+  FillControlState(response);
+  metrics_.ObserveRpc(RpcMethod::kGetControlState, grpc::StatusCode::OK, SecondsSince(start));
+  return Finish(context, grpc::Status::OK);
+}
+
+void AllocatorService::FillControlState(v1::ControlState* state) const {
+  const std::shared_ptr<const ServingSnapshot> serving = serving_.load();
+  const PolicySnapshot& policy = *serving->policy;
+  const AllotConfig& config = *policy.config;
+  const std::shared_ptr<const LambdaTable> lambdas = engine_.lambdas();
+  const int64_t now_ms = clock_.NowMs();
+  state->set_server_time_ms(now_ms);
+  state->set_bundle_version(policy.scorer->version());
+  state->set_config_version(config.version);
+  for (const ModuleConfig& m : config.modules) {
+    v1::ModuleState* out = state->add_modules();
+    out->set_name(m.name);
+    out->set_cpu_target(m.cpu_target);
+    out->set_cpu_hard_limit(m.cpu_hard_limit);
+    out->set_lambda(lambdas->Get(m.name, m.initial_lambda));
+    // No controller runs yet: lambda stays at its configured value until one is wired in.
+    out->set_controller("static");
+    if (const auto load = telemetry_.Latest(m.name)) {
+      v1::LoadSample* last = out->mutable_last_load();
+      last->set_cpu_utilization(load->cpu_utilization);
+      last->set_qps(load->qps);
+      last->set_degradation_level(load->degradation_level);
+      last->set_timestamp_ms(load->timestamp_ms);
+      const double age_s = static_cast<double>(now_ms - load->timestamp_ms) / 1000.0;
+      last->set_age_seconds(age_s);
+      last->set_stale(age_s > config.lambda.stale_after_s);
+    }
+  }
+  FillAgentSchemas(policy, state);
+}
+
+}  // namespace allot

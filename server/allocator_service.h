@@ -1,0 +1,53 @@
+// The allot.v1.Allocator gRPC service on the callback API: validate, decide, answer, measure.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "allot/v1/allocator.grpc.pb.h"
+#include "policy/allocation_engine.h"
+#include "policy/clock.h"
+#include "policy/telemetry_store.h"
+#include "server/metrics.h"
+
+namespace allot {
+
+// What one request reads: the policy and the metric handles resolved for it, swapped together.
+struct ServingSnapshot {
+  std::shared_ptr<const PolicySnapshot> policy;
+  std::vector<AgentMetrics> agent_metrics;
+};
+
+class AllocatorService final : public v1::Allocator::CallbackService {
+ public:
+  AllocatorService(AllocationEngine& engine, TelemetryStore& telemetry, ServerMetrics& metrics,
+                   const Clock& clock);
+
+  void SetServing(std::shared_ptr<const ServingSnapshot> serving) { serving_.store(std::move(serving)); }
+  std::shared_ptr<const ServingSnapshot> serving() const { return serving_.load(); }
+
+  grpc::ServerUnaryReactor* Allocate(grpc::CallbackServerContext* context, const v1::AllocateRequest* request,
+                                     v1::AllocateResponse* response) override;
+  grpc::ServerUnaryReactor* ReportLoad(grpc::CallbackServerContext* context, const v1::LoadReport* request,
+                                       v1::ReportLoadResponse* response) override;
+  grpc::ServerUnaryReactor* GetControlState(grpc::CallbackServerContext* context,
+                                            const v1::GetControlStateRequest* request,
+                                            v1::ControlState* response) override;
+
+  // Fills the control state (also used by the process for its start-up log line).
+  void FillControlState(v1::ControlState* state) const;
+
+ private:
+  grpc::Status DoAllocate(grpc::CallbackServerContext* context, const v1::AllocateRequest& request,
+                          v1::AllocateResponse* response);
+  grpc::Status DoReportLoad(const v1::LoadReport& request);
+
+  AllocationEngine& engine_;
+  TelemetryStore& telemetry_;
+  ServerMetrics& metrics_;
+  const Clock& clock_;
+  std::atomic<std::shared_ptr<const ServingSnapshot>> serving_;
+};
+
+}  // namespace allot

@@ -1,0 +1,173 @@
+// Start-up order: config -> metrics -> policy -> gRPC server -> health SERVING; shutdown reverses.
+#include "server/allot_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "policy/analytic_scorer.h"
+
+namespace allot {
+namespace {
+
+constexpr char kReadiness[] = "readiness";
+
+std::filesystem::file_time_type ModifiedTime(const std::string& path) {
+  std::error_code ec;
+  const auto t = std::filesystem::last_write_time(path, ec);
+  return ec ? std::filesystem::file_time_type::min() : t;
+}
+
+}  // namespace
+
+AllotServer::AllotServer(const ServerOptions& options) : options_(options) {}
+
+AllotServer::~AllotServer() { Shutdown(); }
+
+std::shared_ptr<const AllotConfig> AllotServer::LoadConfig() const {
+  AllotConfig config =
+      options_.config_path.empty() ? LoadEmbeddedDefaultConfig() : LoadConfigFromFile(options_.config_path);
+  if (!options_.listen.empty()) config.server.listen = options_.listen;
+  if (!options_.metrics_listen.empty()) config.server.metrics_listen = options_.metrics_listen;
+  if (!options_.model_dir.empty()) config.models.dir = options_.model_dir;
+  return std::make_shared<const AllotConfig>(std::move(config));
+}
+
+void AllotServer::Install(std::shared_ptr<const AllotConfig> config) {
+  auto scorer = std::make_shared<const AnalyticScorer>(*config);
+  auto policy = MakePolicySnapshot(config, std::move(scorer));
+  auto serving = std::make_shared<ServingSnapshot>();
+  serving->policy = policy;
+  serving->agent_metrics = metrics_->ForPolicy(*policy);
+  if (engine_) {
+    engine_->SetPolicy(policy);
+  } else {
+    // First install: the reservoir is sized once, from the config the process started with.
+    engine_ = std::make_unique<AllocationEngine>(policy, config->controller.reservoir_size,
+                                                 config->controller.sample_every);
+    service_ = std::make_unique<AllocatorService>(*engine_, *telemetry_, *metrics_, *options_.clock);
+  }
+  service_->SetServing(std::move(serving));
+  const auto lambdas = engine_->lambdas();
+  for (const ModuleConfig& m : config->modules) {
+    metrics_->SetModuleTarget(m.name, m.cpu_target);
+    metrics_->SetLambda(m.name, lambdas->Get(m.name, m.initial_lambda));
+  }
+  metrics_->SetPolicyInfo(config->version, policy->scorer->version());
+}
+
+std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
+  std::unique_ptr<AllotServer> self(new AllotServer(options));
+  std::shared_ptr<const AllotConfig> config = self->LoadConfig();
+
+  try {
+    self->metrics_ = std::make_unique<ServerMetrics>(config->server.metrics_listen);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot serve metrics on " + config->server.metrics_listen + ": " + e.what());
+  }
+  self->telemetry_ = std::make_unique<TelemetryStore>(*options.clock);
+  self->Install(config);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config->server.listen, grpc::InsecureServerCredentials(), &self->port_);
+  builder.RegisterService(self->service_.get());
+  self->server_ = builder.BuildAndStart();
+  if (!self->server_ || self->port_ == 0) {
+    throw std::runtime_error("cannot listen on " + config->server.listen);
+  }
+  grpc::HealthCheckServiceInterface* health = self->server_->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  // Ready: the analytic model is warm by construction (learned bundles report readiness later).
+  health->SetServingStatus(kReadiness, config->models.serve_analytic);
+
+  if (!options.config_path.empty() && config->server.reload_poll_s > 0) {
+    self->watcher_ = std::thread([raw = self.get()] { raw->WatchConfigFile(); });
+  }
+  spdlog::info("allot-server listening on port {} (metrics on port {}), config {} version {}", self->port_,
+               self->metrics_port(), config->source, config->version);
+  return self;
+}
+
+bool AllotServer::Reload() {
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  if (options_.config_path.empty()) {
+    spdlog::info("reload: serving the embedded config, nothing to reload");
+    return true;
+  }
+  std::shared_ptr<const AllotConfig> next;
+  try {
+    next = LoadConfig();
+  } catch (const std::exception& e) {
+    metrics_->CountConfigReload(false);
+    spdlog::error("reload of {} failed, keeping config version {}: {}", options_.config_path,
+                  config()->version, e.what());
+    return false;
+  }
+  const std::shared_ptr<const AllotConfig> current = config();
+  if (next->version == current->version) return true;
+  if (next->server.listen != current->server.listen ||
+      next->server.metrics_listen != current->server.metrics_listen) {
+    spdlog::warn("reload: listen addresses changed; they take effect only after a restart");
+  }
+  Install(next);
+  metrics_->CountConfigReload(true);
+  spdlog::info("reload: config version {} -> {}", current->version, next->version);
+  return true;
+}
+
+void AllotServer::WatchConfigFile() {
+  auto last = ModifiedTime(options_.config_path);
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    const auto poll = std::chrono::duration<double>(config()->server.reload_poll_s);
+    cv_.wait_for(lock, poll, [this] { return stopping_; });
+    if (stopping_) break;
+    const auto now = ModifiedTime(options_.config_path);
+    if (now == last) continue;
+    last = now;
+    lock.unlock();
+    Reload();
+    lock.lock();
+  }
+}
+
+void AllotServer::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  const ServerConfig settings = config()->server;
+  if (server_) {
+    grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+    health->SetServingStatus(kReadiness, false);
+    health->SetServingStatus("", false);
+    if (settings.drain_delay_s > 0) {
+      spdlog::info("shutdown: NOT_SERVING, draining for {} s", settings.drain_delay_s);
+      std::this_thread::sleep_for(std::chrono::duration<double>(settings.drain_delay_s));
+    }
+    const auto deadline = std::chrono::system_clock::now() +
+                          std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::duration<double>(settings.shutdown_timeout_s));
+    server_->Shutdown(deadline);
+  }
+  if (watcher_.joinable()) watcher_.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+  }
+  cv_.notify_all();
+  spdlog::info("shutdown complete");
+}
+
+void AllotServer::Wait() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return stopped_; });
+}
+
+}  // namespace allot

@@ -1,0 +1,76 @@
+// Process wiring: gRPC server, health, reflection, metrics exposer, config reload and shutdown.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "policy/allocation_engine.h"
+#include "policy/clock.h"
+#include "policy/telemetry_store.h"
+#include "server/allocator_service.h"
+#include "server/metrics.h"
+
+namespace allot {
+
+struct ServerOptions {
+  // Config file to load and watch; empty = the embedded default (nothing to watch).
+  std::string config_path;
+  // Overrides of the config's listen addresses and model directory (empty = keep). Port 0 picks
+  // a free port; see AllotServer::port().
+  std::string listen;
+  std::string metrics_listen;
+  std::string model_dir;
+  const Clock* clock = &SystemClock::Instance();
+};
+
+class AllotServer {
+ public:
+  // Loads the config, binds both ports and starts serving. Throws ConfigError or
+  // std::runtime_error (with the address) when it cannot.
+  static std::unique_ptr<AllotServer> Start(const ServerOptions& options);
+  ~AllotServer();
+
+  int port() const { return port_; }
+  int metrics_port() const { return metrics_->metrics_port(); }
+
+  // Re-reads the config file: validates and swaps it in, or keeps the last good config and
+  // returns false. Settings that need a restart (listen addresses) are logged and ignored.
+  bool Reload();
+  // NOT_SERVING on both health services, waits drain_delay_s, then lets in-flight calls finish
+  // within shutdown_timeout_s. Idempotent.
+  void Shutdown();
+  // Blocks until Shutdown() has completed.
+  void Wait();
+
+  AllocationEngine& engine() { return *engine_; }
+  const AllocatorService& service() const { return *service_; }
+  std::shared_ptr<const AllotConfig> config() const { return service_->serving()->policy->config; }
+
+ private:
+  explicit AllotServer(const ServerOptions& options);
+  void Install(std::shared_ptr<const AllotConfig> config);
+  std::shared_ptr<const AllotConfig> LoadConfig() const;
+  void WatchConfigFile();
+
+  ServerOptions options_;
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<TelemetryStore> telemetry_;
+  std::unique_ptr<AllocationEngine> engine_;
+  std::unique_ptr<AllocatorService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+
+  std::mutex reload_mu_;  // serialises reloads (SIGHUP and the file watcher)
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // guarded by mu_
+  bool stopped_ = false;   // guarded by mu_
+  std::thread watcher_;
+};
+
+}  // namespace allot

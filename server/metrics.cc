@@ -1,0 +1,222 @@
+// Metric names follow DESIGN.md: allot_ prefix, base units, _total counters, histograms.
+#include "server/metrics.h"
+
+#include <grpcpp/support/status.h>
+
+#include <mutex>
+
+namespace allot {
+namespace {
+
+const char* kMethodNames[kNumRpcMethods] = {"Allocate", "ReportLoad", "GetControlState"};
+const char* kCodeNames[kNumGrpcCodes] = {
+    "OK",           "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+    "NOT_FOUND",    "ALREADY_EXISTS",    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION", "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",    "INTERNAL",
+    "UNAVAILABLE",  "DATA_LOSS",         "UNAUTHENTICATED"};
+const char* kCacheChoices[4] = {"none", "recall", "prerank", "rank"};
+
+// Latency buckets around the sub-millisecond decisions we target, up to a second for outliers.
+prometheus::Histogram::BucketBoundaries LatencyBuckets() {
+  return {25e-6, 50e-6, 100e-6, 200e-6, 300e-6, 500e-6, 750e-6, 1e-3, 2e-3,
+          5e-3,  10e-3, 25e-3,  50e-3,  100e-3, 250e-3, 1.0};
+}
+
+// Predicted cost per request in CPU core-seconds (config tables are in core-ms).
+prometheus::Histogram::BucketBoundaries CostBuckets() {
+  return {0.5e-3, 1e-3, 2e-3, 3e-3, 5e-3, 7.5e-3, 10e-3, 15e-3, 20e-3, 30e-3, 50e-3};
+}
+
+}  // namespace
+
+ServerMetrics::ServerMetrics(const std::string& bind_address)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      rpc_seconds_(prometheus::BuildHistogram()
+                       .Name("allot_rpc_duration_seconds")
+                       .Help("Server-side latency of Allocator RPCs by method and status code")
+                       .Register(*registry_)),
+      invalid_requests_(prometheus::BuildCounter()
+                            .Name("allot_invalid_requests_total")
+                            .Help("Requests rejected with INVALID_ARGUMENT, by method and field")
+                            .Register(*registry_)),
+      decision_seconds_(prometheus::BuildHistogram()
+                            .Name("allot_decision_duration_seconds")
+                            .Help("Time to score and decide one Allocate request, by agent")
+                            .Register(*registry_)),
+      predicted_cost_(prometheus::BuildHistogram()
+                          .Name("allot_predicted_cost_core_seconds")
+                          .Help("Predicted CPU cost of the chosen action per request")
+                          .Register(*registry_)),
+      actions_(prometheus::BuildCounter()
+                   .Name("allot_actions_total")
+                   .Help("Options chosen, by agent, action kind, decision and option")
+                   .Register(*registry_)),
+      fallbacks_(prometheus::BuildCounter()
+                     .Name("allot_fallbacks_total")
+                     .Help("Allocate answers given by the safe default, by agent and reason")
+                     .Register(*registry_)),
+      cache_reuse_(prometheus::BuildCounter()
+                       .Name("allot_cache_reuse_total")
+                       .Help("Cache-reuse choices for requests that carried cache state")
+                       .Register(*registry_)),
+      cache_saved_(prometheus::BuildCounter()
+                       .Name("allot_cache_saved_core_seconds_total")
+                       .Help("CPU core-seconds not spent because a cached stage output was reused")
+                       .Register(*registry_)),
+      lambda_(prometheus::BuildGauge()
+                  .Name("allot_lambda")
+                  .Help("Price of compute per module (revenue per core-ms)")
+                  .Register(*registry_)),
+      cpu_target_(prometheus::BuildGauge()
+                      .Name("allot_module_cpu_target_ratio")
+                      .Help("CPU utilisation target per module")
+                      .Register(*registry_)),
+      cpu_utilization_(prometheus::BuildGauge()
+                           .Name("allot_module_cpu_utilization_ratio")
+                           .Help("Last reported CPU utilisation per module")
+                           .Register(*registry_)),
+      module_qps_(prometheus::BuildGauge()
+                      .Name("allot_module_qps")
+                      .Help("Last reported requests per second per module")
+                      .Register(*registry_)),
+      telemetry_timestamp_(prometheus::BuildGauge()
+                               .Name("allot_telemetry_last_timestamp_seconds")
+                               .Help("Unix time of the newest load report per module")
+                               .Register(*registry_)),
+      config_info_(prometheus::BuildGauge()
+                       .Name("allot_config_info")
+                       .Help("Version of the config in force (value 1)")
+                       .Register(*registry_)),
+      bundle_info_(prometheus::BuildGauge()
+                       .Name("allot_bundle_info")
+                       .Help("Version of the model bundle in force (value 1)")
+                       .Register(*registry_)),
+      config_reloads_(prometheus::BuildCounter()
+                          .Name("allot_config_reloads_total")
+                          .Help("Config reload attempts by result")
+                          .Register(*registry_)),
+      reservoir_samples_(prometheus::BuildCounter()
+                             .Name("allot_reservoir_samples_total")
+                             .Help("Scored requests offered to the controller's reservoir, by result")
+                             .Register(*registry_)),
+      reservoir_recorded_(reservoir_samples_.Add({{"result", "recorded"}})),
+      reservoir_dropped_(reservoir_samples_.Add({{"result", "dropped"}})) {
+  config_reloads_.Add({{"result", "ok"}});
+  config_reloads_.Add({{"result", "error"}});
+  if (!bind_address.empty()) {
+    exposer_ = std::make_unique<prometheus::Exposer>(bind_address);
+    exposer_->RegisterCollectable(registry_);
+  }
+}
+
+int ServerMetrics::metrics_port() const {
+  if (!exposer_) return 0;
+  const auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+void ServerMetrics::ObserveRpc(RpcMethod method, int code, double seconds) {
+  if (code < 0 || code >= kNumGrpcCodes) code = grpc::StatusCode::UNKNOWN;
+  auto& slot = rpc_[static_cast<int>(method)][code];
+  prometheus::Histogram* h = slot.load(std::memory_order_acquire);
+  if (h == nullptr) {
+    // Family::Add is idempotent and locked, so a race here only creates the same series twice.
+    h = &rpc_seconds_.Add({{"method", kMethodNames[static_cast<int>(method)]}, {"code", kCodeNames[code]}},
+                          LatencyBuckets());
+    slot.store(h, std::memory_order_release);
+  }
+  h->Observe(seconds);
+}
+
+void ServerMetrics::CountInvalid(RpcMethod method, const std::string& field) {
+  invalid_requests_.Add({{"method", kMethodNames[static_cast<int>(method)]}, {"field", field}}).Increment();
+}
+
+std::vector<AgentMetrics> ServerMetrics::ForPolicy(const PolicySnapshot& policy) {
+  std::vector<AgentMetrics> out;
+  for (const AgentConfig& agent : policy.config->agents) {
+    AgentMetrics m;
+    const prometheus::Labels a = {{"agent", agent.name}};
+    m.decision_seconds = &decision_seconds_.Add(a, LatencyBuckets());
+    m.predicted_cost = &predicted_cost_.Add(a, CostBuckets());
+    m.fallback_deadline = &fallbacks_.Add({{"agent", agent.name}, {"reason", "deadline"}});
+    m.fallback_scorer = &fallbacks_.Add({{"agent", agent.name}, {"reason", "scorer_failed"}});
+    for (int c = 0; c < 4; ++c) {
+      m.cache_reuse[c] = &cache_reuse_.Add({{"agent", agent.name}, {"choice", kCacheChoices[c]}});
+    }
+    m.cache_saved_core_seconds = &cache_saved_.Add(a);
+    for (const DecisionConfig& d : agent.decisions) {
+      std::vector<prometheus::Counter*> options;
+      for (const OptionConfig& o : d.options) {
+        options.push_back(&actions_.Add({{"agent", agent.name},
+                                         {"kind", DecisionKindName(d.kind)},
+                                         {"decision", d.name},
+                                         {"option", o.label}}));
+      }
+      m.actions.push_back(std::move(options));
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+void ServerMetrics::RecordAllocation(const AgentMetrics& m, const Allocation& a,
+                                     const PolicySnapshot& policy) {
+  const AgentConfig& agent = policy.config->agents[a.agent];
+  const ActionSpace& space = policy.spaces[a.agent];
+  for (size_t d = 0; d < agent.decisions.size(); ++d) {
+    const uint32_t choice = space.Choice(a.joint, d);
+    if (agent.decisions[d].kind == DecisionKind::kLink) {
+      for (size_t i = 0; i < m.actions[d].size(); ++i) {
+        if (choice & (1u << i)) m.actions[d][i]->Increment();
+      }
+    } else {
+      m.actions[d][choice]->Increment();
+    }
+  }
+  if (a.fallback) {
+    (std::string_view(a.fallback_reason) == "deadline" ? m.fallback_deadline : m.fallback_scorer)
+        ->Increment();
+  } else {
+    m.predicted_cost->Observe(a.cost / 1000.0);
+  }
+}
+
+void ServerMetrics::SetLambda(const std::string& module, double lambda) {
+  lambda_.Add({{"module", module}}).Set(lambda);
+}
+
+void ServerMetrics::SetModuleTarget(const std::string& module, double target) {
+  cpu_target_.Add({{"module", module}}).Set(target);
+}
+
+void ServerMetrics::SetModuleLoad(const std::string& module, double cpu, double qps, double timestamp_s) {
+  cpu_utilization_.Add({{"module", module}}).Set(cpu);
+  module_qps_.Add({{"module", module}}).Set(qps);
+  telemetry_timestamp_.Add({{"module", module}}).Set(timestamp_s);
+}
+
+void ServerMetrics::SetPolicyInfo(const std::string& config_version, const std::string& bundle_version) {
+  static std::mutex mu;  // reloads are rare; serialise the remove-then-add of info series
+  std::lock_guard<std::mutex> lock(mu);
+  if (config_info_current_) config_info_.Remove(config_info_current_);
+  if (bundle_info_current_) bundle_info_.Remove(bundle_info_current_);
+  config_info_current_ = &config_info_.Add({{"version", config_version}});
+  bundle_info_current_ = &bundle_info_.Add({{"version", bundle_version}});
+  config_info_current_->Set(1);
+  bundle_info_current_->Set(1);
+}
+
+void ServerMetrics::CountConfigReload(bool ok) {
+  config_reloads_.Add({{"result", ok ? "ok" : "error"}}).Increment();
+}
+
+void ServerMetrics::SetReservoir(uint64_t recorded, uint64_t dropped) {
+  std::lock_guard<std::mutex> lock(reservoir_mu_);
+  if (recorded > reservoir_recorded_seen_) reservoir_recorded_.Increment(recorded - reservoir_recorded_seen_);
+  if (dropped > reservoir_dropped_seen_) reservoir_dropped_.Increment(dropped - reservoir_dropped_seen_);
+  reservoir_recorded_seen_ = recorded;
+  reservoir_dropped_seen_ = dropped;
+}
+
+}  // namespace allot

@@ -1,0 +1,90 @@
+// Prometheus metrics of the server: families and handles created once, read on the request path.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "policy/allocation_engine.h"
+
+namespace allot {
+
+enum class RpcMethod { kAllocate = 0, kReportLoad = 1, kGetControlState = 2 };
+constexpr int kNumRpcMethods = 3;
+constexpr int kNumGrpcCodes = 17;
+
+// Handles for one agent, resolved from the policy so the request path does no label lookups.
+struct AgentMetrics {
+  prometheus::Histogram* decision_seconds = nullptr;
+  prometheus::Histogram* predicted_cost = nullptr;
+  prometheus::Counter* fallback_deadline = nullptr;
+  prometheus::Counter* fallback_scorer = nullptr;
+  std::array<prometheus::Counter*, 4> cache_reuse{};  // by CacheReuse value
+  prometheus::Counter* cache_saved_core_seconds = nullptr;
+  // actions[d][i]: decision d, option i (LINK: channel i selected; SWITCH: 0 off / 1 on).
+  std::vector<std::vector<prometheus::Counter*>> actions;
+};
+
+class ServerMetrics {
+ public:
+  // bind_address "" = no HTTP exposer (the registry is still usable, e.g. in tests).
+  explicit ServerMetrics(const std::string& bind_address);
+
+  int metrics_port() const;
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  void ObserveRpc(RpcMethod method, int code, double seconds);
+  void CountInvalid(RpcMethod method, const std::string& field);
+  std::vector<AgentMetrics> ForPolicy(const PolicySnapshot& policy);
+  void RecordAllocation(const AgentMetrics& m, const Allocation& a, const PolicySnapshot& policy);
+
+  void SetLambda(const std::string& module, double lambda);
+  void SetModuleTarget(const std::string& module, double target);
+  void SetModuleLoad(const std::string& module, double cpu, double qps, double timestamp_s);
+  void SetPolicyInfo(const std::string& config_version, const std::string& bundle_version);
+  void CountConfigReload(bool ok);
+  // Advances the reservoir counters to the reservoir's running totals.
+  void SetReservoir(uint64_t recorded, uint64_t dropped);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  prometheus::Family<prometheus::Histogram>& rpc_seconds_;
+  prometheus::Family<prometheus::Counter>& invalid_requests_;
+  prometheus::Family<prometheus::Histogram>& decision_seconds_;
+  prometheus::Family<prometheus::Histogram>& predicted_cost_;
+  prometheus::Family<prometheus::Counter>& actions_;
+  prometheus::Family<prometheus::Counter>& fallbacks_;
+  prometheus::Family<prometheus::Counter>& cache_reuse_;
+  prometheus::Family<prometheus::Counter>& cache_saved_;
+  prometheus::Family<prometheus::Gauge>& lambda_;
+  prometheus::Family<prometheus::Gauge>& cpu_target_;
+  prometheus::Family<prometheus::Gauge>& cpu_utilization_;
+  prometheus::Family<prometheus::Gauge>& module_qps_;
+  prometheus::Family<prometheus::Gauge>& telemetry_timestamp_;
+  prometheus::Family<prometheus::Gauge>& config_info_;
+  prometheus::Family<prometheus::Gauge>& bundle_info_;
+  prometheus::Family<prometheus::Counter>& config_reloads_;
+  prometheus::Family<prometheus::Counter>& reservoir_samples_;
+  prometheus::Counter& reservoir_recorded_;
+  prometheus::Counter& reservoir_dropped_;
+  std::mutex reservoir_mu_;
+  uint64_t reservoir_recorded_seen_ = 0;  // guarded by reservoir_mu_
+  uint64_t reservoir_dropped_seen_ = 0;   // guarded by reservoir_mu_
+  // Lazily created (method, code) histograms: the request path reads an atomic pointer.
+  std::array<std::array<std::atomic<prometheus::Histogram*>, kNumGrpcCodes>, kNumRpcMethods> rpc_{};
+  prometheus::Gauge* config_info_current_ = nullptr;
+  prometheus::Gauge* bundle_info_current_ = nullptr;
+};
+
+}  // namespace allot

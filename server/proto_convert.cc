@@ -1,0 +1,78 @@
+// Renders joint action indices as named decisions; see action_space.h for the encoding.
+#include "server/proto_convert.h"
+
+namespace allot {
+
+v1::ActionKind ToProto(DecisionKind kind) {
+  switch (kind) {
+    case DecisionKind::kLink:
+      return v1::ACTION_KIND_LINK;
+    case DecisionKind::kSwitch:
+      return v1::ACTION_KIND_SWITCH;
+    case DecisionKind::kQueue:
+      return v1::ACTION_KIND_QUEUE;
+  }
+  return v1::ACTION_KIND_UNSPECIFIED;
+}
+
+void FillAllocateResponse(const Allocation& a, v1::AllocateResponse* response) {
+  const PolicySnapshot& policy = *a.policy;
+  const AgentConfig& agent = policy.config->agents[a.agent];
+  const ActionSpace& space = policy.spaces[a.agent];
+  response->set_agent(agent.name);
+  for (size_t d = 0; d < agent.decisions.size(); ++d) {
+    const DecisionConfig& decision = agent.decisions[d];
+    const uint32_t choice = space.Choice(a.joint, d);
+    v1::Decision* out = response->add_decisions();
+    out->set_name(decision.name);
+    out->set_kind(ToProto(decision.kind));
+    switch (decision.kind) {
+      case DecisionKind::kLink:
+        for (size_t i = 0; i < decision.options.size(); ++i) {
+          if (choice & (1u << i)) out->add_selected(decision.options[i].label);
+        }
+        break;
+      case DecisionKind::kSwitch:
+        out->set_switch_on(choice == 1);
+        out->add_selected(decision.options[choice].label);
+        break;
+      case DecisionKind::kQueue:
+        out->set_queue_length(decision.options[choice].queue_length);
+        out->add_selected(decision.options[choice].label);
+        break;
+    }
+  }
+  response->set_cache_reuse(static_cast<v1::CacheReuse>(a.cache.reuse));
+  response->set_lambda(a.lambda);
+  response->set_bundle_version(policy.scorer->version());
+  response->set_predicted_value(a.value);
+  response->set_predicted_cost(a.cost);
+  response->set_fallback(a.fallback);
+  response->set_fallback_reason(a.fallback_reason);
+  response->set_value_bucket(static_cast<uint32_t>(a.value_bucket));
+  response->set_user_value(a.user_value);
+}
+
+void FillAgentSchemas(const PolicySnapshot& policy, v1::ControlState* state) {
+  for (size_t i = 0; i < policy.config->agents.size(); ++i) {
+    const AgentConfig& agent = policy.config->agents[i];
+    v1::AgentSchema* out = state->add_agents();
+    out->set_name(agent.name);
+    out->set_module(agent.module);
+    for (const std::string& f : agent.features) out->add_features(f);
+    out->set_joint_actions(static_cast<uint32_t>(policy.spaces[i].size()));
+    for (const DecisionConfig& d : agent.decisions) {
+      v1::DecisionSchema* ds = out->add_decisions();
+      ds->set_name(d.name);
+      ds->set_kind(ToProto(d.kind));
+      for (const OptionConfig& o : d.options) ds->add_options(o.label);
+      if (d.kind == DecisionKind::kLink) {
+        ds->set_min_selected(static_cast<uint32_t>(d.min_selected));
+        ds->set_max_selected(static_cast<uint32_t>(d.max_selected ? d.max_selected : d.options.size()));
+      }
+      for (const std::string& s : d.safe_default) ds->add_safe_default(s);
+    }
+  }
+}
+
+}  // namespace allot

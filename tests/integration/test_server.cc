@@ -1,0 +1,83 @@
+// Test fixture plumbing: temp config files, port-0 servers and a tiny HTTP client for /metrics.
+#include "tests/integration/test_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace allot::testing {
+
+std::string DefaultConfigWith(const std::string& from, const std::string& to) {
+  std::string yaml = EmbeddedDefaultConfigYaml();
+  const size_t at = yaml.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) yaml.replace(at, from.size(), to);
+  return yaml;
+}
+
+TestServer::TestServer(const std::string& config_yaml) {
+  char tmpl[] = "/tmp/allot-test-XXXXXX";
+  dir_ = mkdtemp(tmpl);
+  config_path_ = dir_ + "/allot.yaml";
+  WriteConfig(config_yaml);
+  ServerOptions options;
+  options.config_path = config_path_;
+  options.listen = "127.0.0.1:0";
+  options.metrics_listen = "127.0.0.1:0";
+  server_ = AllotServer::Start(options);
+}
+
+TestServer::~TestServer() {
+  server_->Shutdown();
+  server_.reset();
+  std::filesystem::remove_all(dir_);
+}
+
+std::shared_ptr<grpc::Channel> TestServer::channel() const {
+  return grpc::CreateChannel(target(), grpc::InsecureChannelCredentials());
+}
+
+void TestServer::WriteConfig(const std::string& yaml) const {
+  // Write then rename, as a config-management agent would, so the watcher never sees half a file.
+  const std::string tmp = config_path_ + ".tmp";
+  std::ofstream(tmp) << yaml;
+  std::filesystem::rename(tmp, config_path_);
+}
+
+std::string TestServer::ScrapeMetrics() const {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server_->metrics_port()));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (write(fd, request.data(), request.size()) < 0) {
+    close(fd);
+    return "";
+  }
+  std::string response;
+  char buf[65536];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) response.append(buf, static_cast<size_t>(n));
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+v1::AllocateRequest MakeRequest(const std::string& agent, int width, float value) {
+  v1::AllocateRequest r;
+  r.set_request_id("test-" + agent);
+  r.set_agent(agent);
+  for (int i = 0; i < width; ++i) r.add_features(value);
+  return r;
+}
+
+}  // namespace allot::testing

@@ -1,0 +1,40 @@
+// An in-process AllotServer on 127.0.0.1 with free ports and its config in a temp file.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "allot/v1/allocator.grpc.pb.h"
+#include "server/allot_server.h"
+
+namespace allot::testing {
+
+// The embedded default config with `from` replaced by `to` (fails the test if `from` is absent).
+std::string DefaultConfigWith(const std::string& from, const std::string& to);
+
+class TestServer {
+ public:
+  explicit TestServer(const std::string& config_yaml = EmbeddedDefaultConfigYaml());
+  ~TestServer();
+
+  AllotServer& server() { return *server_; }
+  std::string target() const { return "127.0.0.1:" + std::to_string(server_->port()); }
+  std::shared_ptr<grpc::Channel> channel() const;
+  std::unique_ptr<v1::Allocator::Stub> stub() const { return v1::Allocator::NewStub(channel()); }
+  const std::string& config_path() const { return config_path_; }
+  void WriteConfig(const std::string& yaml) const;
+  // GET /metrics from the exposer.
+  std::string ScrapeMetrics() const;
+
+ private:
+  std::string dir_;
+  std::string config_path_;
+  std::unique_ptr<AllotServer> server_;
+};
+
+// A valid request for the agent with `width` features, all set to `value`.
+v1::AllocateRequest MakeRequest(const std::string& agent, int width, float value = 0.3f);
+
+}  // namespace allot::testing

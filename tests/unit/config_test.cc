@@ -1,0 +1,123 @@
+// Config loading: defaults, the embedded default, and errors that name the bad key.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "policy/config.h"
+
+namespace allot {
+namespace {
+
+// Loads the embedded default with one line replaced, expecting a ConfigError mentioning `key`.
+std::string ErrorFor(const std::string& from, const std::string& to) {
+  std::string yaml = EmbeddedDefaultConfigYaml();
+  const size_t at = yaml.find(from);
+  EXPECT_NE(at, std::string::npos) << "fixture text not found: " << from;
+  yaml.replace(at, from.size(), to);
+  try {
+    LoadConfigFromString(yaml, "test");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ConfigTest, EmbeddedDefaultIsValidAndHasThreeAgents) {
+  const AllotConfig c = LoadEmbeddedDefaultConfig();
+  ASSERT_EQ(c.agents.size(), 3u);
+  EXPECT_EQ(c.agents[0].name, "recall");
+  EXPECT_EQ(c.agents[0].decisions[0].kind, DecisionKind::kLink);
+  EXPECT_GE(c.agents[0].decisions[0].options.size(), 4u);
+  EXPECT_EQ(c.agents[0].decisions[1].kind, DecisionKind::kSwitch);
+  EXPECT_EQ(c.agents[1].decisions[0].kind, DecisionKind::kQueue);
+  EXPECT_EQ(c.agents[2].decisions.size(), 2u);
+  EXPECT_EQ(c.modules.size(), 3u);
+  EXPECT_EQ(c.source, "<embedded>");
+  EXPECT_FALSE(c.version.empty());
+}
+
+TEST(ConfigTest, EmptyDocumentFailsOnMissingModulesNotOnDefaults) {
+  try {
+    LoadConfigFromString("", "empty");
+    FAIL() << "expected an error";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "modules: must list at least one module");
+  }
+}
+
+TEST(ConfigTest, VersionIsStableForTheSameText) {
+  const AllotConfig a = LoadConfigFromString(EmbeddedDefaultConfigYaml(), "a");
+  const AllotConfig b = LoadConfigFromString(EmbeddedDefaultConfigYaml(), "b");
+  EXPECT_EQ(a.version, b.version);
+  const AllotConfig c = LoadConfigFromString(EmbeddedDefaultConfigYaml() + "\n# changed\n", "c");
+  EXPECT_NE(a.version, c.version);
+}
+
+TEST(ConfigTest, UnknownKeyIsNamedWithItsPath) {
+  EXPECT_EQ(ErrorFor("  min_deadline_ms: 1.0", "  min_deadline_msec: 1.0"),
+            "server.min_deadline_msec: is not a known key");
+}
+
+TEST(ConfigTest, WrongTypeIsNamed) {
+  EXPECT_EQ(ErrorFor("  horizon: 10", "  horizon: ten"), "controller.horizon: has the wrong type (got 'ten')");
+}
+
+TEST(ConfigTest, BadValuesNameTheirKeys) {
+  EXPECT_EQ(ErrorFor("  max: 20.0", "  max: -1"), "lambda.max: must be > lambda.min");
+  EXPECT_EQ(ErrorFor("format: text", "format: xml"), "logging.format: must be text or json");
+  EXPECT_EQ(ErrorFor("kind: mpc", "kind: lqr"), "controller.kind: must be mpc or pid");
+  EXPECT_EQ(ErrorFor("{name: recall,  cpu_target: 0.46", "{name: recall,  cpu_target: 1.46"),
+            "modules[0].cpu_target: must be in (0, 1]");
+  EXPECT_EQ(ErrorFor("  - name: prerank\n    module: prerank", "  - name: prerank\n    module: gpu"),
+            "agents[1].module: names unknown module 'gpu'");
+}
+
+TEST(ConfigTest, GainTablesMustCoverEveryBucket) {
+  EXPECT_EQ(ErrorFor("{name: hot,       gain: [0.12, 0.10, 0.08, 0.06]", "{name: hot,       gain: [0.12]"),
+            "agents[0].decisions[0].options[2].gain: must have one entry per value bucket (4)");
+}
+
+TEST(ConfigTest, SafeDefaultMustNameAnOption) {
+  EXPECT_EQ(ErrorFor("safe_default: [i2i, hot]", "safe_default: [i2i, nope]"),
+            "agents[0].decisions[0].safe_default: names unknown option 'nope'");
+  EXPECT_EQ(ErrorFor("safe_default: \"200\"", "safe_default: \"300\""),
+            "agents[1].decisions[0].safe_default: names unknown option '300'");
+}
+
+TEST(ConfigTest, SwitchNeedsOffThenOn) {
+  EXPECT_EQ(ErrorFor("- {name: \"off\", gain: [0.0, 0.0, 0.0, 0.0], cost_ms: 0.0}\n          - {name: \"on\",  gain: "
+                     "[0.01, 0.03",
+                     "- {name: \"on\", gain: [0.0, 0.0, 0.0, 0.0], cost_ms: 0.0}\n          - {name: \"off\",  gain: "
+                     "[0.01, 0.03"),
+            "agents[0].decisions[1].options: a switch has exactly two options named off, on (in that order)");
+}
+
+TEST(ConfigTest, DuplicateNamesAreRefused) {
+  EXPECT_EQ(ErrorFor("{name: graph,", "{name: hot,"), "agents[0].decisions[0].options[3].name: duplicates 'hot'");
+}
+
+TEST(ConfigTest, YamlSyntaxErrorReportsTheLine) {
+  try {
+    LoadConfigFromString("server:\n  listen: [unclosed\n", "bad");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("parse error at line"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ConfigTest, MissingFileIsAClearError) {
+  try {
+    LoadConfigFromFile("/nonexistent/allot.yaml");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "<file>: cannot read '/nonexistent/allot.yaml'");
+  }
+}
+
+TEST(ConfigTest, EmbeddedDefaultMatchesTheCheckedInFile) {
+  const AllotConfig file = LoadConfigFromFile(std::string(ALLOT_SOURCE_DIR) + "/config/allot.yaml");
+  EXPECT_EQ(file.version, LoadEmbeddedDefaultConfig().version);
+}
+
+}  // namespace
+}  // namespace allot

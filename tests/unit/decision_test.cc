@@ -1,0 +1,134 @@
+// The decision rule, the action space encoding and the analytic model.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <random>
+
+#include "policy/action_space.h"
+#include "policy/analytic_scorer.h"
+#include "policy/decision_rule.h"
+
+namespace allot {
+namespace {
+
+AgentScores Scores(std::vector<double> value, std::vector<double> cost) {
+  AgentScores s;
+  s.value = std::move(value);
+  s.cost = std::move(cost);
+  return s;
+}
+
+TEST(DecisionRuleTest, PicksArgmaxOfValueMinusPricedCost) {
+  const AgentScores s = Scores({1.0, 2.0, 3.0}, {0.0, 1.0, 3.0});
+  EXPECT_EQ(ChooseAction(s, 0.0).joint, 2u);  // free compute: most valuable
+  EXPECT_EQ(ChooseAction(s, 0.6).joint, 1u);  // 1.0, 1.4, 1.2
+  EXPECT_EQ(ChooseAction(s, 2.0).joint, 0u);  // expensive compute: cheapest
+}
+
+TEST(DecisionRuleTest, TiesGoToTheLowerIndex) {
+  EXPECT_EQ(ChooseAction(Scores({1.0, 1.0}, {0.0, 0.0}), 1.0).joint, 0u);
+}
+
+TEST(DecisionRuleTest, CostCapExcludesExpensiveActions) {
+  const AgentScores s = Scores({1.0, 2.0, 3.0}, {1.0, 2.0, 3.0});
+  const ChosenAction a = ChooseAction(s, 0.0, 2.5);
+  EXPECT_EQ(a.joint, 1u);
+  EXPECT_TRUE(a.capped);
+  EXPECT_DOUBLE_EQ(a.cost, 2.0);
+  // Nothing fits: the cheapest action.
+  EXPECT_EQ(ChooseAction(s, 0.0, 0.5).joint, 0u);
+}
+
+TEST(DecisionRuleTest, TotalCostIsNonIncreasingInLambda) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  AgentScores s;
+  for (int i = 0; i < 50; ++i) {
+    s.value.push_back(u(rng));
+    s.cost.push_back(u(rng));
+  }
+  double last = 1e9;
+  for (double lambda = 0; lambda < 5; lambda += 0.05) {
+    const double cost = ChooseAction(s, lambda).cost;
+    EXPECT_LE(cost, last + 1e-12) << "lambda " << lambda;
+    last = cost;
+  }
+}
+
+TEST(ActionSpaceTest, LinkEnumeratesSubsetsWithinSelectionBounds) {
+  AgentConfig agent = LoadEmbeddedDefaultConfig().agents[0];  // recall: 5 channels x switch
+  const ActionSpace space(agent);
+  EXPECT_EQ(space.size(), 31u * 2u);
+  for (size_t j = 0; j < space.size(); ++j) {
+    EXPECT_GE(std::popcount(space.Choice(j, 0)), 1);
+    EXPECT_LE(space.Choice(j, 1), 1u);
+    EXPECT_EQ(space.IndexOf(space.Choices(j)), j);
+  }
+  agent.decisions[0].min_selected = 2;
+  agent.decisions[0].max_selected = 3;
+  EXPECT_EQ(ActionSpace(agent).size(), (10u + 10u) * 2u);  // C(5,2) + C(5,3)
+}
+
+TEST(ActionSpaceTest, SafeDefaultMatchesTheConfig) {
+  const AllotConfig c = LoadEmbeddedDefaultConfig();
+  const ActionSpace recall(c.agents[0]);
+  const auto choices = recall.Choices(recall.safe_default());
+  EXPECT_EQ(choices[0], 0b101u);  // i2i (bit 0) and hot (bit 2)
+  EXPECT_EQ(choices[1], 0u);      // elastic off
+  const ActionSpace rank(c.agents[2]);
+  EXPECT_EQ(rank.Choices(rank.safe_default())[0], 1u);  // queue 100
+}
+
+TEST(ActionSpaceTest, LastDecisionVariesFastest) {
+  const ActionSpace rank(LoadEmbeddedDefaultConfig().agents[2]);  // queue(4) x switch(2)
+  EXPECT_EQ(rank.Choice(0, 0), 0u);
+  EXPECT_EQ(rank.Choice(1, 1), 1u);
+  EXPECT_EQ(rank.Choice(2, 0), 1u);
+  EXPECT_EQ(rank.IndexOf(std::vector<uint32_t>{3, 1}), 7u);
+  EXPECT_EQ(rank.IndexOf(std::vector<uint32_t>{4, 0}), rank.size());
+}
+
+TEST(AnalyticScorerTest, ValueFollowsTheDocumentedFormula) {
+  const AllotConfig c = LoadEmbeddedDefaultConfig();
+  const AnalyticScorer scorer(c);
+  // prerank features: user_hist_value_log, user_activity, ctr_7d, is_new_user, ...
+  const std::vector<float> x = {1.0f, 0.5f, 0.1f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  AgentScores s;
+  ASSERT_TRUE(scorer.Score(1, x, &s));
+  const double v = std::exp(-0.2 + 1.0 * 1.0 + 0.4 * 0.5 + 3.0 * 0.1);
+  EXPECT_NEAR(s.user_value, v, 1e-6 * v);  // features are floats
+  EXPECT_EQ(s.value_bucket, 2);  // 1.5 <= v < 4
+  ASSERT_EQ(s.value.size(), 4u);
+  EXPECT_NEAR(s.value[1], v * 0.56, 1e-6 * v);
+  EXPECT_DOUBLE_EQ(s.cost[3], 5.6);
+}
+
+TEST(AnalyticScorerTest, LinkValueAndCostAreSumsOverChannels) {
+  const AllotConfig c = LoadEmbeddedDefaultConfig();
+  const AnalyticScorer scorer(c);
+  const ActionSpace space(c.agents[0]);
+  AgentScores s;
+  ASSERT_TRUE(scorer.Score(0, std::vector<float>(8, 0.0f), &s));  // v = exp(-0.2), bucket 1
+  const size_t j = space.IndexOf(std::vector<uint32_t>{0b00011, 1});  // i2i + u2i_dnn, elastic on
+  EXPECT_NEAR(s.cost[j], 1.2 + 2.0 + 1.5, 1e-12);
+  EXPECT_NEAR(s.value[j], std::exp(-0.2) * (0.32 + 0.24 + 0.03), 1e-12);
+}
+
+TEST(AnalyticScorerTest, RefusesWrongWidthAndUnknownAgent) {
+  const AnalyticScorer scorer(LoadEmbeddedDefaultConfig());
+  AgentScores s;
+  EXPECT_FALSE(scorer.Score(0, std::vector<float>(3, 0.0f), &s));
+  EXPECT_FALSE(scorer.Score(9, std::vector<float>(8, 0.0f), &s));
+}
+
+TEST(AnalyticScorerTest, ExtremeFeaturesStayFinite) {
+  const AnalyticScorer scorer(LoadEmbeddedDefaultConfig());
+  AgentScores s;
+  ASSERT_TRUE(scorer.Score(0, std::vector<float>(8, 3e38f), &s));
+  EXPECT_TRUE(std::isfinite(s.user_value));
+  for (double v : s.value) EXPECT_TRUE(std::isfinite(v));
+}
+
+}  // namespace
+}  // namespace allot

@@ -1,0 +1,190 @@
+// Cache reuse, the score reservoir, telemetry aggregation and the allocation engine.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <thread>
+
+#include "policy/allocation_engine.h"
+#include "policy/analytic_scorer.h"
+#include "policy/cache_reuse.h"
+#include "policy/score_reservoir.h"
+#include "policy/telemetry_store.h"
+
+namespace allot {
+namespace {
+
+CacheReuseConfig ThreeStages() {
+  CacheReuseConfig c;
+  c.max_age_s = 300;
+  c.stages = {{"recall", "recall", 240, 6.0}, {"prerank", "prerank", 120, 3.0}, {"rank", "rank", 45, 8.0}};
+  return c;
+}
+
+TEST(CacheReuseTest, NoCacheMeansRecompute) {
+  const std::vector<double> lambdas = {1, 1, 1};
+  EXPECT_EQ(ChooseCacheReuse(ThreeStages(), 10.0, lambdas, {}).reuse, 0);
+}
+
+TEST(CacheReuseTest, FreshRankCacheIsReusedWhenComputeIsPriced) {
+  const std::vector<double> lambdas = {0.1, 0.1, 0.1};
+  const std::vector<CachedStage> caches = {{3, true, 1.0, 20}};
+  const CacheReuseChoice c = ChooseCacheReuse(ThreeStages(), 1.0, lambdas, caches);
+  EXPECT_EQ(c.reuse, 3);
+  EXPECT_DOUBLE_EQ(c.cost_saved_ms, 17.0);
+  EXPECT_NEAR(c.value_retained, std::exp2(-1.0 / 45), 1e-12);
+}
+
+TEST(CacheReuseTest, OldOrEmptyOrAbsentCachesAreIgnored) {
+  const std::vector<double> lambdas = {0.1, 0.1, 0.1};
+  EXPECT_EQ(ChooseCacheReuse(ThreeStages(), 1.0, lambdas, std::vector<CachedStage>{{3, true, 301, 20}}).reuse, 0);
+  EXPECT_EQ(ChooseCacheReuse(ThreeStages(), 1.0, lambdas, std::vector<CachedStage>{{3, true, 1, 0}}).reuse, 0);
+  EXPECT_EQ(ChooseCacheReuse(ThreeStages(), 1.0, lambdas, std::vector<CachedStage>{{3, false, 1, 20}}).reuse, 0);
+}
+
+TEST(CacheReuseTest, HighValueRequestsRecomputeAndCheapComputeIsNotSaved) {
+  const std::vector<CachedStage> caches = {{3, true, 30.0, 20}};
+  const std::vector<double> priced = {0.1, 0.1, 0.1};
+  // Losing 37% of a value of 100 costs far more than 1.7 units of priced compute.
+  EXPECT_EQ(ChooseCacheReuse(ThreeStages(), 100.0, priced, caches).reuse, 0);
+  const std::vector<double> free = {0, 0, 0};
+  EXPECT_EQ(ChooseCacheReuse(ThreeStages(), 1.0, free, caches).reuse, 0);
+}
+
+TEST(CacheReuseTest, PrefersTheStageWithTheBestTradeOff) {
+  // Rank cache is old (its value has decayed); the recall cache is fresh but saves less.
+  const std::vector<double> lambdas = {0.1, 0.1, 0.1};
+  const std::vector<CachedStage> caches = {{1, true, 2.0, 50}, {3, true, 200.0, 50}};
+  EXPECT_EQ(ChooseCacheReuse(ThreeStages(), 2.0, lambdas, caches).reuse, 1);
+}
+
+TEST(ScoreReservoirTest, KeepsTheMostRecentSamplesOldestFirst) {
+  ScoreReservoir r(3, 1);
+  AgentScores s;
+  s.value = {0};
+  s.cost = {0};
+  for (int i = 0; i < 5; ++i) {
+    s.user_value = i;
+    r.MaybeRecord(0, s);
+  }
+  const auto snap = r.Snapshot();
+  ASSERT_EQ(snap.size(), 3u);
+  EXPECT_EQ(snap[0].user_value, 2);
+  EXPECT_EQ(snap[2].user_value, 4);
+  EXPECT_EQ(r.recorded(), 5u);
+}
+
+TEST(ScoreReservoirTest, SamplesOneInN) {
+  ScoreReservoir r(100, 4);
+  AgentScores s;
+  for (int i = 0; i < 40; ++i) r.MaybeRecord(1, s);
+  EXPECT_EQ(r.Snapshot().size(), 10u);
+}
+
+TEST(ScoreReservoirTest, ConcurrentRecordingNeverBlocksOrLosesTrack) {
+  ScoreReservoir r(64, 1);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      AgentScores s;
+      s.value.assign(10, 1.0);
+      s.cost.assign(10, 2.0);
+      for (int i = 0; i < 5000; ++i) r.MaybeRecord(0, s);
+    });
+  }
+  for (int i = 0; i < 100; ++i) r.Snapshot();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(r.recorded() + r.dropped(), 20000u);
+  for (const auto& s : r.Snapshot()) EXPECT_EQ(s.value.size(), 10u);
+}
+
+TEST(TelemetryStoreTest, AggregatesReportersAndIgnoresOutOfOrderSamples) {
+  ManualClock clock;
+  TelemetryStore store(clock, 10'000);
+  const int64_t t = clock.NowMs();
+  EXPECT_FALSE(store.Latest("rank").has_value());
+  store.Report("rank", "pod-a", {0.4, 100, 0, t});
+  store.Report("rank", "pod-b", {0.6, 300, 2, t - 1000});
+  auto load = store.Latest("rank");
+  ASSERT_TRUE(load);
+  EXPECT_DOUBLE_EQ(load->cpu_utilization, 0.5);
+  EXPECT_DOUBLE_EQ(load->qps, 400);
+  EXPECT_EQ(load->degradation_level, 2u);
+  EXPECT_EQ(load->timestamp_ms, t);
+  EXPECT_FALSE(store.Report("rank", "pod-a", {0.9, 1, 0, t - 5}));  // older than stored
+  // A reporter silent for longer than the window no longer counts.
+  store.Report("rank", "pod-a", {0.2, 50, 0, t + 20'000});
+  load = store.Latest("rank");
+  EXPECT_DOUBLE_EQ(load->cpu_utilization, 0.2);
+  EXPECT_DOUBLE_EQ(load->qps, 50);
+}
+
+TEST(TelemetryStoreTest, ZeroTimestampMeansNow) {
+  ManualClock clock(5'000'000);
+  TelemetryStore store(clock);
+  store.Report("recall", "", {0.3, 10, 0, 0});
+  EXPECT_EQ(store.Latest("recall")->timestamp_ms, 5'000'000);
+}
+
+class FailingScorer final : public ActionScorer {
+ public:
+  const std::string& version() const override { return version_; }
+  bool Score(size_t, std::span<const float>, AgentScores*) const override { throw std::runtime_error("boom"); }
+
+ private:
+  std::string version_ = "failing";
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<const AllotConfig> config_ = std::make_shared<const AllotConfig>(LoadEmbeddedDefaultConfig());
+  std::shared_ptr<const PolicySnapshot> policy_ =
+      MakePolicySnapshot(config_, std::make_shared<const AnalyticScorer>(*config_));
+};
+
+TEST_F(EngineTest, DecidesWithTheModulesLambda) {
+  AllocationEngine engine(policy_, 16, 1);
+  const std::vector<float> x(8, 0.0f);
+  const Allocation cheap = engine.Decide(policy_, 1, x, {});
+  EXPECT_FALSE(cheap.fallback);
+  EXPECT_DOUBLE_EQ(cheap.lambda, 0.1);
+  auto expensive = std::make_shared<LambdaTable>();
+  expensive->values = {{"recall", 0.1}, {"prerank", 5.0}, {"rank", 0.1}};
+  engine.SetLambdas(expensive);
+  const Allocation a = engine.Decide(policy_, 1, x, {});
+  EXPECT_DOUBLE_EQ(a.lambda, 5.0);
+  EXPECT_LT(a.cost, cheap.cost);
+  EXPECT_EQ(a.joint, 0u);  // the shortest queue
+  EXPECT_EQ(engine.reservoir().recorded(), 2u);
+}
+
+TEST_F(EngineTest, ScorerFailureAnswersWithTheSafeDefault) {
+  auto failing = MakePolicySnapshot(config_, std::make_shared<const FailingScorer>());
+  AllocationEngine engine(failing, 16, 1);
+  const Allocation a = engine.Decide(failing, 0, std::vector<float>(8, 0.0f), {});
+  EXPECT_TRUE(a.fallback);
+  EXPECT_STREQ(a.fallback_reason, "scorer_failed");
+  EXPECT_EQ(a.joint, failing->spaces[0].safe_default());
+}
+
+TEST_F(EngineTest, ReloadKeepsLambdasOfModulesThatStillExist) {
+  AllocationEngine engine(policy_, 16, 1);
+  auto table = std::make_shared<LambdaTable>();
+  table->values = {{"recall", 3.0}, {"prerank", 4.0}, {"rank", 5.0}};
+  engine.SetLambdas(table);
+  AllotConfig next = *config_;
+  next.modules.push_back({"gpu", 0.5, 0.9, 0.7});
+  auto cfg = std::make_shared<const AllotConfig>(next);
+  engine.SetPolicy(MakePolicySnapshot(cfg, std::make_shared<const AnalyticScorer>(*cfg)));
+  EXPECT_DOUBLE_EQ(engine.lambdas()->Get("rank", -1), 5.0);
+  EXPECT_DOUBLE_EQ(engine.lambdas()->Get("gpu", -1), 0.7);
+}
+
+TEST_F(EngineTest, RepeatRequestGetsACacheChoice) {
+  AllocationEngine engine(policy_, 16, 1);
+  const std::vector<CachedStage> caches = {{3, true, 1.0, 30}};
+  const Allocation a = engine.Decide(policy_, 0, std::vector<float>(8, 0.0f), caches);
+  EXPECT_EQ(a.cache.reuse, 3);
+}
+
+}  // namespace
+}  // namespace allot
