@@ -17,7 +17,8 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: allot-bench --target HOST:PORT [--method allocate|health|compare] [--mode closed|open]\n"
+    "usage: allot-bench --target HOST:PORT [--method allocate|health|compare] [--mode "
+    "closed|open]\n"
     "                   [--concurrency N] [--rate QPS] [--duration S] [--warmup S] [--rounds R]\n"
     "                   [--agent NAME] [--timeout-ms MS] [--channels N] [--seed N]\n"
     "  compare (default) runs Allocate and health Check alternately R times and prints the ratio\n"
@@ -54,27 +55,42 @@ Flags Parse(int argc, char** argv) {
     if (i + 1 >= argc) Usage(arg + " needs a value");
     const std::string v = argv[++i];
     try {
-      if (arg == "--target") f.target = v;
-      else if (arg == "--method") f.method = v;
-      else if (arg == "--mode") f.mode = v;
-      else if (arg == "--concurrency") f.concurrency = std::stoi(v);
-      else if (arg == "--rate") f.rate = std::stod(v);
-      else if (arg == "--duration") f.duration = std::stod(v);
-      else if (arg == "--warmup") f.warmup = std::stod(v);
-      else if (arg == "--rounds") f.rounds = std::stoi(v);
-      else if (arg == "--agent") f.agent = v;
-      else if (arg == "--timeout-ms") f.timeout_ms = std::stod(v);
-      else if (arg == "--channels") f.channels = std::stoi(v);
-      else if (arg == "--seed") f.seed = static_cast<uint32_t>(std::stoul(v));
-      else Usage("unknown argument '" + arg + "'");
+      if (arg == "--target")
+        f.target = v;
+      else if (arg == "--method")
+        f.method = v;
+      else if (arg == "--mode")
+        f.mode = v;
+      else if (arg == "--concurrency")
+        f.concurrency = std::stoi(v);
+      else if (arg == "--rate")
+        f.rate = std::stod(v);
+      else if (arg == "--duration")
+        f.duration = std::stod(v);
+      else if (arg == "--warmup")
+        f.warmup = std::stod(v);
+      else if (arg == "--rounds")
+        f.rounds = std::stoi(v);
+      else if (arg == "--agent")
+        f.agent = v;
+      else if (arg == "--timeout-ms")
+        f.timeout_ms = std::stod(v);
+      else if (arg == "--channels")
+        f.channels = std::stoi(v);
+      else if (arg == "--seed")
+        f.seed = static_cast<uint32_t>(std::stoul(v));
+      else
+        Usage("unknown argument '" + arg + "'");
     } catch (const std::logic_error&) {
       Usage("bad value '" + v + "' for " + arg);
     }
   }
   if (f.target.empty()) Usage("--target is required");
-  if (f.method != "allocate" && f.method != "health" && f.method != "compare") Usage("bad --method");
+  if (f.method != "allocate" && f.method != "health" && f.method != "compare")
+    Usage("bad --method");
   if (f.mode != "closed" && f.mode != "open") Usage("bad --mode");
-  if (f.concurrency < 1 || f.rate <= 0 || f.duration <= 0 || f.warmup < 0 || f.rounds < 1 || f.channels < 1) {
+  if (f.concurrency < 1 || f.rate <= 0 || f.duration <= 0 || f.warmup < 0 || f.rounds < 1 ||
+      f.channels < 1) {
     Usage("--concurrency, --rate, --duration, --rounds and --channels must be positive");
   }
   return f;
@@ -100,9 +116,11 @@ int main(int argc, char** argv) {
   client_options.allocate_timeout =
       std::chrono::microseconds(static_cast<int64_t>(flags.timeout_ms * 1000));
   std::vector<std::unique_ptr<allot::AllotClient>> clients;
-  for (const auto& ch : channels) clients.push_back(std::make_unique<allot::AllotClient>(ch, client_options));
+  for (const auto& ch : channels)
+    clients.push_back(std::make_unique<allot::AllotClient>(ch, client_options));
   if (grpc::Status s = clients[0]->LoadSchema(); !s.ok()) {
-    std::cerr << "allot-bench: cannot read the schema from " << flags.target << ": " << s.error_message() << "\n";
+    std::cerr << "allot-bench: cannot read the schema from " << flags.target << ": "
+              << s.error_message() << "\n";
     return 1;
   }
   for (size_t i = 1; i < clients.size(); ++i) clients[i]->LoadSchema();
@@ -133,9 +151,10 @@ int main(int argc, char** argv) {
   std::atomic<uint64_t> counter{0};
   const allot::bench::IssueFn allocate = [&](std::function<void(bool)> done) {
     const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
-    clients[n % clients.size()]->AllocateAsync(
-        requests[n % requests.size()],
-        [done = std::move(done)](allot::AllocationResult r) { done(r.from_server && !r.response.fallback()); });
+    clients[n % clients.size()]->AllocateAsync(requests[n % requests.size()],
+                                               [done = std::move(done)](allot::AllocationResult r) {
+                                                 done(r.from_server && !r.response.fallback());
+                                               });
   };
   const allot::bench::IssueFn check = [&](std::function<void(bool)> done) {
     struct Call {
@@ -145,15 +164,17 @@ int main(int argc, char** argv) {
     };
     const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
     auto* call = new Call;
-    call->context.set_deadline(std::chrono::system_clock::now() +
-                               std::chrono::microseconds(static_cast<int64_t>(flags.timeout_ms * 1000)));
-    health[n % health.size()]->async()->Check(&call->context, &call->request, &call->response,
-                                              [call, done = std::move(done)](grpc::Status s) {
-                                                const bool ok = s.ok() && call->response.status() ==
-                                                                              grpc::health::v1::HealthCheckResponse::SERVING;
-                                                delete call;
-                                                done(ok);
-                                              });
+    call->context.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::microseconds(static_cast<int64_t>(flags.timeout_ms * 1000)));
+    health[n % health.size()]->async()->Check(
+        &call->context, &call->request, &call->response,
+        [call, done = std::move(done)](grpc::Status s) {
+          const bool ok =
+              s.ok() && call->response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+          delete call;
+          done(ok);
+        });
   };
 
   allot::bench::LoadOptions options;
@@ -163,33 +184,40 @@ int main(int argc, char** argv) {
   options.duration = std::chrono::duration<double>(flags.duration);
   options.warmup = std::chrono::duration<double>(flags.warmup);
 
-  std::printf("allot-bench target=%s agent=%s mode=%s duration=%.1fs rounds=%d\n", flags.target.c_str(),
-              agent.c_str(), flags.mode.c_str(), flags.duration, flags.rounds);
+  std::printf("allot-bench target=%s agent=%s mode=%s duration=%.1fs rounds=%d\n",
+              flags.target.c_str(), agent.c_str(), flags.mode.c_str(), flags.duration,
+              flags.rounds);
   std::vector<allot::bench::LoadResult> alloc_results, health_results;
   for (int round = 0; round < flags.rounds; ++round) {
     if (flags.method != "health") {
       alloc_results.push_back(allot::bench::RunLoad(allocate, options));
-      std::printf("%s\n", allot::bench::FormatResult("Allocate", options, alloc_results.back()).c_str());
+      std::printf("%s\n",
+                  allot::bench::FormatResult("Allocate", options, alloc_results.back()).c_str());
     }
     if (flags.method != "allocate") {
       health_results.push_back(allot::bench::RunLoad(check, options));
-      std::printf("%s\n", allot::bench::FormatResult("health.Check", options, health_results.back()).c_str());
+      std::printf(
+          "%s\n",
+          allot::bench::FormatResult("health.Check", options, health_results.back()).c_str());
     }
     std::fflush(stdout);
   }
   auto median = [](std::vector<allot::bench::LoadResult> rs, auto field) {
-    std::sort(rs.begin(), rs.end(), [&](const auto& a, const auto& b) { return a.*field < b.*field; });
+    std::sort(rs.begin(), rs.end(),
+              [&](const auto& a, const auto& b) { return a.*field < b.*field; });
     return rs[rs.size() / 2].*field;
   };
   if (flags.method == "compare") {
     const double qa = median(alloc_results, &allot::bench::LoadResult::qps);
     const double qh = median(health_results, &allot::bench::LoadResult::qps);
-    std::printf("median qps: Allocate=%.0f health.Check=%.0f ratio=%.3f\n", qa, qh, qh > 0 ? qa / qh : 0.0);
-    std::printf("median Allocate latency: p50=%.0fus p99=%.0fus (health.Check p50=%.0fus p99=%.0fus)\n",
-                median(alloc_results, &allot::bench::LoadResult::p50_us),
-                median(alloc_results, &allot::bench::LoadResult::p99_us),
-                median(health_results, &allot::bench::LoadResult::p50_us),
-                median(health_results, &allot::bench::LoadResult::p99_us));
+    std::printf("median qps: Allocate=%.0f health.Check=%.0f ratio=%.3f\n", qa, qh,
+                qh > 0 ? qa / qh : 0.0);
+    std::printf(
+        "median Allocate latency: p50=%.0fus p99=%.0fus (health.Check p50=%.0fus p99=%.0fus)\n",
+        median(alloc_results, &allot::bench::LoadResult::p50_us),
+        median(alloc_results, &allot::bench::LoadResult::p99_us),
+        median(health_results, &allot::bench::LoadResult::p50_us),
+        median(health_results, &allot::bench::LoadResult::p99_us));
   }
   uint64_t errors = 0;
   for (const auto& r : alloc_results) errors += r.errors;

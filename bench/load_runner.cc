@@ -50,12 +50,14 @@ struct InFlight {
 
 double Percentile(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
-  const size_t i = std::min(sorted.size() - 1, static_cast<size_t>(q * static_cast<double>(sorted.size())));
+  const size_t i =
+      std::min(sorted.size() - 1, static_cast<size_t>(q * static_cast<double>(sorted.size())));
   return sorted[i];
 }
 
 // One closed-loop chain: keeps exactly one call in flight until the end time.
-void StartChain(const IssueFn& issue, Recorder& recorder, InFlight& in_flight, Clock::time_point end) {
+void StartChain(const IssueFn& issue, Recorder& recorder, InFlight& in_flight,
+                Clock::time_point end) {
   const auto start = Clock::now();
   if (start >= end) {
     in_flight.Done();
@@ -74,7 +76,8 @@ LoadResult RunLoad(const IssueFn& issue, const LoadOptions& options) {
   InFlight in_flight;
   const auto start = Clock::now();
   recorder.measure_from = start + std::chrono::duration_cast<Clock::duration>(options.warmup);
-  recorder.measure_until = recorder.measure_from + std::chrono::duration_cast<Clock::duration>(options.duration);
+  recorder.measure_until =
+      recorder.measure_from + std::chrono::duration_cast<Clock::duration>(options.duration);
   const auto end = recorder.measure_until;
 
   if (!options.open_loop) {
@@ -85,7 +88,8 @@ LoadResult RunLoad(const IssueFn& issue, const LoadOptions& options) {
   } else {
     const auto interval = std::chrono::duration<double>(1.0 / options.rate_qps);
     for (uint64_t i = 0;; ++i) {
-      const auto intended = start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(i));
+      const auto intended =
+          start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(i));
       if (intended >= end) break;
       std::this_thread::sleep_until(intended);
       in_flight.Add();
@@ -115,15 +119,16 @@ LoadResult RunLoad(const IssueFn& issue, const LoadOptions& options) {
 
 std::string FormatResult(const std::string& name, const LoadOptions& options, const LoadResult& r) {
   char buf[512];
-  std::snprintf(buf, sizeof(buf),
-                "%-16s %s %-10s requests=%-8llu errors=%-5llu qps=%-9.0f p50=%.0fus p90=%.0fus p99=%.0fus "
-                "p99.9=%.0fus max=%.0fus",
-                name.c_str(), options.open_loop ? "open  " : "closed",
-                (options.open_loop ? "rate=" + std::to_string(static_cast<int>(options.rate_qps))
-                                   : "conc=" + std::to_string(options.concurrency))
-                    .c_str(),
-                static_cast<unsigned long long>(r.completed), static_cast<unsigned long long>(r.errors), r.qps,
-                r.p50_us, r.p90_us, r.p99_us, r.p999_us, r.max_us);
+  std::snprintf(
+      buf, sizeof(buf),
+      "%-16s %s %-10s requests=%-8llu errors=%-5llu qps=%-9.0f p50=%.0fus p90=%.0fus p99=%.0fus "
+      "p99.9=%.0fus max=%.0fus",
+      name.c_str(), options.open_loop ? "open  " : "closed",
+      (options.open_loop ? "rate=" + std::to_string(static_cast<int>(options.rate_qps))
+                         : "conc=" + std::to_string(options.concurrency))
+          .c_str(),
+      static_cast<unsigned long long>(r.completed), static_cast<unsigned long long>(r.errors),
+      r.qps, r.p50_us, r.p90_us, r.p99_us, r.p999_us, r.max_us);
   return buf;
 }
 

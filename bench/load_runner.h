@@ -14,8 +14,8 @@ using IssueFn = std::function<void(std::function<void(bool ok)> done)>;
 
 struct LoadOptions {
   bool open_loop = false;
-  int concurrency = 16;        // closed loop: calls kept in flight
-  double rate_qps = 1000.0;    // open loop: intended send rate
+  int concurrency = 16;      // closed loop: calls kept in flight
+  double rate_qps = 1000.0;  // open loop: intended send rate
   std::chrono::duration<double> duration{5.0};
   std::chrono::duration<double> warmup{1.0};
 };
@@ -31,6 +31,7 @@ struct LoadResult {
 };
 
 LoadResult RunLoad(const IssueFn& issue, const LoadOptions& options);
-std::string FormatResult(const std::string& name, const LoadOptions& options, const LoadResult& result);
+std::string FormatResult(const std::string& name, const LoadOptions& options,
+                         const LoadResult& result);
 
 }  // namespace allot::bench

@@ -16,7 +16,8 @@ RequestBuilder::RequestBuilder(std::string agent, const std::map<std::string, in
 RequestBuilder& RequestBuilder::Set(const std::string& feature, float value) {
   auto it = feature_index_->find(feature);
   if (it == feature_index_->end()) {
-    throw std::invalid_argument("agent '" + request_.agent() + "' has no feature '" + feature + "'");
+    throw std::invalid_argument("agent '" + request_.agent() + "' has no feature '" + feature +
+                                "'");
   }
   request_.set_features(it->second, value);
   return *this;
@@ -72,7 +73,8 @@ RequestBuilder AllotClient::NewRequest(const std::string& agent) const {
   return RequestBuilder(agent, &it->second, it->second.size());
 }
 
-v1::AllocateResponse AllotClient::SafeDefault(const std::string& agent, const std::string& reason) const {
+v1::AllocateResponse AllotClient::SafeDefault(const std::string& agent,
+                                              const std::string& reason) const {
   v1::AllocateResponse response;
   response.set_agent(agent);
   response.set_fallback(true);
@@ -120,22 +122,21 @@ void AllotClient::AllocateAsync(const v1::AllocateRequest& request,
   call->request = request;
   call->done = std::move(done);
   call->context.set_deadline(std::chrono::system_clock::now() + options_.allocate_timeout);
-  stub_->async()->Allocate(&call->context, &call->request, &call->response,
-                           [this, call](grpc::Status status) {
-                             AllocationResult result;
-                             result.status = status;
-                             result.from_server = status.ok();
-                             if (status.ok()) {
-                               result.response = std::move(call->response);
-                             } else {
-                               result.response =
-                                   SafeDefault(call->request.agent(), "client: " + status.error_message());
-                               result.response.set_request_id(call->request.request_id());
-                             }
-                             auto callback = std::move(call->done);
-                             delete call;
-                             callback(std::move(result));
-                           });
+  stub_->async()->Allocate(
+      &call->context, &call->request, &call->response, [this, call](grpc::Status status) {
+        AllocationResult result;
+        result.status = status;
+        result.from_server = status.ok();
+        if (status.ok()) {
+          result.response = std::move(call->response);
+        } else {
+          result.response = SafeDefault(call->request.agent(), "client: " + status.error_message());
+          result.response.set_request_id(call->request.request_id());
+        }
+        auto callback = std::move(call->done);
+        delete call;
+        callback(std::move(result));
+      });
 }
 
 grpc::Status AllotClient::ReportLoad(const v1::LoadReport& report) const {

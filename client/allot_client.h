@@ -62,7 +62,8 @@ class AllotClient {
   // marked fallback, and the call's status.
   AllocationResult Allocate(const v1::AllocateRequest& request) const;
   // Asynchronous form for callers with their own event loop; `done` runs on a gRPC thread.
-  void AllocateAsync(const v1::AllocateRequest& request, std::function<void(AllocationResult)> done) const;
+  void AllocateAsync(const v1::AllocateRequest& request,
+                     std::function<void(AllocationResult)> done) const;
 
   grpc::Status ReportLoad(const v1::LoadReport& report) const;
   // Safe default for an agent from the schema (empty response when the agent is unknown).

@@ -31,8 +31,8 @@ std::string Describe(const allot::v1::AllocateResponse& r) {
     out << " ";
   }
   char buf[200];
-  std::snprintf(buf, sizeof(buf), "| value=%.3f cost=%.1fms lambda=%.3f bucket=%u%s", r.predicted_value(),
-                r.predicted_cost(), r.lambda(), r.value_bucket(),
+  std::snprintf(buf, sizeof(buf), "| value=%.3f cost=%.1fms lambda=%.3f bucket=%u%s",
+                r.predicted_value(), r.predicted_cost(), r.lambda(), r.value_bucket(),
                 r.fallback() ? (" FALLBACK(" + r.fallback_reason() + ")").c_str() : "");
   return out.str() + buf;
 }
@@ -40,23 +40,26 @@ std::string Describe(const allot::v1::AllocateResponse& r) {
 void PrintState(const allot::v1::ControlState& s) {
   std::printf("config %s, bundle %s\n", s.config_version().c_str(), s.bundle_version().c_str());
   for (const auto& m : s.modules()) {
-    std::printf("module %-8s target=%.2f lambda=%.3f controller=%s", m.name().c_str(), m.cpu_target(), m.lambda(),
-                m.controller().c_str());
+    std::printf("module %-8s target=%.2f lambda=%.3f controller=%s", m.name().c_str(),
+                m.cpu_target(), m.lambda(), m.controller().c_str());
     if (m.has_last_load()) {
-      std::printf(" cpu=%.2f qps=%.0f age=%.1fs%s", m.last_load().cpu_utilization(), m.last_load().qps(),
-                  m.last_load().age_seconds(), m.last_load().stale() ? " STALE" : "");
+      std::printf(" cpu=%.2f qps=%.0f age=%.1fs%s", m.last_load().cpu_utilization(),
+                  m.last_load().qps(), m.last_load().age_seconds(),
+                  m.last_load().stale() ? " STALE" : "");
     }
     std::printf("\n");
   }
   for (const auto& a : s.agents()) {
-    std::printf("agent %-8s module=%s joint_actions=%u features=[", a.name().c_str(), a.module().c_str(),
-                a.joint_actions());
-    for (int i = 0; i < a.features_size(); ++i) std::printf("%s%s", i ? " " : "", a.features(i).c_str());
+    std::printf("agent %-8s module=%s joint_actions=%u features=[", a.name().c_str(),
+                a.module().c_str(), a.joint_actions());
+    for (int i = 0; i < a.features_size(); ++i)
+      std::printf("%s%s", i ? " " : "", a.features(i).c_str());
     std::printf("]\n");
     for (const auto& d : a.decisions()) {
       std::printf("  %-15s %-6s options=[", d.name().c_str(),
                   allot::v1::ActionKind_Name(d.kind()).substr(12).c_str());
-      for (int i = 0; i < d.options_size(); ++i) std::printf("%s%s", i ? " " : "", d.options(i).c_str());
+      for (int i = 0; i < d.options_size(); ++i)
+        std::printf("%s%s", i ? " " : "", d.options(i).c_str());
       std::printf("]\n");
     }
   }
@@ -81,7 +84,9 @@ int Demo(allot::AllotClient& client) {
   for (double age : {2.0, 20.0, 60.0}) {
     auto builder = client.NewRequest("recall");
     builder.Set("user_hist_value_log", 1.0f).Set("user_activity", 1.0f).Set("ctr_7d", 0.02f);
-    builder.Cache(allot::v1::STAGE_PRERANK, age, 100).Cache(allot::v1::STAGE_RANK, age, 30).Cache(allot::v1::STAGE_RECALL, age, 200);
+    builder.Cache(allot::v1::STAGE_PRERANK, age, 100)
+        .Cache(allot::v1::STAGE_RANK, age, 30)
+        .Cache(allot::v1::STAGE_RECALL, age, 200);
     const allot::AllocationResult r = client.Allocate(builder.request());
     if (!r.from_server) return Fail("Allocate failed: " + r.status.error_message());
     std::printf("cache age %5.0fs -> reuse %s\n", age,
@@ -99,11 +104,14 @@ int main(int argc, char** argv) {
     target = args[1];
     args.erase(args.begin(), args.begin() + 2);
   }
-  if (target.empty() || args.empty()) return Fail(std::string("missing --target or command\n") + kUsage, 2);
+  if (target.empty() || args.empty())
+    return Fail(std::string("missing --target or command\n") + kUsage, 2);
   allot::ClientOptions options;
   options.allocate_timeout = std::chrono::milliseconds(1000);
-  allot::AllotClient client(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()), options);
-  if (grpc::Status s = client.LoadSchema(); !s.ok()) return Fail("cannot reach " + target + ": " + s.error_message());
+  allot::AllotClient client(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()),
+                            options);
+  if (grpc::Status s = client.LoadSchema(); !s.ok())
+    return Fail("cannot reach " + target + ": " + s.error_message());
   const std::string& command = args[0];
   try {
     if (command == "state") {
@@ -115,7 +123,8 @@ int main(int argc, char** argv) {
       auto builder = client.NewRequest(args[1]);
       for (size_t i = 2; i < args.size(); ++i) {
         const size_t eq = args[i].find('=');
-        if (eq == std::string::npos) return Fail("expected FEATURE=VALUE, got '" + args[i] + "'", 2);
+        if (eq == std::string::npos)
+          return Fail("expected FEATURE=VALUE, got '" + args[i] + "'", 2);
         builder.Set(args[i].substr(0, eq), std::stof(args[i].substr(eq + 1)));
       }
       const allot::AllocationResult r = client.Allocate(builder.request());
@@ -128,7 +137,8 @@ int main(int argc, char** argv) {
       report.set_module(args[1]);
       report.set_cpu_utilization(std::stod(args[2]));
       report.set_qps(std::stod(args[3]));
-      if (args.size() >= 5) report.set_degradation_level(static_cast<uint32_t>(std::stoul(args[4])));
+      if (args.size() >= 5)
+        report.set_degradation_level(static_cast<uint32_t>(std::stoul(args[4])));
       const grpc::Status s = client.ReportLoad(report);
       if (!s.ok()) return Fail(s.error_message());
       return 0;

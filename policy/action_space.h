@@ -1,4 +1,5 @@
-// The joint action space of one agent: every combination of its decisions' options, enumerated once.
+// The joint action space of one agent: every combination of its decisions' options, enumerated
+// once.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +25,9 @@ class ActionSpace {
   size_t size() const { return size_; }
   size_t num_decisions() const { return digits_.size(); }
   // Choice of decision d in joint action j.
-  uint32_t Choice(size_t joint, size_t decision) const { return choices_[joint * digits_.size() + decision]; }
+  uint32_t Choice(size_t joint, size_t decision) const {
+    return choices_[joint * digits_.size() + decision];
+  }
   std::span<const uint32_t> Choices(size_t joint) const {
     return {choices_.data() + joint * digits_.size(), digits_.size()};
   }

@@ -11,9 +11,14 @@ std::shared_ptr<const LambdaTable> InitialLambdas(const AllotConfig& config,
   auto table = std::make_shared<LambdaTable>();
   for (const ModuleConfig& m : config.modules) {
     const double initial = previous ? previous->Get(m.name, m.initial_lambda) : m.initial_lambda;
-    table->values.emplace_back(m.name, initial);
+    table->modules.push_back({m.name, initial, 0.0});
   }
   return table;
+}
+
+std::shared_ptr<CacheBudget> MakeCacheBudget(const AllotConfig& config) {
+  if (!config.cache_reuse.enabled || config.cache_reuse.mode != "budget") return nullptr;
+  return std::make_shared<CacheBudget>(config.cache_reuse);
 }
 
 }  // namespace
@@ -25,8 +30,8 @@ int PolicySnapshot::AgentIndex(std::string_view name) const {
   return -1;
 }
 
-std::shared_ptr<const PolicySnapshot> MakePolicySnapshot(std::shared_ptr<const AllotConfig> config,
-                                                         std::shared_ptr<const ActionScorer> scorer) {
+std::shared_ptr<const PolicySnapshot> MakePolicySnapshot(
+    std::shared_ptr<const AllotConfig> config, std::shared_ptr<const ActionScorer> scorer) {
   auto snap = std::make_shared<PolicySnapshot>();
   for (const AgentConfig& agent : config->agents) {
     snap->spaces.emplace_back(agent);
@@ -40,22 +45,29 @@ std::shared_ptr<const PolicySnapshot> MakePolicySnapshot(std::shared_ptr<const A
   return snap;
 }
 
-double LambdaTable::Get(std::string_view module, double fallback) const {
-  for (const auto& [name, value] : values) {
-    if (name == module) return value;
+const ModulePrice* LambdaTable::Find(std::string_view module) const {
+  for (const ModulePrice& m : modules) {
+    if (m.module == module) return &m;
   }
-  return fallback;
+  return nullptr;
 }
 
-AllocationEngine::AllocationEngine(std::shared_ptr<const PolicySnapshot> policy, size_t reservoir_size,
-                                   uint32_t sample_every)
+double LambdaTable::Get(std::string_view module, double fallback) const {
+  const ModulePrice* m = Find(module);
+  return m ? m->lambda : fallback;
+}
+
+AllocationEngine::AllocationEngine(std::shared_ptr<const PolicySnapshot> policy,
+                                   size_t reservoir_size, uint32_t sample_every)
     : reservoir_(reservoir_size, sample_every) {
   lambdas_.store(InitialLambdas(*policy->config, nullptr));
+  cache_budget_.store(MakeCacheBudget(*policy->config));
   policy_.store(std::move(policy));
 }
 
 void AllocationEngine::SetPolicy(std::shared_ptr<const PolicySnapshot> policy) {
   lambdas_.store(InitialLambdas(*policy->config, lambdas_.load().get()));
+  cache_budget_.store(MakeCacheBudget(*policy->config));
   policy_.store(std::move(policy));
 }
 
@@ -71,8 +83,8 @@ Allocation AllocationEngine::SafeDefault(const std::shared_ptr<const PolicySnaps
   return out;
 }
 
-Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>& policy, size_t agent,
-                                    std::span<const float> features,
+Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>& policy,
+                                    size_t agent, std::span<const float> features,
                                     std::span<const CachedStage> caches) const {
   // Reused per thread: scoring allocates nothing in steady state.
   thread_local AgentScores scores;
@@ -91,8 +103,13 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
   Allocation out;
   out.policy = policy;
   out.agent = agent;
-  out.lambda = lambdas->Get(policy->agent_module[agent], 0.0);
-  const ChosenAction chosen = ChooseAction(scores, out.lambda, config.agents[agent].max_cost_ms);
+  const ModulePrice* price = lambdas->Find(policy->agent_module[agent]);
+  out.lambda = price ? price->lambda : 0.0;
+  // The tighter of the configured per-agent cap and the controller's overload cap.
+  double cap = config.agents[agent].max_cost_ms;
+  if (price && price->max_cost_ms > 0 && (cap <= 0 || price->max_cost_ms < cap))
+    cap = price->max_cost_ms;
+  const ChosenAction chosen = ChooseAction(scores, out.lambda, cap);
   out.joint = chosen.joint;
   out.value = chosen.value;
   out.cost = chosen.cost;
@@ -103,7 +120,14 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
     double stage_lambda[8];
     const size_t n = std::min<size_t>(policy->stage_module.size(), 8);
     for (size_t i = 0; i < n; ++i) stage_lambda[i] = lambdas->Get(policy->stage_module[i], 0.0);
-    out.cache = ChooseCacheReuse(config.cache_reuse, scores.user_value, {stage_lambda, n}, caches);
+    const std::shared_ptr<CacheBudget> budget = cache_budget_.load();
+    double mu = -1.0;
+    if (budget) {
+      budget->Record(scores.user_value, caches);
+      mu = budget->mu();
+    }
+    out.cache =
+        ChooseCacheReuse(config.cache_reuse, scores.user_value, {stage_lambda, n}, caches, mu);
   }
   reservoir_.MaybeRecord(agent, scores);
   return out;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "policy/action_space.h"
+#include "policy/cache_budget.h"
 #include "policy/cache_reuse.h"
 #include "policy/config.h"
 #include "policy/decision_rule.h"
@@ -20,19 +21,28 @@ namespace allot {
 struct PolicySnapshot {
   std::shared_ptr<const AllotConfig> config;
   std::shared_ptr<const ActionScorer> scorer;
-  std::vector<ActionSpace> spaces;      // per agent, config order
+  std::vector<ActionSpace> spaces;        // per agent, config order
   std::vector<std::string> agent_module;  // per agent
   std::vector<std::string> stage_module;  // per cache_reuse stage
 
   int AgentIndex(std::string_view name) const;  // -1 when unknown
 };
 
-std::shared_ptr<const PolicySnapshot> MakePolicySnapshot(std::shared_ptr<const AllotConfig> config,
-                                                         std::shared_ptr<const ActionScorer> scorer);
+std::shared_ptr<const PolicySnapshot> MakePolicySnapshot(
+    std::shared_ptr<const AllotConfig> config, std::shared_ptr<const ActionScorer> scorer);
 
-// Lambda per module, replaced as a whole by the controller.
+// The price of one module's compute, and the per-request cost cap in force (0 = none) while
+// the module is above its hard CPU limit.
+struct ModulePrice {
+  std::string module;
+  double lambda = 0.0;
+  double max_cost_ms = 0.0;
+};
+
+// Prices per module, replaced as a whole by the controller.
 struct LambdaTable {
-  std::vector<std::pair<std::string, double>> values;
+  std::vector<ModulePrice> modules;
+  const ModulePrice* Find(std::string_view module) const;
   double Get(std::string_view module, double fallback) const;
 };
 
@@ -61,7 +71,9 @@ class AllocationEngine {
   // Swaps in a new policy; lambdas of modules that still exist are kept, new ones start at their
   // configured initial value.
   void SetPolicy(std::shared_ptr<const PolicySnapshot> policy);
-  void SetLambdas(std::shared_ptr<const LambdaTable> lambdas) { lambdas_.store(std::move(lambdas)); }
+  void SetLambdas(std::shared_ptr<const LambdaTable> lambdas) {
+    lambdas_.store(std::move(lambdas));
+  }
 
   // `agent` must index policy->spaces and `features` must have the agent's width (the caller
   // validates). Never throws: a scorer failure answers with the safe default, marked fallback.
@@ -73,11 +85,15 @@ class AllocationEngine {
 
   ScoreReservoir& reservoir() { return reservoir_; }
   const ScoreReservoir& reservoir() const { return reservoir_; }
+  // The ComRecycle multiplier in budget mode (null in lambda mode). Replaced on SetPolicy, so a
+  // reload starts a new statistics window.
+  std::shared_ptr<CacheBudget> cache_budget() const { return cache_budget_.load(); }
 
  private:
   std::atomic<std::shared_ptr<const PolicySnapshot>> policy_;
   std::atomic<std::shared_ptr<const LambdaTable>> lambdas_;
   mutable ScoreReservoir reservoir_;
+  std::atomic<std::shared_ptr<CacheBudget>> cache_budget_;
 };
 
 }  // namespace allot

@@ -40,7 +40,8 @@ AnalyticScorer::AnalyticScorer(const AllotConfig& config) : value_model_(config.
 
 int AnalyticScorer::Bucket(const ValueModelConfig& model, double user_value) {
   const auto& bounds = model.bucket_bounds;
-  return static_cast<int>(std::upper_bound(bounds.begin(), bounds.end(), user_value) - bounds.begin());
+  return static_cast<int>(std::upper_bound(bounds.begin(), bounds.end(), user_value) -
+                          bounds.begin());
 }
 
 bool AnalyticScorer::Score(size_t agent, std::span<const float> features, AgentScores* out) const {
@@ -56,7 +57,8 @@ bool AnalyticScorer::Score(size_t agent, std::span<const float> features, AgentS
   const int buckets = value_model_.num_buckets();
   out->value.resize(n);
   out->cost.assign(t.cost.begin(), t.cost.end());
-  for (size_t j = 0; j < n; ++j) out->value[j] = out->user_value * t.gain[j * buckets + out->value_bucket];
+  for (size_t j = 0; j < n; ++j)
+    out->value[j] = out->user_value * t.gain[j * buckets + out->value_bucket];
   return true;
 }
 

@@ -14,22 +14,24 @@ int StageNumber(const std::string& stage_name) {
 
 CacheReuseChoice ChooseCacheReuse(const CacheReuseConfig& config, double user_value,
                                   std::span<const double> stage_lambda,
-                                  std::span<const CachedStage> caches) {
+                                  std::span<const CachedStage> caches, double budget_mu) {
   CacheReuseChoice best;
   if (!config.enabled || caches.empty()) return best;
   double best_gain = 0.0;  // relative to recomputing everything (gain 0)
   double saved_priced = 0.0;
   double saved_ms = 0.0;
-  for (size_t i = 0; i < config.stages.size() && i < stage_lambda.size(); ++i) {
+  const bool budget_mode = budget_mu >= 0;
+  for (size_t i = 0; i < config.stages.size() && (budget_mode || i < stage_lambda.size()); ++i) {
     const CacheStageConfig& stage = config.stages[i];
-    saved_priced += stage_lambda[i] * stage.stage_cost_ms;
+    saved_priced += budget_mode ? stage.stage_cost_ms : stage_lambda[i] * stage.stage_cost_ms;
     saved_ms += stage.stage_cost_ms;
     const int number = StageNumber(stage.stage);
     for (const CachedStage& cache : caches) {
       if (cache.stage != number || !cache.present || cache.size == 0) continue;
       if (!(cache.age_s >= 0 && cache.age_s <= config.max_age_s)) continue;
       const double retained = std::exp2(-cache.age_s / stage.half_life_s);
-      const double gain = saved_priced - user_value * (1.0 - retained);
+      const double lost = user_value * (1.0 - retained);
+      const double gain = budget_mode ? saved_priced - budget_mu * lost : saved_priced - lost;
       if (gain > best_gain) {
         best_gain = gain;
         best = {number, retained, saved_ms};

@@ -19,17 +19,18 @@ struct CachedStage {
 };
 
 struct CacheReuseChoice {
-  int reuse = 0;                 // 0 none, else the stage whose cached output is reused
-  double value_retained = 1.0;   // fraction of the request's value the reuse keeps
-  double cost_saved_ms = 0.0;    // compute not spent (recomputation of that stage and earlier)
+  int reuse = 0;                // 0 none, else the stage whose cached output is reused
+  double value_retained = 1.0;  // fraction of the request's value the reuse keeps
+  double cost_saved_ms = 0.0;   // compute not spent (recomputation of that stage and earlier)
 };
 
 // Reusing stage s keeps v * 0.5^(age / half_life_s) of the value and saves the compute of s and
-// every earlier stage; the choice maximises value - sum_m lambda_m * cost_m over the usable caches
-// (present, non-empty, not older than max_age_s). stage_lambda[i] is the lambda of the module of
-// config.stages[i].
+// every earlier stage. Over the usable caches (present, non-empty, not older than max_age_s):
+// - lambda mode (budget_mu < 0): maximise value - sum_m lambda_m * cost_m, where stage_lambda[i]
+//   is the lambda of the module of config.stages[i];
+// - budget mode (budget_mu >= 0, ComRecycle): maximise saved_ms - budget_mu * value lost.
 CacheReuseChoice ChooseCacheReuse(const CacheReuseConfig& config, double user_value,
                                   std::span<const double> stage_lambda,
-                                  std::span<const CachedStage> caches);
+                                  std::span<const CachedStage> caches, double budget_mu = -1.0);
 
 }  // namespace allot

@@ -21,7 +21,9 @@ class MapReader {
     if (node_ && !node_.IsNull() && !node_.IsMap()) Fail(path_, "must be a mapping");
   }
 
-  std::string Child(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  std::string Child(const std::string& key) const {
+    return path_.empty() ? key : path_ + "." + key;
+  }
 
   YAML::Node Get(const std::string& key) {
     seen_.insert(key);
@@ -54,7 +56,8 @@ class MapReader {
     if (!value.IsSequence()) Fail(Child(key), "must be a list of strings");
     out.clear();
     for (size_t i = 0; i < value.size(); ++i) {
-      if (!value[i].IsScalar()) Fail(Child(key) + "[" + std::to_string(i) + "]", "must be a string");
+      if (!value[i].IsScalar())
+        Fail(Child(key) + "[" + std::to_string(i) + "]", "must be a string");
       out.push_back(value[i].Scalar());
     }
   }
@@ -116,7 +119,9 @@ class MapReader {
   std::set<std::string> seen_;
 };
 
-[[noreturn]] void Fail(const std::string& path, const std::string& what) { MapReader::Fail(path, what); }
+[[noreturn]] void Fail(const std::string& path, const std::string& what) {
+  MapReader::Fail(path, what);
+}
 
 DecisionKind ParseKind(const std::string& text, const std::string& path) {
   if (text == "link") return DecisionKind::kLink;
@@ -179,6 +184,7 @@ AllotConfig Parse(const YAML::Node& root) {
     s.Read("min", c.lambda.min);
     s.Read("max", c.lambda.max);
     s.Read("max_step", c.lambda.max_step);
+    s.Read("max_step_ratio", c.lambda.max_step_ratio);
     s.Read("safe_value", c.lambda.safe_value);
     s.Read("stale_after_s", c.lambda.stale_after_s);
     s.Read("decay_half_life_s", c.lambda.decay_half_life_s);
@@ -196,6 +202,21 @@ AllotConfig Parse(const YAML::Node& root) {
     s.Read("pid_kd", c.controller.pid_kd);
     s.Read("reservoir_size", c.controller.reservoir_size);
     s.Read("sample_every", c.controller.sample_every);
+    s.Read("load_lag", c.controller.load_lag);
+    s.Read("calibration_alpha", c.controller.calibration_alpha);
+    s.Read("fallback_error", c.controller.fallback_error);
+    s.Read("lambda_grid", c.controller.lambda_grid);
+    s.Read("seed", c.controller.seed);
+    s.Read("day_length_s", c.controller.day_length_s);
+    s.Read("forecast_slots", c.controller.forecast_slots);
+    s.Read("forecast_level_alpha", c.controller.forecast_level_alpha);
+    s.Read("forecast_trend_beta", c.controller.forecast_trend_beta);
+    s.Read("forecast_seasonal_gamma", c.controller.forecast_seasonal_gamma);
+  });
+  r.ReadMap("telemetry", [&](MapReader& s) {
+    s.Read("source", c.telemetry.source);
+    s.Read("prometheus_url", c.telemetry.prometheus_url);
+    s.Read("query_timeout_s", c.telemetry.query_timeout_s);
   });
   r.ReadMap("value_model", [&](MapReader& s) {
     s.Read("bias", c.value_model.bias);
@@ -216,6 +237,8 @@ AllotConfig Parse(const YAML::Node& root) {
     s.Read("cpu_target", m.cpu_target);
     s.Read("cpu_hard_limit", m.cpu_hard_limit);
     s.Read("initial_lambda", m.initial_lambda);
+    s.Read("cpu_query", m.cpu_query);
+    s.Read("qps_query", m.qps_query);
     c.modules.push_back(std::move(m));
   });
   r.ReadList("agents", [&](MapReader& s, size_t) {
@@ -235,6 +258,8 @@ AllotConfig Parse(const YAML::Node& root) {
     s.Read("enabled", c.cache_reuse.enabled);
     s.Read("max_age_s", c.cache_reuse.max_age_s);
     s.Read("mode", c.cache_reuse.mode);
+    s.Read("decay_budget", c.cache_reuse.decay_budget);
+    s.Read("window_s", c.cache_reuse.window_s);
     s.ReadList("stages", [&](MapReader& st, size_t) {
       CacheStageConfig stage;
       st.Read("stage", stage.stage);
@@ -248,7 +273,9 @@ AllotConfig Parse(const YAML::Node& root) {
   return c;
 }
 
-std::string Indexed(const std::string& list, size_t i) { return list + "[" + std::to_string(i) + "]"; }
+std::string Indexed(const std::string& list, size_t i) {
+  return list + "[" + std::to_string(i) + "]";
+}
 
 void CheckPositive(double v, const std::string& path) {
   if (!(v > 0)) Fail(path, "must be > 0");
@@ -271,21 +298,22 @@ void CheckUniqueNonEmpty(const std::vector<T>& items, const std::string& list, N
 // Each decision kind has its own shape; the safe default must name existing options.
 void ValidateDecision(const DecisionConfig& d, const std::string& path, int buckets) {
   if (d.options.empty()) Fail(path + ".options", "must not be empty");
-  CheckUniqueNonEmpty(d.options, path + ".options", [](const OptionConfig& o) -> const std::string& {
-    return o.label;
-  });
+  CheckUniqueNonEmpty(d.options, path + ".options",
+                      [](const OptionConfig& o) -> const std::string& { return o.label; });
   const int n = static_cast<int>(d.options.size());
   for (int i = 0; i < n; ++i) {
     const OptionConfig& o = d.options[i];
     const std::string opath = Indexed(path + ".options", i);
     if (static_cast<int>(o.gain.size()) != buckets) {
-      Fail(opath + ".gain", "must have one entry per value bucket (" + std::to_string(buckets) + ")");
+      Fail(opath + ".gain",
+           "must have one entry per value bucket (" + std::to_string(buckets) + ")");
     }
     for (size_t b = 0; b < o.gain.size(); ++b) {
       if (o.gain[b] < 0) Fail(Indexed(opath + ".gain", b), "must be >= 0");
     }
     if (o.cost_ms < 0) Fail(opath + ".cost_ms", "must be >= 0");
-    if (d.kind == DecisionKind::kQueue && o.queue_length <= 0) Fail(opath + ".length", "must be > 0");
+    if (d.kind == DecisionKind::kQueue && o.queue_length <= 0)
+      Fail(opath + ".length", "must be > 0");
   }
   switch (d.kind) {
     case DecisionKind::kLink:
@@ -306,7 +334,8 @@ void ValidateDecision(const DecisionConfig& d, const std::string& path, int buck
   }
   const std::string dpath = path + ".safe_default";
   if (d.safe_default.empty()) Fail(dpath, "must not be empty");
-  if (d.kind != DecisionKind::kLink && d.safe_default.size() != 1) Fail(dpath, "must name one option");
+  if (d.kind != DecisionKind::kLink && d.safe_default.size() != 1)
+    Fail(dpath, "must name one option");
   std::set<std::string> seen;
   for (const std::string& label : d.safe_default) {
     bool found = false;
@@ -361,7 +390,8 @@ void Validate(const AllotConfig& c) {
   CheckPositive(c.server.shutdown_timeout_s, "server.shutdown_timeout_s");
   if (c.server.reload_poll_s < 0) Fail("server.reload_poll_s", "must be >= 0");
 
-  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
+                                                "error", "critical", "off"};
   if (!kLevels.count(c.logging.level)) Fail("logging.level", "must be one of trace..off");
   if (c.logging.format != "text" && c.logging.format != "json") {
     Fail("logging.format", "must be text or json");
@@ -371,6 +401,7 @@ void Validate(const AllotConfig& c) {
   if (c.lambda.min < 0) Fail("lambda.min", "must be >= 0");
   if (c.lambda.max <= c.lambda.min) Fail("lambda.max", "must be > lambda.min");
   CheckPositive(c.lambda.max_step, "lambda.max_step");
+  if (c.lambda.max_step_ratio < 0) Fail("lambda.max_step_ratio", "must be >= 0");
   if (c.lambda.safe_value < c.lambda.min || c.lambda.safe_value > c.lambda.max) {
     Fail("lambda.safe_value", "must be within [lambda.min, lambda.max]");
   }
@@ -381,13 +412,47 @@ void Validate(const AllotConfig& c) {
     Fail("controller.kind", "must be mpc or pid");
   }
   CheckPositive(c.controller.period_s, "controller.period_s");
-  if (c.controller.horizon < 1 || c.controller.horizon > 100) Fail("controller.horizon", "must be in [1, 100]");
+  if (c.controller.horizon < 1 || c.controller.horizon > 100)
+    Fail("controller.horizon", "must be in [1, 100]");
   CheckFraction(c.controller.alpha, "controller.alpha");
   if (c.controller.beta < 0) Fail("controller.beta", "must be >= 0");
   CheckFraction(c.controller.critical_load, "controller.critical_load");
   if (c.controller.samples < 1) Fail("controller.samples", "must be >= 1");
   if (c.controller.reservoir_size < 1) Fail("controller.reservoir_size", "must be >= 1");
   if (c.controller.sample_every < 1) Fail("controller.sample_every", "must be >= 1");
+  if (!(c.controller.load_lag >= 0 && c.controller.load_lag < 1))
+    Fail("controller.load_lag", "must be in [0, 1)");
+  CheckFraction(c.controller.calibration_alpha, "controller.calibration_alpha");
+  CheckPositive(c.controller.fallback_error, "controller.fallback_error");
+  if (c.controller.lambda_grid < 2 || c.controller.lambda_grid > 1000) {
+    Fail("controller.lambda_grid", "must be in [2, 1000]");
+  }
+  CheckPositive(c.controller.day_length_s, "controller.day_length_s");
+  if (c.controller.forecast_slots < 1 || c.controller.forecast_slots > 10000) {
+    Fail("controller.forecast_slots", "must be in [1, 10000]");
+  }
+  CheckFraction(c.controller.forecast_level_alpha, "controller.forecast_level_alpha");
+  if (!(c.controller.forecast_trend_beta >= 0 && c.controller.forecast_trend_beta <= 1)) {
+    Fail("controller.forecast_trend_beta", "must be in [0, 1]");
+  }
+  CheckFraction(c.controller.forecast_seasonal_gamma, "controller.forecast_seasonal_gamma");
+
+  if (c.telemetry.source != "report_load" && c.telemetry.source != "prometheus") {
+    Fail("telemetry.source", "must be report_load or prometheus");
+  }
+  CheckPositive(c.telemetry.query_timeout_s, "telemetry.query_timeout_s");
+  if (c.telemetry.source == "prometheus") {
+    if (c.telemetry.prometheus_url.rfind("http://", 0) != 0 &&
+        c.telemetry.prometheus_url.rfind("https://", 0) != 0) {
+      Fail("telemetry.prometheus_url", "must start with http:// or https://");
+    }
+    for (size_t i = 0; i < c.modules.size(); ++i) {
+      if (c.modules[i].cpu_query.empty()) {
+        Fail(Indexed("modules", i) + ".cpu_query",
+             "is required when telemetry.source is prometheus");
+      }
+    }
+  }
 
   const auto& bounds = c.value_model.bucket_bounds;
   for (size_t i = 0; i < bounds.size(); ++i) {
@@ -397,7 +462,8 @@ void Validate(const AllotConfig& c) {
   }
 
   if (c.modules.empty()) Fail("modules", "must list at least one module");
-  CheckUniqueNonEmpty(c.modules, "modules", [](const ModuleConfig& m) -> const std::string& { return m.name; });
+  CheckUniqueNonEmpty(c.modules, "modules",
+                      [](const ModuleConfig& m) -> const std::string& { return m.name; });
   for (size_t i = 0; i < c.modules.size(); ++i) {
     const ModuleConfig& m = c.modules[i];
     const std::string p = Indexed("modules", i);
@@ -411,7 +477,8 @@ void Validate(const AllotConfig& c) {
   }
 
   if (c.agents.empty()) Fail("agents", "must list at least one agent");
-  CheckUniqueNonEmpty(c.agents, "agents", [](const AgentConfig& a) -> const std::string& { return a.name; });
+  CheckUniqueNonEmpty(c.agents, "agents",
+                      [](const AgentConfig& a) -> const std::string& { return a.name; });
   for (size_t i = 0; i < c.agents.size(); ++i) {
     const AgentConfig& a = c.agents[i];
     const std::string p = Indexed("agents", i);
@@ -428,9 +495,8 @@ void Validate(const AllotConfig& c) {
     }
     if (a.max_cost_ms < 0) Fail(p + ".max_cost_ms", "must be >= 0");
     if (a.decisions.empty()) Fail(p + ".decisions", "must not be empty");
-    CheckUniqueNonEmpty(a.decisions, p + ".decisions", [](const DecisionConfig& d) -> const std::string& {
-      return d.name;
-    });
+    CheckUniqueNonEmpty(a.decisions, p + ".decisions",
+                        [](const DecisionConfig& d) -> const std::string& { return d.name; });
     double joint = 1;
     for (size_t d = 0; d < a.decisions.size(); ++d) {
       const DecisionConfig& decision = a.decisions[d];
@@ -442,7 +508,11 @@ void Validate(const AllotConfig& c) {
   }
 
   const CacheReuseConfig& cr = c.cache_reuse;
-  if (cr.mode != "lambda") Fail("cache_reuse.mode", "must be lambda (budget mode is not implemented yet)");
+  if (cr.mode != "lambda" && cr.mode != "budget")
+    Fail("cache_reuse.mode", "must be lambda or budget");
+  if (!(cr.decay_budget >= 0 && cr.decay_budget <= 1))
+    Fail("cache_reuse.decay_budget", "must be in [0, 1]");
+  CheckPositive(cr.window_s, "cache_reuse.window_s");
   CheckPositive(cr.max_age_s, "cache_reuse.max_age_s");
   static const std::vector<std::string> kStages = {"recall", "prerank", "rank"};
   size_t last = 0;
@@ -466,7 +536,8 @@ AllotConfig LoadConfigFromString(const std::string& yaml, const std::string& sou
   try {
     root = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
-    throw ConfigError("<yaml>: parse error at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    throw ConfigError("<yaml>: parse error at line " + std::to_string(e.mark.line + 1) + ": " +
+                      e.msg);
   }
   if (root && !root.IsNull() && !root.IsMap()) throw ConfigError("<root>: must be a mapping");
   AllotConfig config = Parse(root);

@@ -21,10 +21,10 @@ const char* DecisionKindName(DecisionKind kind);
 
 // One option of a decision in the analytic model: revenue gain per value bucket, CPU cost.
 struct OptionConfig {
-  std::string label;          // channel name, "off"/"on", or the queue length as text
-  int queue_length = 0;       // QUEUE only
-  std::vector<double> gain;   // multiplier of the user value, one entry per value bucket
-  double cost_ms = 0.0;       // CPU core-milliseconds per request
+  std::string label;         // channel name, "off"/"on", or the queue length as text
+  int queue_length = 0;      // QUEUE only
+  std::vector<double> gain;  // multiplier of the user value, one entry per value bucket
+  double cost_ms = 0.0;      // CPU core-milliseconds per request
 };
 
 struct DecisionConfig {
@@ -52,6 +52,9 @@ struct ModuleConfig {
   double cpu_target = 0.46;      // fraction of the module's CPU the controller aims at
   double cpu_hard_limit = 0.85;  // above this, per-request cost caps apply
   double initial_lambda = 1.0;
+  // PromQL for the prometheus telemetry source (instant queries returning one sample each).
+  std::string cpu_query;
+  std::string qps_query;
 };
 
 // Analytic user-value model: value = exp(bias + sum_f weight_f * x_f); bucket by upper bounds.
@@ -65,8 +68,11 @@ struct ValueModelConfig {
 struct LambdaConfig {
   double min = 0.0;
   double max = 20.0;
-  double max_step = 1.0;      // largest change per control period
-  double safe_value = 1.0;    // decayed to when telemetry is stale
+  // Largest change per control period: max(max_step, max_step_ratio * lambda). The relative part
+  // lets lambda cross orders of magnitude quickly; the absolute part lets it leave zero.
+  double max_step = 0.05;
+  double max_step_ratio = 0.5;
+  double safe_value = 1.0;  // decayed to when telemetry is stale
   double stale_after_s = 10.0;
   double decay_half_life_s = 30.0;
 };
@@ -79,11 +85,34 @@ struct ControllerConfig {
   double beta = 8.0;
   double critical_load = 0.44;
   int samples = 100;
-  double pid_kp = 4.0;
-  double pid_ki = 1.0;
-  double pid_kd = 0.0;
+  // PID (velocity form, on log lambda and the relative CPU error); the MPC's fallback.
+  double pid_kp = 2.0;
+  double pid_ki = 1.5;  // per second
+  double pid_kd = 0.0;  // seconds
   int reservoir_size = 4096;
   int sample_every = 8;  // record one scored request in this many
+  // MPC load model: cpu[t+1] = load_lag * cpu[t] + (1 - load_lag) * k * qps * cost(lambda),
+  // with k (CPU per core-ms per second) learned online by exponential smoothing.
+  double load_lag = 0.5;
+  double calibration_alpha = 0.2;
+  // MPC hands the module to PID while its smoothed relative prediction error exceeds this.
+  double fallback_error = 0.25;
+  int lambda_grid = 48;  // candidate constant lambdas per period (plus random shooting)
+  uint64_t seed = 1;     // random shooting
+  // Traffic forecast: Holt-Winters level/trend smoothing and a seasonal profile by time slot.
+  double day_length_s = 86400.0;  // shorter in compressed simulations
+  int forecast_slots = 96;
+  double forecast_level_alpha = 0.3;
+  double forecast_trend_beta = 0.05;
+  double forecast_seasonal_gamma = 0.5;
+};
+
+// Where the controller reads per-module load.
+struct TelemetryConfig {
+  std::string source =
+      "report_load";  // "report_load" (the RPC) or "prometheus" (shared by replicas)
+  std::string prometheus_url = "http://127.0.0.1:9090";
+  double query_timeout_s = 0.5;
 };
 
 struct CacheStageConfig {
@@ -96,21 +125,26 @@ struct CacheStageConfig {
 struct CacheReuseConfig {
   bool enabled = true;
   double max_age_s = 300.0;
-  std::string mode = "lambda";  // reuse priced by the modules' lambdas
+  // "lambda": reuse priced by the modules' lambdas. "budget" (ComRecycle): minimise compute
+  // subject to the value lost to reuse staying under decay_budget (a fraction of value), with a
+  // multiplier found by bisection over each window_s and applied to the next window.
+  std::string mode = "lambda";
+  double decay_budget = 0.02;
+  double window_s = 900.0;
   std::vector<CacheStageConfig> stages;  // in chain order
 };
 
 struct ServerConfig {
   std::string listen = "0.0.0.0:50051";
   std::string metrics_listen = "0.0.0.0:9464";
-  double min_deadline_ms = 1.0;   // answer with the safe default when less time remains
+  double min_deadline_ms = 1.0;  // answer with the safe default when less time remains
   int max_features = 1024;
   int max_behavior_ids = 512;
   int max_id_length = 256;
   int max_cache_entries = 8;
-  double drain_delay_s = 0.0;     // NOT_SERVING before shutdown, for load balancers to notice
+  double drain_delay_s = 0.0;  // NOT_SERVING before shutdown, for load balancers to notice
   double shutdown_timeout_s = 10.0;
-  double reload_poll_s = 2.0;     // config file change check interval (0 = SIGHUP only)
+  double reload_poll_s = 2.0;  // config file change check interval (0 = SIGHUP only)
 };
 
 struct LoggingConfig {
@@ -130,6 +164,7 @@ struct AllotConfig {
   ModelsConfig models;
   LambdaConfig lambda;
   ControllerConfig controller;
+  TelemetryConfig telemetry;
   ValueModelConfig value_model;
   std::vector<ModuleConfig> modules;
   std::vector<AgentConfig> agents;

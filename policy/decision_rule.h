@@ -15,7 +15,8 @@ struct ChosenAction {
 };
 
 // max_cost <= 0 means no cap. When no action fits under the cap, the cheapest action is chosen.
-// Ties go to the lower index (deterministic). Requires scores.value.size() == scores.cost.size() > 0.
+// Ties go to the lower index (deterministic). Requires scores.value.size() == scores.cost.size() >
+// 0.
 ChosenAction ChooseAction(const AgentScores& scores, double lambda, double max_cost = 0.0);
 
 }  // namespace allot

@@ -9,10 +9,10 @@ namespace allot {
 
 // Value and cost of every joint action of one agent for one request.
 struct AgentScores {
-  double user_value = 0.0;      // predicted revenue of the request
+  double user_value = 0.0;  // predicted revenue of the request
   int value_bucket = 0;
-  std::vector<double> value;    // per joint action, revenue units
-  std::vector<double> cost;     // per joint action, CPU core-ms of the agent's module
+  std::vector<double> value;  // per joint action, revenue units
+  std::vector<double> cost;   // per joint action, CPU core-ms of the agent's module
 };
 
 // Implemented by the analytic model (policy/) and by learned model bundles (models/).

@@ -5,7 +5,8 @@
 
 namespace allot {
 
-bool TelemetryStore::Report(const std::string& module, const std::string& reporter, LoadSample sample) {
+bool TelemetryStore::Report(const std::string& module, const std::string& reporter,
+                            LoadSample sample) {
   if (sample.timestamp_ms == 0) sample.timestamp_ms = clock_.NowMs();
   std::lock_guard<std::mutex> lock(mu_);
   auto& by_reporter = samples_[module];

@@ -14,7 +14,7 @@ struct LoadSample {
   double cpu_utilization = 0.0;  // [0, 1]
   double qps = 0.0;
   uint32_t degradation_level = 0;
-  int64_t timestamp_ms = 0;      // when measured
+  int64_t timestamp_ms = 0;  // when measured
 };
 
 // Keeps the newest sample of each (module, reporter). The module's load is the mean CPU of the

@@ -22,8 +22,10 @@ double SecondsSince(SteadyClock::time_point start) {
 // Remaining time before the caller's deadline, in ms; +inf when the call has no deadline.
 double RemainingMs(const grpc::CallbackServerContext& context) {
   const auto deadline = context.deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) return std::numeric_limits<double>::infinity();
-  return std::chrono::duration<double, std::milli>(deadline - std::chrono::system_clock::now()).count();
+  if (deadline == std::chrono::system_clock::time_point::max())
+    return std::numeric_limits<double>::infinity();
+  return std::chrono::duration<double, std::milli>(deadline - std::chrono::system_clock::now())
+      .count();
 }
 
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const grpc::Status& status) {
@@ -55,11 +57,13 @@ grpc::ServerUnaryReactor* AllocatorService::Allocate(grpc::CallbackServerContext
 }
 
 grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
-                                          const v1::AllocateRequest& request, v1::AllocateResponse* response) {
+                                          const v1::AllocateRequest& request,
+                                          v1::AllocateResponse* response) {
   const std::shared_ptr<const ServingSnapshot> serving = serving_.load();
   thread_local std::vector<CachedStage> caches;
   size_t agent = 0;
-  const ValidationResult valid = ValidateAllocateRequest(request, *serving->policy, &agent, &caches);
+  const ValidationResult valid =
+      ValidateAllocateRequest(request, *serving->policy, &agent, &caches);
   if (!valid.ok()) {
     metrics_.CountInvalid(RpcMethod::kAllocate, valid.field);
     return valid.status;
@@ -69,8 +73,9 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
   const Allocation allocation =
       remaining_ms < serving->policy->config->server.min_deadline_ms
           ? engine_.SafeDefault(serving->policy, agent, "deadline")
-          : engine_.Decide(serving->policy, agent, {request.features().data(), static_cast<size_t>(request.features_size())},
-                           caches);
+          : engine_.Decide(
+                serving->policy, agent,
+                {request.features().data(), static_cast<size_t>(request.features_size())}, caches);
   response->set_request_id(request.request_id());
   FillAllocateResponse(allocation, response);
   const AgentMetrics& m = serving->agent_metrics[agent];
@@ -78,7 +83,8 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
   metrics_.RecordAllocation(m, allocation, *serving->policy);
   if (!caches.empty()) {
     m.cache_reuse[allocation.cache.reuse]->Increment();
-    if (allocation.cache.reuse != 0) m.cache_saved_core_seconds->Increment(allocation.cache.cost_saved_ms / 1000.0);
+    if (allocation.cache.reuse != 0)
+      m.cache_saved_core_seconds->Increment(allocation.cache.cost_saved_ms / 1000.0);
   }
   if (allocation.fallback) {
     spdlog::debug("Allocate {} agent={} fallback={}", request.request_id(), request.agent(),
@@ -98,7 +104,8 @@ grpc::ServerUnaryReactor* AllocatorService::ReportLoad(grpc::CallbackServerConte
 
 grpc::Status AllocatorService::DoReportLoad(const v1::LoadReport& request) {
   const std::shared_ptr<const ServingSnapshot> serving = serving_.load();
-  const ValidationResult valid = ValidateLoadReport(request, *serving->policy->config, clock_.NowMs());
+  const ValidationResult valid =
+      ValidateLoadReport(request, *serving->policy->config, clock_.NowMs());
   if (!valid.ok()) {
     metrics_.CountInvalid(RpcMethod::kReportLoad, valid.field);
     return valid.status;
@@ -116,9 +123,9 @@ grpc::Status AllocatorService::DoReportLoad(const v1::LoadReport& request) {
   return grpc::Status::OK;
 }
 
-grpc::ServerUnaryReactor* AllocatorService::GetControlState(grpc::CallbackServerContext* context,
-                                                            const v1::GetControlStateRequest* request,
-                                                            v1::ControlState* response) {
+grpc::ServerUnaryReactor* AllocatorService::GetControlState(
+    grpc::CallbackServerContext* context, const v1::GetControlStateRequest* request,
+    v1::ControlState* response) {
   const auto start = SteadyClock::now();
   FillControlState(response);
   metrics_.ObserveRpc(RpcMethod::kGetControlState, grpc::StatusCode::OK, SecondsSince(start));

@@ -24,12 +24,16 @@ class AllocatorService final : public v1::Allocator::CallbackService {
   AllocatorService(AllocationEngine& engine, TelemetryStore& telemetry, ServerMetrics& metrics,
                    const Clock& clock);
 
-  void SetServing(std::shared_ptr<const ServingSnapshot> serving) { serving_.store(std::move(serving)); }
+  void SetServing(std::shared_ptr<const ServingSnapshot> serving) {
+    serving_.store(std::move(serving));
+  }
   std::shared_ptr<const ServingSnapshot> serving() const { return serving_.load(); }
 
-  grpc::ServerUnaryReactor* Allocate(grpc::CallbackServerContext* context, const v1::AllocateRequest* request,
+  grpc::ServerUnaryReactor* Allocate(grpc::CallbackServerContext* context,
+                                     const v1::AllocateRequest* request,
                                      v1::AllocateResponse* response) override;
-  grpc::ServerUnaryReactor* ReportLoad(grpc::CallbackServerContext* context, const v1::LoadReport* request,
+  grpc::ServerUnaryReactor* ReportLoad(grpc::CallbackServerContext* context,
+                                       const v1::LoadReport* request,
                                        v1::ReportLoadResponse* response) override;
   grpc::ServerUnaryReactor* GetControlState(grpc::CallbackServerContext* context,
                                             const v1::GetControlStateRequest* request,

@@ -27,8 +27,8 @@ AllotServer::AllotServer(const ServerOptions& options) : options_(options) {}
 AllotServer::~AllotServer() { Shutdown(); }
 
 std::shared_ptr<const AllotConfig> AllotServer::LoadConfig() const {
-  AllotConfig config =
-      options_.config_path.empty() ? LoadEmbeddedDefaultConfig() : LoadConfigFromFile(options_.config_path);
+  AllotConfig config = options_.config_path.empty() ? LoadEmbeddedDefaultConfig()
+                                                    : LoadConfigFromFile(options_.config_path);
   if (!options_.listen.empty()) config.server.listen = options_.listen;
   if (!options_.metrics_listen.empty()) config.server.metrics_listen = options_.metrics_listen;
   if (!options_.model_dir.empty()) config.models.dir = options_.model_dir;
@@ -47,7 +47,8 @@ void AllotServer::Install(std::shared_ptr<const AllotConfig> config) {
     // First install: the reservoir is sized once, from the config the process started with.
     engine_ = std::make_unique<AllocationEngine>(policy, config->controller.reservoir_size,
                                                  config->controller.sample_every);
-    service_ = std::make_unique<AllocatorService>(*engine_, *telemetry_, *metrics_, *options_.clock);
+    service_ =
+        std::make_unique<AllocatorService>(*engine_, *telemetry_, *metrics_, *options_.clock);
   }
   service_->SetServing(std::move(serving));
   const auto lambdas = engine_->lambdas();
@@ -65,7 +66,8 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   try {
     self->metrics_ = std::make_unique<ServerMetrics>(config->server.metrics_listen);
   } catch (const std::exception& e) {
-    throw std::runtime_error("cannot serve metrics on " + config->server.metrics_listen + ": " + e.what());
+    throw std::runtime_error("cannot serve metrics on " + config->server.metrics_listen + ": " +
+                             e.what());
   }
   self->telemetry_ = std::make_unique<TelemetryStore>(*options.clock);
   self->Install(config);
@@ -87,8 +89,8 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   if (!options.config_path.empty() && config->server.reload_poll_s > 0) {
     self->watcher_ = std::thread([raw = self.get()] { raw->WatchConfigFile(); });
   }
-  spdlog::info("allot-server listening on port {} (metrics on port {}), config {} version {}", self->port_,
-               self->metrics_port(), config->source, config->version);
+  spdlog::info("allot-server listening on port {} (metrics on port {}), config {} version {}",
+               self->port_, self->metrics_port(), config->source, config->version);
   return self;
 }
 

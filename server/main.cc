@@ -13,7 +13,8 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: allot-server [--config FILE] [--listen ADDR] [--metrics-listen ADDR] [--model-dir DIR]\n"
+    "usage: allot-server [--config FILE] [--listen ADDR] [--metrics-listen ADDR] [--model-dir "
+    "DIR]\n"
     "                    [--check-config] [--print-default-config]\n"
     "  --config FILE          config to serve and watch (default: the embedded default config)\n"
     "  --listen ADDR          gRPC address, e.g. 0.0.0.0:50051 (port 0 picks a free port)\n"
@@ -65,8 +66,9 @@ int main(int argc, char** argv) {
     config = options.config_path.empty() ? allot::LoadEmbeddedDefaultConfig()
                                          : allot::LoadConfigFromFile(options.config_path);
   } catch (const allot::ConfigError& e) {
-    std::cerr << "allot-server: invalid config " << (options.config_path.empty() ? "<embedded>" : options.config_path)
-              << ": " << e.what() << "\n";
+    std::cerr << "allot-server: invalid config "
+              << (options.config_path.empty() ? "<embedded>" : options.config_path) << ": "
+              << e.what() << "\n";
     return 1;
   }
   if (check_only) {

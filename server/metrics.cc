@@ -10,16 +10,16 @@ namespace {
 
 const char* kMethodNames[kNumRpcMethods] = {"Allocate", "ReportLoad", "GetControlState"};
 const char* kCodeNames[kNumGrpcCodes] = {
-    "OK",           "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-    "NOT_FOUND",    "ALREADY_EXISTS",    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION", "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",    "INTERNAL",
-    "UNAVAILABLE",  "DATA_LOSS",         "UNAUTHENTICATED"};
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
 const char* kCacheChoices[4] = {"none", "recall", "prerank", "rank"};
 
 // Latency buckets around the sub-millisecond decisions we target, up to a second for outliers.
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {
-  return {25e-6, 50e-6, 100e-6, 200e-6, 300e-6, 500e-6, 750e-6, 1e-3, 2e-3,
-          5e-3,  10e-3, 25e-3,  50e-3,  100e-3, 250e-3, 1.0};
+  return {25e-6, 50e-6, 100e-6, 200e-6, 300e-6, 500e-6, 750e-6, 1e-3,
+          2e-3,  5e-3,  10e-3,  25e-3,  50e-3,  100e-3, 250e-3, 1.0};
 }
 
 // Predicted cost per request in CPU core-seconds (config tables are in core-ms).
@@ -95,10 +95,11 @@ ServerMetrics::ServerMetrics(const std::string& bind_address)
                           .Name("allot_config_reloads_total")
                           .Help("Config reload attempts by result")
                           .Register(*registry_)),
-      reservoir_samples_(prometheus::BuildCounter()
-                             .Name("allot_reservoir_samples_total")
-                             .Help("Scored requests offered to the controller's reservoir, by result")
-                             .Register(*registry_)),
+      reservoir_samples_(
+          prometheus::BuildCounter()
+              .Name("allot_reservoir_samples_total")
+              .Help("Scored requests offered to the controller's reservoir, by result")
+              .Register(*registry_)),
       reservoir_recorded_(reservoir_samples_.Add({{"result", "recorded"}})),
       reservoir_dropped_(reservoir_samples_.Add({{"result", "dropped"}})) {
   config_reloads_.Add({{"result", "ok"}});
@@ -121,15 +122,17 @@ void ServerMetrics::ObserveRpc(RpcMethod method, int code, double seconds) {
   prometheus::Histogram* h = slot.load(std::memory_order_acquire);
   if (h == nullptr) {
     // Family::Add is idempotent and locked, so a race here only creates the same series twice.
-    h = &rpc_seconds_.Add({{"method", kMethodNames[static_cast<int>(method)]}, {"code", kCodeNames[code]}},
-                          LatencyBuckets());
+    h = &rpc_seconds_.Add(
+        {{"method", kMethodNames[static_cast<int>(method)]}, {"code", kCodeNames[code]}},
+        LatencyBuckets());
     slot.store(h, std::memory_order_release);
   }
   h->Observe(seconds);
 }
 
 void ServerMetrics::CountInvalid(RpcMethod method, const std::string& field) {
-  invalid_requests_.Add({{"method", kMethodNames[static_cast<int>(method)]}, {"field", field}}).Increment();
+  invalid_requests_.Add({{"method", kMethodNames[static_cast<int>(method)]}, {"field", field}})
+      .Increment();
 }
 
 std::vector<AgentMetrics> ServerMetrics::ForPolicy(const PolicySnapshot& policy) {
@@ -190,13 +193,15 @@ void ServerMetrics::SetModuleTarget(const std::string& module, double target) {
   cpu_target_.Add({{"module", module}}).Set(target);
 }
 
-void ServerMetrics::SetModuleLoad(const std::string& module, double cpu, double qps, double timestamp_s) {
+void ServerMetrics::SetModuleLoad(const std::string& module, double cpu, double qps,
+                                  double timestamp_s) {
   cpu_utilization_.Add({{"module", module}}).Set(cpu);
   module_qps_.Add({{"module", module}}).Set(qps);
   telemetry_timestamp_.Add({{"module", module}}).Set(timestamp_s);
 }
 
-void ServerMetrics::SetPolicyInfo(const std::string& config_version, const std::string& bundle_version) {
+void ServerMetrics::SetPolicyInfo(const std::string& config_version,
+                                  const std::string& bundle_version) {
   static std::mutex mu;  // reloads are rare; serialise the remove-then-add of info series
   std::lock_guard<std::mutex> lock(mu);
   if (config_info_current_) config_info_.Remove(config_info_current_);
@@ -213,8 +218,10 @@ void ServerMetrics::CountConfigReload(bool ok) {
 
 void ServerMetrics::SetReservoir(uint64_t recorded, uint64_t dropped) {
   std::lock_guard<std::mutex> lock(reservoir_mu_);
-  if (recorded > reservoir_recorded_seen_) reservoir_recorded_.Increment(recorded - reservoir_recorded_seen_);
-  if (dropped > reservoir_dropped_seen_) reservoir_dropped_.Increment(dropped - reservoir_dropped_seen_);
+  if (recorded > reservoir_recorded_seen_)
+    reservoir_recorded_.Increment(recorded - reservoir_recorded_seen_);
+  if (dropped > reservoir_dropped_seen_)
+    reservoir_dropped_.Increment(dropped - reservoir_dropped_seen_);
   reservoir_recorded_seen_ = recorded;
   reservoir_dropped_seen_ = dropped;
 }

@@ -68,7 +68,8 @@ void FillAgentSchemas(const PolicySnapshot& policy, v1::ControlState* state) {
       for (const OptionConfig& o : d.options) ds->add_options(o.label);
       if (d.kind == DecisionKind::kLink) {
         ds->set_min_selected(static_cast<uint32_t>(d.min_selected));
-        ds->set_max_selected(static_cast<uint32_t>(d.max_selected ? d.max_selected : d.options.size()));
+        ds->set_max_selected(
+            static_cast<uint32_t>(d.max_selected ? d.max_selected : d.options.size()));
       }
       for (const std::string& s : d.safe_default) ds->add_safe_default(s);
     }

@@ -15,8 +15,9 @@ ValidationResult Invalid(const std::string& field, const std::string& message) {
 
 }  // namespace
 
-ValidationResult ValidateAllocateRequest(const v1::AllocateRequest& request, const PolicySnapshot& policy,
-                                         size_t* agent, std::vector<CachedStage>* caches) {
+ValidationResult ValidateAllocateRequest(const v1::AllocateRequest& request,
+                                         const PolicySnapshot& policy, size_t* agent,
+                                         std::vector<CachedStage>* caches) {
   const ServerConfig& limits = policy.config->server;
   if (static_cast<int>(request.request_id().size()) > limits.max_id_length) {
     return Invalid("request_id", "longer than " + std::to_string(limits.max_id_length) + " bytes");
@@ -28,22 +29,26 @@ ValidationResult ValidateAllocateRequest(const v1::AllocateRequest& request, con
   const int index = policy.AgentIndex(request.agent());
   if (index < 0) {
     std::string known;
-    for (const AgentConfig& a : policy.config->agents) known += (known.empty() ? "" : ", ") + a.name;
+    for (const AgentConfig& a : policy.config->agents)
+      known += (known.empty() ? "" : ", ") + a.name;
     const std::string name = request.agent().substr(0, 64);
     return Invalid("agent", "unknown agent '" + name + "' (known: " + known + ")");
   }
   const AgentConfig& config = policy.config->agents[index];
   if (static_cast<size_t>(request.features_size()) != config.features.size()) {
-    return Invalid("features", "agent '" + config.name + "' expects " + std::to_string(config.features.size()) +
-                                   " features, got " + std::to_string(request.features_size()));
+    return Invalid("features", "agent '" + config.name + "' expects " +
+                                   std::to_string(config.features.size()) + " features, got " +
+                                   std::to_string(request.features_size()));
   }
   for (int i = 0; i < request.features_size(); ++i) {
     if (!std::isfinite(request.features(i))) {
-      return Invalid("features", "features[" + std::to_string(i) + "] (" + config.features[i] + ") is not finite");
+      return Invalid("features", "features[" + std::to_string(i) + "] (" + config.features[i] +
+                                     ") is not finite");
     }
   }
   if (request.behavior_ids_size() > limits.max_behavior_ids) {
-    return Invalid("behavior_ids", "more than " + std::to_string(limits.max_behavior_ids) + " entries");
+    return Invalid("behavior_ids",
+                   "more than " + std::to_string(limits.max_behavior_ids) + " entries");
   }
   if (request.cache_size() > limits.max_cache_entries) {
     return Invalid("cache", "more than " + std::to_string(limits.max_cache_entries) + " entries");
@@ -64,7 +69,8 @@ ValidationResult ValidateAllocateRequest(const v1::AllocateRequest& request, con
   return {};
 }
 
-ValidationResult ValidateLoadReport(const v1::LoadReport& report, const AllotConfig& config, int64_t now_ms) {
+ValidationResult ValidateLoadReport(const v1::LoadReport& report, const AllotConfig& config,
+                                    int64_t now_ms) {
   if (report.module().empty()) return Invalid("module", "is required");
   if (config.ModuleIndex(report.module()) < 0) {
     return Invalid("module", "unknown module '" + report.module().substr(0, 64) + "'");
@@ -73,13 +79,15 @@ ValidationResult ValidateLoadReport(const v1::LoadReport& report, const AllotCon
       report.cpu_utilization() > 1) {
     return Invalid("cpu_utilization", "must be a fraction in [0, 1]");
   }
-  if (!std::isfinite(report.qps()) || report.qps() < 0) return Invalid("qps", "must be finite and >= 0");
+  if (!std::isfinite(report.qps()) || report.qps() < 0)
+    return Invalid("qps", "must be finite and >= 0");
   if (report.timestamp_ms() < 0) return Invalid("timestamp_ms", "must be >= 0 (0 = now)");
   if (report.timestamp_ms() > now_ms + kMaxClockSkewMs) {
     return Invalid("timestamp_ms", "is more than 60 s in the future");
   }
   if (static_cast<int>(report.reporter().size()) > config.server.max_id_length) {
-    return Invalid("reporter", "longer than " + std::to_string(config.server.max_id_length) + " bytes");
+    return Invalid("reporter",
+                   "longer than " + std::to_string(config.server.max_id_length) + " bytes");
   }
   return {};
 }

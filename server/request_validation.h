@@ -19,10 +19,12 @@ struct ValidationResult {
 };
 
 // On success sets *agent to the agent's index and fills *caches from the request.
-ValidationResult ValidateAllocateRequest(const v1::AllocateRequest& request, const PolicySnapshot& policy,
-                                         size_t* agent, std::vector<CachedStage>* caches);
+ValidationResult ValidateAllocateRequest(const v1::AllocateRequest& request,
+                                         const PolicySnapshot& policy, size_t* agent,
+                                         std::vector<CachedStage>* caches);
 
 // now_ms: the server's clock, to refuse reports from the future.
-ValidationResult ValidateLoadReport(const v1::LoadReport& report, const AllotConfig& config, int64_t now_ms);
+ValidationResult ValidateLoadReport(const v1::LoadReport& report, const AllotConfig& config,
+                                    int64_t now_ms);
 
 }  // namespace allot

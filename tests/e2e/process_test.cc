@@ -142,7 +142,8 @@ TEST(ProcessTest, BadConfigExitsNonZeroNamingTheKey) {
   const Output out = RunCommand(std::string(ALLOT_SERVER_BIN) + " --config " + dir + "/bad.yaml");
   EXPECT_EQ(out.exit_code, 1);
   EXPECT_NE(out.text.find("controller.alpha: must be in (0, 1]"), std::string::npos) << out.text;
-  const Output missing = RunCommand(std::string(ALLOT_SERVER_BIN) + " --config " + dir + "/none.yaml");
+  const Output missing =
+      RunCommand(std::string(ALLOT_SERVER_BIN) + " --config " + dir + "/none.yaml");
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.text.find("cannot read"), std::string::npos) << missing.text;
   const Output flag = RunCommand(std::string(ALLOT_SERVER_BIN) + " --bogus");
@@ -152,8 +153,8 @@ TEST(ProcessTest, BadConfigExitsNonZeroNamingTheKey) {
 }
 
 TEST(ProcessTest, CheckConfigAcceptsTheShippedConfig) {
-  const Output out =
-      RunCommand(std::string(ALLOT_SERVER_BIN) + " --check-config --config " + ALLOT_SOURCE_DIR + "/config/allot.yaml");
+  const Output out = RunCommand(std::string(ALLOT_SERVER_BIN) + " --check-config --config " +
+                                ALLOT_SOURCE_DIR + "/config/allot.yaml");
   EXPECT_EQ(out.exit_code, 0) << out.text;
   EXPECT_NE(out.text.find("is valid"), std::string::npos);
 }
@@ -176,7 +177,8 @@ TEST(ProcessTest, SighupReloadsAndSigtermDrainsWithoutFailingCalls) {
   std::string yaml = DefaultConfigWith("reload_poll_s: 2.0", "reload_poll_s: 0");
   yaml.replace(yaml.find("drain_delay_s: 0.0"), 18, "drain_delay_s: 0.5");
   std::ofstream(config) << yaml;
-  ServerProcess server({"--config", config, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"});
+  ServerProcess server(
+      {"--config", config, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"});
   ASSERT_GT(server.port(), 0) << server.log();
   const auto channel = grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials());
   const std::string before = ConfigVersion(channel);
@@ -227,11 +229,13 @@ TEST(ProcessTest, BenchMeasuresAllocateAgainstHealth) {
   EXPECT_EQ(out.exit_code, 0) << out.text;
   EXPECT_NE(out.text.find("ratio="), std::string::npos) << out.text;
   EXPECT_NE(out.text.find("p99.9="), std::string::npos) << out.text;
-  const Output open = RunCommand(std::string(ALLOT_BENCH_BIN) + " --target " + server.target() +
-                                 " --method allocate --mode open --rate 500 --duration 0.5 --warmup 0.1 --rounds 1");
+  const Output open = RunCommand(
+      std::string(ALLOT_BENCH_BIN) + " --target " + server.target() +
+      " --method allocate --mode open --rate 500 --duration 0.5 --warmup 0.1 --rounds 1");
   EXPECT_EQ(open.exit_code, 0) << open.text;
   EXPECT_NE(open.text.find("requests=250 "), std::string::npos) << open.text;
-  const Output bad = RunCommand(std::string(ALLOT_BENCH_BIN) + " --target " + server.target() + " --mode sideways");
+  const Output bad = RunCommand(std::string(ALLOT_BENCH_BIN) + " --target " + server.target() +
+                                " --mode sideways");
   EXPECT_EQ(bad.exit_code, 2);
 }
 

@@ -21,7 +21,8 @@ using grpc::health::v1::Health;
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
-grpc::Status Call(v1::Allocator::Stub& stub, const v1::AllocateRequest& request, v1::AllocateResponse* response,
+grpc::Status Call(v1::Allocator::Stub& stub, const v1::AllocateRequest& request,
+                  v1::AllocateResponse* response,
                   std::chrono::milliseconds timeout = std::chrono::milliseconds(2000)) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + timeout);
@@ -35,7 +36,8 @@ v1::ControlState GetState(v1::Allocator::Stub& stub) {
   return state;
 }
 
-HealthCheckResponse::ServingStatus HealthOf(const std::shared_ptr<grpc::Channel>& channel, const std::string& service,
+HealthCheckResponse::ServingStatus HealthOf(const std::shared_ptr<grpc::Channel>& channel,
+                                            const std::string& service,
                                             grpc::StatusCode* code = nullptr) {
   auto stub = Health::NewStub(channel);
   grpc::ClientContext context;
@@ -125,22 +127,26 @@ TEST(ServerTest, BadInputIsRejectedWithTheFieldNamed) {
   for (const auto& m : state.modules()) EXPECT_FALSE(m.has_last_load()) << m.name();
   EXPECT_TRUE(Call(*stub, MakeRequest("rank", 8), &response).ok());
   const std::string metrics = server.ScrapeMetrics();
-  EXPECT_NE(metrics.find(R"(allot_invalid_requests_total{field="features",method="Allocate"} 2)"), std::string::npos);
+  EXPECT_NE(metrics.find(R"(allot_invalid_requests_total{field="features",method="Allocate"} 2)"),
+            std::string::npos);
 }
 
 TEST(ServerTest, TooLittleDeadlineLeftAnswersWithTheSafeDefault) {
   TestServer server(DefaultConfigWith("min_deadline_ms: 1.0", "min_deadline_ms: 60000"));
   auto stub = server.stub();
   v1::AllocateResponse response;
-  ASSERT_TRUE(Call(*stub, MakeRequest("recall", 8, 2.0f), &response, std::chrono::milliseconds(5000)).ok());
+  ASSERT_TRUE(
+      Call(*stub, MakeRequest("recall", 8, 2.0f), &response, std::chrono::milliseconds(5000)).ok());
   EXPECT_TRUE(response.fallback());
   EXPECT_EQ(response.fallback_reason(), "deadline");
   ASSERT_EQ(response.decisions_size(), 2);
-  EXPECT_EQ(std::vector<std::string>(response.decisions(0).selected().begin(), response.decisions(0).selected().end()),
+  EXPECT_EQ(std::vector<std::string>(response.decisions(0).selected().begin(),
+                                     response.decisions(0).selected().end()),
             (std::vector<std::string>{"i2i", "hot"}));
   EXPECT_FALSE(response.decisions(1).switch_on());
-  EXPECT_NE(server.ScrapeMetrics().find(R"(allot_fallbacks_total{agent="recall",reason="deadline"} 1)"),
-            std::string::npos);
+  EXPECT_NE(
+      server.ScrapeMetrics().find(R"(allot_fallbacks_total{agent="recall",reason="deadline"} 1)"),
+      std::string::npos);
 }
 
 TEST(ServerTest, HealthAndReadinessAreServing) {
@@ -195,16 +201,19 @@ TEST(ServerTest, MetricsAreValidPrometheusExposition) {
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(Call(*stub, request, &response).ok());
   EXPECT_EQ(response.cache_reuse(), v1::CACHE_REUSE_RANK);
   const std::string metrics = server.ScrapeMetrics();
-  for (const char* name : {"allot_rpc_duration_seconds_bucket", "allot_decision_duration_seconds_bucket",
-                           "allot_actions_total", "allot_fallbacks_total", "allot_cache_reuse_total",
-                           "allot_lambda", "allot_module_cpu_target_ratio", "allot_predicted_cost_core_seconds",
-                           "allot_bundle_info", "allot_config_info"}) {
+  for (const char* name :
+       {"allot_rpc_duration_seconds_bucket", "allot_decision_duration_seconds_bucket",
+        "allot_actions_total", "allot_fallbacks_total", "allot_cache_reuse_total", "allot_lambda",
+        "allot_module_cpu_target_ratio", "allot_predicted_cost_core_seconds", "allot_bundle_info",
+        "allot_config_info"}) {
     EXPECT_NE(metrics.find(name), std::string::npos) << name;
   }
   // Sub-millisecond buckets exist.
-  EXPECT_NE(metrics.find(R"(allot_rpc_duration_seconds_bucket{code="OK",method="Allocate",le="0.0001"})"),
+  EXPECT_NE(
+      metrics.find(R"(allot_rpc_duration_seconds_bucket{code="OK",method="Allocate",le="0.0001"})"),
+      std::string::npos);
+  EXPECT_NE(metrics.find(R"(allot_cache_reuse_total{agent="recall",choice="rank"} 20)"),
             std::string::npos);
-  EXPECT_NE(metrics.find(R"(allot_cache_reuse_total{agent="recall",choice="rank"} 20)"), std::string::npos);
   const std::string path = server.config_path() + ".metrics";
   std::ofstream(path) << metrics;
   const std::string cmd = "promtool check metrics < " + path + " > " + path + ".out 2>&1";
@@ -219,7 +228,8 @@ TEST(ServerTest, ReloadAppliesAValidConfigAndKeepsTheLastGoodOnError) {
   auto stub = server.stub();
   const std::string before = GetState(*stub).config_version();
 
-  server.WriteConfig(DefaultConfigWith("{name: rank,    cpu_target: 0.46", "{name: rank,    cpu_target: 0.55"));
+  server.WriteConfig(
+      DefaultConfigWith("{name: rank,    cpu_target: 0.46", "{name: rank,    cpu_target: 0.55"));
   ASSERT_TRUE(server.server().Reload());
   v1::ControlState state = GetState(*stub);
   const std::string after = state.config_version();
@@ -233,14 +243,16 @@ TEST(ServerTest, ReloadAppliesAValidConfigAndKeepsTheLastGoodOnError) {
   EXPECT_DOUBLE_EQ(state.modules(2).cpu_target(), 0.55);
   v1::AllocateResponse response;
   EXPECT_TRUE(Call(*stub, MakeRequest("rank", 8), &response).ok());
-  EXPECT_NE(server.ScrapeMetrics().find(R"(allot_config_reloads_total{result="error"} 1)"), std::string::npos);
+  EXPECT_NE(server.ScrapeMetrics().find(R"(allot_config_reloads_total{result="error"} 1)"),
+            std::string::npos);
 }
 
 TEST(ServerTest, ConfigFileChangesArepicked_UpByTheWatcher) {
   TestServer server(DefaultConfigWith("reload_poll_s: 2.0", "reload_poll_s: 0.05"));
   auto stub = server.stub();
   const std::string before = GetState(*stub).config_version();
-  server.WriteConfig(DefaultConfigWith("reload_poll_s: 2.0", "reload_poll_s: 0.05") + "\n# touched\n");
+  server.WriteConfig(DefaultConfigWith("reload_poll_s: 2.0", "reload_poll_s: 0.05") +
+                     "\n# touched\n");
   // Waits for an event, bounded; not a timing assertion.
   std::string now = before;
   for (int i = 0; i < 200 && now == before; ++i) {

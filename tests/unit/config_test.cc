@@ -1,9 +1,9 @@
 // Config loading: defaults, the embedded default, and errors that name the bad key.
+#include "policy/config.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
-
-#include "policy/config.h"
 
 namespace allot {
 namespace {
@@ -59,7 +59,8 @@ TEST(ConfigTest, UnknownKeyIsNamedWithItsPath) {
 }
 
 TEST(ConfigTest, WrongTypeIsNamed) {
-  EXPECT_EQ(ErrorFor("  horizon: 10", "  horizon: ten"), "controller.horizon: has the wrong type (got 'ten')");
+  EXPECT_EQ(ErrorFor("  horizon: 10", "  horizon: ten"),
+            "controller.horizon: has the wrong type (got 'ten')");
 }
 
 TEST(ConfigTest, BadValuesNameTheirKeys) {
@@ -68,12 +69,14 @@ TEST(ConfigTest, BadValuesNameTheirKeys) {
   EXPECT_EQ(ErrorFor("kind: mpc", "kind: lqr"), "controller.kind: must be mpc or pid");
   EXPECT_EQ(ErrorFor("{name: recall,  cpu_target: 0.46", "{name: recall,  cpu_target: 1.46"),
             "modules[0].cpu_target: must be in (0, 1]");
-  EXPECT_EQ(ErrorFor("  - name: prerank\n    module: prerank", "  - name: prerank\n    module: gpu"),
-            "agents[1].module: names unknown module 'gpu'");
+  EXPECT_EQ(
+      ErrorFor("  - name: prerank\n    module: prerank", "  - name: prerank\n    module: gpu"),
+      "agents[1].module: names unknown module 'gpu'");
 }
 
 TEST(ConfigTest, GainTablesMustCoverEveryBucket) {
-  EXPECT_EQ(ErrorFor("{name: hot,       gain: [0.12, 0.10, 0.08, 0.06]", "{name: hot,       gain: [0.12]"),
+  EXPECT_EQ(ErrorFor("{name: hot,       gain: [0.12, 0.10, 0.08, 0.06]",
+                     "{name: hot,       gain: [0.12]"),
             "agents[0].decisions[0].options[2].gain: must have one entry per value bucket (4)");
 }
 
@@ -85,15 +88,19 @@ TEST(ConfigTest, SafeDefaultMustNameAnOption) {
 }
 
 TEST(ConfigTest, SwitchNeedsOffThenOn) {
-  EXPECT_EQ(ErrorFor("- {name: \"off\", gain: [0.0, 0.0, 0.0, 0.0], cost_ms: 0.0}\n          - {name: \"on\",  gain: "
+  EXPECT_EQ(ErrorFor("- {name: \"off\", gain: [0.0, 0.0, 0.0, 0.0], cost_ms: 0.0}\n          - "
+                     "{name: \"on\",  gain: "
                      "[0.01, 0.03",
-                     "- {name: \"on\", gain: [0.0, 0.0, 0.0, 0.0], cost_ms: 0.0}\n          - {name: \"off\",  gain: "
+                     "- {name: \"on\", gain: [0.0, 0.0, 0.0, 0.0], cost_ms: 0.0}\n          - "
+                     "{name: \"off\",  gain: "
                      "[0.01, 0.03"),
-            "agents[0].decisions[1].options: a switch has exactly two options named off, on (in that order)");
+            "agents[0].decisions[1].options: a switch has exactly two options named off, on (in "
+            "that order)");
 }
 
 TEST(ConfigTest, DuplicateNamesAreRefused) {
-  EXPECT_EQ(ErrorFor("{name: graph,", "{name: hot,"), "agents[0].decisions[0].options[3].name: duplicates 'hot'");
+  EXPECT_EQ(ErrorFor("{name: graph,", "{name: hot,"),
+            "agents[0].decisions[0].options[3].name: duplicates 'hot'");
 }
 
 TEST(ConfigTest, YamlSyntaxErrorReportsTheLine) {

@@ -98,7 +98,7 @@ TEST(AnalyticScorerTest, ValueFollowsTheDocumentedFormula) {
   ASSERT_TRUE(scorer.Score(1, x, &s));
   const double v = std::exp(-0.2 + 1.0 * 1.0 + 0.4 * 0.5 + 3.0 * 0.1);
   EXPECT_NEAR(s.user_value, v, 1e-6 * v);  // features are floats
-  EXPECT_EQ(s.value_bucket, 2);  // 1.5 <= v < 4
+  EXPECT_EQ(s.value_bucket, 2);            // 1.5 <= v < 4
   ASSERT_EQ(s.value.size(), 4u);
   EXPECT_NEAR(s.value[1], v * 0.56, 1e-6 * v);
   EXPECT_DOUBLE_EQ(s.cost[3], 5.6);
@@ -109,7 +109,7 @@ TEST(AnalyticScorerTest, LinkValueAndCostAreSumsOverChannels) {
   const AnalyticScorer scorer(c);
   const ActionSpace space(c.agents[0]);
   AgentScores s;
-  ASSERT_TRUE(scorer.Score(0, std::vector<float>(8, 0.0f), &s));  // v = exp(-0.2), bucket 1
+  ASSERT_TRUE(scorer.Score(0, std::vector<float>(8, 0.0f), &s));      // v = exp(-0.2), bucket 1
   const size_t j = space.IndexOf(std::vector<uint32_t>{0b00011, 1});  // i2i + u2i_dnn, elastic on
   EXPECT_NEAR(s.cost[j], 1.2 + 2.0 + 1.5, 1e-12);
   EXPECT_NEAR(s.value[j], std::exp(-0.2) * (0.32 + 0.24 + 0.03), 1e-12);

@@ -16,7 +16,8 @@ namespace {
 CacheReuseConfig ThreeStages() {
   CacheReuseConfig c;
   c.max_age_s = 300;
-  c.stages = {{"recall", "recall", 240, 6.0}, {"prerank", "prerank", 120, 3.0}, {"rank", "rank", 45, 8.0}};
+  c.stages = {
+      {"recall", "recall", 240, 6.0}, {"prerank", "prerank", 120, 3.0}, {"rank", "rank", 45, 8.0}};
   return c;
 }
 
@@ -36,9 +37,17 @@ TEST(CacheReuseTest, FreshRankCacheIsReusedWhenComputeIsPriced) {
 
 TEST(CacheReuseTest, OldOrEmptyOrAbsentCachesAreIgnored) {
   const std::vector<double> lambdas = {0.1, 0.1, 0.1};
-  EXPECT_EQ(ChooseCacheReuse(ThreeStages(), 1.0, lambdas, std::vector<CachedStage>{{3, true, 301, 20}}).reuse, 0);
-  EXPECT_EQ(ChooseCacheReuse(ThreeStages(), 1.0, lambdas, std::vector<CachedStage>{{3, true, 1, 0}}).reuse, 0);
-  EXPECT_EQ(ChooseCacheReuse(ThreeStages(), 1.0, lambdas, std::vector<CachedStage>{{3, false, 1, 20}}).reuse, 0);
+  EXPECT_EQ(
+      ChooseCacheReuse(ThreeStages(), 1.0, lambdas, std::vector<CachedStage>{{3, true, 301, 20}})
+          .reuse,
+      0);
+  EXPECT_EQ(ChooseCacheReuse(ThreeStages(), 1.0, lambdas, std::vector<CachedStage>{{3, true, 1, 0}})
+                .reuse,
+            0);
+  EXPECT_EQ(
+      ChooseCacheReuse(ThreeStages(), 1.0, lambdas, std::vector<CachedStage>{{3, false, 1, 20}})
+          .reuse,
+      0);
 }
 
 TEST(CacheReuseTest, HighValueRequestsRecomputeAndCheapComputeIsNotSaved) {
@@ -128,7 +137,9 @@ TEST(TelemetryStoreTest, ZeroTimestampMeansNow) {
 class FailingScorer final : public ActionScorer {
  public:
   const std::string& version() const override { return version_; }
-  bool Score(size_t, std::span<const float>, AgentScores*) const override { throw std::runtime_error("boom"); }
+  bool Score(size_t, std::span<const float>, AgentScores*) const override {
+    throw std::runtime_error("boom");
+  }
 
  private:
   std::string version_ = "failing";
@@ -136,7 +147,8 @@ class FailingScorer final : public ActionScorer {
 
 class EngineTest : public ::testing::Test {
  protected:
-  std::shared_ptr<const AllotConfig> config_ = std::make_shared<const AllotConfig>(LoadEmbeddedDefaultConfig());
+  std::shared_ptr<const AllotConfig> config_ =
+      std::make_shared<const AllotConfig>(LoadEmbeddedDefaultConfig());
   std::shared_ptr<const PolicySnapshot> policy_ =
       MakePolicySnapshot(config_, std::make_shared<const AnalyticScorer>(*config_));
 };
@@ -148,7 +160,7 @@ TEST_F(EngineTest, DecidesWithTheModulesLambda) {
   EXPECT_FALSE(cheap.fallback);
   EXPECT_DOUBLE_EQ(cheap.lambda, 0.1);
   auto expensive = std::make_shared<LambdaTable>();
-  expensive->values = {{"recall", 0.1}, {"prerank", 5.0}, {"rank", 0.1}};
+  expensive->modules = {{"recall", 0.1, 0}, {"prerank", 5.0, 0}, {"rank", 0.1, 0}};
   engine.SetLambdas(expensive);
   const Allocation a = engine.Decide(policy_, 1, x, {});
   EXPECT_DOUBLE_EQ(a.lambda, 5.0);
@@ -169,14 +181,29 @@ TEST_F(EngineTest, ScorerFailureAnswersWithTheSafeDefault) {
 TEST_F(EngineTest, ReloadKeepsLambdasOfModulesThatStillExist) {
   AllocationEngine engine(policy_, 16, 1);
   auto table = std::make_shared<LambdaTable>();
-  table->values = {{"recall", 3.0}, {"prerank", 4.0}, {"rank", 5.0}};
+  table->modules = {{"recall", 3.0, 0}, {"prerank", 4.0, 0}, {"rank", 5.0, 0}};
   engine.SetLambdas(table);
   AllotConfig next = *config_;
-  next.modules.push_back({"gpu", 0.5, 0.9, 0.7});
+  ModuleConfig gpu;
+  gpu.name = "gpu";
+  gpu.initial_lambda = 0.7;
+  next.modules.push_back(gpu);
   auto cfg = std::make_shared<const AllotConfig>(next);
   engine.SetPolicy(MakePolicySnapshot(cfg, std::make_shared<const AnalyticScorer>(*cfg)));
   EXPECT_DOUBLE_EQ(engine.lambdas()->Get("rank", -1), 5.0);
   EXPECT_DOUBLE_EQ(engine.lambdas()->Get("gpu", -1), 0.7);
+}
+
+TEST_F(EngineTest, OverloadCapLimitsTheCostOfEachRequest) {
+  AllocationEngine engine(policy_, 16, 1);
+  auto table = std::make_shared<LambdaTable>();
+  table->modules = {{"recall", 0.0, 0}, {"prerank", 0.0, 0}, {"rank", 0.0, 3.0}};
+  engine.SetLambdas(table);
+  const std::vector<float> x(8, 1.0f);
+  const Allocation a = engine.Decide(policy_, 2, x, {});
+  EXPECT_LE(a.cost, 3.0);
+  EXPECT_TRUE(a.capped);
+  EXPECT_GT(engine.Decide(policy_, 1, x, {}).cost, 3.0);  // prerank is not capped
 }
 
 TEST_F(EngineTest, RepeatRequestGetsACacheChoice) {

@@ -12,7 +12,9 @@ namespace {
 
 class ValidationTest : public ::testing::Test {
  protected:
-  ValidationResult Check(const v1::AllocateRequest& r) { return ValidateAllocateRequest(r, *policy_, &agent_, &caches_); }
+  ValidationResult Check(const v1::AllocateRequest& r) {
+    return ValidateAllocateRequest(r, *policy_, &agent_, &caches_);
+  }
 
   v1::AllocateRequest Valid() {
     v1::AllocateRequest r;
@@ -22,7 +24,8 @@ class ValidationTest : public ::testing::Test {
     return r;
   }
 
-  std::shared_ptr<const AllotConfig> config_ = std::make_shared<const AllotConfig>(LoadEmbeddedDefaultConfig());
+  std::shared_ptr<const AllotConfig> config_ =
+      std::make_shared<const AllotConfig>(LoadEmbeddedDefaultConfig());
   std::shared_ptr<const PolicySnapshot> policy_ =
       MakePolicySnapshot(config_, std::make_shared<const AnalyticScorer>(*config_));
   size_t agent_ = 99;
@@ -53,8 +56,10 @@ TEST_F(ValidationTest, EachBadFieldIsNamed) {
       {[](auto& r) { r.set_agent("ranker"); }, "agent", "unknown agent 'ranker'"},
       {[](auto& r) { r.add_features(1); }, "features", "expects 8 features, got 9"},
       {[](auto& r) { r.clear_features(); }, "features", "got 0"},
-      {[](auto& r) { r.set_features(3, std::nanf("")); }, "features", "features[3] (is_new_user) is not finite"},
-      {[](auto& r) { r.set_features(0, std::numeric_limits<float>::infinity()); }, "features", "not finite"},
+      {[](auto& r) { r.set_features(3, std::nanf("")); }, "features",
+       "features[3] (is_new_user) is not finite"},
+      {[](auto& r) { r.set_features(0, std::numeric_limits<float>::infinity()); }, "features",
+       "not finite"},
       {[](auto& r) { r.set_request_id(std::string(300, 'x')); }, "request_id", "longer than 256"},
       {[](auto& r) { r.set_user_id(std::string(300, 'u')); }, "user_id", "longer than 256"},
       {[](auto& r) {
@@ -80,7 +85,8 @@ TEST_F(ValidationTest, EachBadFieldIsNamed) {
     EXPECT_EQ(v.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.field;
     EXPECT_EQ(v.field, c.field);
     EXPECT_EQ(v.status.error_message().rfind(c.field + ": ", 0), 0u) << v.status.error_message();
-    EXPECT_NE(v.status.error_message().find(c.message_part), std::string::npos) << v.status.error_message();
+    EXPECT_NE(v.status.error_message().find(c.message_part), std::string::npos)
+        << v.status.error_message();
   }
 }
 

@@ -1,0 +1,140 @@
+// See mpc_controller.h for the model, objective and search.
+#include "policy/mpc_controller.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "policy/control_loop.h"
+
+namespace allot {
+
+MpcController::MpcController(const AllotConfig& config)
+    : options_(config.controller),
+      bounds_(config.lambda),
+      state_(config.modules.size()),
+      pid_(config),
+      rng_(config.controller.seed) {
+  ForecastOptions f;
+  f.day_length_s = options_.day_length_s;
+  f.slots = options_.forecast_slots;
+  f.level_alpha = options_.forecast_level_alpha;
+  f.trend_beta = options_.forecast_trend_beta;
+  f.seasonal_gamma = options_.forecast_seasonal_gamma;
+  for (const ModuleConfig& m : config.modules) {
+    targets_.push_back(m.cpu_target);
+    forecasts_.emplace_back(f);
+  }
+}
+
+double MpcController::PathCost(const std::vector<double>& path, double cpu, double target, double k,
+                               const std::vector<double>& qps, const CostCurve& curve) const {
+  const double rho = options_.load_lag;
+  double previous = cpu;
+  double weight = 1.0;
+  double total = 0.0;
+  for (size_t i = 0; i < path.size(); ++i) {
+    const double load = rho * previous + (1 - rho) * k * qps[i] * curve.At(path[i]);
+    double term = (load - target) * (load - target);
+    // Damping applies between successive *predicted* loads: it smooths the plan without resisting
+    // the correction away from the measured load (which the lag already slows down).
+    if (i > 0 && previous >= options_.critical_load) {
+      term += options_.beta * (load - previous) * (load - previous);
+    }
+    total += weight * term;
+    weight *= options_.alpha;
+    previous = load;
+  }
+  return total;
+}
+
+std::vector<ModuleDecision> MpcController::Update(const ControlInput& input) {
+  const double dt =
+      last_ms_ == 0 ? options_.period_s : std::max(1e-3, (input.now_ms - last_ms_) / 1000.0);
+  last_ms_ = input.now_ms;
+  const double now_s = input.now_ms / 1000.0;
+  const int horizon = options_.horizon;
+  std::vector<ModuleDecision> out(targets_.size());
+  for (size_t m = 0; m < targets_.size(); ++m) {
+    ModuleDecision& d = out[m];
+    d.lambda = input.lambda[m];
+    d.controller = name();
+    if (!input.load[m]) continue;
+    const LoadSample& load = *input.load[m];
+    const double target = targets_[m];
+    State& s = state_[m];
+    TrafficForecast& forecast = forecasts_[m];
+    forecast.Observe(load.timestamp_ms / 1000.0, load.qps);
+
+    const CostCurve* curve = m < input.curves.size() ? &input.curves[m] : nullptr;
+    const double cost_now = curve && !curve->empty() ? curve->At(input.lambda[m]) : 0.0;
+    if (s.predicted_next >= 0) {
+      s.error = 0.7 * s.error + 0.3 * std::abs(s.predicted_next - load.cpu_utilization) / target;
+    }
+    s.predicted_next = -1;
+    if (cost_now <= 0 || load.qps <= 0) {
+      d.lambda = pid_.Step(m, input.lambda[m], load.cpu_utilization, target, dt);
+      d.controller = "pid";
+      continue;
+    }
+    // Steady-state calibration: measured CPU per unit of predicted compute demand.
+    const double k_observed = load.cpu_utilization / (load.qps * cost_now);
+    s.k = s.k == 0
+              ? k_observed
+              : (1 - options_.calibration_alpha) * s.k + options_.calibration_alpha * k_observed;
+
+    std::vector<double> qps = forecast.Horizon(now_s, options_.period_s, horizon);
+    for (double& q : qps) {
+      if (!(q > 0)) q = load.qps;
+    }
+    d.forecast = qps;
+    d.forecast_qps = qps.front();
+
+    // Candidate paths, all within the bounds and the per-period rate limit.
+    auto clamp = [&](double x) { return std::clamp(x, bounds_.min, bounds_.max); };
+    std::vector<double> path(static_cast<size_t>(horizon));
+    double best = std::numeric_limits<double>::infinity();
+    double best_first = input.lambda[m];
+    auto consider = [&] {
+      const double j = PathCost(path, load.cpu_utilization, target, s.k, qps, *curve);
+      if (j < best) {
+        best = j;
+        best_first = path[0];
+      }
+    };
+    for (double goal : curve->grid()) {
+      double x = input.lambda[m];
+      for (int i = 0; i < horizon; ++i) {
+        const double step = MaxLambdaStep(bounds_, x);
+        x = clamp(x + std::clamp(goal - x, -step, step));
+        path[i] = x;
+      }
+      consider();
+    }
+    std::uniform_real_distribution<double> move(-1.0, 1.0);
+    for (int n = 0; n < options_.samples; ++n) {
+      double x = input.lambda[m];
+      for (int i = 0; i < horizon; ++i) {
+        x = clamp(x + move(rng_) * MaxLambdaStep(bounds_, x));
+        path[i] = x;
+      }
+      consider();
+    }
+    if (s.error > options_.fallback_error) {
+      // The model has been wrong lately: let feedback steer until its predictions recover.
+      d.lambda = pid_.Step(m, input.lambda[m], load.cpu_utilization, target, dt);
+      d.controller = "pid";
+    } else {
+      pid_.Step(m, input.lambda[m], load.cpu_utilization, target, dt);  // keep PID history warm
+      d.lambda = best_first;
+    }
+    // What the model expects next period at the lambda actually applied; compared with the
+    // measurement next period to decide whether the model can be trusted.
+    s.predicted_next = options_.load_lag * load.cpu_utilization +
+                       (1 - options_.load_lag) * s.k * qps.front() * curve->At(d.lambda);
+    d.predicted_cpu = s.predicted_next;
+  }
+  return out;
+}
+
+}  // namespace allot

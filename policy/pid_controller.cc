@@ -1,0 +1,44 @@
+// See pid_controller.h for the control law.
+#include "policy/pid_controller.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace allot {
+
+PidController::PidController(const AllotConfig& config)
+    : options_(config.controller),
+      floor_(std::max(config.lambda.min, config.lambda.max * 1e-4)),
+      min_(config.lambda.min),
+      state_(config.modules.size()) {
+  for (const ModuleConfig& m : config.modules) targets_.push_back(m.cpu_target);
+}
+
+double PidController::Step(size_t module, double lambda, double cpu, double target, double dt_s) {
+  State& s = state_[module];
+  const double e = (cpu - target) / target;
+  double dlog = options_.pid_ki * e * dt_s;
+  if (s.history >= 1) dlog += options_.pid_kp * (e - s.e1);
+  if (s.history >= 2 && options_.pid_kd > 0) dlog += options_.pid_kd * (e - 2 * s.e1 + s.e2) / dt_s;
+  s.e2 = s.e1;
+  s.e1 = e;
+  s.history = std::min(s.history + 1, 2);
+  const double next = std::max(lambda, floor_) * std::exp(std::clamp(dlog, -2.0, 2.0));
+  return next <= floor_ ? std::max(min_, std::min(next, floor_)) : next;
+}
+
+std::vector<ModuleDecision> PidController::Update(const ControlInput& input) {
+  const double dt =
+      last_ms_ == 0 ? options_.period_s : std::max(1e-3, (input.now_ms - last_ms_) / 1000.0);
+  last_ms_ = input.now_ms;
+  std::vector<ModuleDecision> out(targets_.size());
+  for (size_t m = 0; m < targets_.size(); ++m) {
+    out[m].controller = name();
+    out[m].lambda = input.lambda[m];
+    if (!input.load[m]) continue;
+    out[m].lambda = Step(m, input.lambda[m], input.load[m]->cpu_utilization, targets_[m], dt);
+  }
+  return out;
+}
+
+}  // namespace allot

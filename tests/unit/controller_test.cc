@@ -1,0 +1,334 @@
+// Lambda control with a simulated clock and a simulated module: spikes, telemetry loss, noise,
+// bounds, overload caps; plus the traffic forecast and ComRecycle's budget multiplier.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "policy/analytic_scorer.h"
+#include "policy/cache_budget.h"
+#include "policy/control_loop.h"
+#include "policy/pid_controller.h"
+#include "policy/traffic_forecast.h"
+
+namespace allot {
+namespace {
+
+// Three modules whose CPU follows compute demand with a lag, plus measurement noise. Demand comes
+// from deciding real requests with the engine at the lambdas in force, so the loop sees the same
+// reservoir a server would.
+class ClosedLoop {
+ public:
+  ClosedLoop(const std::string& kind, double noise = 0.0, uint64_t seed = 3)
+      : config_(MakeConfig(kind)),
+        policy_(MakePolicySnapshot(config_, std::make_shared<const AnalyticScorer>(*config_))),
+        engine_(policy_, 2048, 1),
+        telemetry_(clock_),
+        source_(telemetry_),
+        loop_(config_, source_, engine_, clock_),
+        rng_(seed),
+        noise_(noise) {
+    std::normal_distribution<float> feature(0.0f, 0.8f);
+    for (int i = 0; i < 300; ++i) {
+      std::vector<float> x(8);
+      for (float& v : x) v = feature(rng_);
+      requests_.push_back(x);
+    }
+    // Capacity such that the target is met at lambda = 0.3 with base traffic.
+    for (size_t m = 0; m < 3; ++m) {
+      capacity_.push_back(kBaseQps * DemandPerRequest(m, 0.3) / config_->modules[m].cpu_target);
+      cpu_.push_back(config_->modules[m].cpu_target);
+    }
+  }
+
+  static std::shared_ptr<const AllotConfig> MakeConfig(const std::string& kind) {
+    AllotConfig c = LoadEmbeddedDefaultConfig();
+    c.controller.kind = kind;
+    c.controller.day_length_s = 3600;
+    return std::make_shared<const AllotConfig>(c);
+  }
+
+  // Mean core-ms per request the module's agent spends at lambda.
+  double DemandPerRequest(size_t module, double lambda) {
+    const AnalyticScorer& scorer = static_cast<const AnalyticScorer&>(*policy_->scorer);
+    AgentScores s;
+    double total = 0;
+    for (const auto& x : requests_) {
+      scorer.Score(module, x, &s);
+      total += ChooseAction(s, lambda).cost;
+    }
+    return total / requests_.size();
+  }
+
+  // One second: serve traffic, move the plant, report load (unless `report` is false), control.
+  void Tick(double qps_factor, bool report = true) {
+    const auto lambdas = engine_.lambdas();
+    for (size_t m = 0; m < 3; ++m) {
+      for (int i = 0; i < 20; ++i)
+        engine_.Decide(policy_, m, requests_[(tick_ * 20 + i) % requests_.size()], {});
+      const double demand = kBaseQps * qps_factor *
+                            DemandPerRequest(m, lambdas->Get(config_->modules[m].name, 0)) /
+                            capacity_[m];
+      cpu_[m] = kLag * cpu_[m] + (1 - kLag) * demand;
+      std::normal_distribution<double> n(0.0, noise_);
+      const double measured = std::clamp(cpu_[m] + (noise_ > 0 ? n(rng_) : 0.0), 0.0, 1.0);
+      if (report)
+        telemetry_.Report(config_->modules[m].name, "",
+                          {measured, kBaseQps * qps_factor, 0, clock_.NowMs()});
+    }
+    decisions_ = loop_.Step();
+    clock_.AdvanceMs(1000);
+    ++tick_;
+  }
+
+  double cpu(size_t m) const { return cpu_[m]; }
+  double lambda(size_t m) const { return engine_.lambdas()->Get(config_->modules[m].name, -1); }
+  const std::vector<ModuleDecision>& decisions() const { return decisions_; }
+  const AllotConfig& config() const { return *config_; }
+  AllocationEngine& engine() { return engine_; }
+  std::shared_ptr<const PolicySnapshot> policy() const { return policy_; }
+  const std::vector<float>& request(size_t i) const { return requests_[i]; }
+  void SetCpuForTest(size_t m, double cpu) { cpu_[m] = cpu; }
+
+  static constexpr double kBaseQps = 1000;
+  static constexpr double kLag = 0.5;
+
+ private:
+  ManualClock clock_;
+  std::shared_ptr<const AllotConfig> config_;
+  std::shared_ptr<const PolicySnapshot> policy_;
+  AllocationEngine engine_;
+  TelemetryStore telemetry_;
+  ReportLoadSource source_;
+  ControlLoop loop_;
+  std::mt19937_64 rng_;
+  double noise_;
+  std::vector<std::vector<float>> requests_;
+  std::vector<double> capacity_;
+  std::vector<double> cpu_;
+  std::vector<ModuleDecision> decisions_;
+  int tick_ = 0;
+};
+
+struct Quality {
+  double mu = 0, nu = 0;
+};
+
+// ALGORITHMS.md section 4: use of budget and overshoot over a run.
+Quality Measure(ClosedLoop& loop, size_t m, int periods, double qps_factor) {
+  Quality q;
+  const double target = loop.config().modules[m].cpu_target;
+  for (int i = 0; i < periods; ++i) {
+    loop.Tick(qps_factor);
+    if (getenv("ALLOT_TRACE"))
+      fprintf(stderr, "%d cpu=%.3f lambda=%.3f %s pred=%.3f\n", i, loop.cpu(m), loop.lambda(m),
+              loop.decisions()[m].controller.c_str(), loop.decisions()[m].predicted_cpu);
+    q.mu += std::min(loop.cpu(m), target) / target;
+    q.nu += std::max(loop.cpu(m) - target, 0.0) / target;
+  }
+  q.mu /= periods;
+  q.nu /= periods;
+  return q;
+}
+
+class ControllerKindTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ControllerKindTest, SettlesAtTargetAndAbsorbsA2xSpike) {
+  ClosedLoop loop(GetParam());
+  for (int i = 0; i < 120; ++i) loop.Tick(1.0);
+  const double base_lambda = loop.lambda(2);
+  EXPECT_NEAR(loop.cpu(2), 0.46, 0.02);
+  EXPECT_NEAR(base_lambda, 0.3, 0.1);
+  const Quality spike = Measure(loop, 2, 120, 2.0);
+  EXPECT_GT(loop.lambda(2), base_lambda * 1.5);
+  EXPECT_NEAR(loop.cpu(2), 0.46, 0.02);
+  EXPECT_GT(spike.mu, 0.9) << GetParam();
+  EXPECT_LT(spike.nu, 0.08) << GetParam();
+  // And back down when the spike ends.
+  for (int i = 0; i < 120; ++i) loop.Tick(1.0);
+  EXPECT_NEAR(loop.lambda(2), base_lambda, 0.1);
+}
+
+TEST_P(ControllerKindTest, NoisyTelemetryKeepsLoadNearTargetAndLambdaSmooth) {
+  ClosedLoop loop(GetParam(), /*noise=*/0.04);
+  for (int i = 0; i < 60; ++i) loop.Tick(1.0);
+  double previous = loop.lambda(1);
+  double mean_cpu = 0;
+  for (int i = 0; i < 200; ++i) {
+    loop.Tick(1.0);
+    EXPECT_LE(std::abs(loop.lambda(1) - previous),
+              MaxLambdaStep(loop.config().lambda, previous) + 1e-12);
+    previous = loop.lambda(1);
+    mean_cpu += loop.cpu(1) / 200;
+  }
+  EXPECT_NEAR(mean_cpu, 0.46, 0.03);
+}
+
+TEST_P(ControllerKindTest, LambdaStaysWithinBounds) {
+  ClosedLoop loop(GetParam());
+  for (int i = 0; i < 200; ++i) {
+    loop.Tick(50.0);  // far more traffic than any lambda can absorb
+    EXPECT_LE(loop.lambda(0), loop.config().lambda.max);
+  }
+  EXPECT_DOUBLE_EQ(loop.lambda(0), loop.config().lambda.max);
+  for (int i = 0; i < 200; ++i) {
+    loop.Tick(0.01);  // almost no traffic
+    EXPECT_GE(loop.lambda(0), loop.config().lambda.min);
+  }
+  EXPECT_LT(loop.lambda(0), 0.01);
+}
+
+TEST_P(ControllerKindTest, TelemetryLossHoldsThenDecaysThenRecovers) {
+  ClosedLoop loop(GetParam());
+  for (int i = 0; i < 60; ++i) loop.Tick(2.0);
+  const double held = loop.lambda(2);
+  ASSERT_GT(held, 0.4);
+  const double stale_after = loop.config().lambda.stale_after_s;
+  for (int i = 0; i < static_cast<int>(2 * stale_after); ++i) {
+    loop.Tick(2.0, /*report=*/false);
+    EXPECT_DOUBLE_EQ(loop.lambda(2), held) << "period " << i;
+  }
+  EXPECT_EQ(loop.decisions()[2].controller, "hold");
+  EXPECT_TRUE(loop.decisions()[2].stale);
+  for (int i = 0; i < 400; ++i) loop.Tick(2.0, false);
+  EXPECT_EQ(loop.decisions()[2].controller, "decay");
+  EXPECT_NEAR(loop.lambda(2), loop.config().lambda.safe_value, 0.01);
+  for (int i = 0; i < 120; ++i) loop.Tick(2.0);
+  EXPECT_FALSE(loop.decisions()[2].stale);
+  EXPECT_NEAR(loop.cpu(2), 0.46, 0.02);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, ControllerKindTest, ::testing::Values("mpc", "pid"));
+
+TEST(ControlLoopTest, MpcTracksBetterThanPidThroughASpike) {
+  ClosedLoop mpc("mpc"), pid("pid");
+  for (int i = 0; i < 120; ++i) {
+    mpc.Tick(1.0);
+    pid.Tick(1.0);
+  }
+  const Quality q_mpc = Measure(mpc, 2, 60, 2.0);
+  const Quality q_pid = Measure(pid, 2, 60, 2.0);
+  EXPECT_LE(q_mpc.nu, q_pid.nu + 1e-9) << "mpc nu " << q_mpc.nu << " pid nu " << q_pid.nu;
+  EXPECT_EQ(mpc.decisions()[2].controller, "mpc");
+  EXPECT_GT(mpc.decisions()[2].forecast_qps, 0);
+  EXPECT_EQ(mpc.decisions()[2].forecast.size(),
+            static_cast<size_t>(mpc.config().controller.horizon));
+}
+
+TEST(ControlLoopTest, OverloadAboveTheHardLimitCapsRequestCost) {
+  ClosedLoop loop("pid");
+  for (int i = 0; i < 30; ++i) loop.Tick(1.0);
+  loop.SetCpuForTest(2, 0.99);
+  loop.Tick(20.0);
+  const ModuleDecision& d = loop.decisions()[2];
+  ASSERT_TRUE(d.capped);
+  EXPECT_GT(d.max_cost_ms, 0);
+  const Allocation a = loop.engine().Decide(loop.policy(), 2, loop.request(0), {});
+  // When no action fits under the cap the cheapest one (1.5 ms for rank) is chosen.
+  EXPECT_LE(a.cost, std::max(d.max_cost_ms, 1.5));
+}
+
+TEST(ControlLoopTest, MpcFallsBackToPidWithoutScoredRequests) {
+  auto config = ClosedLoop::MakeConfig("mpc");
+  ManualClock clock;
+  auto policy = MakePolicySnapshot(config, std::make_shared<const AnalyticScorer>(*config));
+  AllocationEngine engine(policy, 16, 1);
+  TelemetryStore store(clock);
+  ReportLoadSource source(store);
+  ControlLoop loop(config, source, engine, clock);
+  store.Report("rank", "", {0.9, 100, 0, clock.NowMs()});
+  const auto d = loop.Step();
+  EXPECT_EQ(d[2].controller, "pid");
+  EXPECT_GT(d[2].lambda, 0.1);          // overloaded: the price of compute goes up
+  EXPECT_EQ(d[0].controller, "decay");  // recall never reported
+}
+
+TEST(PidTest, NoWindupAfterLongSaturation) {
+  AllotConfig config = LoadEmbeddedDefaultConfig();
+  PidController pid(config);
+  double lambda = config.lambda.max;
+  for (int i = 0; i < 1000; ++i)
+    lambda = std::min(config.lambda.max, pid.Step(0, lambda, 1.0, 0.46, 1.0));
+  EXPECT_DOUBLE_EQ(lambda, config.lambda.max);
+  // The first period below target already lowers lambda: nothing was stored up while saturated.
+  EXPECT_LT(pid.Step(0, lambda, 0.3, 0.46, 1.0), config.lambda.max);
+}
+
+TEST(ForecastTest, ConstantTrafficForecastsItself) {
+  TrafficForecast f({3600, 60, 0.3, 0.05, 0.5});
+  for (int t = 0; t < 500; ++t) f.Observe(t, 200);
+  for (double q : f.Horizon(500, 1, 10)) EXPECT_NEAR(q, 200, 1e-6);
+}
+
+TEST(ForecastTest, LinearTrendIsExtrapolated) {
+  TrafficForecast f({1e9, 1, 0.5, 0.3, 0.5});  // one slot spanning everything: no seasonality
+  for (int t = 0; t < 600; ++t) f.Observe(t, 100 + 0.5 * t);
+  EXPECT_NEAR(f.At(609), 100 + 0.5 * 609, 1.0);
+  EXPECT_NEAR(f.At(599 + 60), 100 + 0.5 * 659, 2.0);
+}
+
+TEST(ForecastTest, LearnsTheDailyProfileAndScalesItToToday) {
+  const double day = 3600;
+  TrafficForecast f({day, 60, 0.3, 0.01, 0.5});
+  auto usual = [&](double t) { return 1000 * (1 + 0.5 * std::sin(2 * M_PI * t / day)); };
+  for (int t = 0; t < 3 * day; ++t) f.Observe(t, usual(t));
+  // A day later the forecast follows the profile ten periods ahead.
+  double worst = 0;
+  for (int t = 3 * day; t < 4 * day; ++t) {
+    worst = std::max(worst, std::abs(f.At(t + 10) - usual(t + 10)) / usual(t + 10));
+    f.Observe(t, usual(t));
+  }
+  EXPECT_LT(worst, 0.03);
+  // A promotion doubles traffic: within a minute the forecast is twice the usual day.
+  for (int t = 4 * day; t < 4 * day + 60; ++t) f.Observe(t, 2 * usual(t));
+  const double t = 4 * day + 70;
+  EXPECT_NEAR(f.At(t) / usual(t), 2.0, 0.1);
+}
+
+TEST(CacheBudgetTest, MultiplierMeetsTheDecayBudget) {
+  CacheReuseConfig config;
+  config.max_age_s = 300;
+  config.decay_budget = 0.05;
+  config.stages = {
+      {"recall", "recall", 240, 4}, {"prerank", "prerank", 120, 2}, {"rank", "rank", 45, 4}};
+  std::mt19937 rng(5);
+  std::exponential_distribution<double> value(1.0), age(1.0 / 60);
+  std::vector<double> values;
+  std::vector<std::vector<CachedStage>> caches;
+  for (int i = 0; i < 2000; ++i) {
+    values.push_back(value(rng));
+    const double a = age(rng);
+    caches.push_back({{1, true, a, 100}, {3, true, a, 20}});
+  }
+  const double mu = CacheBudget::SolveMu(config, values, caches);
+  double total = 0, lost = 0, saved = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const CacheReuseChoice c = ChooseCacheReuse(config, values[i], {}, caches[i], mu);
+    total += values[i];
+    lost += values[i] * (1 - c.value_retained);
+    saved += c.cost_saved_ms;
+  }
+  EXPECT_LE(lost, 0.05 * total + 1e-9);
+  EXPECT_GT(lost, 0.04 * total);  // the budget is used, not wasted
+  EXPECT_GT(saved, 0);
+  // A tighter budget needs a larger multiplier and saves less.
+  config.decay_budget = 0.01;
+  EXPECT_GT(CacheBudget::SolveMu(config, values, caches), mu);
+}
+
+TEST(CacheBudgetTest, WindowAppliesToTheNextWindow) {
+  CacheReuseConfig config;
+  config.window_s = 900;
+  config.stages = {{"rank", "rank", 45, 4}};
+  CacheBudget budget(config);
+  EXPECT_FALSE(budget.MaybeRoll(0));  // opens the first window
+  const std::vector<CachedStage> caches = {{3, true, 5, 10}};
+  for (int i = 0; i < 100; ++i) budget.Record(1.0, caches);
+  EXPECT_DOUBLE_EQ(budget.mu(), CacheBudget::kInitialMu);
+  EXPECT_FALSE(budget.MaybeRoll(899));
+  EXPECT_TRUE(budget.MaybeRoll(900));
+  EXPECT_LT(budget.mu(), CacheBudget::kInitialMu);
+}
+
+}  // namespace
+}  // namespace allot
