@@ -68,10 +68,11 @@ std::vector<ModuleDecision> ControlLoop::Step() {
   input.now_ms = now;
   std::vector<std::optional<LoadSample>> raw(n);
   std::vector<double> age(n, 0.0);
+  std::vector<std::string> errors(n);
   for (size_t m = 0; m < n; ++m) {
     const ModuleConfig& module = config.modules[m];
     input.lambda.push_back(current->Get(module.name, module.initial_lambda));
-    raw[m] = telemetry_.Latest(module.name);
+    raw[m] = telemetry_.Latest(module.name, &errors[m]);
     age[m] = raw[m] ? (now - raw[m]->timestamp_ms) / 1000.0 : 0.0;
     // A controller acts once per new sample: re-reading the same sample would integrate the same
     // error again. No new sample means lambda holds (and, once old enough, the guard decays it).
@@ -89,6 +90,7 @@ std::vector<ModuleDecision> ControlLoop::Step() {
   for (size_t m = 0; m < n; ++m) {
     decisions[m] = GuardDecision(config, m, decisions[m], input.lambda[m], age[m], raw[m],
                                  input.curves[m], dt);
+    decisions[m].telemetry_error = std::move(errors[m]);
     table->modules.push_back(
         {config.modules[m].name, decisions[m].lambda, decisions[m].max_cost_ms});
   }

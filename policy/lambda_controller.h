@@ -33,7 +33,8 @@ struct ModuleDecision {
   bool stale = false;            // telemetry older than lambda.stale_after_s
   bool capped = false;           // module above its hard limit: per-request cost caps apply
   double max_cost_ms = 0.0;      // the per-request cap while capped (0 = none)
-  std::string controller;        // "mpc", "pid", or "hold" while telemetry is stale
+  std::string controller;        // "mpc", "pid"; "hold" then "decay" while telemetry is stale
+  std::string telemetry_error;   // why the telemetry source gave nothing usable this period
 };
 
 class LambdaController {

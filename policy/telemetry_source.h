@@ -12,9 +12,9 @@ class TelemetrySource {
  public:
   virtual ~TelemetrySource() = default;
   virtual const char* name() const = 0;
-  // Newest load of the module (any age; the loop judges staleness), or nullopt when unknown or
-  // when the source failed (it logs why).
-  virtual std::optional<LoadSample> Latest(const std::string& module) = 0;
+  // Newest load of the module (any age; the loop judges staleness), or nullopt when there is
+  // none. When the source failed or its answer was unusable, also sets *error to why.
+  virtual std::optional<LoadSample> Latest(const std::string& module, std::string* error) = 0;
 };
 
 // Load reported to this replica through the ReportLoad RPC.
@@ -22,7 +22,7 @@ class ReportLoadSource final : public TelemetrySource {
  public:
   explicit ReportLoadSource(const TelemetryStore& store) : store_(store) {}
   const char* name() const override { return "report_load"; }
-  std::optional<LoadSample> Latest(const std::string& module) override {
+  std::optional<LoadSample> Latest(const std::string& module, std::string*) override {
     return store_.Latest(module);
   }
 

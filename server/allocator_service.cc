@@ -37,8 +37,9 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const grp
 }  // namespace
 
 AllocatorService::AllocatorService(AllocationEngine& engine, TelemetryStore& telemetry,
-                                   ServerMetrics& metrics, const Clock& clock)
-    : engine_(engine), telemetry_(telemetry), metrics_(metrics), clock_(clock) {}
+                                   ServerMetrics& metrics, const ControlRunner& control,
+                                   const Clock& clock)
+    : engine_(engine), telemetry_(telemetry), metrics_(metrics), control_(control), clock_(clock) {}
 
 grpc::ServerUnaryReactor* AllocatorService::Allocate(grpc::CallbackServerContext* context,
                                                      const v1::AllocateRequest* request,
@@ -141,14 +142,24 @@ void AllocatorService::FillControlState(v1::ControlState* state) const {
   state->set_server_time_ms(now_ms);
   state->set_bundle_version(policy.scorer->version());
   state->set_config_version(config.version);
-  for (const ModuleConfig& m : config.modules) {
+  state->set_telemetry_source(control_.telemetry_source());
+  if (const auto budget = engine_.cache_budget()) state->set_cache_budget_mu(budget->mu());
+  const std::vector<ModuleDecision> decisions = control_.last();
+  for (size_t i = 0; i < config.modules.size(); ++i) {
+    const ModuleConfig& m = config.modules[i];
     v1::ModuleState* out = state->add_modules();
     out->set_name(m.name);
     out->set_cpu_target(m.cpu_target);
     out->set_cpu_hard_limit(m.cpu_hard_limit);
     out->set_lambda(lambdas->Get(m.name, m.initial_lambda));
-    // No controller runs yet: lambda stays at its configured value until one is wired in.
-    out->set_controller("static");
+    if (i < decisions.size()) {
+      const ModuleDecision& d = decisions[i];
+      out->set_controller(d.controller);
+      out->set_predicted_cpu(d.predicted_cpu);
+      for (double q : d.forecast) out->add_forecast_qps(q);
+      out->set_stale(d.stale);
+      out->set_max_cost_ms(d.max_cost_ms);
+    }
     if (const auto load = telemetry_.Latest(m.name)) {
       v1::LoadSample* last = out->mutable_last_load();
       last->set_cpu_utilization(load->cpu_utilization);

@@ -9,6 +9,7 @@
 #include "policy/allocation_engine.h"
 #include "policy/clock.h"
 #include "policy/telemetry_store.h"
+#include "server/control_runner.h"
 #include "server/metrics.h"
 
 namespace allot {
@@ -22,7 +23,7 @@ struct ServingSnapshot {
 class AllocatorService final : public v1::Allocator::CallbackService {
  public:
   AllocatorService(AllocationEngine& engine, TelemetryStore& telemetry, ServerMetrics& metrics,
-                   const Clock& clock);
+                   const ControlRunner& control, const Clock& clock);
 
   void SetServing(std::shared_ptr<const ServingSnapshot> serving) {
     serving_.store(std::move(serving));
@@ -50,6 +51,7 @@ class AllocatorService final : public v1::Allocator::CallbackService {
   AllocationEngine& engine_;
   TelemetryStore& telemetry_;
   ServerMetrics& metrics_;
+  const ControlRunner& control_;
   const Clock& clock_;
   std::atomic<std::shared_ptr<const ServingSnapshot>> serving_;
 };

@@ -47,9 +47,11 @@ void AllotServer::Install(std::shared_ptr<const AllotConfig> config) {
     // First install: the reservoir is sized once, from the config the process started with.
     engine_ = std::make_unique<AllocationEngine>(policy, config->controller.reservoir_size,
                                                  config->controller.sample_every);
-    service_ =
-        std::make_unique<AllocatorService>(*engine_, *telemetry_, *metrics_, *options_.clock);
+    control_ = std::make_unique<ControlRunner>(*engine_, *telemetry_, *metrics_, *options_.clock);
+    service_ = std::make_unique<AllocatorService>(*engine_, *telemetry_, *metrics_, *control_,
+                                                  *options_.clock);
   }
+  control_->Configure(config);
   service_->SetServing(std::move(serving));
   const auto lambdas = engine_->lambdas();
   for (const ModuleConfig& m : config->modules) {
@@ -86,6 +88,7 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   // Ready: the analytic model is warm by construction (learned bundles report readiness later).
   health->SetServingStatus(kReadiness, config->models.serve_analytic);
 
+  self->control_->Start();
   if (!options.config_path.empty() && config->server.reload_poll_s > 0) {
     self->watcher_ = std::thread([raw = self.get()] { raw->WatchConfigFile(); });
   }
@@ -159,6 +162,7 @@ void AllotServer::Shutdown() {
     server_->Shutdown(deadline);
   }
   if (watcher_.joinable()) watcher_.join();
+  if (control_) control_->Stop();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;

@@ -13,6 +13,7 @@
 #include "policy/clock.h"
 #include "policy/telemetry_store.h"
 #include "server/allocator_service.h"
+#include "server/control_runner.h"
 #include "server/metrics.h"
 
 namespace allot {
@@ -48,6 +49,7 @@ class AllotServer {
   void Wait();
 
   AllocationEngine& engine() { return *engine_; }
+  ControlRunner& control() { return *control_; }
   const AllocatorService& service() const { return *service_; }
   std::shared_ptr<const AllotConfig> config() const { return service_->serving()->policy->config; }
 
@@ -61,6 +63,7 @@ class AllotServer {
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<TelemetryStore> telemetry_;
   std::unique_ptr<AllocationEngine> engine_;
+  std::unique_ptr<ControlRunner> control_;
   std::unique_ptr<AllocatorService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

@@ -95,6 +95,48 @@ ServerMetrics::ServerMetrics(const std::string& bind_address)
                           .Name("allot_config_reloads_total")
                           .Help("Config reload attempts by result")
                           .Register(*registry_)),
+      predicted_cpu_(
+          prometheus::BuildGauge()
+              .Name("allot_module_cpu_predicted_ratio")
+              .Help("CPU utilisation the controller expects next period at the new lambda")
+              .Register(*registry_)),
+      forecast_qps_(prometheus::BuildGauge()
+                        .Name("allot_forecast_qps")
+                        .Help("Traffic forecast for the next control period per module")
+                        .Register(*registry_)),
+      controller_active_(prometheus::BuildGauge()
+                             .Name("allot_controller_active")
+                             .Help("1 for the controller that set the module's lambda this period "
+                                   "(mpc, pid, hold, decay)")
+                             .Register(*registry_)),
+      telemetry_stale_(
+          prometheus::BuildGauge()
+              .Name("allot_telemetry_stale")
+              .Help("1 while the module's telemetry is older than lambda.stale_after_s")
+              .Register(*registry_)),
+      cost_cap_(
+          prometheus::BuildGauge()
+              .Name("allot_cost_cap_core_seconds")
+              .Help("Per-request cost cap while the module is above its hard CPU limit (0 = none)")
+              .Register(*registry_)),
+      telemetry_errors_(
+          prometheus::BuildCounter()
+              .Name("allot_telemetry_errors_total")
+              .Help("Telemetry readings rejected (failed query, malformed or out of range)")
+              .Register(*registry_)),
+      control_step_seconds_(
+          prometheus::BuildHistogram()
+              .Name("allot_control_step_duration_seconds")
+              .Help("Time of one control-loop period's computation")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2,
+                                                               0.1, 0.5, 1.0})),
+      cache_budget_mu_(
+          prometheus::BuildGauge()
+              .Name("allot_cache_budget_mu")
+              .Help("ComRecycle budget-mode multiplier in force (core-ms per unit of value lost)")
+              .Register(*registry_)
+              .Add({})),
       reservoir_samples_(
           prometheus::BuildCounter()
               .Name("allot_reservoir_samples_total")
@@ -215,6 +257,25 @@ void ServerMetrics::SetPolicyInfo(const std::string& config_version,
 void ServerMetrics::CountConfigReload(bool ok) {
   config_reloads_.Add({{"result", ok ? "ok" : "error"}}).Increment();
 }
+
+void ServerMetrics::SetControl(const std::string& module, const ModuleDecision& d) {
+  const prometheus::Labels labels = {{"module", module}};
+  lambda_.Add(labels).Set(d.lambda);
+  predicted_cpu_.Add(labels).Set(d.predicted_cpu);
+  forecast_qps_.Add(labels).Set(d.forecast_qps);
+  telemetry_stale_.Add(labels).Set(d.stale ? 1 : 0);
+  cost_cap_.Add(labels).Set(d.max_cost_ms / 1000.0);
+  for (const char* kind : {"mpc", "pid", "hold", "decay"}) {
+    controller_active_.Add({{"module", module}, {"controller", kind}})
+        .Set(d.controller == kind ? 1 : 0);
+  }
+  auto& errors = telemetry_errors_.Add(labels);
+  if (!d.telemetry_error.empty()) errors.Increment();
+}
+
+void ServerMetrics::ObserveControlStep(double seconds) { control_step_seconds_.Observe(seconds); }
+
+void ServerMetrics::SetCacheBudgetMu(double mu) { cache_budget_mu_.Set(mu); }
 
 void ServerMetrics::SetReservoir(uint64_t recorded, uint64_t dropped) {
   std::lock_guard<std::mutex> lock(reservoir_mu_);

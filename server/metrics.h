@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "policy/allocation_engine.h"
+#include "policy/lambda_controller.h"
 
 namespace allot {
 
@@ -53,6 +54,10 @@ class ServerMetrics {
   void SetModuleLoad(const std::string& module, double cpu, double qps, double timestamp_s);
   void SetPolicyInfo(const std::string& config_version, const std::string& bundle_version);
   void CountConfigReload(bool ok);
+  // What the control loop decided for a module this period.
+  void SetControl(const std::string& module, const ModuleDecision& decision);
+  void ObserveControlStep(double seconds);
+  void SetCacheBudgetMu(double mu);
   // Advances the reservoir counters to the reservoir's running totals.
   void SetReservoir(uint64_t recorded, uint64_t dropped);
 
@@ -75,6 +80,14 @@ class ServerMetrics {
   prometheus::Family<prometheus::Gauge>& config_info_;
   prometheus::Family<prometheus::Gauge>& bundle_info_;
   prometheus::Family<prometheus::Counter>& config_reloads_;
+  prometheus::Family<prometheus::Gauge>& predicted_cpu_;
+  prometheus::Family<prometheus::Gauge>& forecast_qps_;
+  prometheus::Family<prometheus::Gauge>& controller_active_;
+  prometheus::Family<prometheus::Gauge>& telemetry_stale_;
+  prometheus::Family<prometheus::Gauge>& cost_cap_;
+  prometheus::Family<prometheus::Counter>& telemetry_errors_;
+  prometheus::Histogram& control_step_seconds_;
+  prometheus::Gauge& cache_budget_mu_;
   prometheus::Family<prometheus::Counter>& reservoir_samples_;
   prometheus::Counter& reservoir_recorded_;
   prometheus::Counter& reservoir_dropped_;

@@ -1,0 +1,102 @@
+// The loop runs on its own thread; a step takes milliseconds (cost curves over the reservoir) and
+// never blocks the request path, which only reads the lambda snapshot the step publishes.
+#include "server/control_runner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "server/prometheus_source.h"
+
+namespace allot {
+
+ControlRunner::ControlRunner(AllocationEngine& engine, const TelemetryStore& reports,
+                             ServerMetrics& metrics, const Clock& clock)
+    : engine_(engine), reports_(reports), metrics_(metrics), clock_(clock) {}
+
+ControlRunner::~ControlRunner() { Stop(); }
+
+void ControlRunner::Configure(std::shared_ptr<const AllotConfig> config) {
+  std::unique_ptr<TelemetrySource> source;
+  if (config->telemetry.source == "prometheus") {
+    source = std::make_unique<PrometheusSource>(*config);
+  } else {
+    source = std::make_unique<ReportLoadSource>(reports_);
+  }
+  auto loop = std::make_unique<ControlLoop>(config, *source, engine_, clock_);
+  std::lock_guard<std::mutex> step(step_mu_);
+  std::lock_guard<std::mutex> lock(mu_);
+  source_ = std::move(source);
+  loop_ = std::move(loop);
+  config_ = std::move(config);
+}
+
+void ControlRunner::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void ControlRunner::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ControlRunner::StepOnce() {
+  std::lock_guard<std::mutex> step(step_mu_);
+  ControlLoop* loop;
+  std::shared_ptr<const AllotConfig> config;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    loop = loop_.get();
+    config = config_;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<ModuleDecision> decisions = loop->Step();
+  if (const auto budget = engine_.cache_budget()) {
+    if (budget->MaybeRoll(clock_.NowSeconds()))
+      spdlog::info("cache reuse budget: mu = {:.4g}", budget->mu());
+    metrics_.SetCacheBudgetMu(budget->mu());
+  }
+  metrics_.ObserveControlStep(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  Export(*config, decisions);
+}
+
+void ControlRunner::Export(const AllotConfig& config,
+                           const std::vector<ModuleDecision>& decisions) {
+  for (size_t m = 0; m < decisions.size(); ++m) {
+    const ModuleDecision& d = decisions[m];
+    const std::string& module = config.modules[m].name;
+    metrics_.SetControl(module, d);
+    if (!d.telemetry_error.empty()) {
+      spdlog::warn("telemetry for {} rejected: {}", module, d.telemetry_error);
+    }
+  }
+  metrics_.SetReservoir(engine_.reservoir().recorded(), engine_.reservoir().dropped());
+}
+
+std::vector<ModuleDecision> ControlRunner::last() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return loop_ ? loop_->last() : std::vector<ModuleDecision>{};
+}
+
+const char* ControlRunner::telemetry_source() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return source_ ? source_->name() : "";
+}
+
+void ControlRunner::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    const auto period = std::chrono::duration<double>(config_->controller.period_s);
+    if (cv_.wait_for(lock, period, [this] { return stopping_; })) break;
+    lock.unlock();
+    StepOnce();
+    lock.lock();
+  }
+}
+
+}  // namespace allot

@@ -1,0 +1,223 @@
+// The control loop inside the real server, and the Prometheus telemetry source against a real
+// Prometheus server started by the test on 127.0.0.1.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "server/prometheus_source.h"
+#include "tests/integration/test_server.h"
+
+namespace allot::testing {
+namespace {
+
+v1::ControlState GetState(v1::Allocator::Stub& stub) {
+  grpc::ClientContext context;
+  v1::ControlState state;
+  EXPECT_TRUE(stub.GetControlState(&context, v1::GetControlStateRequest(), &state).ok());
+  return state;
+}
+
+TEST(ControlInServerTest, ReportedOverloadRaisesTheModulesLambda) {
+  TestServer server;
+  auto stub = server.stub();
+  v1::AllocateResponse response;
+  for (int i = 0; i < 200; ++i) {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->Allocate(&context, MakeRequest("rank", 8, 0.01f * i), &response).ok());
+  }
+  const double before = GetState(*stub).modules(2).lambda();
+  for (int i = 0; i < 5; ++i) {
+    v1::LoadReport report;
+    report.set_module("rank");
+    report.set_cpu_utilization(0.9);
+    report.set_qps(1000);
+    report.set_timestamp_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count() +
+                            i);
+    grpc::ClientContext context;
+    v1::ReportLoadResponse ignored;
+    ASSERT_TRUE(stub->ReportLoad(&context, report, &ignored).ok());
+    server.server().control().StepOnce();
+  }
+  const v1::ControlState state = GetState(*stub);
+  const v1::ModuleState& rank = state.modules(2);
+  EXPECT_GT(rank.lambda(), before);
+  EXPECT_EQ(rank.controller(), "mpc");
+  EXPECT_FALSE(rank.stale());
+  EXPECT_GT(rank.predicted_cpu(), 0.0);
+  EXPECT_EQ(rank.forecast_qps_size(), 10);
+  EXPECT_TRUE(rank.max_cost_ms() > 0) << "0.9 is above the 0.8 hard limit";
+  EXPECT_TRUE(state.modules(0).stale());  // recall never reported
+  EXPECT_EQ(state.telemetry_source(), "report_load");
+  // New decisions use the new price.
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub->Allocate(&context, MakeRequest("rank", 8), &response).ok());
+  EXPECT_DOUBLE_EQ(response.lambda(), rank.lambda());
+  const std::string metrics = server.ScrapeMetrics();
+  EXPECT_NE(metrics.find(R"(allot_controller_active{controller="mpc",module="rank"} 1)"),
+            std::string::npos);
+  EXPECT_NE(metrics.find(R"(allot_telemetry_stale{module="recall"} 1)"), std::string::npos);
+}
+
+TEST(PrometheusParseTest, AcceptsOneSampleAndNamesWhatIsWrong) {
+  const PromSample s = ParsePrometheusInstant(
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000.5,"0.42"]}]}})");
+  EXPECT_DOUBLE_EQ(s.value, 0.42);
+  EXPECT_EQ(s.timestamp_ms, 1700000000500);
+  EXPECT_DOUBLE_EQ(ParsePrometheusInstant(
+                       R"({"status":"success","data":{"resultType":"scalar","result":[1,"3"]}})")
+                       .value,
+                   3);
+  auto error_of = [](const std::string& body) {
+    try {
+      ParsePrometheusInstant(body);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error_of("not json").rfind("answer is not JSON", 0), 0u);
+  EXPECT_EQ(error_of(R"({"status":"error","error":"parse error at char 3"})"),
+            "query failed: parse error at char 3");
+  EXPECT_EQ(error_of(R"({"status":"success","data":{"resultType":"vector","result":[]}})"),
+            "expected exactly one series, got 0");
+  EXPECT_EQ(
+      error_of(
+          R"({"status":"success","data":{"resultType":"vector","result":[{"value":[1,"NaN"]}]}})"),
+      "sample value is NaN");
+  EXPECT_EQ(error_of(R"({"status":"success","data":{"resultType":"matrix","result":[]}})"),
+            "unsupported result type 'matrix'");
+}
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A real Prometheus scraping a real exporter, both on loopback.
+class PrometheusSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (system("command -v prometheus >/dev/null") != 0)
+      GTEST_FAIL() << "prometheus is not installed";
+    exposer_ = std::make_unique<prometheus::Exposer>("127.0.0.1:0");
+    registry_ = std::make_shared<prometheus::Registry>();
+    auto& cpu = prometheus::BuildGauge().Name("test_module_cpu").Help("cpu").Register(*registry_);
+    cpu.Add({{"module", "rank"}}).Set(0.42);
+    cpu.Add({{"module", "recall"}}).Set(1.7);  // out of range: must be refused
+    cpu.Add({{"module", "prerank"}, {"pod", "a"}}).Set(0.3);
+    cpu.Add({{"module", "prerank"}, {"pod", "b"}}).Set(0.5);
+    prometheus::BuildGauge()
+        .Name("test_module_qps")
+        .Help("qps")
+        .Register(*registry_)
+        .Add({})
+        .Set(1500);
+    exposer_->RegisterCollectable(registry_);
+
+    char tmpl[] = "/tmp/allot-prom-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    std::ofstream(dir_ + "/prometheus.yml")
+        << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        << "scrape_configs:\n  - job_name: test\n    static_configs:\n      - targets: ['127.0.0.1:"
+        << exposer_->GetListeningPorts().front() << "']\n";
+    port_ = FreePort();
+    pid_ = fork();
+    if (pid_ == 0) {
+      const std::string config = "--config.file=" + dir_ + "/prometheus.yml";
+      const std::string storage = "--storage.tsdb.path=" + dir_ + "/data";
+      const std::string listen = "--web.listen-address=127.0.0.1:" + std::to_string(port_);
+      freopen((dir_ + "/prometheus.log").c_str(), "w", stderr);
+      execlp("prometheus", "prometheus", config.c_str(), storage.c_str(), listen.c_str(), nullptr);
+      _exit(127);
+    }
+  }
+
+  void TearDown() override {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+    std::filesystem::remove_all(dir_);
+  }
+
+  AllotConfig Config() const {
+    AllotConfig c = LoadEmbeddedDefaultConfig();
+    c.telemetry.source = "prometheus";
+    c.telemetry.prometheus_url = "http://127.0.0.1:" + std::to_string(port_) + "/";
+    c.telemetry.query_timeout_s = 2;
+    for (auto& m : c.modules) {
+      m.cpu_query = "test_module_cpu{module=\"" + m.name + "\"}";
+      m.qps_query = "test_module_qps";
+    }
+    return c;
+  }
+
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::string dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+TEST_F(PrometheusSourceTest, ReadsModuleLoadAndRefusesBadAnswers) {
+  const AllotConfig config = Config();
+  PrometheusSource source(config);
+  std::optional<LoadSample> rank;
+  std::string error;
+  // Waits (bounded) for Prometheus to start and scrape once; not a timing assertion.
+  for (int i = 0; i < 300 && !rank; ++i) {
+    error.clear();
+    rank = source.Latest("rank", &error);
+    if (!rank) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(rank) << error;
+  EXPECT_DOUBLE_EQ(rank->cpu_utilization, 0.42);
+  EXPECT_DOUBLE_EQ(rank->qps, 1500);
+  EXPECT_GT(rank->timestamp_ms, 0);
+
+  error.clear();
+  EXPECT_FALSE(source.Latest("recall", &error));
+  EXPECT_NE(error.find("modules[0].cpu_query (recall): CPU utilisation 1.700000 is outside [0, 1]"),
+            std::string::npos)
+      << error;
+  error.clear();
+  EXPECT_FALSE(source.Latest("prerank", &error));
+  EXPECT_NE(error.find("expected exactly one series, got 2"), std::string::npos) << error;
+
+  AllotConfig broken = config;
+  broken.modules[2].cpu_query = "test_module_cpu{";
+  PrometheusSource bad(broken);
+  error.clear();
+  EXPECT_FALSE(bad.Latest("rank", &error));
+  EXPECT_NE(error.find("HTTP status 400"), std::string::npos) << error;
+
+  AllotConfig unreachable = config;
+  unreachable.telemetry.prometheus_url = "http://127.0.0.1:" + std::to_string(FreePort());
+  PrometheusSource down(unreachable);
+  error.clear();
+  EXPECT_FALSE(down.Latest("rank", &error));
+  EXPECT_NE(error.find("HTTP request failed"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace allot::testing
