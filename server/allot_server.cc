@@ -7,6 +7,7 @@
 
 #include <filesystem>
 
+#include "models/bundle.h"
 #include "policy/analytic_scorer.h"
 
 namespace allot {
@@ -36,7 +37,22 @@ std::shared_ptr<const AllotConfig> AllotServer::LoadConfig() const {
 }
 
 void AllotServer::Install(std::shared_ptr<const AllotConfig> config) {
-  auto scorer = std::make_shared<const AnalyticScorer>(*config);
+  // The learned bundle serves while it matches this config's schema; else the analytic model.
+  std::shared_ptr<const ActionScorer> scorer;
+  {
+    std::lock_guard<std::mutex> lock(bundle_mu_);
+    if (bundle_ && bundle_schema_ == models::SchemaYaml(*config)) {
+      scorer = bundle_;
+    } else if (bundle_) {
+      spdlog::warn(
+          "bundle {} does not match the new config's schema; serving the analytic model until one "
+          "does",
+          bundle_->version());
+      bundle_.reset();
+      if (bundles_) bundles_->Reset();
+    }
+  }
+  if (!scorer) scorer = std::make_shared<const AnalyticScorer>(*config);
   auto policy = MakePolicySnapshot(config, std::move(scorer));
   auto serving = std::make_shared<ServingSnapshot>();
   serving->policy = policy;
@@ -73,6 +89,22 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   }
   self->telemetry_ = std::make_unique<TelemetryStore>(*options.clock);
   self->Install(config);
+  AllotServer* raw = self.get();
+  self->bundles_ = std::make_unique<BundleWatcher>(
+      [](const std::string& dir, const AllotConfig& c) { return models::LoadBundle(dir, c); },
+      [raw](std::shared_ptr<const ActionScorer> scorer, const std::string& dir) {
+        raw->InstallBundle(scorer, dir);
+      },
+      [raw](bool ok, const std::string& dir, const std::string& error) {
+        raw->metrics_->CountBundleReload(ok);
+        if (ok) {
+          spdlog::info("serving model bundle {}", dir);
+        } else {
+          spdlog::error("refused model bundle: {}", error);
+        }
+      });
+  // The first poll runs before serving so that a process with a bundle starts with it.
+  self->bundles_->PollOnce(*config);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -83,10 +115,9 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   if (!self->server_ || self->port_ == 0) {
     throw std::runtime_error("cannot listen on " + config->server.listen);
   }
-  grpc::HealthCheckServiceInterface* health = self->server_->GetHealthCheckService();
-  health->SetServingStatus("", true);
-  // Ready: the analytic model is warm by construction (learned bundles report readiness later).
-  health->SetServingStatus(kReadiness, config->models.serve_analytic);
+  self->server_->GetHealthCheckService()->SetServingStatus("", true);
+  self->UpdateReadiness();
+  self->bundles_->Start([raw] { return raw->config(); });
 
   self->control_->Start();
   if (!options.config_path.empty() && config->server.reload_poll_s > 0) {
@@ -119,9 +150,34 @@ bool AllotServer::Reload() {
     spdlog::warn("reload: listen addresses changed; they take effect only after a restart");
   }
   Install(next);
+  UpdateReadiness();
   metrics_->CountConfigReload(true);
   spdlog::info("reload: config version {} -> {}", current->version, next->version);
   return true;
+}
+
+void AllotServer::InstallBundle(std::shared_ptr<const ActionScorer> scorer,
+                                const std::string& dir) {
+  const std::shared_ptr<const AllotConfig> current = config();
+  {
+    std::lock_guard<std::mutex> lock(bundle_mu_);
+    bundle_ = std::move(scorer);
+    bundle_schema_ = models::SchemaYaml(*current);
+  }
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  Install(current);
+  UpdateReadiness();
+}
+
+void AllotServer::UpdateReadiness() {
+  if (!server_) return;
+  bool ready;
+  {
+    std::lock_guard<std::mutex> lock(bundle_mu_);
+    ready = bundle_ != nullptr || config()->models.serve_analytic;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!stopping_) server_->GetHealthCheckService()->SetServingStatus(kReadiness, ready);
 }
 
 void AllotServer::WatchConfigFile() {
@@ -147,6 +203,7 @@ void AllotServer::Shutdown() {
     stopping_ = true;
   }
   cv_.notify_all();
+  if (!service_) return;  // Start() failed before anything ran
   const ServerConfig settings = config()->server;
   if (server_) {
     grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
@@ -162,6 +219,7 @@ void AllotServer::Shutdown() {
     server_->Shutdown(deadline);
   }
   if (watcher_.joinable()) watcher_.join();
+  if (bundles_) bundles_->Stop();
   if (control_) control_->Stop();
   {
     std::lock_guard<std::mutex> lock(mu_);

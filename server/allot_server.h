@@ -13,6 +13,7 @@
 #include "policy/clock.h"
 #include "policy/telemetry_store.h"
 #include "server/allocator_service.h"
+#include "server/bundle_watcher.h"
 #include "server/control_runner.h"
 #include "server/metrics.h"
 
@@ -50,6 +51,7 @@ class AllotServer {
 
   AllocationEngine& engine() { return *engine_; }
   ControlRunner& control() { return *control_; }
+  BundleWatcher& bundles() { return *bundles_; }
   const AllocatorService& service() const { return *service_; }
   std::shared_ptr<const AllotConfig> config() const { return service_->serving()->policy->config; }
 
@@ -58,6 +60,8 @@ class AllotServer {
   void Install(std::shared_ptr<const AllotConfig> config);
   std::shared_ptr<const AllotConfig> LoadConfig() const;
   void WatchConfigFile();
+  void InstallBundle(std::shared_ptr<const ActionScorer> scorer, const std::string& dir);
+  void UpdateReadiness();
 
   ServerOptions options_;
   std::unique_ptr<ServerMetrics> metrics_;
@@ -65,8 +69,13 @@ class AllotServer {
   std::unique_ptr<AllocationEngine> engine_;
   std::unique_ptr<ControlRunner> control_;
   std::unique_ptr<AllocatorService> service_;
+  std::unique_ptr<BundleWatcher> bundles_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+
+  std::mutex bundle_mu_;
+  std::shared_ptr<const ActionScorer> bundle_;  // guarded by bundle_mu_; null = none loaded
+  std::string bundle_schema_;  // guarded by bundle_mu_: schema it was checked against
 
   std::mutex reload_mu_;  // serialises reloads (SIGHUP and the file watcher)
   std::mutex mu_;

@@ -95,6 +95,11 @@ ServerMetrics::ServerMetrics(const std::string& bind_address)
                           .Name("allot_config_reloads_total")
                           .Help("Config reload attempts by result")
                           .Register(*registry_)),
+      bundle_reloads_(
+          prometheus::BuildCounter()
+              .Name("allot_bundle_reloads_total")
+              .Help("Model bundle load attempts by result (error: refused, old one kept)")
+              .Register(*registry_)),
       predicted_cpu_(
           prometheus::BuildGauge()
               .Name("allot_module_cpu_predicted_ratio")
@@ -146,17 +151,12 @@ ServerMetrics::ServerMetrics(const std::string& bind_address)
       reservoir_dropped_(reservoir_samples_.Add({{"result", "dropped"}})) {
   config_reloads_.Add({{"result", "ok"}});
   config_reloads_.Add({{"result", "error"}});
-  if (!bind_address.empty()) {
-    exposer_ = std::make_unique<prometheus::Exposer>(bind_address);
-    exposer_->RegisterCollectable(registry_);
-  }
+  bundle_reloads_.Add({{"result", "ok"}});
+  bundle_reloads_.Add({{"result", "error"}});
+  if (!bind_address.empty()) http_ = std::make_unique<MetricsHttpServer>(bind_address, registry_);
 }
 
-int ServerMetrics::metrics_port() const {
-  if (!exposer_) return 0;
-  const auto ports = exposer_->GetListeningPorts();
-  return ports.empty() ? 0 : ports.front();
-}
+int ServerMetrics::metrics_port() const { return http_ ? http_->port() : 0; }
 
 void ServerMetrics::ObserveRpc(RpcMethod method, int code, double seconds) {
   if (code < 0 || code >= kNumGrpcCodes) code = grpc::StatusCode::UNKNOWN;
@@ -276,6 +276,10 @@ void ServerMetrics::SetControl(const std::string& module, const ModuleDecision& 
 void ServerMetrics::ObserveControlStep(double seconds) { control_step_seconds_.Observe(seconds); }
 
 void ServerMetrics::SetCacheBudgetMu(double mu) { cache_budget_mu_.Set(mu); }
+
+void ServerMetrics::CountBundleReload(bool ok) {
+  bundle_reloads_.Add({{"result", ok ? "ok" : "error"}}).Increment();
+}
 
 void ServerMetrics::SetReservoir(uint64_t recorded, uint64_t dropped) {
   std::lock_guard<std::mutex> lock(reservoir_mu_);

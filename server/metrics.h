@@ -2,7 +2,6 @@
 #pragma once
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -17,6 +16,7 @@
 
 #include "policy/allocation_engine.h"
 #include "policy/lambda_controller.h"
+#include "server/metrics_http.h"
 
 namespace allot {
 
@@ -54,6 +54,7 @@ class ServerMetrics {
   void SetModuleLoad(const std::string& module, double cpu, double qps, double timestamp_s);
   void SetPolicyInfo(const std::string& config_version, const std::string& bundle_version);
   void CountConfigReload(bool ok);
+  void CountBundleReload(bool ok);
   // What the control loop decided for a module this period.
   void SetControl(const std::string& module, const ModuleDecision& decision);
   void ObserveControlStep(double seconds);
@@ -63,7 +64,7 @@ class ServerMetrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<MetricsHttpServer> http_;
   prometheus::Family<prometheus::Histogram>& rpc_seconds_;
   prometheus::Family<prometheus::Counter>& invalid_requests_;
   prometheus::Family<prometheus::Histogram>& decision_seconds_;
@@ -80,6 +81,7 @@ class ServerMetrics {
   prometheus::Family<prometheus::Gauge>& config_info_;
   prometheus::Family<prometheus::Gauge>& bundle_info_;
   prometheus::Family<prometheus::Counter>& config_reloads_;
+  prometheus::Family<prometheus::Counter>& bundle_reloads_;
   prometheus::Family<prometheus::Gauge>& predicted_cpu_;
   prometheus::Family<prometheus::Gauge>& forecast_qps_;
   prometheus::Family<prometheus::Gauge>& controller_active_;

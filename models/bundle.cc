@@ -1,0 +1,213 @@
+// Bundle loading: manifest -> architecture -> networks -> weights -> schema check -> scorer.
+#include "models/bundle.h"
+
+#include <ATen/Parallel.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+#include "models/bundle_models.h"
+#include "models/fast_scorer.h"
+#include "policy/analytic_scorer.h"
+
+namespace allot::models {
+namespace {
+
+YAML::Node SchemaNode(const AllotConfig& config) {
+  YAML::Node schema;
+  for (double b : config.value_model.bucket_bounds) schema["value_bucket_bounds"].push_back(b);
+  for (const AgentConfig& agent : config.agents) {
+    YAML::Node a;
+    a["name"] = agent.name;
+    for (const std::string& f : agent.features) a["features"].push_back(f);
+    for (const DecisionConfig& d : agent.decisions) {
+      YAML::Node dn;
+      dn["name"] = d.name;
+      dn["kind"] = DecisionKindName(d.kind);
+      for (const OptionConfig& o : d.options) dn["options"].push_back(o.label);
+      dn["min_selected"] = d.min_selected;
+      dn["max_selected"] = d.max_selected;
+      a["decisions"].push_back(dn);
+    }
+    a["joint_actions"] = ActionSpace(agent).size();
+    schema["agents"].push_back(a);
+  }
+  return schema;
+}
+
+std::string FlowText(const YAML::Node& node) {
+  YAML::Emitter out;
+  out << YAML::Flow << node;
+  return out.c_str();
+}
+
+// First difference between two schema nodes, as "path (bundle: X, config: Y)"; "" if equal.
+std::string FirstDifference(const YAML::Node& bundle, const YAML::Node& config,
+                            const std::string& path) {
+  if (bundle.Type() != config.Type())
+    return path + " (bundle: " + FlowText(bundle) + ", config: " + FlowText(config) + ")";
+  if (config.IsScalar()) {
+    return bundle.Scalar() == config.Scalar()
+               ? ""
+               : path + " (bundle: " + bundle.Scalar() + ", config: " + config.Scalar() + ")";
+  }
+  if (config.IsSequence()) {
+    if (bundle.size() != config.size()) {
+      return path + " (bundle has " + std::to_string(bundle.size()) + " entries, config " +
+             std::to_string(config.size()) + ")";
+    }
+    for (size_t i = 0; i < config.size(); ++i) {
+      const std::string d =
+          FirstDifference(bundle[i], config[i], path + "[" + std::to_string(i) + "]");
+      if (!d.empty()) return d;
+    }
+    return "";
+  }
+  if (config.IsMap()) {
+    for (const auto& kv : config) {
+      const std::string key = kv.first.as<std::string>();
+      const std::string d =
+          FirstDifference(bundle[key], kv.second, path.empty() ? key : path + "." + key);
+      if (!d.empty()) return d;
+    }
+  }
+  return "";
+}
+
+class LearnedScorer final : public ActionScorer {
+ public:
+  LearnedScorer(std::string version, BundleModels models, const AllotConfig& config,
+                std::vector<double> calib_a, std::vector<double> calib_b)
+      : version_(std::move(version)),
+        models_(std::move(models)),
+        value_model_(config.value_model),
+        calib_a_(std::move(calib_a)),
+        calib_b_(std::move(calib_b)) {
+    models_->eval();
+    for (const AgentConfig& agent : config.agents) {
+      const ActionSpace space(agent);
+      const size_t i = digits_.size();
+      digits_.push_back(AllJointDigits(space));
+      actions_.push_back(models_->ActionOneHot(i, digits_.back()));
+    }
+  }
+
+  const std::string& version() const override { return version_; }
+
+  bool Score(size_t agent, std::span<const float> features, AgentScores* out) const override {
+    if (agent >= digits_.size() || static_cast<int64_t>(features.size()) != models_->widths[agent])
+      return false;
+    c10::InferenceMode guard;
+    BundleModelsImpl& models = *models_.ptr();  // forward() is not const; inference mutates nothing
+    const torch::Tensor x =
+        torch::from_blob(const_cast<float*>(features.data()),
+                         {1, static_cast<int64_t>(features.size())}, torch::kFloat);
+    const double log_value = models.value[agent]->forward(x).item<float>();
+    out->user_value = std::exp(std::clamp(log_value, -30.0, 30.0));
+    out->value_bucket = AnalyticScorer::Bucket(value_model_, out->user_value);
+    const torch::Tensor obs =
+        models.Observation(x, torch::full({1}, out->value_bucket, torch::kInt64));
+    const int64_t n = digits_[agent].size(0);
+    const torch::Tensor obs_all = obs.expand({n, obs.size(1)});
+    const torch::Tensor q = models.q[agent]->forward(obs_all, digits_[agent]).mean(1).contiguous();
+    const torch::Tensor cost = models.cost[agent]
+                                   ->forward(torch::cat({obs_all, actions_[agent]}, 1))
+                                   .squeeze(1)
+                                   .clamp_min(0)
+                                   .contiguous();
+    const float* qp = q.data_ptr<float>();
+    const float* cp = cost.data_ptr<float>();
+    out->value.resize(static_cast<size_t>(n));
+    out->cost.resize(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j) {
+      out->value[j] = calib_a_[agent] + calib_b_[agent] * qp[j];
+      out->cost[j] = cp[j];
+    }
+    return true;
+  }
+
+ private:
+  std::string version_;
+  BundleModels models_;
+  ValueModelConfig value_model_;
+  std::vector<double> calib_a_, calib_b_;
+  std::vector<torch::Tensor> digits_;   // per agent: [A, D]
+  std::vector<torch::Tensor> actions_;  // per agent: [A, sum of choices] one-hot
+};
+
+}  // namespace
+
+std::string SchemaYaml(const AllotConfig& config) { return FlowText(SchemaNode(config)); }
+
+std::vector<std::string> ListBundles(const std::string& models_dir) {
+  std::vector<std::pair<std::string, std::string>> found;  // (version, dir)
+  std::error_code ec;
+  if (!std::filesystem::is_directory(models_dir, ec)) return {};
+  for (const auto& entry : std::filesystem::directory_iterator(models_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory() || name.rfind(".tmp-", 0) == 0) continue;
+    if (!std::filesystem::exists(entry.path() / kManifestFile)) continue;
+    found.emplace_back(name, entry.path().string());
+  }
+  std::sort(found.begin(), found.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::string> dirs;
+  for (auto& f : found) dirs.push_back(std::move(f.second));
+  return dirs;
+}
+
+std::shared_ptr<const ActionScorer> LoadBundle(const std::string& dir, const AllotConfig& config,
+                                               Inference inference) {
+  const std::string where = "bundle " + dir + ": ";
+  YAML::Node manifest;
+  try {
+    manifest = YAML::LoadFile((std::filesystem::path(dir) / kManifestFile).string());
+  } catch (const YAML::Exception& e) {
+    throw BundleError(where + "cannot read " + kManifestFile + ": " + e.what());
+  }
+  try {
+    const std::string difference =
+        FirstDifference(manifest["schema"], SchemaNode(config), "schema");
+    if (!difference.empty()) throw BundleError(where + "does not match the config: " + difference);
+    Architecture arch;
+    const YAML::Node a = manifest["architecture"];
+    arch.algorithm = manifest["algorithm"].as<std::string>();
+    arch.heads = a["heads"].as<int>();
+    arch.hidden = a["hidden"].as<int64_t>();
+    arch.head_hidden = a["head_hidden"].as<std::vector<int64_t>>();
+    arch.mixer_embed = a["mixer_embed"].as<int64_t>();
+    arch.cross_layers = a["cross_layers"].as<int>();
+    arch.deep = a["deep"].as<std::vector<int64_t>>();
+    std::vector<double> calib_a, calib_b;
+    for (const YAML::Node& c : manifest["calibration"]) {
+      calib_a.push_back(c["a"].as<double>());
+      calib_b.push_back(c["b"].as<double>());
+    }
+    if (calib_a.size() != config.agents.size())
+      throw BundleError(where + "calibration: one entry per agent expected");
+    at::set_num_threads(1);  // one intra-op thread: requests run in parallel on gRPC's threads
+    BundleModels models(config, arch);
+    torch::serialize::InputArchive archive;
+    archive.load_from((std::filesystem::path(dir) / kWeightsFile).string());
+    models->load(archive);
+    models->eval();
+    const std::string version = manifest["version"].as<std::string>();
+    if (inference == Inference::kFast) {
+      if (auto fast = MakeFastScorer(version, models, config, calib_a, calib_b)) return fast;
+    }
+    return std::make_shared<LearnedScorer>(manifest["version"].as<std::string>(), std::move(models),
+                                           config, std::move(calib_a), std::move(calib_b));
+  } catch (const BundleError&) {
+    throw;
+  } catch (const YAML::Exception& e) {
+    throw BundleError(where + "malformed " + kManifestFile + ": " + e.what());
+  } catch (const c10::Error& e) {
+    throw BundleError(where + "cannot load " + kWeightsFile + ": " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw BundleError(where + e.what());
+  }
+}
+
+}  // namespace allot::models

@@ -1,0 +1,76 @@
+// Construction of the bundle's networks from the config's schema and the architecture.
+#include "models/bundle_models.h"
+
+namespace allot::models {
+
+BundleModelsImpl::BundleModelsImpl(const AllotConfig& config, const Architecture& a)
+    : arch(a), buckets(config.value_model.num_buckets()) {
+  int64_t state_dim = 0;
+  for (size_t i = 0; i < config.agents.size(); ++i) {
+    const ActionSpace space(config.agents[i]);
+    std::vector<int64_t> c;
+    for (size_t d = 0; d < space.num_decisions(); ++d)
+      c.push_back(static_cast<int64_t>(space.NumChoices(d)));
+    choices.push_back(c);
+    widths.push_back(static_cast<int64_t>(config.agents[i].features.size()));
+    const std::string n = std::to_string(i);
+    value.push_back(register_module("value" + n, Dcn(widths[i], arch.cross_layers, arch.deep, 1)));
+    cost.push_back(register_module(
+        "cost" + n, Dcn(obs_dim(i) + action_dim(i), arch.cross_layers, arch.deep, 1)));
+    q.push_back(register_module("q" + n, AgentQNet(obs_dim(i), c, arch.hidden, arch.head_hidden,
+                                                   arch.heads, arch.recurrent(), arch.dropout)));
+    state_dim += obs_dim(i) + action_dim(i);
+  }
+  if (arch.mixed()) {
+    mixer = register_module("mixer", MonotoneMixer(static_cast<int64_t>(config.agents.size()),
+                                                   state_dim, arch.mixer_embed));
+  }
+}
+
+int64_t BundleModelsImpl::action_dim(size_t agent) const {
+  int64_t total = 0;
+  for (int64_t c : choices[agent]) total += c;
+  return total;
+}
+
+torch::Tensor BundleModelsImpl::Observation(torch::Tensor features, torch::Tensor bucket) const {
+  return torch::cat({features, torch::one_hot(bucket, buckets).to(torch::kFloat)}, 1);
+}
+
+torch::Tensor BundleModelsImpl::ActionOneHot(size_t agent, torch::Tensor digits) const {
+  std::vector<torch::Tensor> parts;
+  for (size_t d = 0; d < choices[agent].size(); ++d) {
+    parts.push_back(torch::one_hot(digits.select(1, static_cast<int64_t>(d)), choices[agent][d])
+                        .to(torch::kFloat));
+  }
+  return torch::cat(parts, 1);
+}
+
+torch::Tensor BundleModelsImpl::MixerState(const std::vector<torch::Tensor>& obs,
+                                           const std::vector<torch::Tensor>& digits) const {
+  std::vector<torch::Tensor> parts;
+  for (size_t i = 0; i < obs.size(); ++i) {
+    parts.push_back(obs[i]);
+    parts.push_back(ActionOneHot(i, digits[i]));
+  }
+  return torch::cat(parts, 1);
+}
+
+torch::Tensor AllJointDigits(const ActionSpace& space) {
+  const int64_t a = static_cast<int64_t>(space.size());
+  const int64_t d = static_cast<int64_t>(space.num_decisions());
+  torch::Tensor out = torch::empty({a, d}, torch::kInt64);
+  auto acc = out.accessor<int64_t, 2>();
+  for (int64_t j = 0; j < a; ++j) {
+    for (int64_t k = 0; k < d; ++k) {
+      const uint32_t choice = space.Choice(static_cast<size_t>(j), static_cast<size_t>(k));
+      int64_t digit = 0;
+      while (space.ChoiceValue(static_cast<size_t>(k), static_cast<size_t>(digit)) != choice)
+        ++digit;
+      acc[j][k] = digit;
+    }
+  }
+  return out;
+}
+
+}  // namespace allot::models

@@ -1,0 +1,152 @@
+// Module definitions; see nets.h for what each computes.
+#include "models/nets.h"
+
+namespace allot::models {
+
+MlpImpl::MlpImpl(int64_t in, const std::vector<int64_t>& hidden, int64_t out, double dropout) {
+  layers = register_module("layers", torch::nn::Sequential());
+  int64_t width = in;
+  for (int64_t h : hidden) {
+    layers->push_back(torch::nn::Linear(width, h));
+    layers->push_back(torch::nn::ReLU());
+    if (dropout > 0) layers->push_back(torch::nn::Dropout(dropout));
+    width = h;
+  }
+  layers->push_back(torch::nn::Linear(width, out));
+}
+
+torch::Tensor MlpImpl::forward(torch::Tensor x) { return layers->forward(x); }
+
+DcnImpl::DcnImpl(int64_t in, int cross_layers, const std::vector<int64_t>& deep_hidden,
+                 int64_t out) {
+  for (int l = 0; l < cross_layers; ++l) {
+    cross_w.push_back(register_parameter("cross_w" + std::to_string(l), torch::randn({in}) * 0.01));
+    cross_b.push_back(register_parameter("cross_b" + std::to_string(l), torch::zeros({in})));
+  }
+  const int64_t deep_out = deep_hidden.empty() ? in : deep_hidden.back();
+  std::vector<int64_t> hidden(deep_hidden.begin(),
+                              deep_hidden.end() - (deep_hidden.empty() ? 0 : 1));
+  deep = register_module("deep", Mlp(in, hidden, deep_out));
+  head = register_module("head", torch::nn::Linear(in + deep_out, out));
+}
+
+torch::Tensor DcnImpl::forward(torch::Tensor x) {
+  torch::Tensor xl = x;
+  for (size_t l = 0; l < cross_w.size(); ++l) {
+    xl = x * (torch::matmul(xl, cross_w[l]).unsqueeze(1) + cross_b[l]) + xl;
+  }
+  return head->forward(torch::cat({xl, torch::relu(deep->forward(x))}, 1));
+}
+
+MmoeImpl::MmoeImpl(int64_t in, int experts, int64_t expert_dim, int tasks,
+                   const std::vector<int64_t>& tower, int64_t out_per_task) {
+  for (int e = 0; e < experts; ++e) {
+    experts_.push_back(
+        register_module("expert" + std::to_string(e), Mlp(in, std::vector<int64_t>{}, expert_dim)));
+  }
+  for (int t = 0; t < tasks; ++t) {
+    gates_.push_back(register_module("gate" + std::to_string(t), torch::nn::Linear(in, experts)));
+    towers_.push_back(
+        register_module("tower" + std::to_string(t), Mlp(expert_dim, tower, out_per_task)));
+  }
+}
+
+std::vector<torch::Tensor> MmoeImpl::forward(torch::Tensor x) {
+  std::vector<torch::Tensor> outs;
+  for (auto& e : experts_) outs.push_back(torch::relu(e->forward(x)));
+  const torch::Tensor stacked = torch::stack(outs, 1);  // [B, E, H]
+  std::vector<torch::Tensor> result;
+  for (size_t t = 0; t < gates_.size(); ++t) {
+    const torch::Tensor gate = torch::softmax(gates_[t]->forward(x), 1).unsqueeze(2);  // [B, E, 1]
+    result.push_back(towers_[t]->forward((stacked * gate).sum(1)));
+  }
+  return result;
+}
+
+AgentQNetImpl::AgentQNetImpl(int64_t obs_dim, const std::vector<int64_t>& choices, int64_t hidden,
+                             const std::vector<int64_t>& head_hidden, int num_heads,
+                             bool is_recurrent, double dropout)
+    : choices_per_decision(choices), recurrent(is_recurrent) {
+  for (int64_t c : choices) max_choices = std::max(max_choices, c);
+  int64_t all_choices = 0;
+  for (int64_t c : choices) all_choices += c;
+  if (recurrent) {
+    gru = register_module(
+        "gru",
+        torch::nn::GRU(torch::nn::GRUOptions(obs_dim + max_choices, hidden).batch_first(true)));
+  } else {
+    encoder =
+        register_module("encoder", Mlp(obs_dim + all_choices, std::vector<int64_t>{}, hidden));
+  }
+  if (head_hidden.empty()) {
+    fused_heads = register_module("heads", torch::nn::Linear(hidden, num_heads));
+  } else {
+    for (int k = 0; k < num_heads; ++k) {
+      heads.push_back(
+          register_module("head" + std::to_string(k), Mlp(hidden, head_hidden, 1, dropout)));
+    }
+  }
+}
+
+torch::Tensor AgentQNetImpl::forward(torch::Tensor obs, torch::Tensor choices) {
+  const int64_t batch = obs.size(0);
+  const int64_t decisions = static_cast<int64_t>(choices_per_decision.size());
+  torch::Tensor h;
+  if (recurrent) {
+    // Step d: [obs, one-hot(choice_d)] padded to the widest decision.
+    const torch::Tensor steps_onehot =
+        torch::one_hot(choices, max_choices).to(torch::kFloat);  // [B, D, C]
+    const torch::Tensor steps_obs = obs.unsqueeze(1).expand({batch, decisions, obs.size(1)});
+    const auto out = gru->forward(torch::cat({steps_obs, steps_onehot}, 2));
+    h = std::get<0>(out).select(1, decisions - 1);  // [B, H] after the last decision
+  } else {
+    std::vector<torch::Tensor> parts = {obs};
+    for (int64_t d = 0; d < decisions; ++d) {
+      parts.push_back(
+          torch::one_hot(choices.select(1, d), choices_per_decision[d]).to(torch::kFloat));
+    }
+    h = torch::relu(encoder->forward(torch::cat(parts, 1)));
+  }
+  if (fused_heads) return fused_heads->forward(h);  // [B, K]
+  std::vector<torch::Tensor> q;
+  for (auto& head : heads) q.push_back(head->forward(h));
+  return torch::cat(q, 1);  // [B, K]
+}
+
+MonotoneMixerImpl::MonotoneMixerImpl(int64_t n, int64_t state_dim, int64_t e)
+    : agents(n), embed(e) {
+  w1 = register_module("w1", torch::nn::Linear(state_dim, n * e));
+  b1 = register_module("b1", torch::nn::Linear(state_dim, e));
+  w2 = register_module("w2", torch::nn::Linear(state_dim, e));
+  b2 = register_module("b2", Mlp(state_dim, std::vector<int64_t>{e}, 1));
+}
+
+torch::Tensor MonotoneMixerImpl::forward(torch::Tensor agent_q, torch::Tensor state) {
+  const int64_t batch = agent_q.size(0);
+  const torch::Tensor W1 = torch::softplus(w1->forward(state)).view({batch, agents, embed});
+  const torch::Tensor hidden =
+      torch::relu(torch::bmm(agent_q.unsqueeze(1), W1).squeeze(1) + b1->forward(state));
+  const torch::Tensor W2 = torch::softplus(w2->forward(state));
+  return (hidden * W2).sum(1) + b2->forward(state).squeeze(1);
+}
+
+UpliftModelImpl::UpliftModelImpl(int64_t dense_dim, int64_t vocab, int64_t embed_dim,
+                                 int64_t hidden) {
+  embedding = register_module(
+      "embedding",
+      torch::nn::Embedding(torch::nn::EmbeddingOptions(vocab, embed_dim).padding_idx(0)));
+  gru = register_module("gru",
+                        torch::nn::GRU(torch::nn::GRUOptions(embed_dim, hidden).batch_first(true)));
+  mmoe = register_module(
+      "mmoe", Mmoe(dense_dim + hidden, 4, hidden, 4, std::vector<int64_t>{hidden / 2}, 1));
+}
+
+torch::Tensor UpliftModelImpl::forward(torch::Tensor dense, torch::Tensor behaviour) {
+  const auto seq = gru->forward(embedding->forward(behaviour));
+  const torch::Tensor last = std::get<0>(seq).select(1, behaviour.size(1) - 1);
+  const auto tasks = mmoe->forward(torch::cat({dense, last}, 1));
+  const torch::Tensor base = tasks[0];
+  return torch::cat({base, base + tasks[1], base + tasks[2], base + tasks[3]}, 1);
+}
+
+}  // namespace allot::models

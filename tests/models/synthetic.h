@@ -1,0 +1,80 @@
+// A two-agent chain with a known best joint action, and Transition log writing, for model tests.
+#pragma once
+
+#include <google/protobuf/util/delimited_message_util.h>
+
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "allot/v1/transition.pb.h"
+#include "policy/config.h"
+
+namespace allot::testing {
+
+// Agents "first" and "second", one queue decision of three options each, two features each.
+inline std::string TwoAgentConfigYaml() {
+  return R"(
+modules:
+  - {name: m1, cpu_target: 0.5, cpu_hard_limit: 0.9, initial_lambda: 0.0}
+  - {name: m2, cpu_target: 0.5, cpu_hard_limit: 0.9, initial_lambda: 0.0}
+value_model: {bias: 0.0, bucket_bounds: [1.0, 3.0], weights: {}}
+agents:
+  - name: first
+    module: m1
+    features: [f0, f1]
+    decisions:
+      - name: q
+        kind: queue
+        safe_default: "10"
+        options:
+          - {length: 10, gain: [0.1, 0.1, 0.1], cost_ms: 1}
+          - {length: 20, gain: [0.1, 0.1, 0.1], cost_ms: 2}
+          - {length: 30, gain: [0.1, 0.1, 0.1], cost_ms: 3}
+  - name: second
+    module: m2
+    features: [g0, g1]
+    decisions:
+      - name: q
+        kind: queue
+        safe_default: "10"
+        options:
+          - {length: 10, gain: [0.1, 0.1, 0.1], cost_ms: 1}
+          - {length: 20, gain: [0.1, 0.1, 0.1], cost_ms: 2}
+          - {length: 30, gain: [0.1, 0.1, 0.1], cost_ms: 3}
+cache_reuse: {enabled: false}
+)";
+}
+
+// Revenue = 1 + 1.0 [a = 2] + 0.6 [b = 1] + 0.4 [a = 2 and b = 1] + noise: the best joint action
+// is (2, 1); under uniform exploration E[R | a = 2] = 1 + 1 + 0.6/3 + 0.4/3 = 2.333.
+inline double SyntheticRevenue(int a, int b, std::mt19937_64& rng) {
+  std::normal_distribution<double> noise(0.0, 0.05);
+  return std::max(0.0,
+                  1.0 + (a == 2) * 1.0 + (b == 1) * 0.6 + (a == 2 && b == 1) * 0.4 + noise(rng));
+}
+
+inline void WriteSyntheticLog(const std::string& path, int rows, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> action(0, 2);
+  std::normal_distribution<float> feature(0.0f, 1.0f);
+  std::ofstream out(path, std::ios::binary);
+  for (int i = 0; i < rows; ++i) {
+    v1::Transition t;
+    t.set_request_id("r" + std::to_string(i));
+    t.set_timestamp_ms(1'700'000'000'000 + i);
+    const int a = action(rng), b = action(rng);
+    for (const auto& [name, choice] : {std::pair<const char*, int>{"first", a}, {"second", b}}) {
+      v1::AgentStep* s = t.add_steps();
+      s->set_agent(name);
+      s->add_features(feature(rng));
+      s->add_features(feature(rng));
+      s->set_joint_action(static_cast<uint32_t>(choice));
+      s->set_cost(1.0 + choice);
+    }
+    t.set_revenue(SyntheticRevenue(a, b, rng));
+    google::protobuf::util::SerializeDelimitedToOstream(t, &out);
+  }
+}
+
+}  // namespace allot::testing

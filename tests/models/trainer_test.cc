@@ -1,0 +1,198 @@
+// allot-train's engine end to end on small logs: schema checks, a task with a known optimum,
+// determinism, bundles on disk, and the serving fast path against the LibTorch reference.
+#include "models/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "models/bundle.h"
+#include "models/training_log.h"
+#include "tests/models/synthetic.h"
+
+namespace allot::models {
+namespace {
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/allot-train-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    config_ = LoadConfigFromString(testing::TwoAgentConfigYaml(), "two-agent");
+    std::filesystem::create_directories(dir_ + "/logs");
+    testing::WriteSyntheticLog(dir_ + "/logs/a.binpb", 3000, 1);
+    testing::WriteSyntheticLog(dir_ + "/logs/b.binpb", 1000, 2);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  TrainOptions Small(const std::string& algorithm) const {
+    TrainOptions o;
+    o.algorithm = algorithm;
+    o.heads = 4;
+    o.hidden = 16;
+    o.epochs = 8;
+    o.value_epochs = 3;
+    o.batch = 128;
+    o.lr = 5e-3;
+    o.progress = false;
+    return o;
+  }
+
+  std::string dir_;
+  AllotConfig config_;
+};
+
+TEST_F(TrainerTest, ReadsShardsFromADirectory) {
+  std::ofstream(dir_ + "/logs/manifest.json") << "{}";  // not a shard: ignored
+  const TrainingLog log = ReadTrainingLog({dir_ + "/logs"}, config_, false);
+  EXPECT_EQ(log.rows, 4000u);
+  EXPECT_EQ(log.files.size(), 2u);
+  EXPECT_EQ(log.agents[1].digits.size(), 4000u);
+  EXPECT_FALSE(log.input_hash.empty());
+}
+
+TEST_F(TrainerTest, BadRecordsAreNamedOrSkipped) {
+  const std::string path = dir_ + "/bad.binpb";
+  {
+    std::ofstream out(path, std::ios::binary);
+    for (int i = 0; i < 3; ++i) {
+      v1::Transition t;
+      for (const char* name : {"first", "second"}) {
+        v1::AgentStep* s = t.add_steps();
+        s->set_agent(name);
+        s->add_features(0.1f);
+        s->add_features(i == 1 ? std::nanf("") : 0.2f);
+        s->set_joint_action(1);
+      }
+      t.set_revenue(1.0);
+      google::protobuf::util::SerializeDelimitedToOstream(t, &out);
+    }
+  }
+  try {
+    ReadTrainingLog({path}, config_, false);
+    FAIL() << "expected a LogError";
+  } catch (const LogError& e) {
+    EXPECT_EQ(std::string(e.what()), path + ": record 1: steps[0].features[1]: not finite");
+  }
+  const TrainingLog skipped = ReadTrainingLog({path}, config_, true);
+  EXPECT_EQ(skipped.rows, 2u);
+  EXPECT_EQ(skipped.skipped, 1u);
+  EXPECT_THROW(ReadTrainingLog({dir_ + "/missing"}, config_, false), LogError);
+  const AllotConfig other = LoadEmbeddedDefaultConfig();
+  try {
+    ReadTrainingLog({dir_ + "/logs/a.binpb"}, other, false);
+    FAIL();
+  } catch (const LogError& e) {
+    EXPECT_NE(std::string(e.what()).find("record 0: steps: expected 3 agent steps, got 2"),
+              std::string::npos);
+  }
+}
+
+TEST_F(TrainerTest, AwrqRecoversTheBestJointActionOfAKnownTask) {
+  const TrainingLog log = ReadTrainingLog({dir_ + "/logs"}, config_, false);
+  std::ostringstream progress;
+  const TrainSummary summary = TrainBundle(log, config_, Small("awrq"), dir_ + "/models", progress);
+  const auto scorer = LoadBundle(summary.bundle_dir, config_);
+  std::mt19937 rng(9);
+  std::normal_distribution<float> f(0.0f, 1.0f);
+  int first_right = 0, second_right = 0;
+  AgentScores s;
+  for (int i = 0; i < 50; ++i) {
+    const std::vector<float> x = {f(rng), f(rng)};
+    ASSERT_TRUE(scorer->Score(0, x, &s));
+    first_right += std::max_element(s.value.begin(), s.value.end()) - s.value.begin() == 2;
+    // Tolerance: the calibrated value of the best first action is E[R | a = 2] = 2.333 +- 0.3.
+    EXPECT_NEAR(s.value[2], 2.333, 0.3);
+    ASSERT_TRUE(scorer->Score(1, x, &s));
+    second_right += std::max_element(s.value.begin(), s.value.end()) - s.value.begin() == 1;
+  }
+  EXPECT_GE(first_right, 45);
+  EXPECT_GE(second_right, 45);
+  EXPECT_GT(summary.metrics.at("q_first_rank_corr"), 0.5);
+}
+
+TEST_F(TrainerTest, SameSeedSameBundleAndNeverOverwrites) {
+  const TrainingLog log = ReadTrainingLog({dir_ + "/logs/b.binpb"}, config_, false);
+  TrainOptions o = Small("qmix");
+  o.epochs = 2;
+  std::ostringstream progress;
+  const TrainSummary a = TrainBundle(log, config_, o, dir_ + "/models", progress);
+  const TrainSummary b = TrainBundle(log, config_, o, dir_ + "/models", progress);
+  EXPECT_NE(a.bundle_dir, b.bundle_dir);
+  EXPECT_TRUE(std::filesystem::exists(a.bundle_dir + "/model.pt"));
+  EXPECT_EQ(a.metrics.at("q_first_rmse"), b.metrics.at("q_first_rmse"));
+  const auto sa = LoadBundle(a.bundle_dir, config_);
+  const auto sb = LoadBundle(b.bundle_dir, config_);
+  AgentScores x, y;
+  ASSERT_TRUE(sa->Score(1, std::vector<float>{0.3f, -1.2f}, &x));
+  ASSERT_TRUE(sb->Score(1, std::vector<float>{0.3f, -1.2f}, &y));
+  EXPECT_EQ(x.value, y.value);
+  EXPECT_EQ(x.cost, y.cost);
+  // No temporary directories are left behind.
+  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/models")) {
+    EXPECT_NE(e.path().filename().string().rfind(".tmp-", 0), 0u) << e.path();
+  }
+}
+
+// Every method trains, and its fast serving path matches the LibTorch reference on the round trip
+// through disk.
+TEST_F(TrainerTest, EveryAlgorithmRoundTripsAndFastPathMatchesLibTorch) {
+  const TrainingLog log = ReadTrainingLog({dir_ + "/logs/b.binpb"}, config_, false);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> f(0.0f, 1.5f);
+  for (const std::string& algorithm : Algorithms()) {
+    TrainOptions o = Small(algorithm);
+    o.epochs = 1;
+    std::ostringstream progress;
+    const TrainSummary summary = TrainBundle(log, config_, o, dir_ + "/models", progress);
+    const auto fast = LoadBundle(summary.bundle_dir, config_, Inference::kFast);
+    const auto reference = LoadBundle(summary.bundle_dir, config_, Inference::kTorch);
+    EXPECT_EQ(fast->version(), summary.version);
+    for (int i = 0; i < 20; ++i) {
+      const std::vector<float> x = {f(rng), f(rng)};
+      for (size_t agent = 0; agent < 2; ++agent) {
+        AgentScores a, b;
+        ASSERT_TRUE(fast->Score(agent, x, &a));
+        ASSERT_TRUE(reference->Score(agent, x, &b));
+        EXPECT_NEAR(a.user_value, b.user_value, 1e-4 * (1 + b.user_value)) << algorithm;
+        EXPECT_EQ(a.value_bucket, b.value_bucket);
+        for (size_t j = 0; j < a.value.size(); ++j) {
+          EXPECT_NEAR(a.value[j], b.value[j], 1e-3 * (1 + std::abs(b.value[j])))
+              << algorithm << " action " << j;
+          EXPECT_NEAR(a.cost[j], b.cost[j], 1e-3 * (1 + b.cost[j])) << algorithm << " action " << j;
+        }
+      }
+    }
+  }
+}
+
+TEST_F(TrainerTest, CorruptOrMismatchedBundlesAreRefusedWithAReason) {
+  const TrainingLog log = ReadTrainingLog({dir_ + "/logs/b.binpb"}, config_, false);
+  TrainOptions o = Small("awrq");
+  o.epochs = 1;
+  std::ostringstream progress;
+  const TrainSummary summary = TrainBundle(log, config_, o, dir_ + "/models", progress);
+  try {
+    LoadBundle(summary.bundle_dir, LoadEmbeddedDefaultConfig());
+    FAIL();
+  } catch (const BundleError& e) {
+    EXPECT_NE(std::string(e.what()).find("does not match the config: schema."), std::string::npos)
+        << e.what();
+  }
+  const std::string broken = dir_ + "/models/zz-broken";
+  std::filesystem::copy(summary.bundle_dir, broken);
+  std::filesystem::resize_file(broken + "/model.pt", 100);
+  try {
+    LoadBundle(broken, config_);
+    FAIL();
+  } catch (const BundleError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot load model.pt"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(ListBundles(dir_ + "/models").front(), broken);  // newest by name
+}
+
+}  // namespace
+}  // namespace allot::models
