@@ -14,6 +14,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libcurl4-openssl-dev nlohmann-json3-dev
   # test and ops tools
   prometheus nghttp2-client python3-grpcio python3-grpc-tools python3-protobuf curl procps
+  gnuplot-nox
 )
 
 stamp=/var/lib/allot-deps.stamp

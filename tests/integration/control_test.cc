@@ -3,7 +3,6 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <signal.h>
@@ -15,6 +14,7 @@
 #include <fstream>
 #include <thread>
 
+#include "server/metrics_http.h"
 #include "server/prometheus_source.h"
 #include "tests/integration/test_server.h"
 
@@ -119,7 +119,6 @@ class PrometheusSourceTest : public ::testing::Test {
   void SetUp() override {
     if (system("command -v prometheus >/dev/null") != 0)
       GTEST_FAIL() << "prometheus is not installed";
-    exposer_ = std::make_unique<prometheus::Exposer>("127.0.0.1:0");
     registry_ = std::make_shared<prometheus::Registry>();
     auto& cpu = prometheus::BuildGauge().Name("test_module_cpu").Help("cpu").Register(*registry_);
     cpu.Add({{"module", "rank"}}).Set(0.42);
@@ -132,14 +131,14 @@ class PrometheusSourceTest : public ::testing::Test {
         .Register(*registry_)
         .Add({})
         .Set(1500);
-    exposer_->RegisterCollectable(registry_);
+    exporter_ = std::make_unique<MetricsHttpServer>("127.0.0.1:0", registry_);
 
     char tmpl[] = "/tmp/allot-prom-XXXXXX";
     dir_ = mkdtemp(tmpl);
     std::ofstream(dir_ + "/prometheus.yml")
         << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         << "scrape_configs:\n  - job_name: test\n    static_configs:\n      - targets: ['127.0.0.1:"
-        << exposer_->GetListeningPorts().front() << "']\n";
+        << exporter_->port() << "']\n";
     port_ = FreePort();
     pid_ = fork();
     if (pid_ == 0) {
@@ -172,8 +171,8 @@ class PrometheusSourceTest : public ::testing::Test {
     return c;
   }
 
-  std::unique_ptr<prometheus::Exposer> exposer_;
   std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<MetricsHttpServer> exporter_;
   std::string dir_;
   int port_ = 0;
   pid_t pid_ = -1;

@@ -1,0 +1,241 @@
+// Flag parsing and the four commands. Each command validates its flags up front and fails with a
+// message and exit code 2 before doing any work.
+#include "sim/cli.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+
+#include "sim/charts.h"
+#include "sim/controller_rows.h"
+#include "sim/drive.h"
+#include "sim/evaluation.h"
+#include "sim/generate.h"
+#include "sim/report.h"
+#include "sim/testbench.h"
+
+namespace allot::sim {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: allot-sim COMMAND [flags]\n"
+    "  generate  --out DIR [--requests N] [--shards K] [--seed S] [--epsilon E]\n"
+    "            training logs (length-delimited allot.v1.Transition, sharded) and "
+    "DIR/manifest.json\n"
+    "  evaluate  [--requests N] [--seed S] [--csv FILE] [--charts DIR]\n"
+    "            replays a held-out period through static, dcaf, analytic+fixed|pid|mpc and the "
+    "oracle\n"
+    "  drive     --target HOST:PORT [--qps Q] [--duration S] [--seed S] [--start-hour H] [--csv "
+    "FILE]\n"
+    "            closed loop against a live server on the loopback interface\n"
+    "  testbench --out FILE.csv [--seed S]\n"
+    "            AutoBucket cost measurements (value bucket x option) for the cost map\n"
+    "common flags: --world FILE (default: the embedded config/sim/world.yaml)\n"
+    "              --config FILE (default: the embedded config/allot.yaml)\n";
+
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Flags {
+  std::string command;
+  std::map<std::string, std::string> values;
+
+  bool Has(const std::string& k) const { return values.count(k) > 0; }
+  std::string Str(const std::string& k, const std::string& fallback = "") const {
+    const auto it = values.find(k);
+    return it == values.end() ? fallback : it->second;
+  }
+  double Num(const std::string& k, double fallback, double min, double max) const {
+    const auto it = values.find(k);
+    if (it == values.end()) return fallback;
+    size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(it->second, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != it->second.size() || !(v >= min && v <= max)) {
+      throw UsageError("--" + k + " must be a number in [" + Trim(min) + ", " + Trim(max) +
+                       "], got '" + it->second + "'");
+    }
+    return v;
+  }
+  int64_t Int(const std::string& k, int64_t fallback, int64_t min, int64_t max) const {
+    const double v =
+        Num(k, static_cast<double>(fallback), static_cast<double>(min), static_cast<double>(max));
+    if (v != static_cast<double>(static_cast<int64_t>(v)))
+      throw UsageError("--" + k + " must be an integer");
+    return static_cast<int64_t>(v);
+  }
+  static std::string Trim(double v) {
+    std::string s = std::to_string(v);
+    s.erase(s.find_last_not_of('0') + 1);
+    if (!s.empty() && s.back() == '.') s.pop_back();
+    return s;
+  }
+};
+
+Flags Parse(int argc, const char* const* argv) {
+  static const std::map<std::string, std::set<std::string>> kFlags = {
+      {"generate", {"world", "config", "out", "requests", "shards", "seed", "epsilon"}},
+      {"evaluate", {"world", "config", "requests", "seed", "csv", "charts"}},
+      {"drive", {"world", "config", "target", "qps", "duration", "seed", "start-hour", "csv"}},
+      {"testbench", {"world", "config", "out", "seed"}},
+  };
+  if (argc < 2) throw UsageError("a command is required");
+  Flags f;
+  f.command = argv[1];
+  const auto allowed = kFlags.find(f.command);
+  if (allowed == kFlags.end()) throw UsageError("unknown command '" + f.command + "'");
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + arg + "'");
+    std::string key = arg.substr(2);
+    std::string value;
+    if (const size_t eq = key.find('='); eq != std::string::npos) {
+      value = key.substr(eq + 1);
+      key = key.substr(0, eq);
+    } else {
+      if (i + 1 >= argc) throw UsageError(arg + " needs a value");
+      value = argv[++i];
+    }
+    if (!allowed->second.count(key))
+      throw UsageError("unknown flag --" + key + " for " + f.command);
+    if (f.values.count(key)) throw UsageError("--" + key + " given twice");
+    f.values[key] = value;
+  }
+  return f;
+}
+
+std::unique_ptr<World> LoadWorld(const Flags& f) {
+  AllotConfig config =
+      f.Has("config") ? LoadConfigFromFile(f.Str("config")) : LoadEmbeddedDefaultConfig();
+  WorldConfig world =
+      f.Has("world") ? LoadWorldConfigFromFile(f.Str("world")) : LoadEmbeddedWorldConfig();
+  return std::make_unique<World>(std::move(config), std::move(world));
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write '" + path + "'");
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+int Generate(const Flags& f, std::ostream& out) {
+  GenerateOptions o;
+  if (!f.Has("out")) throw UsageError("generate needs --out DIR");
+  o.out_dir = f.Str("out");
+  o.requests = f.Int("requests", 200000, 1, 1'000'000'000);
+  o.shards = static_cast<int>(f.Int("shards", 4, 1, 1024));
+  o.seed = static_cast<uint64_t>(f.Int("seed", 1, 0, INT64_MAX));
+  o.epsilon = f.Num("epsilon", 0.1, 0.0, 1.0);
+  const auto world = LoadWorld(f);
+  const auto start = std::chrono::steady_clock::now();
+  const GenerateSummary s = Generate(*world, o);
+  out << "generate: " << s.requests << " transitions in " << s.files.size() << " shards under "
+      << o.out_dir << " (" << s.explored_steps << " of " << s.steps << " agent steps explored, "
+      << s.cache_reuses << " cache reuses), " << SecondsSince(start)
+      << " s\nmanifest: " << s.manifest << "\n";
+  return 0;
+}
+
+int Evaluate(const Flags& f, std::ostream& out) {
+  EvalOptions o;
+  o.seed = static_cast<uint64_t>(f.Int("seed", 1, 0, INT64_MAX));
+  o.requests = static_cast<size_t>(f.Int("requests", 0, 0, 100'000'000));
+  o.log_progress = true;
+  o.extra_rows.push_back(AnalyticControllerRows());
+  const auto world = LoadWorld(f);
+  const auto start = std::chrono::steady_clock::now();
+  const Evaluation ev = Evaluate(*world, o);
+  const Table table = BuildTable(*world, ev);
+  out << FormatTable(table);
+  if (f.Has("csv")) WriteFile(f.Str("csv"), FormatCsv(table));
+  if (f.Has("charts")) {
+    std::string message;
+    if (!WriteCharts(f.Str("charts"), *world, ev, world->world().time.start_hour, &message)) {
+      spdlog::warn("evaluate: charts skipped: {}", message);
+    }
+  }
+  spdlog::info("evaluate: {} requests over {:.0f} simulated s, {:.1f} s",
+               ev.runs.empty() ? 0 : ev.runs[0].requests, ev.duration_s, SecondsSince(start));
+  return 0;
+}
+
+int Drive(const Flags& f, std::ostream& out) {
+  DriveOptions o;
+  if (!f.Has("target")) throw UsageError("drive needs --target HOST:PORT");
+  o.target = f.Str("target");
+  if (!IsLoopbackTarget(o.target))
+    throw UsageError("--target must be a loopback HOST:PORT, got '" + o.target + "'");
+  o.qps = f.Num("qps", 200, 1e-3, 100000);
+  o.duration_s = f.Num("duration", 30, 1e-3, 3600);
+  o.seed = static_cast<uint64_t>(f.Int("seed", 1, 0, INT64_MAX));
+  o.start_hour = f.Num("start-hour", 12, 0, 23.999);
+  const auto world = LoadWorld(f);
+  const DriveSummary s = Drive(*world, o);
+  const Table table = BuildTable(*world, s.evaluation);
+  out << FormatTable(table);
+  out << "drive: " << s.requests << " requests, " << s.allocate_calls << " Allocate calls ("
+      << s.allocate_ok << " ok, " << s.fallbacks << " fallbacks), " << s.report_calls
+      << " ReportLoad calls (" << s.report_ok << " ok), " << s.wall_s << " s wall, at most "
+      << s.max_behind_s << " s behind schedule\n";
+  if (f.Has("csv")) WriteFile(f.Str("csv"), FormatCsv(table));
+  return s.allocate_ok == s.allocate_calls && s.report_ok == s.report_calls ? 0 : 1;
+}
+
+int Testbench(const Flags& f, std::ostream& out) {
+  if (!f.Has("out")) throw UsageError("testbench needs --out FILE.csv");
+  const uint64_t seed = static_cast<uint64_t>(f.Int("seed", 1, 0, INT64_MAX));
+  const auto world = LoadWorld(f);
+  const std::vector<TestbenchRow> rows = RunTestbench(*world, seed);
+  WriteFile(f.Str("out"), TestbenchCsv(rows));
+  out << "testbench: " << rows.size() << " buckets measured on "
+      << world->world().testbench.machines << " x " << world->world().testbench.cores
+      << " cores at " << world->world().testbench.qps << " QPS -> " << f.Str("out") << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  if (argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+                    std::string(argv[1]) == "help")) {
+    out << kUsage;
+    return 0;
+  }
+  try {
+    const Flags f = Parse(argc, argv);
+    if (f.command == "generate") return Generate(f, out);
+    if (f.command == "evaluate") return Evaluate(f, out);
+    if (f.command == "drive") return Drive(f, out);
+    return Testbench(f, out);
+  } catch (const UsageError& e) {
+    err << "allot-sim: " << e.what() << "\n" << kUsage;
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    err << "allot-sim: " << e.what() << "\n";
+    return 2;
+  } catch (const ConfigError& e) {
+    err << "allot-sim: config error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    err << "allot-sim: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace allot::sim

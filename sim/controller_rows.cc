@@ -1,0 +1,35 @@
+// Row factories for the controllers in policy/.
+#include "sim/controller_rows.h"
+
+#include "policy/analytic_scorer.h"
+#include "policy/mpc_controller.h"
+#include "policy/pid_controller.h"
+#include "sim/policies.h"
+
+namespace allot::sim {
+
+EvalRow ControlledRow(const EvalContext& context, std::string name,
+                      std::shared_ptr<const ActionScorer> scorer,
+                      std::unique_ptr<LambdaController> controller) {
+  EvalRow row;
+  row.name = name;
+  row.online = true;
+  row.policy = std::make_unique<ScorerPolicy>(std::move(name), context.config, std::move(scorer));
+  row.controller = std::move(controller);
+  row.lambdas = context.dcaf_lambdas;
+  return row;
+}
+
+RowFactory AnalyticControllerRows() {
+  return [](const EvalContext& context) {
+    std::vector<EvalRow> rows;
+    const auto scorer = std::make_shared<AnalyticScorer>(*context.config);
+    rows.push_back(ControlledRow(context, "analytic+pid", scorer,
+                                 std::make_unique<PidController>(*context.config)));
+    rows.push_back(ControlledRow(context, "analytic+mpc", scorer,
+                                 std::make_unique<MpcController>(*context.config)));
+    return rows;
+  };
+}
+
+}  // namespace allot::sim

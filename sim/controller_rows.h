@@ -1,0 +1,23 @@
+// Online evaluation rows built from a scorer and one of the production lambda controllers.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "policy/lambda_controller.h"
+#include "policy/scorer.h"
+#include "sim/evaluation.h"
+
+namespace allot::sim {
+
+// An online row: the production decision path around `scorer`, lambdas from `controller` every
+// control period, starting from `context.dcaf_lambdas`. Bundle rows ("bundle+pid", "bundle+mpc")
+// are this with a learned scorer.
+EvalRow ControlledRow(const EvalContext& context, std::string name,
+                      std::shared_ptr<const ActionScorer> scorer,
+                      std::unique_ptr<LambdaController> controller);
+
+// analytic+pid and analytic+mpc: the analytic model under the PID and MPC controllers.
+RowFactory AnalyticControllerRows();
+
+}  // namespace allot::sim

@@ -1,0 +1,46 @@
+// `allot-sim drive`: plays the serving stages against a live Allot server in closed loop -- it
+// calls Allocate per stage and request, applies the answers in the world, turns them into module
+// CPU and revenue, reports load with ReportLoad every simulated second, and scores the run.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "sim/evaluation.h"
+#include "sim/world.h"
+
+namespace allot::sim {
+
+struct DriveOptions {
+  std::string target;  // HOST:PORT on the loopback interface
+  double qps = 200.0;  // simulated requests per second (the world's daily shape still applies)
+  double duration_s = 30.0;
+  uint64_t seed = 1;
+  double start_hour = 12.0;  // time of day the drive starts at
+  int64_t max_requests = 1'000'000;
+  std::chrono::milliseconds allocate_timeout{50};
+  bool evaluate = true;  // score against the oracle and the offline baselines afterwards
+};
+
+struct DriveSummary {
+  Evaluation evaluation;  // the live run is the row named "server"
+  int64_t requests = 0;
+  int64_t allocate_calls = 0;
+  int64_t allocate_ok = 0;
+  int64_t fallbacks = 0;   // answers marked fallback (by the server or the client)
+  int64_t unmappable = 0;  // answers whose actions are not in the config's action space
+  int64_t report_calls = 0;
+  int64_t report_ok = 0;
+  double wall_s = 0.0;
+  double max_behind_s = 0.0;  // how far the loop fell behind its schedule
+};
+
+// Throws std::invalid_argument for a non-loopback target or bad options, std::runtime_error when
+// the server cannot be reached or serves a different schema than the config.
+DriveSummary Drive(const World& world, const DriveOptions& options);
+
+// Whether HOST:PORT names the loopback interface (127.0.0.0/8, localhost, [::1]).
+bool IsLoopbackTarget(const std::string& target);
+
+}  // namespace allot::sim

@@ -1,0 +1,179 @@
+// Builds the hindsight tables once, solves the oracle, tunes the baselines, runs every row, then
+// re-solves the oracle at each row's own compute so "% of oracle" compares equal compute.
+#include "sim/evaluation.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "policy/analytic_scorer.h"
+#include "sim/oracle.h"
+#include "sim/policies.h"
+#include "sim/request_stream.h"
+#include "sim/runner.h"
+#include "sim/seeds.h"
+
+namespace allot::sim {
+namespace {
+
+class Stopwatch {
+ public:
+  double Lap() {
+    const auto now = std::chrono::steady_clock::now();
+    const double s = std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+    return s;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+RunResult Run(const World& world, const std::vector<Request>& requests, SimPolicy& policy,
+              RunOptions options, const std::string& name) {
+  Runner runner(world, policy, std::move(options), name);
+  for (const Request& r : requests) runner.Process(r);
+  return runner.Finish();
+}
+
+RunOptions BaseOptions(const World& world, double scale, uint64_t seed) {
+  RunOptions o;
+  o.period_s = world.config().controller.period_s;
+  o.scale = scale;
+  o.noise_seed = StreamSeed(seed, "cpu-noise");
+  return o;
+}
+
+std::shared_ptr<const ActionScorer> Analytic(const World& world) {
+  return std::make_shared<AnalyticScorer>(world.config());
+}
+
+}  // namespace
+
+std::vector<double> TuneDcafLambdas(const World& world, const std::vector<Request>& requests,
+                                    const std::vector<double>& budget, double period_s,
+                                    double scale) {
+  auto config = std::make_shared<const AllotConfig>(world.config());
+  ScorerPolicy policy("dcaf", config, Analytic(world));
+  RunOptions options = BaseOptions(world, scale, 0);
+  options.period_s = period_s;
+  const CostFunction cost = [&](const std::vector<double>& lambda) {
+    RunOptions o = options;
+    o.lambdas = lambda;
+    return Run(world, requests, policy, o, "dcaf").cost;
+  };
+  std::vector<double> start;
+  for (const ModuleConfig& m : world.config().modules) start.push_back(m.initial_lambda);
+  BisectionOptions bisection;
+  bisection.lambda_max = world.config().lambda.max;
+  bisection.tolerance = 2e-3;
+  return CoordinateBisection(cost, budget, start, bisection);
+}
+
+Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requests,
+                            double duration_s, double scale, const EvalOptions& options,
+                            std::vector<RunResult> external_runs) {
+  Stopwatch watch;
+  auto log = [&](const std::string& what) {
+    if (options.log_progress) spdlog::info("evaluate: {} ({:.1f} s)", what, watch.Lap());
+  };
+  Evaluation ev;
+  ev.duration_s = duration_s;
+  for (size_t m = 0; m < world.num_modules(); ++m) {
+    ev.budget.push_back(world.cores(m) > 0 ? world.Budget(m, duration_s, scale) : 0.0);
+  }
+  const OptionTable table(world, requests);
+  ev.num_options = table.num_options();
+  log("hindsight tables: " + std::to_string(requests.size()) + " requests, " +
+      std::to_string(table.num_options()) + " options kept");
+
+  BisectionOptions bisection;
+  bisection.lambda_max = world.config().lambda.max;
+  const OracleSolution oracle = SolveOracle(world, table, ev.budget, {}, bisection);
+  log("oracle lambdas");
+
+  const RunOptions base = BaseOptions(world, scale, options.seed);
+  std::vector<RunResult> runs = std::move(external_runs);
+
+  const StaticChoice fixed = BestStatic(world, table, ev.budget);
+  if (!fixed.fits)
+    spdlog::warn("evaluate: no static allocation fits the budget; using the least overshooting");
+  {
+    const auto& chain = world.layout().chain();
+    std::vector<uint32_t> joints;
+    for (size_t p = 0; p < chain.size(); ++p) joints.push_back(fixed.joint[chain[p].stage]);
+    FixedPolicy policy("static", joints);
+    runs.push_back(Run(world, requests, policy, base, "static"));
+  }
+  log("static");
+
+  const std::vector<double> dcaf_lambdas =
+      TuneDcafLambdas(world, requests, ev.budget, base.period_s, scale);
+  auto config = std::make_shared<const AllotConfig>(world.config());
+  {
+    ScorerPolicy policy("dcaf", config, Analytic(world));
+    RunOptions o = base;
+    o.lambdas = dcaf_lambdas;
+    runs.push_back(Run(world, requests, policy, o, "dcaf"));
+  }
+  log("dcaf lambdas");
+
+  std::vector<EvalRow> rows;
+  {
+    EvalRow row;
+    row.name = "analytic+fixed";
+    row.online = true;
+    row.policy = std::make_unique<ScorerPolicy>("analytic+fixed", config, Analytic(world));
+    row.lambdas = dcaf_lambdas;
+    rows.push_back(std::move(row));
+  }
+  const EvalContext context{world,         config,        requests, ev.budget,   dcaf_lambdas,
+                            oracle.lambda, base.period_s, scale,    options.seed};
+  for (const RowFactory& factory : options.extra_rows) {
+    for (EvalRow& row : factory(context)) rows.push_back(std::move(row));
+  }
+  for (EvalRow& row : rows) {
+    RunOptions o = base;
+    o.online = row.online;
+    o.lambdas = row.lambdas;
+    o.controller = row.online ? row.controller.get() : nullptr;
+    runs.push_back(Run(world, requests, *row.policy, o, row.name));
+    log(row.name);
+  }
+
+  {
+    std::vector<uint32_t> chosen, plain;
+    table.Best(StageLambdas(world, oracle.lambda), &chosen, &plain);
+    OraclePolicy policy("oracle", table, std::move(chosen), std::move(plain), oracle.lambda);
+    RunOptions o = base;
+    o.lambdas = oracle.lambda;
+    runs.push_back(Run(world, requests, policy, o, "oracle"));
+  }
+  log("oracle replay");
+
+  for (const RunResult& run : runs) {
+    if (run.name == "oracle") {
+      ev.oracle_equal_revenue.push_back(run.revenue);
+      continue;
+    }
+    const OracleSolution equal = SolveOracle(world, table, run.cost, oracle.lambda, bisection);
+    ev.oracle_equal_revenue.push_back(equal.totals.value);
+  }
+  log("oracle at equal compute");
+  ev.runs = std::move(runs);
+  return ev;
+}
+
+Evaluation Evaluate(const World& world, const EvalOptions& options) {
+  const size_t n = options.requests > 0 ? options.requests
+                                        : static_cast<size_t>(world.world().evaluate.requests);
+  StreamOptions stream;
+  stream.seed = options.seed;
+  stream.name = options.stream;
+  const RequestStream requests_stream(world, stream);
+  const std::vector<Request> requests = requests_stream.Take(n);
+  const double duration = requests.empty() ? 0.0 : requests.back().sim_s;
+  return EvaluateRequests(world, requests, duration, requests_stream.scale(), options);
+}
+
+}  // namespace allot::sim

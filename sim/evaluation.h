@@ -1,0 +1,75 @@
+// Offline evaluation: replays a held-out period through the policies and scores each against the
+// hindsight optimum at equal compute. Rows are pluggable (RowFactory) so learned bundles with
+// their lambda controllers can be added next to the built-in ones.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "policy/lambda_controller.h"
+#include "sim/option_table.h"
+#include "sim/run_result.h"
+#include "sim/sim_policy.h"
+#include "sim/world.h"
+
+namespace allot::sim {
+
+// One policy to score. Offline rows keep their lambdas; online rows run through the load dynamics
+// (lagged noisy CPU, degradation, timeouts) and, with a controller, update lambda every period.
+struct EvalRow {
+  std::string name;
+  bool online = false;
+  std::unique_ptr<SimPolicy> policy;
+  std::unique_ptr<LambdaController> controller;  // online only; nullptr = fixed lambdas
+  std::vector<double> lambdas;                   // initial, per config module
+};
+
+// What a row factory may use to build its rows.
+struct EvalContext {
+  const World& world;
+  std::shared_ptr<const AllotConfig> config;
+  const std::vector<Request>& requests;
+  std::vector<double> budget;        // per module, core-ms of simulated requests
+  std::vector<double> dcaf_lambdas;  // the analytic model's budget-meeting lambdas
+  std::vector<double> oracle_lambdas;
+  double period_s = 1.0;
+  double scale = 1.0;
+  uint64_t seed = 1;
+};
+using RowFactory = std::function<std::vector<EvalRow>(const EvalContext&)>;
+
+struct EvalOptions {
+  uint64_t seed = 1;
+  size_t requests = 0;              // 0 = world evaluate.requests
+  std::string stream = "evaluate";  // seed stream; never the one `generate` uses
+  std::vector<RowFactory> extra_rows;
+  bool log_progress = false;  // timings to stderr
+};
+
+struct Evaluation {
+  std::vector<RunResult> runs;               // table order; the oracle last
+  std::vector<double> oracle_equal_revenue;  // per run: the optimum at that run's compute
+  std::vector<double> budget;                // per module
+  double duration_s = 0.0;                   // simulated seconds covered
+  size_t num_options = 0;                    // hindsight options kept after pruning
+};
+
+// Generates the held-out stream and scores static, dcaf, analytic+fixed, the extra rows and the
+// oracle.
+Evaluation Evaluate(const World& world, const EvalOptions& options);
+
+// The same on given requests, with runs produced elsewhere (e.g. by a live server in `drive`)
+// placed before the built-in rows. `duration_s` and `scale` define the budget.
+Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requests,
+                            double duration_s, double scale, const EvalOptions& options,
+                            std::vector<RunResult> external_runs = {});
+
+// Lambdas that make the analytic decision rule meet the budget on these requests (offline replay,
+// measured compute): the DCAF baseline.
+std::vector<double> TuneDcafLambdas(const World& world, const std::vector<Request>& requests,
+                                    const std::vector<double>& budget, double period_s,
+                                    double scale);
+
+}  // namespace allot::sim

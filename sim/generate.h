@@ -1,0 +1,37 @@
+// `allot-sim generate`: training logs from an epsilon-greedy exploration policy around the
+// analytic decision rule, whose lambda the PID controller (policy/) keeps near the CPU target.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/world.h"
+
+namespace allot::sim {
+
+struct GenerateOptions {
+  std::string out_dir;
+  int64_t requests = 200000;
+  int shards = 4;
+  uint64_t seed = 1;
+  double epsilon = 0.1;  // per agent step: probability of a uniformly random joint action
+};
+
+struct GenerateSummary {
+  int64_t requests = 0;
+  int64_t explored_steps = 0;
+  int64_t steps = 0;
+  int64_t cache_reuses = 0;
+  double revenue = 0.0;  // realised, as logged
+  double expected_revenue = 0.0;
+  std::vector<double> agent_cost;  // per config agent, core-ms as logged
+  std::vector<int64_t> shard_counts;
+  std::vector<std::string> files;
+  std::string manifest;  // path of manifest.json
+};
+
+// Throws std::runtime_error on I/O errors.
+GenerateSummary Generate(const World& world, const GenerateOptions& options);
+
+}  // namespace allot::sim

@@ -1,0 +1,68 @@
+// Hindsight tables: for every request the true value and per-stage cost of every joint option of
+// all agents together (plus cache reuse), in floats, pruned of options no lambda >= 0 would pick.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "sim/request.h"
+#include "sim/world.h"
+
+namespace allot::sim {
+
+using StageVector = std::array<double, kNumStages>;
+
+struct OptionTotals {
+  double value = 0.0;
+  StageVector cost{};  // core-ms per stage
+};
+
+// An option: cache reuse r (0 none, else the reused stage number) and one joint per agent.
+struct DecodedOption {
+  int reuse = 0;
+  std::array<uint32_t, kNumStages> joint{};  // by stage; meaningless for stages the reuse skips
+};
+
+class OptionTable {
+ public:
+  // requests[i].index must be i. Offline world: no degradation, no timeouts.
+  OptionTable(const World& world, std::span<const Request> requests);
+
+  size_t num_requests() const { return offset_.size() - 1; }
+  size_t num_options() const { return value_.size(); }
+  size_t num_combos() const { return combos_; }  // joint combinations without reuse
+
+  // Best option of every request at per-stage lambdas (ties go to the lower option). Optionally
+  // the chosen option per request and the best option that recomputes everything.
+  OptionTotals Best(const StageVector& lambda, std::vector<uint32_t>* chosen = nullptr,
+                    std::vector<uint32_t>* chosen_without_reuse = nullptr) const;
+  // Totals over every stride-th request only (a cheap estimate for warm starts).
+  OptionTotals BestSampled(const StageVector& lambda, size_t stride) const;
+
+  DecodedOption Decode(uint32_t option) const;
+  float value(uint32_t option) const { return value_[option]; }
+  float cost(uint32_t option, int stage) const { return cost_[stage][option]; }
+  bool reuses(uint32_t option) const { return id_[option] >= combos_; }
+
+  // Totals over all requests of each fixed joint combination (what a static allocation gets).
+  const std::vector<OptionTotals>& fixed_totals() const { return fixed_; }
+  DecodedOption DecodeCombo(size_t combo) const;
+
+ private:
+  void Add(float value, const StageVector& cost, uint32_t id);
+  void PruneGroup(size_t begin);
+  void PruneToHull(size_t begin);
+  void Keep(const std::vector<size_t>& keep, size_t begin);  // sorted indices >= begin
+
+  std::array<size_t, kNumStages> sizes_{};
+  size_t combos_ = 0;
+  std::vector<uint32_t> offset_;  // per request, into the option arrays
+  std::vector<float> value_;
+  std::array<std::vector<float>, kNumStages> cost_;
+  std::vector<uint32_t> id_;
+  std::vector<OptionTotals> fixed_;
+};
+
+}  // namespace allot::sim

@@ -1,0 +1,117 @@
+// Oracle and static search over the hindsight tables.
+#include "sim/oracle.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace allot::sim {
+
+StageVector StageLambdas(const World& world, const std::vector<double>& module_lambda) {
+  StageVector out{};
+  for (int s = 0; s < kNumStages; ++s) {
+    const size_t m = static_cast<size_t>(world.layout().stage_module(s));
+    out[s] = m < module_lambda.size() ? module_lambda[m] : 0.0;
+  }
+  return out;
+}
+
+std::vector<double> ModuleCosts(const World& world, const StageVector& stage_cost) {
+  std::vector<double> out(world.num_modules(), 0.0);
+  for (int s = 0; s < kNumStages; ++s)
+    out[static_cast<size_t>(world.layout().stage_module(s))] += stage_cost[s];
+  return out;
+}
+
+OracleSolution SolveOracle(const World& world, const OptionTable& table,
+                           const std::vector<double>& budget,
+                           const std::vector<double>& warm_lambda,
+                           const BisectionOptions& options) {
+  std::vector<double> start = warm_lambda;
+  const bool cold = start.empty();
+  if (cold) {
+    for (const ModuleConfig& m : world.config().modules) start.push_back(m.initial_lambda);
+  }
+  // Warm start on every 8th request (budget scaled alike), then polish on all of them.
+  constexpr size_t kStride = 8;
+  if (cold && table.num_requests() >= 50 * kStride) {
+    const CostFunction sampled = [&](const std::vector<double>& lambda) {
+      std::vector<double> c =
+          ModuleCosts(world, table.BestSampled(StageLambdas(world, lambda), kStride).cost);
+      for (double& x : c)
+        x *= static_cast<double>(table.num_requests()) /
+             static_cast<double>((table.num_requests() + kStride - 1) / kStride);
+      return c;
+    };
+    BisectionOptions rough = options;
+    rough.tolerance = std::max(options.tolerance, 1e-2);
+    start = CoordinateBisection(sampled, budget, start, rough);
+  }
+  const CostFunction cost = [&](const std::vector<double>& lambda) {
+    return ModuleCosts(world, table.BestSampled(StageLambdas(world, lambda), 1).cost);
+  };
+  OracleSolution s;
+  s.lambda = CoordinateBisection(cost, budget, start, options);
+  s.totals = table.Best(StageLambdas(world, s.lambda));
+  s.cost = ModuleCosts(world, s.totals.cost);
+  return s;
+}
+
+StaticChoice BestStatic(const World& world, const OptionTable& table,
+                        const std::vector<double>& budget) {
+  StaticChoice best;
+  double best_value = -std::numeric_limits<double>::infinity();
+  double least_over = std::numeric_limits<double>::infinity();
+  size_t best_combo = 0;
+  bool any_fits = false;
+  const auto& fixed = table.fixed_totals();
+  for (size_t combo = 0; combo < fixed.size(); ++combo) {
+    const std::vector<double> cost = ModuleCosts(world, fixed[combo].cost);
+    double over = 0.0;
+    for (size_t m = 0; m < cost.size() && m < budget.size(); ++m) {
+      if (budget[m] > 0) over = std::max(over, cost[m] / budget[m] - 1.0);
+    }
+    const bool fits = over <= 0.0;
+    if (fits && (!any_fits || fixed[combo].value > best_value)) {
+      any_fits = true;
+      best_value = fixed[combo].value;
+      best_combo = combo;
+    } else if (!any_fits && over < least_over) {
+      least_over = over;
+      best_combo = combo;
+    }
+  }
+  const DecodedOption d = table.DecodeCombo(best_combo);
+  best.joint = d.joint;
+  best.totals = fixed.empty() ? OptionTotals() : fixed[best_combo];
+  best.fits = any_fits;
+  return best;
+}
+
+OraclePolicy::OraclePolicy(std::string name, const OptionTable& table, std::vector<uint32_t> chosen,
+                           std::vector<uint32_t> without_reuse, std::vector<double> lambda)
+    : name_(std::move(name)),
+      table_(table),
+      chosen_(std::move(chosen)),
+      without_reuse_(std::move(without_reuse)),
+      lambda_(std::move(lambda)) {}
+
+AgentChoice OraclePolicy::Decide(const AgentView& view) {
+  const size_t i = static_cast<size_t>(view.request->index);
+  const DecodedOption d = table_.Decode(chosen_[i]);
+  const DecodedOption plain = table_.Decode(without_reuse_[i]);
+  AgentChoice c;
+  const int stage = static_cast<int>(view.position);
+  // A skipped stage's joint is meaningless; report what recomputing would have used.
+  c.joint = stage < d.reuse ? plain.joint[stage] : d.joint[stage];
+  c.cache_reuse = view.position == 0 ? d.reuse : 0;
+  c.lambda = view.module < lambda_.size() ? lambda_[view.module] : 0.0;
+  c.predicted_value = table_.value(chosen_[i]);
+  return c;
+}
+
+std::optional<uint32_t> OraclePolicy::Counterfactual(const AgentView& view) {
+  return table_.Decode(without_reuse_[static_cast<size_t>(view.request->index)])
+      .joint[view.position];
+}
+
+}  // namespace allot::sim

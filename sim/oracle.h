@@ -1,0 +1,57 @@
+// The hindsight optimum (bisection on the true values of every joint option of every request) and
+// the best static allocation, both over an OptionTable; OraclePolicy replays the optimum's choices.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "sim/bisection.h"
+#include "sim/option_table.h"
+#include "sim/sim_policy.h"
+#include "sim/world.h"
+
+namespace allot::sim {
+
+struct OracleSolution {
+  std::vector<double> lambda;  // per config module
+  OptionTotals totals;
+  std::vector<double> cost;  // per config module
+};
+
+// Per request argmax of true revenue - sum_m lambda_m cost_m over all agents jointly; lambdas by
+// iterated coordinate bisection to meet budget[m] (per config module). By Lagrangian sufficiency
+// the result is the exact optimum for the compute it uses.
+OracleSolution SolveOracle(const World& world, const OptionTable& table,
+                           const std::vector<double>& budget,
+                           const std::vector<double>& warm_lambda = {},
+                           const BisectionOptions& options = {});
+
+// Per-stage view of per-module vectors and back.
+StageVector StageLambdas(const World& world, const std::vector<double>& module_lambda);
+std::vector<double> ModuleCosts(const World& world, const StageVector& stage_cost);
+
+struct StaticChoice {
+  std::array<uint32_t, kNumStages> joint{};  // by stage
+  OptionTotals totals;
+  bool fits = true;  // false: nothing fits; this is the one that overshoots least
+};
+StaticChoice BestStatic(const World& world, const OptionTable& table,
+                        const std::vector<double>& budget);
+
+// Replays chosen options (indices into the table, one per request by Request::index).
+class OraclePolicy final : public SimPolicy {
+ public:
+  OraclePolicy(std::string name, const OptionTable& table, std::vector<uint32_t> chosen,
+               std::vector<uint32_t> without_reuse, std::vector<double> lambda);
+  const std::string& name() const override { return name_; }
+  AgentChoice Decide(const AgentView& view) override;
+  std::optional<uint32_t> Counterfactual(const AgentView& view) override;
+
+ private:
+  std::string name_;
+  const OptionTable& table_;
+  std::vector<uint32_t> chosen_, without_reuse_;
+  std::vector<double> lambda_;
+};
+
+}  // namespace allot::sim

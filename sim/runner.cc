@@ -1,0 +1,303 @@
+// The closed loop. Everything random about a request was drawn when it was generated, so a run is
+// a deterministic function of (requests, policy, options).
+#include "sim/runner.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "policy/control_loop.h"
+#include "sim/features.h"
+
+namespace allot::sim {
+
+Runner::Runner(const World& world, SimPolicy& policy, RunOptions options, std::string name)
+    : world_(world),
+      policy_(policy),
+      options_(std::move(options)),
+      load_(world, options_.online, options_.period_s, options_.scale, options_.noise_seed) {
+  const size_t n = world.num_modules();
+  lambdas_ = options_.lambdas;
+  lambdas_.resize(n, 0.0);
+  max_cost_.assign(n, 0.0);
+  grid_ = LambdaGrid(world.config().lambda.min, world.config().lambda.max,
+                     world.config().controller.lambda_grid);
+  result_.name = name.empty() ? policy.name() : std::move(name);
+  result_.online = options_.online;
+  result_.cost.assign(n, 0.0);
+  lambda_sum_.assign(n, 0.0);
+  lambda_count_.assign(n, 0.0);
+}
+
+int Runner::LevelOf(int stage) const {
+  return options_.online ? load_.level(static_cast<size_t>(world_.layout().stage_module(stage)))
+                         : 0;
+}
+
+StageResult Runner::RunStage(const Request& r, int stage, uint32_t applied,
+                             const StageOutput& in) const {
+  const ChainModel& model = world_.model();
+  const StageSetting& setting = world_.layout().at_stage(stage).settings[applied];
+  switch (stage) {
+    case kRecall:
+      return model.Recall(r, setting);
+    case kPrerank:
+      return model.Prerank(r, in, setting);
+    default:
+      return model.Rank(r, in, setting);
+  }
+}
+
+void Runner::PriceReuse(const Request& r,
+                        const std::array<std::optional<uint32_t>, kNumStages>& decided,
+                        double* revenue, double* cost) {
+  const ChainLayout& layout = world_.layout();
+  Upstream up;
+  StageOutput current;
+  double survive = 1.0;
+  *cost = 0.0;
+  for (int s = 0; s < kNumStages; ++s) {
+    const AgentLayout& agent = layout.at_stage(s);
+    // The first agent's decision stands; later agents would have seen fresh upstream outputs.
+    std::optional<uint32_t> joint = s == 0 ? decided[0] : std::nullopt;
+    if (s > 0) {
+      features_.resize(agent.features.size());
+      ComputeFeatures(agent.features, r, up, features_);
+      const AgentView view{&r,          static_cast<size_t>(s),
+                           agent.agent, static_cast<size_t>(agent.module),
+                           features_,   {},
+                           lambdas_,    max_cost_};
+      joint = policy_.Counterfactual(view);
+      if (!joint) joint = decided[static_cast<size_t>(s)];
+    }
+    if (!joint) joint = static_cast<uint32_t>(agent.space.safe_default());
+    const StageResult res =
+        RunStage(r, s, layout.Degrade(static_cast<size_t>(s), *joint, LevelOf(s)), current);
+    current = res.out;
+    *cost += res.cost;
+    if (s == kRecall) up.recall = current;
+    if (s == kPrerank) up.prerank = current;
+    if (options_.online)
+      survive *= 1.0 - load_.timeout(static_cast<size_t>(layout.stage_module(s)));
+  }
+  *revenue = ChainModel::Revenue(r, current) * survive;
+}
+
+void Runner::Process(const Request& r) {
+  AdvanceTo(r.sim_s);
+  any_request_ = true;
+  if (options_.before_request) options_.before_request(r);
+  const ChainLayout& layout = world_.layout();
+  const ChainModel& model = world_.model();
+
+  std::array<StageOutput, kNumStages> cached{};
+  caches_.clear();
+  if (r.cache.present) {
+    for (int s = 0; s < kNumStages; ++s) {
+      if (!layout.reusable(s)) continue;
+      cached[s] = model.Cached(r, s);
+      if (cached[s].count > 0) {
+        caches_.push_back(
+            {s + 1, true, r.cache.age_s, static_cast<uint32_t>(std::lround(cached[s].count))});
+      }
+    }
+  }
+
+  const bool record = static_cast<bool>(options_.on_request);
+  RequestRecord rec;
+  if (record) {
+    rec.request = &r;
+    rec.caches = caches_;
+    rec.steps.resize(kNumStages);
+  }
+  Upstream up;
+  StageOutput current;
+  std::array<double, kNumStages> cost{};
+  std::array<bool, kNumStages> ran{};
+  std::array<std::optional<uint32_t>, kNumStages> decided;
+  int reuse = 0;
+  for (int s = 0; s < kNumStages; ++s) {
+    const AgentLayout& agent = layout.at_stage(s);
+    const size_t module = static_cast<size_t>(layout.stage_module(s));
+    const bool skipped_before_deciding = s > 0 && s < reuse;
+    if (record) rec.steps[static_cast<size_t>(s)].agent = agent.agent;
+    AgentChoice choice;
+    if (!skipped_before_deciding) {
+      features_.resize(agent.features.size());
+      ComputeFeatures(agent.features, r, up, features_);
+      const AgentView view{
+          &r,
+          static_cast<size_t>(s),
+          agent.agent,
+          module,
+          features_,
+          s == 0 ? std::span<const CachedStage>(caches_) : std::span<const CachedStage>(),
+          lambdas_,
+          max_cost_};
+      choice = policy_.Decide(view);
+      lambda_sum_[module] += choice.lambda;
+      lambda_count_[module] += 1;
+      result_.explored_steps += choice.explored;
+      result_.fallbacks += choice.fallback;
+      decided[static_cast<size_t>(s)] = choice.joint;
+      if (s == 0) {
+        const bool usable = std::any_of(caches_.begin(), caches_.end(), [&](const CachedStage& c) {
+          return c.stage == choice.cache_reuse;
+        });
+        reuse = usable ? choice.cache_reuse : 0;
+      }
+      if (record) {
+        StepRecord& step = rec.steps[static_cast<size_t>(s)];
+        step.chosen = choice.joint;
+        step.lambda = choice.lambda;
+        step.explored = choice.explored;
+        if (options_.record_features) step.features = features_;
+      }
+    }
+    if (s < reuse) {  // served from the cache
+      if (s == reuse - 1) current = cached[s];
+      if (s == kRecall) up.recall = cached[kRecall];
+      if (s == kPrerank) up.prerank = cached[kPrerank];
+      continue;
+    }
+    const uint32_t applied = layout.Degrade(static_cast<size_t>(s), choice.joint, LevelOf(s));
+    const StageResult res = RunStage(r, s, applied, current);
+    current = res.out;
+    cost[s] = res.cost;
+    ran[s] = true;
+    if (s == kRecall) up.recall = current;
+    if (s == kPrerank) up.prerank = current;
+    if (record) {
+      rec.steps[static_cast<size_t>(s)].executed = true;
+      rec.steps[static_cast<size_t>(s)].applied = applied;
+      rec.steps[static_cast<size_t>(s)].cost = res.cost;
+    }
+  }
+
+  double survive = 1.0;
+  for (int s = 0; s < kNumStages; ++s) {
+    if (!ran[s]) continue;
+    const size_t module = static_cast<size_t>(layout.stage_module(s));
+    load_.Add(module, cost[s]);
+    load_.Count(module);
+    result_.cost[module] += cost[s];
+    if (options_.online) survive *= 1.0 - load_.timeout(module);
+  }
+  const double nominal = ChainModel::Revenue(r, current);
+  const double expected = nominal * survive;
+  const bool timed_out = options_.online && r.timeout_u >= survive;
+  const double realised = timed_out ? 0.0 : nominal * r.revenue_noise;
+  result_.revenue += expected;
+  result_.realised_revenue += realised;
+  result_.timeouts += timed_out;
+  result_.requests += 1;
+  current_.revenue += expected;
+  current_.requests += 1;
+
+  double saved = 0.0;
+  double revenue_cost = 0.0;
+  if (reuse > 0) {
+    double cf_revenue = 0.0;
+    double cf_cost = 0.0;
+    PriceReuse(r, decided, &cf_revenue, &cf_cost);
+    saved = cf_cost - (cost[0] + cost[1] + cost[2]);
+    revenue_cost = cf_revenue - expected;
+    result_.reuses += 1;
+    result_.cache_saved_cost += saved;
+    result_.cache_revenue_cost += revenue_cost;
+  }
+  if (record) {
+    rec.cache_reuse = reuse;
+    rec.expected_revenue = expected;
+    rec.revenue = realised;
+    rec.saved_cost = saved;
+    rec.reuse_revenue_cost = revenue_cost;
+    rec.degradation = options_.online ? load_.max_level() : 0;
+    rec.timed_out = timed_out;
+    options_.on_request(rec);
+  }
+}
+
+void Runner::AdvanceTo(double sim_s) {
+  const auto target = static_cast<int64_t>(std::floor(sim_s / options_.period_s));
+  while (period_ < target) ClosePeriod(true);
+}
+
+void Runner::ClosePeriod(bool complete) {
+  const size_t n = world_.num_modules();
+  current_.index = period_;
+  current_.start_s = static_cast<double>(period_) * options_.period_s;
+  current_.complete = complete;
+  current_.level.resize(n);
+  for (size_t m = 0; m < n; ++m) current_.level[m] = load_.level(m);  // in force during the period
+  load_.ClosePeriod();
+  current_.lambda.resize(n);
+  current_.cpu.resize(n);
+  current_.qps.resize(n);
+  for (size_t m = 0; m < n; ++m) {
+    current_.lambda[m] = lambda_count_[m] > 0 ? lambda_sum_[m] / lambda_count_[m] : lambdas_[m];
+    current_.cpu[m] = load_.utilization(m);
+    current_.qps[m] = load_.qps(m);
+  }
+  result_.periods.push_back(current_);
+  if (options_.on_period) options_.on_period(current_);
+
+  if (options_.online && options_.controller) Control();
+  current_ = PeriodRecord();
+  std::fill(lambda_sum_.begin(), lambda_sum_.end(), 0.0);
+  std::fill(lambda_count_.begin(), lambda_count_.end(), 0.0);
+  ++period_;
+}
+
+void Runner::Control() {
+  // The same period as policy/control_loop.cc: telemetry -> controller -> guard -> prices.
+  const AllotConfig& config = world_.config();
+  const size_t n = world_.num_modules();
+  const int64_t now_ms =
+      kSimEpochMs + static_cast<int64_t>(std::llround(static_cast<double>(period_ + 1) *
+                                                      options_.period_s * 1000.0));
+  ControlInput input;
+  input.now_ms = now_ms;
+  input.lambda = lambdas_;
+  if (const ScoreReservoir* reservoir = policy_.reservoir()) {
+    recent_ = reservoir->Snapshot();
+    if (options_.curve_samples > 0 && recent_.size() > options_.curve_samples) {
+      const size_t stride = (recent_.size() + options_.curve_samples - 1) / options_.curve_samples;
+      size_t out = 0;
+      for (size_t i = 0; i < recent_.size(); i += stride) recent_[out++] = std::move(recent_[i]);
+      recent_.resize(out);
+    }
+  }
+  std::vector<std::optional<LoadSample>> load(n);
+  for (size_t m = 0; m < n; ++m) {
+    if (world_.cores(m) > 0) {
+      LoadSample sample;
+      sample.cpu_utilization = load_.utilization(m);
+      sample.qps = load_.qps(m);
+      sample.degradation_level = static_cast<uint32_t>(load_.level(m));
+      sample.timestamp_ms = now_ms;
+      load[m] = sample;
+    }
+    input.load.push_back(load[m]);
+    std::vector<bool> in_module;
+    for (const AgentConfig& a : config.agents)
+      in_module.push_back(a.module == config.modules[m].name);
+    input.curves.emplace_back(recent_, in_module, grid_);
+  }
+  std::vector<ModuleDecision> decisions = options_.controller->Update(input);
+  decisions.resize(n);
+  for (size_t m = 0; m < n; ++m) {
+    const ModuleDecision d = GuardDecision(config, m, decisions[m], lambdas_[m], 0.0, load[m],
+                                           input.curves[m], options_.period_s);
+    lambdas_[m] = d.lambda;
+    max_cost_[m] = d.max_cost_ms;
+  }
+}
+
+RunResult Runner::Finish() {
+  if (any_request_) ClosePeriod(false);
+  any_request_ = false;
+  result_.final_lambda = lambdas_;
+  return std::move(result_);
+}
+
+}  // namespace allot::sim

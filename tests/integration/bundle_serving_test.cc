@@ -1,0 +1,158 @@
+// Model bundles inside the real server: served once warm, readiness, refusal of a corrupt bundle
+// while the old one keeps serving, and a hot swap under concurrent load that fails no request.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "models/trainer.h"
+#include "models/training_log.h"
+#include "tests/integration/test_server.h"
+#include "tests/models/synthetic.h"
+
+namespace allot::testing {
+namespace {
+
+// One small bundle for the default config, trained once for the whole test binary.
+class BundleServingTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char tmpl[] = "/tmp/allot-bundles-XXXXXX";
+    source_ = mkdtemp(tmpl);
+    const AllotConfig config = LoadEmbeddedDefaultConfig();
+    WriteRandomLog(config, source_ + "/log.binpb", 1500, 4);
+    models::TrainOptions o;
+    o.heads = 2;
+    o.hidden = 8;
+    o.epochs = 1;
+    o.value_epochs = 1;
+    o.progress = false;
+    std::ostringstream progress;
+    bundle_ = models::TrainBundle(models::ReadTrainingLog({source_ + "/log.binpb"}, config, false), config, o,
+                                  source_ + "/trained", progress)
+                  .bundle_dir;
+  }
+  static void TearDownTestSuite() { std::filesystem::remove_all(source_); }
+
+  void SetUp() override {
+    char tmpl[] = "/tmp/allot-models-XXXXXX";
+    models_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { std::filesystem::remove_all(models_); }
+
+  // Copies the trained bundle in under a new version name.
+  std::string Install(const std::string& version, bool corrupt = false) const {
+    const std::string dir = models_ + "/" + version;
+    std::filesystem::copy(bundle_, dir);
+    std::ifstream in(dir + "/manifest.yaml");
+    std::string manifest((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    manifest = std::regex_replace(manifest, std::regex("(^|\n)version: [^\n]*"), "$1version: " + version);
+    std::ofstream(dir + "/manifest.yaml") << manifest;
+    if (corrupt) std::filesystem::resize_file(dir + "/model.pt", 64);
+    return dir;
+  }
+
+  std::string Config(bool serve_analytic) const {
+    std::string yaml = DefaultConfigWith("  dir: var/models", "  dir: " + models_);
+    yaml = std::regex_replace(yaml, std::regex("poll_s: 10.0"), "poll_s: 0");
+    if (!serve_analytic) yaml = std::regex_replace(yaml, std::regex("serve_analytic: true"), "serve_analytic: false");
+    return yaml;
+  }
+
+  static std::string Version(v1::Allocator::Stub& stub) {
+    grpc::ClientContext context;
+    v1::AllocateResponse response;
+    EXPECT_TRUE(stub.Allocate(&context, MakeRequest("recall", 8), &response).ok());
+    return response.bundle_version();
+  }
+
+  static bool Ready(const std::shared_ptr<grpc::Channel>& channel) {
+    auto stub = grpc::health::v1::Health::NewStub(channel);
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service("readiness");
+    grpc::health::v1::HealthCheckResponse response;
+    return stub->Check(&context, request, &response).ok() &&
+           response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  }
+
+  static std::string source_, bundle_;
+  std::string models_;
+};
+
+std::string BundleServingTest::source_;
+std::string BundleServingTest::bundle_;
+
+TEST_F(BundleServingTest, ReadyOnlyOnceABundleIsWarmWhenAnalyticServingIsOff) {
+  TestServer server(Config(/*serve_analytic=*/false));
+  EXPECT_FALSE(Ready(server.channel()));
+  Install("20990101-000000-awrq");
+  ASSERT_TRUE(server.server().bundles().PollOnce(*server.server().config()));
+  EXPECT_TRUE(Ready(server.channel()));
+  auto stub = server.stub();
+  EXPECT_EQ(Version(*stub), "20990101-000000-awrq");
+  grpc::ClientContext context;
+  v1::ControlState state;
+  ASSERT_TRUE(stub->GetControlState(&context, v1::GetControlStateRequest(), &state).ok());
+  EXPECT_EQ(state.bundle_version(), "20990101-000000-awrq");
+}
+
+TEST_F(BundleServingTest, StartsWithTheNewestBundleAndRefusesACorruptNewerOne) {
+  Install("20990101-000000-awrq");
+  TestServer server(Config(true));
+  auto stub = server.stub();
+  EXPECT_EQ(Version(*stub), "20990101-000000-awrq");
+  Install("20990202-000000-awrq", /*corrupt=*/true);
+  EXPECT_FALSE(server.server().bundles().PollOnce(*server.server().config()));
+  EXPECT_EQ(Version(*stub), "20990101-000000-awrq");
+  EXPECT_TRUE(Ready(server.channel()));
+  const std::string metrics = server.ScrapeMetrics();
+  EXPECT_NE(metrics.find(R"(allot_bundle_reloads_total{result="error"} 1)"), std::string::npos);
+  EXPECT_NE(metrics.find(R"(allot_bundle_info{version="20990101-000000-awrq"} 1)"), std::string::npos);
+}
+
+TEST_F(BundleServingTest, HotSwapUnderConcurrentLoadFailsNoRequest) {
+  Install("20990101-000000-awrq");
+  TestServer server(Config(true));
+  const auto channel = server.channel();
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0}, fallback{0}, new_version{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 8; ++t) {
+    clients.emplace_back([&, t] {
+      auto stub = v1::Allocator::NewStub(channel);
+      const char* agents[] = {"recall", "prerank", "rank"};
+      while (!stop.load()) {
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+        v1::AllocateResponse response;
+        if (!stub->Allocate(&context, MakeRequest(agents[t % 3], 8, 0.2f * t), &response).ok()) {
+          ++failed;
+          continue;
+        }
+        ++ok;
+        if (response.fallback()) ++fallback;
+        if (response.bundle_version() == "20990303-000000-awrq") ++new_version;
+      }
+    });
+  }
+  while (ok.load() < 300) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Install("20990303-000000-awrq");
+  ASSERT_TRUE(server.server().bundles().PollOnce(*server.server().config()));
+  const int at_swap = ok.load();
+  while (ok.load() < at_swap + 300) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  stop = true;
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(fallback.load(), 0);
+  EXPECT_GT(new_version.load(), 0);
+}
+
+}  // namespace
+}  // namespace allot::testing
