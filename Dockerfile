@@ -19,10 +19,10 @@ FROM debian:12-slim AS runtime
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         ca-certificates \
+        libcurl4 \
         libgrpc++1.51 \
         libopenblas0-pthread \
         libprometheus-cpp-core1.0 \
-        libprometheus-cpp-pull1.0 \
         libprotobuf32 \
         libspdlog1.10 \
         libtorch1.13 \

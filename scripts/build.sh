@@ -7,5 +7,8 @@ shift || true
 if [[ ! -f $dir/build.ninja ]]; then
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
 fi
+# ccache hits across clones of the repository (CI builds a fresh clone).
+export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=true
 # Two cores here: more jobs only thrash memory in the LibTorch translation units.
-ninja -C "$dir" -j "${ALLOT_JOBS:-2}"
+# shellcheck disable=SC2086
+ninja -C "$dir" -j "${ALLOT_JOBS:-2}" ${ALLOT_TARGETS:-}

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The main job: install, build, start allot-server on config/allot.yaml, show it allocating, and
-# keep serving until Ctrl-C (set ALLOT_DEMO_ONLY=1 to stop after the demo).
+# The main job: install, build, prepare the default model bundle (simulator logs -> allot-train),
+# start allot-server on config/allot.yaml serving it, show it allocating, and keep serving until
+# Ctrl-C (set ALLOT_DEMO_ONLY=1 to stop after the demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh build
+bash scripts/train-default-models.sh
 
 port=${ALLOT_PORT:-50051}
 metrics_port=${ALLOT_METRICS_PORT:-9464}
 mkdir -p var
-./build/allot-server --config config/allot.yaml --listen "127.0.0.1:$port" \
+./build/allot-server --config config/allot.yaml --model-dir var/models --listen "127.0.0.1:$port" \
   --metrics-listen "127.0.0.1:$metrics_port" 2> >(tee var/allot-server.log >&2) &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
@@ -22,7 +24,7 @@ echo
 echo "### allot-server is up on 127.0.0.1:$port (metrics: http://127.0.0.1:$metrics_port/metrics)"
 ./build/allot-cli --target "127.0.0.1:$port" state
 echo
-echo "### allocations for requests of rising value (analytic model, lambda from config)"
+echo "### allocations for requests of rising value (trained bundle; lambda from the controller)"
 ./build/allot-cli --target "127.0.0.1:$port" demo
 echo
 echo "### load: Allocate vs grpc.health.v1/Check on the same server (closed loop, 16 in flight)"

@@ -1,5 +1,7 @@
 // allot-server: thin entry point; flags, logging and signals, then AllotServer does the work.
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstring>
@@ -22,6 +24,13 @@ constexpr char kUsage[] =
     "  --model-dir DIR        model bundle directory\n"
     "  --check-config         validate the config and exit (0 valid, 1 invalid)\n"
     "  --print-default-config print the embedded default config and exit\n";
+
+int g_signal_pipe[2] = {-1, -1};
+
+void OnSignal(int sig) {
+  const unsigned char byte = static_cast<unsigned char>(sig);
+  [[maybe_unused]] const ssize_t n = write(g_signal_pipe[1], &byte, 1);
+}
 
 int UsageError(const std::string& message) {
   std::cerr << "allot-server: " << message << "\n" << kUsage;
@@ -77,13 +86,18 @@ int main(int argc, char** argv) {
   }
   allot::ConfigureLogging(config.logging.level, config.logging.format);
 
-  // Signals are taken synchronously by one thread (sigwait), so no work happens in a handler.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Signals reach a handler that only writes the signal number to a pipe (async-signal-safe);
+  // a normal thread reads the pipe and does the work. sigwait is not enough here: libraries
+  // (OpenBLAS, LibTorch) start threads before main, and those do not block the signals.
+  if (pipe2(g_signal_pipe, O_CLOEXEC) != 0) {
+    std::cerr << "allot-server: cannot create the signal pipe\n";
+    return 1;
+  }
+  struct sigaction action {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &action, nullptr);
 
   std::unique_ptr<allot::AllotServer> server;
   try {
@@ -95,8 +109,9 @@ int main(int argc, char** argv) {
 
   std::thread signal_thread([&] {
     for (;;) {
-      int sig = 0;
-      if (sigwait(&signals, &sig) != 0) continue;
+      unsigned char byte = 0;
+      if (read(g_signal_pipe[0], &byte, 1) != 1) continue;
+      const int sig = byte;
       if (sig == SIGHUP) {
         spdlog::info("SIGHUP: reloading config");
         server->Reload();

@@ -9,9 +9,11 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
+#include "models/bundle.h"
 #include "sim/charts.h"
 #include "sim/controller_rows.h"
 #include "sim/drive.h"
@@ -28,7 +30,7 @@ constexpr char kUsage[] =
     "  generate  --out DIR [--requests N] [--shards K] [--seed S] [--epsilon E]\n"
     "            training logs (length-delimited allot.v1.Transition, sharded) and "
     "DIR/manifest.json\n"
-    "  evaluate  [--requests N] [--seed S] [--csv FILE] [--charts DIR]\n"
+    "  evaluate  [--requests N] [--seed S] [--csv FILE] [--charts DIR] [--bundles DIR,DIR...]\n"
     "            replays a held-out period through static, dcaf, analytic+fixed|pid|mpc and the "
     "oracle\n"
     "  drive     --target HOST:PORT [--qps Q] [--duration S] [--seed S] [--start-hour H] [--csv "
@@ -87,7 +89,7 @@ struct Flags {
 Flags Parse(int argc, const char* const* argv) {
   static const std::map<std::string, std::set<std::string>> kFlags = {
       {"generate", {"world", "config", "out", "requests", "shards", "seed", "epsilon"}},
-      {"evaluate", {"world", "config", "requests", "seed", "csv", "charts"}},
+      {"evaluate", {"world", "config", "requests", "seed", "csv", "charts", "bundles"}},
       {"drive", {"world", "config", "target", "qps", "duration", "seed", "start-hour", "csv"}},
       {"testbench", {"world", "config", "out", "seed"}},
   };
@@ -159,6 +161,20 @@ int Evaluate(const Flags& f, std::ostream& out) {
   o.log_progress = true;
   o.extra_rows.push_back(AnalyticControllerRows());
   const auto world = LoadWorld(f);
+  // Learned bundles, comma-separated: each is evaluated under the PID and the MPC controller.
+  if (f.Has("bundles")) {
+    std::stringstream list(f.Str("bundles"));
+    for (std::string dir; std::getline(list, dir, ',');) {
+      if (dir.empty()) continue;
+      std::shared_ptr<const ActionScorer> scorer;
+      try {
+        scorer = models::LoadBundle(dir, world->config());
+      } catch (const models::BundleError& e) {
+        throw UsageError(e.what());
+      }
+      o.extra_rows.push_back(BundleControllerRows(scorer));
+    }
+  }
   const auto start = std::chrono::steady_clock::now();
   const Evaluation ev = Evaluate(*world, o);
   const Table table = BuildTable(*world, ev);

@@ -32,4 +32,17 @@ RowFactory AnalyticControllerRows() {
   };
 }
 
+RowFactory BundleControllerRows(std::shared_ptr<const ActionScorer> scorer) {
+  return [scorer](const EvalContext& context) {
+    const std::string& version = scorer->version();
+    const std::string name = version.substr(version.rfind('-') + 1);
+    std::vector<EvalRow> rows;
+    rows.push_back(ControlledRow(context, name + "+pid", scorer,
+                                 std::make_unique<PidController>(*context.config)));
+    rows.push_back(ControlledRow(context, name + "+mpc", scorer,
+                                 std::make_unique<MpcController>(*context.config)));
+    return rows;
+  };
+}
+
 }  // namespace allot::sim

@@ -6,7 +6,7 @@
 //
 //   node check-image-libs.mjs BUILD_DIR
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -60,7 +60,8 @@ const libs = new Set();
 for (const bin of bins) {
   for (const line of execFileSync("ldd", [bin], { encoding: "utf8" }).split("\n")) {
     const lm = /=>\s+(\/\S+)/.exec(line) ?? /^\s+(\/\S+)\s+\(/.exec(line);
-    if (lm) libs.add(lm[1]);
+    // Resolve symlinks: libblas.so.3 is a Debian alternative whose target a package owns.
+    if (lm) libs.add(realpathSync(lm[1]));
     else if (/not found/.test(line)) missing.push(`${bin}: ${line.trim()}`);
   }
 }
