@@ -11,116 +11,13 @@
 #include <set>
 #include <sstream>
 
+#include "policy/yaml_map.h"
+
 namespace allot {
 namespace {
 
-// A YAML map being read under a key path; records which keys were consumed.
-class MapReader {
- public:
-  MapReader(const YAML::Node& node, std::string path) : node_(node), path_(std::move(path)) {
-    if (node_ && !node_.IsNull() && !node_.IsMap()) Fail(path_, "must be a mapping");
-  }
-
-  std::string Child(const std::string& key) const {
-    return path_.empty() ? key : path_ + "." + key;
-  }
-
-  YAML::Node Get(const std::string& key) {
-    seen_.insert(key);
-    if (!node_ || node_.IsNull()) return YAML::Node();
-    return node_[key];
-  }
-
-  template <typename T>
-  void Read(const std::string& key, T& out) {
-    YAML::Node value = Get(key);
-    if (!value || value.IsNull()) return;
-    if (!value.IsScalar()) Fail(Child(key), "must be a scalar");
-    try {
-      out = value.as<T>();
-    } catch (const YAML::Exception&) {
-      Fail(Child(key), "has the wrong type (got '" + value.Scalar() + "')");
-    }
-    if constexpr (std::is_floating_point_v<T>) {
-      if (!std::isfinite(out)) Fail(Child(key), "must be finite");
-    }
-  }
-
-  void ReadStrings(const std::string& key, std::vector<std::string>& out) {
-    YAML::Node value = Get(key);
-    if (!value || value.IsNull()) return;
-    if (value.IsScalar()) {
-      out = {value.Scalar()};
-      return;
-    }
-    if (!value.IsSequence()) Fail(Child(key), "must be a list of strings");
-    out.clear();
-    for (size_t i = 0; i < value.size(); ++i) {
-      if (!value[i].IsScalar())
-        Fail(Child(key) + "[" + std::to_string(i) + "]", "must be a string");
-      out.push_back(value[i].Scalar());
-    }
-  }
-
-  void ReadDoubles(const std::string& key, std::vector<double>& out) {
-    YAML::Node value = Get(key);
-    if (!value || value.IsNull()) return;
-    if (!value.IsSequence()) Fail(Child(key), "must be a list of numbers");
-    out.clear();
-    for (size_t i = 0; i < value.size(); ++i) {
-      const std::string item = Child(key) + "[" + std::to_string(i) + "]";
-      double d = 0;
-      try {
-        d = value[i].as<double>();
-      } catch (const YAML::Exception&) {
-        Fail(item, "must be a number");
-      }
-      if (!std::isfinite(d)) Fail(item, "must be finite");
-      out.push_back(d);
-    }
-  }
-
-  // Calls fn(reader, index) for each element of a list of mappings.
-  void ReadList(const std::string& key, const std::function<void(MapReader&, size_t)>& fn) {
-    YAML::Node value = Get(key);
-    if (!value || value.IsNull()) return;
-    if (!value.IsSequence()) Fail(Child(key), "must be a list");
-    for (size_t i = 0; i < value.size(); ++i) {
-      MapReader item(value[i], Child(key) + "[" + std::to_string(i) + "]");
-      fn(item, i);
-      item.RejectUnknownKeys();
-    }
-  }
-
-  void ReadMap(const std::string& key, const std::function<void(MapReader&)>& fn) {
-    MapReader sub(Get(key), Child(key));
-    fn(sub);
-    sub.RejectUnknownKeys();
-  }
-
-  void RejectUnknownKeys() const {
-    if (!node_ || !node_.IsMap()) return;
-    for (const auto& kv : node_) {
-      const std::string key = kv.first.as<std::string>();
-      if (!seen_.count(key)) Fail(Child(key), "is not a known key");
-    }
-  }
-
-  const YAML::Node& node() const { return node_; }
-  const std::string& path() const { return path_; }
-
-  [[noreturn]] static void Fail(const std::string& path, const std::string& what) {
-    throw ConfigError(path + ": " + what);
-  }
-
- private:
-  YAML::Node node_;
-  std::string path_;
-  std::set<std::string> seen_;
-};
-
 [[noreturn]] void Fail(const std::string& path, const std::string& what) {
-  MapReader::Fail(path, what);
+  YamlMap::Fail(path, what);
 }
 
 DecisionKind ParseKind(const std::string& text, const std::string& path) {
@@ -130,7 +27,7 @@ DecisionKind ParseKind(const std::string& text, const std::string& path) {
   Fail(path, "must be one of link, switch, queue (got '" + text + "')");
 }
 
-void ReadOption(MapReader& r, DecisionKind kind, OptionConfig& option) {
+void ReadOption(YamlMap& r, DecisionKind kind, OptionConfig& option) {
   if (kind == DecisionKind::kQueue) {
     r.Read("length", option.queue_length);
     option.label = std::to_string(option.queue_length);
@@ -141,7 +38,7 @@ void ReadOption(MapReader& r, DecisionKind kind, OptionConfig& option) {
   r.Read("cost_ms", option.cost_ms);
 }
 
-void ReadDecision(MapReader& r, DecisionConfig& decision) {
+void ReadDecision(YamlMap& r, DecisionConfig& decision) {
   r.Read("name", decision.name);
   std::string kind = "queue";
   r.Read("kind", kind);
@@ -149,7 +46,7 @@ void ReadDecision(MapReader& r, DecisionConfig& decision) {
   r.Read("min_selected", decision.min_selected);
   r.Read("max_selected", decision.max_selected);
   r.ReadStrings("safe_default", decision.safe_default);
-  r.ReadList("options", [&](MapReader& o, size_t) {
+  r.ReadList("options", [&](YamlMap& o, size_t) {
     OptionConfig option;
     ReadOption(o, decision.kind, option);
     decision.options.push_back(std::move(option));
@@ -158,8 +55,8 @@ void ReadDecision(MapReader& r, DecisionConfig& decision) {
 
 AllotConfig Parse(const YAML::Node& root) {
   AllotConfig c;
-  MapReader r(root, "");
-  r.ReadMap("server", [&](MapReader& s) {
+  YamlMap r(root, "");
+  r.ReadMap("server", [&](YamlMap& s) {
     s.Read("listen", c.server.listen);
     s.Read("metrics_listen", c.server.metrics_listen);
     s.Read("min_deadline_ms", c.server.min_deadline_ms);
@@ -171,16 +68,16 @@ AllotConfig Parse(const YAML::Node& root) {
     s.Read("shutdown_timeout_s", c.server.shutdown_timeout_s);
     s.Read("reload_poll_s", c.server.reload_poll_s);
   });
-  r.ReadMap("logging", [&](MapReader& s) {
+  r.ReadMap("logging", [&](YamlMap& s) {
     s.Read("level", c.logging.level);
     s.Read("format", c.logging.format);
   });
-  r.ReadMap("models", [&](MapReader& s) {
+  r.ReadMap("models", [&](YamlMap& s) {
     s.Read("dir", c.models.dir);
     s.Read("poll_s", c.models.poll_s);
     s.Read("serve_analytic", c.models.serve_analytic);
   });
-  r.ReadMap("lambda", [&](MapReader& s) {
+  r.ReadMap("lambda", [&](YamlMap& s) {
     s.Read("min", c.lambda.min);
     s.Read("max", c.lambda.max);
     s.Read("max_step", c.lambda.max_step);
@@ -189,7 +86,7 @@ AllotConfig Parse(const YAML::Node& root) {
     s.Read("stale_after_s", c.lambda.stale_after_s);
     s.Read("decay_half_life_s", c.lambda.decay_half_life_s);
   });
-  r.ReadMap("controller", [&](MapReader& s) {
+  r.ReadMap("controller", [&](YamlMap& s) {
     s.Read("kind", c.controller.kind);
     s.Read("period_s", c.controller.period_s);
     s.Read("horizon", c.controller.horizon);
@@ -213,15 +110,15 @@ AllotConfig Parse(const YAML::Node& root) {
     s.Read("forecast_trend_beta", c.controller.forecast_trend_beta);
     s.Read("forecast_seasonal_gamma", c.controller.forecast_seasonal_gamma);
   });
-  r.ReadMap("telemetry", [&](MapReader& s) {
+  r.ReadMap("telemetry", [&](YamlMap& s) {
     s.Read("source", c.telemetry.source);
     s.Read("prometheus_url", c.telemetry.prometheus_url);
     s.Read("query_timeout_s", c.telemetry.query_timeout_s);
   });
-  r.ReadMap("value_model", [&](MapReader& s) {
+  r.ReadMap("value_model", [&](YamlMap& s) {
     s.Read("bias", c.value_model.bias);
     s.ReadDoubles("bucket_bounds", c.value_model.bucket_bounds);
-    s.ReadMap("weights", [&](MapReader& w) {
+    s.ReadMap("weights", [&](YamlMap& w) {
       if (!w.node() || !w.node().IsMap()) return;
       for (const auto& kv : w.node()) {
         const std::string name = kv.first.as<std::string>();
@@ -231,7 +128,7 @@ AllotConfig Parse(const YAML::Node& root) {
       }
     });
   });
-  r.ReadList("modules", [&](MapReader& s, size_t) {
+  r.ReadList("modules", [&](YamlMap& s, size_t) {
     ModuleConfig m;
     s.Read("name", m.name);
     s.Read("cpu_target", m.cpu_target);
@@ -241,26 +138,26 @@ AllotConfig Parse(const YAML::Node& root) {
     s.Read("qps_query", m.qps_query);
     c.modules.push_back(std::move(m));
   });
-  r.ReadList("agents", [&](MapReader& s, size_t) {
+  r.ReadList("agents", [&](YamlMap& s, size_t) {
     AgentConfig a;
     s.Read("name", a.name);
     s.Read("module", a.module);
     s.Read("max_cost_ms", a.max_cost_ms);
     s.ReadStrings("features", a.features);
-    s.ReadList("decisions", [&](MapReader& d, size_t) {
+    s.ReadList("decisions", [&](YamlMap& d, size_t) {
       DecisionConfig decision;
       ReadDecision(d, decision);
       a.decisions.push_back(std::move(decision));
     });
     c.agents.push_back(std::move(a));
   });
-  r.ReadMap("cache_reuse", [&](MapReader& s) {
+  r.ReadMap("cache_reuse", [&](YamlMap& s) {
     s.Read("enabled", c.cache_reuse.enabled);
     s.Read("max_age_s", c.cache_reuse.max_age_s);
     s.Read("mode", c.cache_reuse.mode);
     s.Read("decay_budget", c.cache_reuse.decay_budget);
     s.Read("window_s", c.cache_reuse.window_s);
-    s.ReadList("stages", [&](MapReader& st, size_t) {
+    s.ReadList("stages", [&](YamlMap& st, size_t) {
       CacheStageConfig stage;
       st.Read("stage", stage.stage);
       st.Read("module", stage.module);

@@ -6,7 +6,7 @@
 #include <set>
 #include <sstream>
 
-#include "sim/yaml_reader.h"
+#include "policy/yaml_map.h"
 
 namespace allot::sim {
 namespace {
