@@ -19,7 +19,7 @@ if [[ ${ALLOT_SKIP_SANITIZERS:-0} != 1 ]]; then
     (cd build-asan && ctest --output-on-failure -j2 --timeout 600)
   else
     ALLOT_TARGETS=allot_unit_tests bash scripts/build.sh build-asan -DALLOT_ASAN=ON -DALLOT_WERROR=ON \
-      -DCMAKE_BUILD_TYPE=Debug
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo
     (cd build-asan && ./allot_unit_tests --gtest_brief=1)
   fi
 fi
