@@ -34,8 +34,8 @@ class BundleServingTest : public ::testing::Test {
     o.value_epochs = 1;
     o.progress = false;
     std::ostringstream progress;
-    bundle_ = models::TrainBundle(models::ReadTrainingLog({source_ + "/log.binpb"}, config, false), config, o,
-                                  source_ + "/trained", progress)
+    bundle_ = models::TrainBundle(models::ReadTrainingLog({source_ + "/log.binpb"}, config, false),
+                                  config, o, source_ + "/trained", progress)
                   .bundle_dir;
   }
   static void TearDownTestSuite() { std::filesystem::remove_all(source_); }
@@ -52,7 +52,8 @@ class BundleServingTest : public ::testing::Test {
     std::filesystem::copy(bundle_, dir);
     std::ifstream in(dir + "/manifest.yaml");
     std::string manifest((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    manifest = std::regex_replace(manifest, std::regex("(^|\n)version: [^\n]*"), "$1version: " + version);
+    manifest =
+        std::regex_replace(manifest, std::regex("(^|\n)version: [^\n]*"), "$1version: " + version);
     std::ofstream(dir + "/manifest.yaml") << manifest;
     if (corrupt) std::filesystem::resize_file(dir + "/model.pt", 64);
     return dir;
@@ -61,7 +62,8 @@ class BundleServingTest : public ::testing::Test {
   std::string Config(bool serve_analytic) const {
     std::string yaml = DefaultConfigWith("  dir: var/models", "  dir: " + models_);
     yaml = std::regex_replace(yaml, std::regex("poll_s: 10.0"), "poll_s: 0");
-    if (!serve_analytic) yaml = std::regex_replace(yaml, std::regex("serve_analytic: true"), "serve_analytic: false");
+    if (!serve_analytic)
+      yaml = std::regex_replace(yaml, std::regex("serve_analytic: true"), "serve_analytic: false");
     return yaml;
   }
 
@@ -114,7 +116,8 @@ TEST_F(BundleServingTest, StartsWithTheNewestBundleAndRefusesACorruptNewerOne) {
   EXPECT_TRUE(Ready(server.channel()));
   const std::string metrics = server.ScrapeMetrics();
   EXPECT_NE(metrics.find(R"(allot_bundle_reloads_total{result="error"} 1)"), std::string::npos);
-  EXPECT_NE(metrics.find(R"(allot_bundle_info{version="20990101-000000-awrq"} 1)"), std::string::npos);
+  EXPECT_NE(metrics.find(R"(allot_bundle_info{version="20990101-000000-awrq"} 1)"),
+            std::string::npos);
 }
 
 TEST_F(BundleServingTest, HotSwapUnderConcurrentLoadFailsNoRequest) {

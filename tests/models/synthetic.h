@@ -83,14 +83,15 @@ namespace allot::testing {
 
 // Random transitions for any config: uniform joint actions, revenue rising with the first feature
 // and the joint action index. Enough to train a small bundle for serving tests.
-inline void WriteRandomLog(const AllotConfig& config, const std::string& path, int rows, uint64_t seed);
+inline void WriteRandomLog(const AllotConfig& config, const std::string& path, int rows,
+                           uint64_t seed);
 
 }  // namespace allot::testing
 
 #include "policy/action_space.h"
 
-inline void allot::testing::WriteRandomLog(const AllotConfig& config, const std::string& path, int rows,
-                                           uint64_t seed) {
+inline void allot::testing::WriteRandomLog(const AllotConfig& config, const std::string& path,
+                                           int rows, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> feature(0.0f, 1.0f);
   std::vector<ActionSpace> spaces;
@@ -103,10 +104,12 @@ inline void allot::testing::WriteRandomLog(const AllotConfig& config, const std:
       v1::AgentStep* s = t.add_steps();
       s->set_agent(config.agents[a].name);
       for (size_t f = 0; f < config.agents[a].features.size(); ++f) s->add_features(feature(rng));
-      const uint32_t joint = static_cast<uint32_t>(std::uniform_int_distribution<size_t>(0, spaces[a].size() - 1)(rng));
+      const uint32_t joint = static_cast<uint32_t>(
+          std::uniform_int_distribution<size_t>(0, spaces[a].size() - 1)(rng));
       s->set_joint_action(joint);
       s->set_cost(1.0 + 0.1 * joint);
-      revenue += 0.1 * std::exp(s->features(0)) * (1.0 + static_cast<double>(joint) / spaces[a].size());
+      revenue +=
+          0.1 * std::exp(s->features(0)) * (1.0 + static_cast<double>(joint) / spaces[a].size());
     }
     t.set_revenue(revenue);
     google::protobuf::util::SerializeDelimitedToOstream(t, &out);
