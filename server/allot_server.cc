@@ -119,6 +119,8 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   self->UpdateReadiness();
   self->bundles_->Start([raw] { return raw->config(); });
 
+  // One period now, so that control state and metrics are complete from the first scrape.
+  self->control_->StepOnce();
   self->control_->Start();
   if (!options.config_path.empty() && config->server.reload_poll_s > 0) {
     self->watcher_ = std::thread([raw = self.get()] { raw->WatchConfigFile(); });
