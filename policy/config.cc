@@ -429,32 +429,17 @@ void Validate(const AllotConfig& c) {
 }
 
 AllotConfig LoadConfigFromString(const std::string& yaml, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    throw ConfigError("<yaml>: parse error at line " + std::to_string(e.mark.line + 1) + ": " +
-                      e.msg);
-  }
+  const YAML::Node root = ParseYamlDocument(yaml);
   if (root && !root.IsNull() && !root.IsMap()) throw ConfigError("<root>: must be a mapping");
   AllotConfig config = Parse(root);
   Validate(config);
   config.source = source;
-  // FNV-1a: stable across builds and hosts, so replicas with the same file report the same version.
-  uint64_t hash = 1469598103934665603ull;
-  for (unsigned char ch : yaml) hash = (hash ^ ch) * 1099511628211ull;
-  std::ostringstream hex;
-  hex << std::hex << hash;
-  config.version = hex.str();
+  config.version = ContentHash(yaml);
   return config;
 }
 
 AllotConfig LoadConfigFromFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError("<file>: cannot read '" + path + "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return LoadConfigFromString(text.str(), path);
+  return LoadConfigFromString(ReadConfigFile(path), path);
 }
 
 AllotConfig LoadEmbeddedDefaultConfig() {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -120,5 +121,14 @@ class YamlMap {
   std::string path_;
   std::set<std::string> seen_;
 };
+
+// Parses one YAML document; a syntax error becomes ConfigError("<yaml>: parse error at line N:
+// ...").
+YAML::Node ParseYamlDocument(const std::string& yaml);
+// The whole file as text; ConfigError("<file>: cannot read 'PATH'") when it cannot be read.
+std::string ReadConfigFile(const std::string& path);
+// FNV-1a of the bytes as hex: stable across builds and hosts, so replicas with the same file
+// report the same version.
+std::string ContentHash(std::string_view bytes);
 
 }  // namespace allot

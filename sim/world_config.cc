@@ -414,30 +414,16 @@ void Validate(const WorldConfig& w) {
 }
 
 WorldConfig LoadWorldConfigFromString(const std::string& yaml, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    throw ConfigError("<yaml>: parse error at line " + std::to_string(e.mark.line + 1) + ": " +
-                      e.msg);
-  }
+  const YAML::Node root = ParseYamlDocument(yaml);
   WorldConfig world = Parse(root);
   Validate(world);
   world.source = source;
-  uint64_t hash = 1469598103934665603ull;  // FNV-1a, as for the Allot config
-  for (unsigned char ch : yaml) hash = (hash ^ ch) * 1099511628211ull;
-  std::ostringstream hex;
-  hex << std::hex << hash;
-  world.version = hex.str();
+  world.version = ContentHash(yaml);
   return world;
 }
 
 WorldConfig LoadWorldConfigFromFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError("<file>: cannot read '" + path + "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return LoadWorldConfigFromString(text.str(), path);
+  return LoadWorldConfigFromString(ReadConfigFile(path), path);
 }
 
 WorldConfig LoadEmbeddedWorldConfig() {
