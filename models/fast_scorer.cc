@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "policy/action_space.h"
 #include "policy/analytic_scorer.h"
@@ -18,8 +19,81 @@ Vec Copy(const torch::Tensor& t) {
   return Vec(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
+// Eight floats as one value: GCC lowers it to one AVX register or two SSE registers.
+using Float8 = float __attribute__((vector_size(32)));
+
+inline Float8 Load8(const float* p) {
+  Float8 v;
+  std::memcpy(&v, p, sizeof v);  // unaligned load
+  return v;
+}
+inline void Store8(float* p, Float8 v) { std::memcpy(p, &v, sizeof v); }
+
+// a . b over n floats, in eight interleaved partial sums (the cross network's dot products were
+// a tenth of the decision as one serial chain of adds).
+__attribute__((target_clones("avx", "default"))) float Dot(const float* __restrict a,
+                                                           const float* __restrict b, int n) {
+  Float8 acc = {};
+  int i = 0;
+  for (; i + 8 <= n; i += 8) acc += Load8(a + i) * Load8(b + i);
+  float s = 0;
+  for (int k = 0; k < 8; ++k) s += acc[k];
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Y[r, :] = b + X[r, 0:n] W^T[0:n, :] for every row r < rows (row strides ldx and out).
+// Blocks of four rows by eight outputs are accumulated in registers: each weight load feeds four
+// rows and the four independent sums hide the add latency (a row-by-row update reloads and stores
+// y for every input and ran at a quarter of this speed). Every sum runs in the same order (bias,
+// then inputs 0..n-1) on every path and in both clones, so results are bit-identical; the AVX
+// clone (no FMA contraction) only widens the vectors.
+__attribute__((target_clones("avx", "default"))) void MatMulRows(const float* __restrict wt,
+                                                                 const float* __restrict b, int n,
+                                                                 int out, const float* __restrict x,
+                                                                 int ldx, int rows,
+                                                                 float* __restrict y) {
+  const int out_blocked = out - out % 8;
+  const auto w_at = [&](int i, int o) { return wt + static_cast<size_t>(i) * out + o; };
+  const auto x_row = [&](int r) { return x + static_cast<size_t>(r) * ldx; };
+  const auto y_row = [&](int r) { return y + static_cast<size_t>(r) * out; };
+  int r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const float *x0 = x_row(r), *x1 = x_row(r + 1), *x2 = x_row(r + 2), *x3 = x_row(r + 3);
+    for (int o = 0; o < out_blocked; o += 8) {
+      Float8 a0 = Load8(b + o), a1 = a0, a2 = a0, a3 = a0;
+      for (int i = 0; i < n; ++i) {
+        const Float8 w = Load8(w_at(i, o));
+        a0 += x0[i] * w;
+        a1 += x1[i] * w;
+        a2 += x2[i] * w;
+        a3 += x3[i] * w;
+      }
+      Store8(y_row(r) + o, a0);
+      Store8(y_row(r + 1) + o, a1);
+      Store8(y_row(r + 2) + o, a2);
+      Store8(y_row(r + 3) + o, a3);
+    }
+  }
+  for (; r < rows; ++r) {
+    const float* xr = x_row(r);
+    for (int o = 0; o < out_blocked; o += 8) {
+      Float8 a = Load8(b + o);
+      for (int i = 0; i < n; ++i) a += xr[i] * Load8(w_at(i, o));
+      Store8(y_row(r) + o, a);
+    }
+  }
+  for (r = 0; r < rows; ++r) {  // outputs past the last full block of eight
+    for (int o = out_blocked; o < out; ++o) {
+      float a = b[o];
+      for (int i = 0; i < n; ++i) a += x_row(r)[i] * *w_at(i, o);
+      y_row(r)[o] = a;
+    }
+  }
+}
+
 // A linear layer with its weights stored transposed ([in][out]) so that every loop runs over
-// contiguous outputs: y += x[i] * W^T[i] vectorises without reassociating any sum.
+// contiguous outputs.
 struct Dense {
   int in = 0, out = 0;
   Vec wt, b;  // [in, out], [out]
@@ -32,17 +106,16 @@ struct Dense {
     return d;
   }
   static Dense From(torch::nn::Linear& l) { return FromWeights(l->weight, l->bias); }
-  // y = W[:, 0:n] x[0:n] + b
-  void ApplyPrefix(const float* x, int n, float* y) const {
-    std::copy(b.begin(), b.end(), y);
-    for (int i = 0; i < n; ++i) AddScaledRow(i, x[i], y);
+  // Y[r] = W[:, 0:n] X[r, 0:n] + b for rows r < rows; X rows are ldx apart, Y rows out apart.
+  void ApplyRows(const float* x, int ldx, int n, int rows, float* y) const {
+    MatMulRows(wt.data(), b.data(), n, out, x, ldx, rows, y);
   }
-  void Apply(const float* x, float* y) const { ApplyPrefix(x, in, y); }
+  // y = W[:, 0:n] x[0:n] + b
+  void ApplyPrefix(const float* x, int n, float* y) const { ApplyRows(x, n, n, 1, y); }
   // y += W[:, col]
-  void AddColumn(int col, float* y) const { AddScaledRow(col, 1.0f, y); }
-  void AddScaledRow(int i, float scale, float* __restrict y) const {
-    const float* __restrict row = wt.data() + static_cast<size_t>(i) * out;
-    for (int o = 0; o < out; ++o) y[o] += scale * row[o];
+  void AddColumn(int col, float* __restrict y) const {
+    const float* __restrict row = wt.data() + static_cast<size_t>(col) * out;
+    for (int o = 0; o < out; ++o) y[o] += row[o];
   }
 };
 
@@ -57,28 +130,58 @@ std::vector<Dense> Layers(Mlp& mlp) {
   return out;
 }
 
-void Relu(float* x, int n) {
-  for (int i = 0; i < n; ++i) x[i] = std::max(0.0f, x[i]);
+void Relu(float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] = std::max(0.0f, x[i]);
 }
 
-// tanh by Lambert's continued fraction (abs. error < 2e-7 on [-4.97, 4.97], clamped beyond):
-// the GRU evaluates thousands of gates per request and std::tanh/std::exp would dominate.
-inline float FastTanh(float x) {
-  x = std::clamp(x, -4.97f, 4.97f);
-  const float x2 = x * x;
-  const float p = x * (135135.0f + x2 * (17325.0f + x2 * (378.0f + x2)));
-  const float q = 135135.0f + x2 * (62370.0f + x2 * (3150.0f + x2 * 28.0f));
-  return std::clamp(p / q, -1.0f, 1.0f);
+// tanh by Lambert's continued fraction (abs. error < 2e-7 on [-4.97, 4.97], clamped beyond),
+// applied to whole arrays: the GRU evaluates thousands of gates per request, and std::tanh, or
+// this formula one branchy scalar at a time, dominated the decision. Selects instead of branches
+// let the compiler vectorise the loop.
+inline void TanhInPlace(float* __restrict v, int n) {
+  for (int i = 0; i < n; ++i) {
+    float x = v[i];
+    x = x < -4.97f ? -4.97f : x;
+    x = x > 4.97f ? 4.97f : x;
+    const float x2 = x * x;
+    const float p = x * (135135.0f + x2 * (17325.0f + x2 * (378.0f + x2)));
+    const float q = 135135.0f + x2 * (62370.0f + x2 * (3150.0f + x2 * 28.0f));
+    float t = p / q;
+    t = t < -1.0f ? -1.0f : t;
+    v[i] = t > 1.0f ? 1.0f : t;
+  }
 }
 
-inline float FastSigmoid(float x) { return 0.5f * FastTanh(0.5f * x) + 0.5f; }
+// sigmoid(x) = (tanh(x / 2) + 1) / 2.
+inline void SigmoidInPlace(float* __restrict v, int n) {
+  for (int i = 0; i < n; ++i) v[i] *= 0.5f;
+  TanhInPlace(v, n);
+  for (int i = 0; i < n; ++i) v[i] = 0.5f * v[i] + 0.5f;
+}
 
-// MLP whose first layer's input is given as a pre-activation (already W x + b); runs the rest.
-void RunRest(const std::vector<Dense>& layers, Vec& a, Vec& scratch) {
+// One GRU step (torch gate order r, z, n): gi and gh are the input and hidden pre-activations
+// [3H], gates is scratch [3H]. h2 = (1 - z) * n + z * h. Cloned for AVX like MatMulRows.
+__attribute__((target_clones("avx", "default"))) void GruStep(const float* __restrict gi,
+                                                              const float* __restrict gh,
+                                                              const float* __restrict h, int H,
+                                                              float* __restrict gates,
+                                                              float* __restrict h2) {
+  for (int i = 0; i < 2 * H; ++i) gates[i] = gi[i] + gh[i];
+  SigmoidInPlace(gates, 2 * H);  // r, z
+  float* __restrict n = gates + 2 * H;
+  for (int i = 0; i < H; ++i) n[i] = gi[2 * H + i] + gates[i] * gh[2 * H + i];
+  TanhInPlace(n, H);
+  for (int i = 0; i < H; ++i) h2[i] = n[i] + gates[H + i] * (h[i] - n[i]);
+}
+
+// MLP over `rows` inputs whose first layer is given as pre-activations [rows, out of layer 0]
+// (already W x + b); runs the rest and leaves the last layer's pre-activations in a.
+void RunRestRows(const std::vector<Dense>& layers, int rows, Vec& a, Vec& scratch) {
   for (size_t l = 1; l < layers.size(); ++l) {
-    Relu(a.data(), layers[l - 1].out);
-    scratch.resize(static_cast<size_t>(layers[l].out));
-    layers[l].Apply(a.data(), scratch.data());
+    const int in = layers[l - 1].out;
+    Relu(a.data(), static_cast<size_t>(rows) * in);
+    scratch.resize(static_cast<size_t>(rows) * layers[l].out);
+    layers[l].ApplyRows(a.data(), in, in, rows, scratch.data());
     a.swap(scratch);
   }
 }
@@ -99,21 +202,31 @@ struct FastDcn {
     f.in = f.head.in - f.deep.back().out;
     return f;
   }
-  // x: full input; deep_pre: the deep tower's first-layer pre-activation for x (overwritten).
-  float Run(const float* x, Vec& deep_pre, Vec& scratch) const {
-    thread_local Vec xl;
-    xl.assign(x, x + in);
-    for (size_t l = 0; l < cross_w.size(); ++l) {
-      float s = 0;
-      for (int i = 0; i < in; ++i) s += cross_w[l][i] * xl[i];
-      for (int i = 0; i < in; ++i) xl[i] = x[i] * (s + cross_b[l][i]) + xl[i];
+  // x: [rows, in] inputs; deep_pre: the deep tower's first-layer pre-activations for them
+  // [rows, deep.front().out] (overwritten). Writes one output per row.
+  void RunRows(const float* x, int rows, Vec& deep_pre, Vec& scratch, float* out) const {
+    RunRestRows(deep, rows, deep_pre, scratch);
+    const int last = deep.back().out;
+    Relu(deep_pre.data(), static_cast<size_t>(rows) * last);
+    for (int r = 0; r < rows; ++r) {
+      const float* deep_out = deep_pre.data() + static_cast<size_t>(r) * last;
+      out[r] = CrossAndHead(x + static_cast<size_t>(r) * in, deep_out, last);
     }
-    RunRest(deep, deep_pre, scratch);
-    Relu(deep_pre.data(), deep.back().out);
-    float out = head.b[0];
-    for (int i = 0; i < in; ++i) out += head.wt[i] * xl[i];  // [in + deep, 1]: one weight per input
-    for (int i = 0; i < deep.back().out; ++i) out += head.wt[in + i] * deep_pre[i];
-    return out;
+  }
+
+ private:
+  // The cross network x_{l+1} = x0 (w_l . x_l + b_l) + x_l on one input, then the head over the
+  // cross output and the deep tower's output.
+  float CrossAndHead(const float* x0, const float* deep_out, int last) const {
+    thread_local Vec xl;
+    xl.assign(x0, x0 + in);
+    for (size_t l = 0; l < cross_w.size(); ++l) {
+      const float s = Dot(cross_w[l].data(), xl.data(), in);
+      for (int i = 0; i < in; ++i) xl[i] = x0[i] * (s + cross_b[l][i]) + xl[i];
+    }
+    // The head is [1, in + deep]: one weight per cross output, then one per deep output.
+    return head.b[0] + Dot(head.wt.data(), xl.data(), in) +
+           Dot(head.wt.data() + in, deep_out, last);
   }
 };
 
@@ -147,9 +260,10 @@ class FastScorer final : public ActionScorer {
     thread_local Vec scratch, pre, obs;
     // User value and bucket.
     pre.resize(static_cast<size_t>(a.value.deep.front().out));
-    a.value.deep.front().Apply(features.data(), pre.data());
-    out->user_value =
-        std::exp(std::clamp<double>(a.value.Run(features.data(), pre, scratch), -30.0, 30.0));
+    a.value.deep.front().ApplyPrefix(features.data(), a.value.deep.front().in, pre.data());
+    float log_value = 0;
+    a.value.RunRows(features.data(), 1, pre, scratch, &log_value);
+    out->user_value = std::exp(std::clamp<double>(log_value, -30.0, 30.0));
     out->value_bucket = AnalyticScorer::Bucket(value_model_, out->user_value);
     obs.assign(features.begin(), features.end());
     obs.resize(static_cast<size_t>(a.obs), 0.0f);
@@ -165,54 +279,63 @@ class FastScorer final : public ActionScorer {
   }
 
  private:
+  // The first-layer pre-activations of every joint action: the observation's part once, plus
+  // one weight column per decision's chosen option.
+  static void JointPreActivations(const FastAgent& a, const Dense& first, const Vec& obs, Vec& base,
+                                  Vec& pre) {
+    const size_t width = static_cast<size_t>(first.out);
+    base.resize(width);
+    first.ApplyPrefix(obs.data(), a.obs, base.data());
+    pre.resize(a.joint_digits.size() * width);
+    for (size_t j = 0; j < a.joint_digits.size(); ++j) {
+      float* row = pre.data() + j * width;
+      std::copy(base.begin(), base.end(), row);
+      for (size_t d = 0; d < a.choices.size(); ++d) {
+        first.AddColumn(a.obs + a.offsets[d] + static_cast<int>(a.joint_digits[j][d]), row);
+      }
+    }
+  }
+
   void QValues(const FastAgent& a, const Vec& obs, std::vector<double>& q) const {
     const int H = a.hidden;
     const size_t n = a.joint_digits.size();
     if (!a.recurrent) {
       thread_local Vec base, h, scratch;
-      base.resize(static_cast<size_t>(a.encoder.front().out));
-      a.encoder.front().ApplyPrefix(obs.data(), a.obs, base.data());
-      for (size_t j = 0; j < n; ++j) {
-        h = base;
-        for (size_t d = 0; d < a.choices.size(); ++d) {
-          a.encoder.front().AddColumn(a.obs + a.offsets[d] + static_cast<int>(a.joint_digits[j][d]),
-                                      h.data());
-        }
-        RunRest(a.encoder, h, scratch);
-        Relu(h.data(), H);
-        q[j] = Head(a, h.data());
-      }
+      JointPreActivations(a, a.encoder.front(), obs, base, h);
+      RunRestRows(a.encoder, static_cast<int>(n), h, scratch);
+      Relu(h.data(), n * static_cast<size_t>(H));
+      for (size_t j = 0; j < n; ++j) q[j] = Head(a, h.data() + j * H);
       return;
     }
-    // GRU over decisions, one state per decision prefix, all states in one flat buffer.
-    thread_local Vec gi_obs, cur, next, gh, gi;
-    gi_obs.resize(static_cast<size_t>(3 * H));
-    a.ih.ApplyPrefix(obs.data(), a.obs,
-                     gi_obs.data());  // W_ih[:, obs] obs + b_ih, shared by all steps
-    gh.resize(static_cast<size_t>(3 * H));
-    gi.resize(static_cast<size_t>(3 * H));
+    // GRU over decisions, one state per decision prefix, all states in one flat buffer. The
+    // input pre-activation of option c is the same for every prefix, the hidden one is the same
+    // for every option: each is computed once per step.
+    const size_t G = static_cast<size_t>(3 * H);
+    thread_local Vec gi_obs, gi, gh, cur, next, gates;
+    gi_obs.resize(G);
+    a.ih.ApplyPrefix(obs.data(), a.obs, gi_obs.data());  // W_ih[:, obs] obs + b_ih
+    gates.resize(G);
     cur.assign(static_cast<size_t>(H), 0.0f);  // the empty prefix
     size_t count = 1;
     for (size_t d = 0; d < a.choices.size(); ++d) {
-      const int C = a.choices[d];
-      next.resize(count * static_cast<size_t>(C) * H);
+      const size_t C = static_cast<size_t>(a.choices[d]);
+      // Every GRU step's one-hot sits at the same columns, obs .. obs + max_choices.
+      gi.resize(C * G);
+      for (size_t c = 0; c < C; ++c) {
+        std::copy(gi_obs.begin(), gi_obs.end(), gi.begin() + static_cast<ptrdiff_t>(c * G));
+        a.ih.AddColumn(a.obs + static_cast<int>(c), gi.data() + c * G);
+      }
+      gh.resize(count * G);
+      a.hh.ApplyRows(cur.data(), H, H, static_cast<int>(count), gh.data());
+      next.resize(count * C * static_cast<size_t>(H));
       for (size_t p = 0; p < count; ++p) {
-        const float* h = cur.data() + p * H;
-        a.hh.Apply(h, gh.data());
-        for (int c = 0; c < C; ++c) {
-          std::copy(gi_obs.begin(), gi_obs.end(), gi.begin());
-          a.ih.AddColumn(a.obs + c, gi.data());
-          float* h2 = next.data() + (p * C + c) * H;
-          for (int i = 0; i < H; ++i) {
-            const float r = FastSigmoid(gi[i] + gh[i]);
-            const float z = FastSigmoid(gi[H + i] + gh[H + i]);
-            const float nn = FastTanh(gi[2 * H + i] + r * gh[2 * H + i]);
-            h2[i] = (1 - z) * nn + z * h[i];
-          }
+        for (size_t c = 0; c < C; ++c) {
+          GruStep(gi.data() + c * G, gh.data() + p * G, cur.data() + p * H, H, gates.data(),
+                  next.data() + (p * C + c) * H);
         }
       }
       cur.swap(next);
-      count *= static_cast<size_t>(C);
+      count *= C;
     }
     // After the last decision, prefixes are exactly the joint actions in joint-index order.
     for (size_t j = 0; j < n; ++j) q[j] = Head(a, cur.data() + j * H);
@@ -224,23 +347,23 @@ class FastScorer final : public ActionScorer {
     return s;
   }
 
+  // The cost model on every joint action, as one batch of rows.
   void Costs(const FastAgent& a, const Vec& obs, std::vector<double>& cost, Vec& scratch) const {
     const FastDcn& net = a.cost;
-    thread_local Vec base, pre, x;
-    base.resize(static_cast<size_t>(net.deep.front().out));
-    net.deep.front().ApplyPrefix(obs.data(), a.obs, base.data());
-    x.resize(static_cast<size_t>(net.in));
-    for (size_t j = 0; j < a.joint_digits.size(); ++j) {
-      std::fill(x.begin(), x.end(), 0.0f);
-      std::copy(obs.begin(), obs.end(), x.begin());
-      pre = base;
-      for (size_t d = 0; d < a.choices.size(); ++d) {
-        const int col = a.obs + a.offsets[d] + static_cast<int>(a.joint_digits[j][d]);
-        x[static_cast<size_t>(col)] = 1.0f;
-        net.deep.front().AddColumn(col, pre.data());
-      }
-      cost[j] = std::max(0.0f, net.Run(x.data(), pre, scratch));
+    const size_t n = a.joint_digits.size();
+    const size_t in = static_cast<size_t>(net.in);
+    thread_local Vec base, pre, x, out;
+    JointPreActivations(a, net.deep.front(), obs, base, pre);
+    x.assign(n * in, 0.0f);
+    for (size_t j = 0; j < n; ++j) {
+      float* row = x.data() + j * in;
+      std::copy(obs.begin(), obs.end(), row);
+      for (size_t d = 0; d < a.choices.size(); ++d)
+        row[a.obs + a.offsets[d] + static_cast<int>(a.joint_digits[j][d])] = 1.0f;
     }
+    out.resize(n);
+    net.RunRows(x.data(), static_cast<int>(n), pre, scratch, out.data());
+    for (size_t j = 0; j < n; ++j) cost[j] = std::max(0.0f, out[j]);
   }
 
   std::string version_;
@@ -280,7 +403,6 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
       auto p = q->gru->named_parameters();
       a.ih = Dense::FromWeights(p["weight_ih_l0"], p["bias_ih_l0"]);
       a.hh = Dense::FromWeights(p["weight_hh_l0"], p["bias_hh_l0"]);
-      // Every GRU step's one-hot sits at the same columns, obs .. obs + max_choices.
     } else {
       a.encoder = Layers(q->encoder);
       a.hidden = a.encoder.back().out;

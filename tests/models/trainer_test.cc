@@ -169,6 +169,44 @@ TEST_F(TrainerTest, EveryAlgorithmRoundTripsAndFastPathMatchesLibTorch) {
   }
 }
 
+// The same check on the default config, whose shapes reach every branch of the fast path's
+// blocked kernels: 62 joint actions and 31 GRU prefixes (row blocks of four plus leftovers),
+// several decisions per agent, and a hidden size that is not a multiple of eight.
+TEST_F(TrainerTest, FastPathMatchesLibTorchOnTheDefaultConfig) {
+  const AllotConfig config = LoadEmbeddedDefaultConfig();
+  testing::WriteRandomLog(config, dir_ + "/logs/default.binpb", 600, 5);
+  const TrainingLog log = ReadTrainingLog({dir_ + "/logs/default.binpb"}, config, false);
+  std::mt19937 rng(4);
+  std::normal_distribution<float> f(0.0f, 1.5f);
+  for (const char* algorithm : {"awrq", "dqn"}) {
+    TrainOptions o = Small(algorithm);
+    o.hidden = 12;
+    o.epochs = 1;
+    o.value_epochs = 1;
+    std::ostringstream progress;
+    const TrainSummary summary = TrainBundle(log, config, o, dir_ + "/models-default", progress);
+    const auto fast = LoadBundle(summary.bundle_dir, config, Inference::kFast);
+    const auto reference = LoadBundle(summary.bundle_dir, config, Inference::kTorch);
+    for (int i = 0; i < 5; ++i) {
+      for (size_t agent = 0; agent < config.agents.size(); ++agent) {
+        std::vector<float> x(config.agents[agent].features.size());
+        for (float& v : x) v = f(rng);
+        AgentScores a, b;
+        ASSERT_TRUE(fast->Score(agent, x, &a));
+        ASSERT_TRUE(reference->Score(agent, x, &b));
+        EXPECT_NEAR(a.user_value, b.user_value, 1e-4 * (1 + b.user_value)) << algorithm;
+        ASSERT_EQ(a.value.size(), b.value.size());
+        for (size_t j = 0; j < a.value.size(); ++j) {
+          EXPECT_NEAR(a.value[j], b.value[j], 1e-3 * (1 + std::abs(b.value[j])))
+              << algorithm << " agent " << agent << " action " << j;
+          EXPECT_NEAR(a.cost[j], b.cost[j], 1e-3 * (1 + b.cost[j]))
+              << algorithm << " agent " << agent << " action " << j;
+        }
+      }
+    }
+  }
+}
+
 TEST_F(TrainerTest, CorruptOrMismatchedBundlesAreRefusedWithAReason) {
   const TrainingLog log = ReadTrainingLog({dir_ + "/logs/b.binpb"}, config_, false);
   TrainOptions o = Small("awrq");
