@@ -102,6 +102,9 @@ AllotConfig Parse(const YAML::Node& root) {
     s.Read("load_lag", c.controller.load_lag);
     s.Read("calibration_alpha", c.controller.calibration_alpha);
     s.Read("fallback_error", c.controller.fallback_error);
+    s.Read("overshoot_z", c.controller.overshoot_z);
+    s.Read("state_gain", c.controller.state_gain);
+    s.Read("max_backoff", c.controller.max_backoff);
     s.Read("lambda_grid", c.controller.lambda_grid);
     s.Read("seed", c.controller.seed);
     s.Read("day_length_s", c.controller.day_length_s);
@@ -321,6 +324,12 @@ void Validate(const AllotConfig& c) {
     Fail("controller.load_lag", "must be in [0, 1)");
   CheckFraction(c.controller.calibration_alpha, "controller.calibration_alpha");
   CheckPositive(c.controller.fallback_error, "controller.fallback_error");
+  if (!(c.controller.overshoot_z >= 0 && c.controller.overshoot_z <= 5))
+    Fail("controller.overshoot_z", "must be in [0, 5]");
+  if (!(c.controller.state_gain > 0 && c.controller.state_gain <= 1))
+    Fail("controller.state_gain", "must be in (0, 1]");
+  if (!(c.controller.max_backoff >= 0 && c.controller.max_backoff < 1))
+    Fail("controller.max_backoff", "must be in [0, 1)");
   if (c.controller.lambda_grid < 2 || c.controller.lambda_grid > 1000) {
     Fail("controller.lambda_grid", "must be in [2, 1000]");
   }

@@ -97,6 +97,15 @@ struct ControllerConfig {
   double calibration_alpha = 0.2;
   // MPC hands the module to PID while its smoothed relative prediction error exceeds this.
   double fallback_error = 0.25;
+  // MPC back-off: it steers to target * (1 - overshoot_z * sigma), sigma being its recent relative
+  // prediction error (an estimate of the load's unpredictable part), capped at max_backoff. Load
+  // that cannot be predicted spreads around whatever level is aimed at; aiming at the target
+  // itself overshoots half the time. 0 aims at the target.
+  double overshoot_z = 1.0;
+  // MPC state observer: the load a plan starts from is predicted + state_gain * (measured -
+  // predicted); 1 takes the measurement as it is.
+  double state_gain = 0.5;
+  double max_backoff = 0.1;
   int lambda_grid = 48;  // candidate constant lambdas per period (plus random shooting)
   uint64_t seed = 1;     // random shooting
   // Traffic forecast: Holt-Winters level/trend smoothing and a seasonal profile by time slot.

@@ -69,16 +69,36 @@ std::vector<ModuleDecision> MpcController::Update(const ControlInput& input) {
     const CostCurve* curve = m < input.curves.size() ? &input.curves[m] : nullptr;
     const double cost_now = curve && !curve->empty() ? curve->At(input.lambda[m]) : 0.0;
     if (s.predicted_next >= 0) {
-      s.error = 0.7 * s.error + 0.3 * std::abs(s.predicted_next - load.cpu_utilization) / target;
+      const double e = (s.predicted_next - load.cpu_utilization) / target;
+      s.error = 0.7 * s.error + 0.3 * std::abs(e);
+      s.spread = s.spread < 0 ? e * e : 0.95 * s.spread + 0.05 * e * e;
     }
+    // The load the plan starts from: the model's prediction for now corrected towards the
+    // measurement (a fixed-gain state observer), so measurement noise is not replayed through
+    // the lag into every predicted period.
+    const double state =
+        s.predicted_next >= 0
+            ? s.predicted_next + options_.state_gain * (load.cpu_utilization - s.predicted_next)
+            : load.cpu_utilization;
+    // Aim below the target by the part of the load the model cannot predict (see
+    // controller.overshoot_z): a chance constraint on overshoot rather than a symmetric target.
+    const double backoff =
+        s.spread < 0 ? 0.0
+                     : std::min(options_.max_backoff, options_.overshoot_z * std::sqrt(s.spread));
+    const double aim = target * (1 - backoff);
     s.predicted_next = -1;
     if (cost_now <= 0 || load.qps <= 0) {
       d.lambda = pid_.Step(m, input.lambda[m], load.cpu_utilization, target, dt);
       d.controller = "pid";
       continue;
     }
-    // Steady-state calibration: measured CPU per unit of predicted compute demand.
-    const double k_observed = load.cpu_utilization / (load.qps * cost_now);
+    // Calibration: measured CPU per unit of compute demand passed through the model's own lag,
+    // so that a ramp (the CPU still catching up with a demand change) is not read as a change
+    // of k. The first sample is taken as steady state.
+    const double demand = load.qps * cost_now;
+    const double rho = options_.load_lag;
+    s.lagged_demand = s.lagged_demand < 0 ? demand : rho * s.lagged_demand + (1 - rho) * demand;
+    const double k_observed = load.cpu_utilization / s.lagged_demand;
     s.k = s.k == 0
               ? k_observed
               : (1 - options_.calibration_alpha) * s.k + options_.calibration_alpha * k_observed;
@@ -96,7 +116,7 @@ std::vector<ModuleDecision> MpcController::Update(const ControlInput& input) {
     double best = std::numeric_limits<double>::infinity();
     double best_first = input.lambda[m];
     auto consider = [&] {
-      const double j = PathCost(path, load.cpu_utilization, target, s.k, qps, *curve);
+      const double j = PathCost(path, state, aim, s.k, qps, *curve);
       if (j < best) {
         best = j;
         best_first = path[0];
@@ -130,7 +150,7 @@ std::vector<ModuleDecision> MpcController::Update(const ControlInput& input) {
     }
     // What the model expects next period at the lambda actually applied; compared with the
     // measurement next period to decide whether the model can be trusted.
-    s.predicted_next = options_.load_lag * load.cpu_utilization +
+    s.predicted_next = options_.load_lag * state +
                        (1 - options_.load_lag) * s.k * qps.front() * curve->At(d.lambda);
     d.predicted_cpu = s.predicted_next;
   }

@@ -15,10 +15,13 @@ namespace allot {
 // Load model, per module m and period i of the horizon:
 //   C[i+1] = rho C[i] + (1 - rho) k qps[i+1] cost(lambda[i])
 // cost(lambda): the module's expected core-ms per request at lambda (CostCurve);
-// qps[i]: the traffic forecast; k: CPU fraction per (core-ms/s), learned online from measured
-// CPU (the calibration between predicted and measured load); rho: controller.load_lag.
+// qps[i]: the traffic forecast; k: CPU fraction per (core-ms/s), learned online as measured CPU
+// over the demand passed through the same lag (the calibration between predicted and measured
+// load); rho: controller.load_lag.
 // Objective (alpha discount, beta damping only at or above the critical load):
-//   J = sum_i alpha^i [ (C[i] - target)^2 + beta [C[i-1] >= critical] (C[i] - C[i-1])^2 ]
+//   J = sum_i alpha^i [ (C[i] - aim)^2 + beta [C[i-1] >= critical] (C[i] - C[i-1])^2 ]
+// with aim = target * (1 - min(max_backoff, overshoot_z * sigma)), sigma being the RMS of recent
+// one-period prediction errors relative to the target.
 // Candidates: for every lambda on the grid, the rate-limited ramp towards it and holding there;
 // plus `samples` random rate-limited walks (random shooting). The module falls back to PID while
 // the model is unusable: no scored requests, no traffic, or a smoothed relative prediction error
@@ -34,8 +37,10 @@ class MpcController final : public LambdaController {
  private:
   struct State {
     double k = 0.0;              // 0 = not calibrated yet
+    double lagged_demand = -1;   // qps * cost(lambda) through the load lag (-1 = none yet)
     double predicted_next = -1;  // C[1] predicted last period (-1 = none)
     double error = 0.0;          // smoothed |predicted - measured| / target
+    double spread = -1;          // slowly smoothed ((predicted - measured) / target)^2
   };
   // Cost of one lambda path from the current load.
   double PathCost(const std::vector<double>& path, double cpu, double target, double k,

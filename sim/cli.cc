@@ -31,8 +31,11 @@ constexpr char kUsage[] =
     "            training logs (length-delimited allot.v1.Transition, sharded) and "
     "DIR/manifest.json\n"
     "  evaluate  [--requests N] [--seed S] [--csv FILE] [--charts DIR] [--bundles DIR,DIR...]\n"
+    "            [--start-hour H] [--density K]\n"
     "            replays a held-out period through static, dcaf, analytic+fixed|pid|mpc and the "
-    "oracle\n"
+    "oracle;\n"
+    "            --density K simulates K times more requests per simulated second, each standing\n"
+    "            for K times fewer real ones (less sampling noise in module CPU)\n"
     "  drive     --target HOST:PORT [--qps Q] [--duration S] [--seed S] [--start-hour H] [--csv "
     "FILE]\n"
     "            closed loop against a live server on the loopback interface\n"
@@ -89,7 +92,9 @@ struct Flags {
 Flags Parse(int argc, const char* const* argv) {
   static const std::map<std::string, std::set<std::string>> kFlags = {
       {"generate", {"world", "config", "out", "requests", "shards", "seed", "epsilon"}},
-      {"evaluate", {"world", "config", "requests", "seed", "csv", "charts", "bundles"}},
+      {"evaluate",
+       {"world", "config", "requests", "seed", "csv", "charts", "bundles", "start-hour",
+        "density"}},
       {"drive", {"world", "config", "target", "qps", "duration", "seed", "start-hour", "csv"}},
       {"testbench", {"world", "config", "out", "seed"}},
   };
@@ -123,6 +128,13 @@ std::unique_ptr<World> LoadWorld(const Flags& f) {
       f.Has("config") ? LoadConfigFromFile(f.Str("config")) : LoadEmbeddedDefaultConfig();
   WorldConfig world =
       f.Has("world") ? LoadWorldConfigFromFile(f.Str("world")) : LoadEmbeddedWorldConfig();
+  if (f.command == "evaluate") {
+    // The evaluated window and sampling density: the same world and the same real traffic.
+    world.time.start_hour = f.Num("start-hour", world.time.start_hour, 0.0, 23.999);
+    const double density = f.Num("density", 1.0, 0.01, 1000.0);
+    world.traffic.mean_qps *= density;
+    world.traffic.scale /= density;
+  }
   return std::make_unique<World>(std::move(config), std::move(world));
 }
 

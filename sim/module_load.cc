@@ -40,7 +40,12 @@ void ModuleLoad::ClosePeriod() {
       cpu_[m] = instant_[m];
       continue;
     }
-    lagged_[m] += alpha_ * (instant_[m] - lagged_[m]);
+    // The modules were serving before the run began: the first period starts in steady state
+    // rather than ramping up from idle cores (which no deployed controller ever sees).
+    if (first_period_)
+      lagged_[m] = instant_[m];
+    else
+      lagged_[m] += alpha_ * (instant_[m] - lagged_[m]);
     // A saturated module cannot report more than all of its cores.
     cpu_[m] = std::clamp(lagged_[m] + (w.load.noise_sigma > 0 ? noise(rng_) : 0.0), 0.0, 1.0);
     const int max = static_cast<int>(o.levels.size());
@@ -52,6 +57,7 @@ void ModuleLoad::ClosePeriod() {
         (std::max(lagged_[m], cpu_[m]) - o.timeout_start) / (1.0 - o.timeout_start), 0.0, 1.0);
     timeout_[m] = o.timeout_max * over * over;
   }
+  first_period_ = false;
 }
 
 int ModuleLoad::max_level() const {

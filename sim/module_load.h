@@ -36,6 +36,7 @@ class ModuleLoad {
   std::mt19937_64 rng_;
   std::vector<double> period_cost_, period_requests_;
   std::vector<double> lagged_, cpu_, instant_, qps_, timeout_;
+  bool first_period_ = true;  // the next ClosePeriod is the run's first
   std::vector<int> level_;
 };
 

@@ -1,10 +1,25 @@
 // Wires the configs together; the cross-checks live in ChainLayout.
 #include "sim/world.h"
 
+#include <cmath>
+
 namespace allot::sim {
+namespace {
+
+// The controller is set up for the world it runs in, as an operator sets it up for a cluster:
+// the day lasts as long as the world's (compressed) day, and the load model's lag is the lag of
+// the world's CPU measurement over one control period.
+AllotConfig FitControllerToWorld(AllotConfig config, const WorldConfig& world) {
+  config.controller.day_length_s = world.time.day_length_s;
+  if (world.load.lag_s > 0)
+    config.controller.load_lag = std::exp(-config.controller.period_s / world.load.lag_s);
+  return config;
+}
+
+}  // namespace
 
 World::World(AllotConfig config, WorldConfig world)
-    : config_(std::move(config)),
+    : config_(FitControllerToWorld(std::move(config), world)),
       world_(std::move(world)),
       layout_(config_, world_),
       model_(world_),
