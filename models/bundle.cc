@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "models/bundle_models.h"
@@ -79,12 +80,13 @@ std::string FirstDifference(const YAML::Node& bundle, const YAML::Node& config,
 class LearnedScorer final : public ActionScorer {
  public:
   LearnedScorer(std::string version, BundleModels models, const AllotConfig& config,
-                std::vector<double> calib_a, std::vector<double> calib_b)
+                std::vector<double> calib_a, std::vector<double> calib_b, ServedCostMap costs)
       : version_(std::move(version)),
         models_(std::move(models)),
         value_model_(config.value_model),
         calib_a_(std::move(calib_a)),
-        calib_b_(std::move(calib_b)) {
+        calib_b_(std::move(calib_b)),
+        costs_(std::move(costs)) {
     models_->eval();
     for (const AgentConfig& agent : config.agents) {
       const ActionSpace space(agent);
@@ -112,19 +114,22 @@ class LearnedScorer final : public ActionScorer {
     const int64_t n = digits_[agent].size(0);
     const torch::Tensor obs_all = obs.expand({n, obs.size(1)});
     const torch::Tensor q = models.q[agent]->forward(obs_all, digits_[agent]).mean(1).contiguous();
+    const float* qp = q.data_ptr<float>();
+    out->value.resize(static_cast<size_t>(n));
+    out->cost.resize(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j) out->value[j] = calib_a_[agent] + calib_b_[agent] * qp[j];
+    if (costs_.Uses(agent)) {
+      for (int64_t j = 0; j < n; ++j)
+        out->cost[j] = costs_.map->At(agent, out->value_bucket, static_cast<size_t>(j));
+      return true;
+    }
     const torch::Tensor cost = models.cost[agent]
                                    ->forward(torch::cat({obs_all, actions_[agent]}, 1))
                                    .squeeze(1)
                                    .clamp_min(0)
                                    .contiguous();
-    const float* qp = q.data_ptr<float>();
     const float* cp = cost.data_ptr<float>();
-    out->value.resize(static_cast<size_t>(n));
-    out->cost.resize(static_cast<size_t>(n));
-    for (int64_t j = 0; j < n; ++j) {
-      out->value[j] = calib_a_[agent] + calib_b_[agent] * qp[j];
-      out->cost[j] = cp[j];
-    }
+    for (int64_t j = 0; j < n; ++j) out->cost[j] = cp[j];
     return true;
   }
 
@@ -133,6 +138,7 @@ class LearnedScorer final : public ActionScorer {
   BundleModels models_;
   ValueModelConfig value_model_;
   std::vector<double> calib_a_, calib_b_;
+  ServedCostMap costs_;
   std::vector<torch::Tensor> digits_;   // per agent: [A, D]
   std::vector<torch::Tensor> actions_;  // per agent: [A, sum of choices] one-hot
 };
@@ -187,6 +193,26 @@ std::shared_ptr<const ActionScorer> LoadBundle(const std::string& dir, const All
     }
     if (calib_a.size() != config.agents.size())
       throw BundleError(where + "calibration: one entry per agent expected");
+    ServedCostMap costs;
+    if (const YAML::Node source = manifest["cost_source"]) {
+      costs.use.assign(config.agents.size(), false);
+      for (size_t i = 0; i < config.agents.size(); ++i) {
+        const std::string kind = source[config.agents[i].name].as<std::string>("model");
+        if (kind != "map" && kind != "model")
+          throw BundleError(where + "cost_source." + config.agents[i].name +
+                            ": must be map or model");
+        costs.use[i] = kind == "map";
+      }
+      if (std::find(costs.use.begin(), costs.use.end(), true) != costs.use.end()) {
+        const std::filesystem::path file = std::filesystem::path(dir) / kCostMapFile;
+        std::ifstream in(file);
+        if (!in) throw BundleError(where + "cannot read " + kCostMapFile);
+        std::stringstream text;
+        text << in.rdbuf();
+        costs.map =
+            std::make_shared<const CostMap>(ParseCostMapYaml(text.str(), kCostMapFile, config));
+      }
+    }
     at::set_num_threads(1);  // one intra-op thread: requests run in parallel on gRPC's threads
     BundleModels models(config, arch);
     torch::serialize::InputArchive archive;
@@ -195,10 +221,11 @@ std::shared_ptr<const ActionScorer> LoadBundle(const std::string& dir, const All
     models->eval();
     const std::string version = manifest["version"].as<std::string>();
     if (inference == Inference::kFast) {
-      if (auto fast = MakeFastScorer(version, models, config, calib_a, calib_b)) return fast;
+      if (auto fast = MakeFastScorer(version, models, config, calib_a, calib_b, costs)) return fast;
     }
     return std::make_shared<LearnedScorer>(manifest["version"].as<std::string>(), std::move(models),
-                                           config, std::move(calib_a), std::move(calib_b));
+                                           config, std::move(calib_a), std::move(calib_b),
+                                           std::move(costs));
   } catch (const BundleError&) {
     throw;
   } catch (const YAML::Exception& e) {

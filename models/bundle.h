@@ -19,6 +19,7 @@ class BundleError : public std::runtime_error {
 
 inline constexpr char kManifestFile[] = "manifest.yaml";
 inline constexpr char kWeightsFile[] = "model.pt";
+inline constexpr char kCostMapFile[] = "cost_map.yaml";  // only with a manifest cost_source
 
 // Bundle directories under models_dir that have a manifest, newest version first (versions
 // sort by creation time). Temporary directories (".tmp-*") are ignored.

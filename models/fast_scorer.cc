@@ -246,10 +246,12 @@ struct FastAgent {
 
 class FastScorer final : public ActionScorer {
  public:
-  FastScorer(std::string version, std::vector<FastAgent> agents, ValueModelConfig value_model)
+  FastScorer(std::string version, std::vector<FastAgent> agents, ValueModelConfig value_model,
+             ServedCostMap costs)
       : version_(std::move(version)),
         agents_(std::move(agents)),
-        value_model_(std::move(value_model)) {}
+        value_model_(std::move(value_model)),
+        costs_(std::move(costs)) {}
 
   const std::string& version() const override { return version_; }
 
@@ -274,7 +276,11 @@ class FastScorer final : public ActionScorer {
     out->cost.resize(n);
     QValues(a, obs, out->value);
     for (size_t j = 0; j < n; ++j) out->value[j] = a.calib_a + a.calib_b * out->value[j];
-    Costs(a, obs, out->cost, scratch);
+    if (costs_.Uses(index)) {
+      for (size_t j = 0; j < n; ++j) out->cost[j] = costs_.map->At(index, out->value_bucket, j);
+    } else {
+      Costs(a, obs, out->cost, scratch);
+    }
     return true;
   }
 
@@ -369,6 +375,7 @@ class FastScorer final : public ActionScorer {
   std::string version_;
   std::vector<FastAgent> agents_;
   ValueModelConfig value_model_;
+  ServedCostMap costs_;
 };
 
 }  // namespace
@@ -376,7 +383,8 @@ class FastScorer final : public ActionScorer {
 std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, BundleModels& models,
                                                    const AllotConfig& config,
                                                    const std::vector<double>& calib_a,
-                                                   const std::vector<double>& calib_b) {
+                                                   const std::vector<double>& calib_b,
+                                                   ServedCostMap costs) {
   torch::NoGradGuard no_grad;
   std::vector<FastAgent> agents;
   for (size_t i = 0; i < config.agents.size(); ++i) {
@@ -413,7 +421,8 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
     a.calib_b = calib_b[i];
     agents.push_back(std::move(a));
   }
-  return std::make_shared<FastScorer>(version, std::move(agents), config.value_model);
+  return std::make_shared<FastScorer>(version, std::move(agents), config.value_model,
+                                      std::move(costs));
 }
 
 }  // namespace allot::models

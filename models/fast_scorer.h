@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "models/bundle_models.h"
+#include "models/cost_map.h"
 #include "policy/config.h"
 #include "policy/scorer.h"
 
@@ -23,6 +24,7 @@ namespace allot::models {
 std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, BundleModels& models,
                                                    const AllotConfig& config,
                                                    const std::vector<double>& calib_a,
-                                                   const std::vector<double>& calib_b);
+                                                   const std::vector<double>& calib_b,
+                                                   ServedCostMap costs);
 
 }  // namespace allot::models

@@ -14,12 +14,14 @@ constexpr char kUsage[] =
     "NAME]\n"
     "                   [--seed N] [--epochs N] [--heads K] [--batch N] [--lr X] [--hidden N]\n"
     "                   [--gamma X] [--target-update N] [--validation X] [--threads N] "
-    "[--skip-bad] [--quiet]\n"
+    "[--skip-bad] [--quiet] [--testbench CSV]\n"
     "  --logs PATH      a log file or a directory of shards (repeatable)\n"
     "  --config FILE    schema to check records against (default: the embedded default config)\n"
     "  --out DIR        model directory; the bundle goes to DIR/<version> (default var/models)\n"
     "  --algorithm NAME dqn | drqn | vdn | qmix | awrq (default awrq)\n"
-    "  --skip-bad       skip and count records that do not fit the schema instead of failing\n";
+    "  --skip-bad       skip and count records that do not fit the schema instead of failing\n"
+    "  --testbench CSV  AutoBucket measurements (allot-sim testbench): fit the cost map and serve\n"
+    "                   it for the agents whose logged costs it predicts better\n";
 
 int Usage(const std::string& message) {
   std::cerr << "allot-train: " << message << "\n" << kUsage;
@@ -78,6 +80,8 @@ int main(int argc, char** argv) {
         options.validation_fraction = std::stod(v);
       else if (arg == "--threads")
         options.threads = std::stoi(v);
+      else if (arg == "--testbench")
+        options.testbench_csv = v;
       else
         return Usage("unknown argument '" + arg + "'");
     } catch (const std::logic_error&) {

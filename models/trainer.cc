@@ -17,6 +17,7 @@
 
 #include "models/bundle.h"
 #include "models/bundle_models.h"
+#include "models/cost_map.h"
 #include "policy/analytic_scorer.h"
 
 namespace allot::models {
@@ -197,7 +198,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   }
 
   // Observations: features and the predicted value bucket.
-  std::vector<torch::Tensor> obs;
+  std::vector<torch::Tensor> obs, buckets;
   {
     torch::NoGradGuard no_grad;
     const auto& bounds = config.value_model.bucket_bounds;
@@ -209,6 +210,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
       const torch::Tensor bucket =
           torch::bucketize(v, bounds_t, /*out_int32=*/false, /*right=*/true);
       obs.push_back(models->Observation(features[i], bucket));
+      buckets.push_back(bucket);
       const torch::Tensor val_v = v.index_select(0, val_rows);
       const torch::Tensor val_r = revenue.index_select(0, val_rows);
       summary.metrics["value_" + config.agents[i].name + "_rank_corr"] = Spearman(
@@ -256,6 +258,33 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
               .abs()
               .mean()
               .item<double>();
+    }
+  }
+
+  // The AutoBucket cost map, served per agent where it predicts the logged costs better than
+  // the learned cost model on the validation rows.
+  CostMap cost_map;
+  std::vector<std::string> cost_source(n_agents, "model");
+  if (!options.testbench_csv.empty()) {
+    std::ifstream in(options.testbench_csv);
+    if (!in) throw std::runtime_error("cannot read testbench file " + options.testbench_csv);
+    std::stringstream text;
+    text << in.rdbuf();
+    cost_map = FitCostMap(text.str(), options.testbench_csv, config);
+    const std::vector<int64_t> val(val_rows.data_ptr<int64_t>(),
+                                   val_rows.data_ptr<int64_t>() + val_rows.numel());
+    for (size_t i = 0; i < n_agents; ++i) {
+      const std::string& agent = config.agents[i].name;
+      double error = 0;
+      for (int64_t r : val) {
+        const auto row = static_cast<size_t>(r);
+        error += std::abs(cost_map.At(i, static_cast<int>(buckets[i][r].item<int64_t>()),
+                                      static_cast<size_t>(log.agents[i].joint[row])) -
+                          log.agents[i].cost[row]);
+      }
+      const double mae = error / std::max<size_t>(1, val.size());
+      summary.metrics["cost_map_" + agent + "_mae_ms"] = mae;
+      if (mae < summary.metrics["cost_" + agent + "_mae_ms"]) cost_source[i] = "map";
     }
   }
 
@@ -407,6 +436,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
     models->save(archive);
     archive.save_to((tmp / kWeightsFile).string());
   }
+  if (!cost_map.empty()) std::ofstream(tmp / kCostMapFile) << CostMapYaml(cost_map, config);
   YAML::Emitter y;
   y << YAML::BeginMap;
   y << YAML::Key << "version" << YAML::Value << summary.version;
@@ -448,6 +478,12 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   y << YAML::Key << "seed" << YAML::Value << options.seed << YAML::Key << "revenue_scale"
     << YAML::Value << scale;
   y << YAML::EndMap;
+  if (!cost_map.empty()) {
+    y << YAML::Key << "cost_source" << YAML::Value << YAML::BeginMap;
+    for (size_t i = 0; i < n_agents; ++i)
+      y << YAML::Key << config.agents[i].name << YAML::Value << cost_source[i];
+    y << YAML::EndMap;
+  }
   y << YAML::Key << "calibration" << YAML::Value << YAML::BeginSeq;
   for (size_t i = 0; i < n_agents; ++i) {
     y << YAML::Flow << YAML::BeginMap << YAML::Key << "agent" << YAML::Value

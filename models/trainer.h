@@ -38,6 +38,8 @@ struct TrainOptions {
   double validation_fraction = 0.1;
   uint64_t seed = 1;
   int threads = 2;
+  // AutoBucket measurements (`allot-sim testbench` CSV) to fit the cost map from; empty: none.
+  std::string testbench_csv;
   bool progress = true;
 };
 

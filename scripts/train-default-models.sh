@@ -16,5 +16,6 @@ rm -rf var/logs/default
 "$build/allot-sim" generate --out var/logs/default --requests "$requests" --shards 4 --seed 1
 mkdir -p var/testbench
 "$build/allot-sim" testbench --out var/testbench/default.csv --seed 1
-"$build/allot-train" --logs var/logs/default --out var/models --algorithm awrq --seed 1 --epochs 4
+"$build/allot-train" --logs var/logs/default --testbench var/testbench/default.csv --out var/models \
+  --algorithm awrq --seed 1 --epochs 4
 echo "train-default-models: done in $(( $(date +%s) - start )) s"

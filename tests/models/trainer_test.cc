@@ -3,6 +3,7 @@
 #include "models/trainer.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "models/bundle.h"
 #include "models/training_log.h"
 #include "tests/models/synthetic.h"
+#include "tests/models/synthetic_testbench.h"
 
 namespace allot::models {
 namespace {
@@ -204,6 +206,65 @@ TEST_F(TrainerTest, FastPathMatchesLibTorchOnTheDefaultConfig) {
         }
       }
     }
+  }
+}
+
+// With testbench measurements the bundle carries the cost map and serves it for the agents whose
+// logged costs it predicts better. The synthetic log's costs are 1 + 0.1 * joint; pre-rank's
+// testbench rows say exactly that (one queue decision), the other agents' rows do not.
+TEST_F(TrainerTest, TestbenchCostMapIsServedWhereItPredictsBetter) {
+  const AllotConfig config = LoadEmbeddedDefaultConfig();
+  testing::WriteRandomLog(config, dir_ + "/logs/default.binpb", 600, 6);
+  const int buckets = static_cast<int>(config.value_model.bucket_bounds.size()) + 1;
+  std::istringstream rows(testing::testbench::TestbenchCsv(buckets));
+  std::ostringstream csv;
+  for (std::string line; std::getline(rows, line);) {
+    if (line.rfind("prerank,", 0) != 0) csv << line << "\n";
+  }
+  const int lengths[] = {100, 200, 400, 800};
+  for (int b = 0; b < buckets; ++b) {
+    for (int q = 0; q < 4; ++q) {
+      csv << "prerank,prerank,queue_length,queue," << lengths[q] << "," << lengths[q] << "," << b
+          << "," << 1.0 + 0.1 * q << ",100\n";
+    }
+  }
+  std::ofstream(dir_ + "/bench.csv") << csv.str();
+
+  TrainOptions o = Small("awrq");
+  o.epochs = 1;
+  o.value_epochs = 1;
+  o.testbench_csv = dir_ + "/bench.csv";
+  std::ostringstream progress;
+  const TrainSummary summary =
+      TrainBundle(ReadTrainingLog({dir_ + "/logs/default.binpb"}, config, false), config, o,
+                  dir_ + "/models-map", progress);
+  EXPECT_NEAR(summary.metrics.at("cost_map_prerank_mae_ms"), 0.0, 1e-6);
+  const YAML::Node manifest = YAML::LoadFile(summary.bundle_dir + "/manifest.yaml");
+  for (const AgentConfig& agent : config.agents) {
+    const bool map_better = summary.metrics.at("cost_map_" + agent.name + "_mae_ms") <
+                            summary.metrics.at("cost_" + agent.name + "_mae_ms");
+    EXPECT_EQ(manifest["cost_source"][agent.name].as<std::string>(), map_better ? "map" : "model")
+        << agent.name;
+  }
+  ASSERT_EQ(manifest["cost_source"]["prerank"].as<std::string>(), "map");
+  const auto fast = LoadBundle(summary.bundle_dir, config, Inference::kFast);
+  const auto reference = LoadBundle(summary.bundle_dir, config, Inference::kTorch);
+  AgentScores a, b;
+  ASSERT_TRUE(fast->Score(1, std::vector<float>(8, 0.3f), &a));
+  ASSERT_TRUE(reference->Score(1, std::vector<float>(8, 0.3f), &b));
+  for (size_t j = 0; j < 4; ++j) {
+    EXPECT_NEAR(a.cost[j], 1.0 + 0.1 * static_cast<double>(j), 1e-9);
+    EXPECT_NEAR(b.cost[j], a.cost[j], 1e-9);
+  }
+
+  // A bundle whose map is gone is refused with the file named.
+  std::filesystem::remove(summary.bundle_dir + "/cost_map.yaml");
+  try {
+    LoadBundle(summary.bundle_dir, config, Inference::kFast);
+    FAIL() << "a bundle without its cost map was served";
+  } catch (const BundleError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot read cost_map.yaml"), std::string::npos)
+        << e.what();
   }
 }
 
