@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The default-model pipeline in miniature, through the binaries: simulator logs and testbench ->
+# allot-train with the cost map -> allot-bench-decision and allot-sim evaluate on the bundle.
+# Usage: model_pipeline_test.sh BUILD_DIR
+set -euo pipefail
+build=$1
+work=$(mktemp -d /tmp/allot-pipeline-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "model_pipeline_test: $*" >&2; exit 1; }
+
+"$build/allot-sim" generate --out "$work/logs" --requests 4000 --shards 2 --seed 3 >/dev/null
+"$build/allot-sim" testbench --out "$work/bench.csv" --seed 3 >/dev/null
+"$build/allot-train" --logs "$work/logs" --testbench "$work/bench.csv" --out "$work/models" \
+  --algorithm awrq --seed 3 --epochs 1 --heads 2 --quiet >/dev/null
+bundle=$(ls -d "$work"/models/*-awrq)
+grep -q '^cost_source:' "$bundle/manifest.yaml" || fail "manifest has no cost_source"
+[[ -s $bundle/cost_map.yaml ]] || fail "bundle has no cost_map.yaml"
+
+out=$("$build/allot-bench-decision" --model-dir "$work/models" --requests 300)
+echo "$out"
+for agent in recall prerank rank; do
+  grep -Eq "^bundle +$agent +joint_actions=[0-9]+ +requests=300 +p50= *[0-9.]+us" <<<"$out" ||
+    fail "no bundle timing for $agent"
+done
+if "$build/allot-bench-decision" --model-dir "$work/empty" >/dev/null 2>&1; then
+  fail "an empty model directory was accepted"
+fi
+
+table=$("$build/allot-sim" evaluate --requests 1500 --seed 3 --bundles "$bundle" 2>/dev/null)
+echo "$table"
+grep -Eq '^awrq\+pid +online' <<<"$table" || fail "no awrq+pid row"
+grep -Eq '^awrq\+mpc +online' <<<"$table" || fail "no awrq+mpc row"
+echo "model_pipeline_test: ok"
