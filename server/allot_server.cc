@@ -71,7 +71,7 @@ void AllotServer::Install(std::shared_ptr<const AllotConfig> config) {
   service_->SetServing(std::move(serving));
   const auto lambdas = engine_->lambdas();
   for (const ModuleConfig& m : config->modules) {
-    metrics_->SetModuleTarget(m.name, m.cpu_target);
+    metrics_->SetModuleTarget(m.name, m.cpu_target, m.cpu_hard_limit);
     metrics_->SetLambda(m.name, lambdas->Get(m.name, m.initial_lambda));
   }
   metrics_->SetPolicyInfo(config->version, policy->scorer->version());

@@ -71,6 +71,10 @@ ServerMetrics::ServerMetrics(const std::string& bind_address)
                       .Name("allot_module_cpu_target_ratio")
                       .Help("CPU utilisation target per module")
                       .Register(*registry_)),
+      cpu_hard_limit_(prometheus::BuildGauge()
+                          .Name("allot_module_cpu_hard_limit_ratio")
+                          .Help("CPU utilisation above which requests get a cost cap, per module")
+                          .Register(*registry_)),
       cpu_utilization_(prometheus::BuildGauge()
                            .Name("allot_module_cpu_utilization_ratio")
                            .Help("Last reported CPU utilisation per module")
@@ -231,8 +235,9 @@ void ServerMetrics::SetLambda(const std::string& module, double lambda) {
   lambda_.Add({{"module", module}}).Set(lambda);
 }
 
-void ServerMetrics::SetModuleTarget(const std::string& module, double target) {
+void ServerMetrics::SetModuleTarget(const std::string& module, double target, double hard_limit) {
   cpu_target_.Add({{"module", module}}).Set(target);
+  cpu_hard_limit_.Add({{"module", module}}).Set(hard_limit);
 }
 
 void ServerMetrics::SetModuleLoad(const std::string& module, double cpu, double qps,

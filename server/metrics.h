@@ -50,7 +50,7 @@ class ServerMetrics {
   void RecordAllocation(const AgentMetrics& m, const Allocation& a, const PolicySnapshot& policy);
 
   void SetLambda(const std::string& module, double lambda);
-  void SetModuleTarget(const std::string& module, double target);
+  void SetModuleTarget(const std::string& module, double target, double hard_limit);
   void SetModuleLoad(const std::string& module, double cpu, double qps, double timestamp_s);
   void SetPolicyInfo(const std::string& config_version, const std::string& bundle_version);
   void CountConfigReload(bool ok);
@@ -75,6 +75,7 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>& cache_saved_;
   prometheus::Family<prometheus::Gauge>& lambda_;
   prometheus::Family<prometheus::Gauge>& cpu_target_;
+  prometheus::Family<prometheus::Gauge>& cpu_hard_limit_;
   prometheus::Family<prometheus::Gauge>& cpu_utilization_;
   prometheus::Family<prometheus::Gauge>& module_qps_;
   prometheus::Family<prometheus::Gauge>& telemetry_timestamp_;
