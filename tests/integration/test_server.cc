@@ -42,7 +42,13 @@ std::shared_ptr<grpc::Channel> TestServer::channel() const {
   return grpc::CreateChannel(target(), grpc::InsecureChannelCredentials());
 }
 
-void TestServer::WriteConfig(const std::string& yaml) const {
+void TestServer::WriteConfig(const std::string& config_yaml) const {
+  // Hermetic: a config that still names the working directory's var/models gets an empty model
+  // directory of its own, so a bundle trained in the checkout cannot change what a test sees.
+  std::string yaml = config_yaml;
+  const std::string shared = "  dir: var/models";
+  if (const size_t at = yaml.find(shared); at != std::string::npos)
+    yaml.replace(at, shared.size(), "  dir: " + dir_ + "/models");
   // Write then rename, as a config-management agent would, so the watcher never sees half a file.
   const std::string tmp = config_path_ + ".tmp";
   std::ofstream(tmp) << yaml;
