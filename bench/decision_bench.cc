@@ -17,6 +17,8 @@
 
 namespace {
 
+volatile size_t g_sink = 0;
+
 struct Options {
   std::string config_path;
   std::string model_dir = "var/models";
@@ -56,7 +58,6 @@ void Time(const std::string& label, const allot::ActionScorer& scorer,
   for (size_t agent = 0; agent < config.agents.size(); ++agent) {
     const auto requests = MakeRequests(config.agents[agent].features.size(), options.requests, rng);
     allot::AgentScores scores;
-    double sink = 0;
     for (int i = 0; i < std::min(200, options.requests); ++i) {  // warm caches and thread_locals
       scorer.Score(agent, requests[static_cast<size_t>(i)], &scores);
     }
@@ -68,14 +69,14 @@ void Time(const std::string& label, const allot::ActionScorer& scorer,
         std::cerr << label << ": scoring failed for agent " << config.agents[agent].name << "\n";
         std::exit(1);
       }
-      sink += allot::ChooseAction(scores, 0.1).value;
+      g_sink = allot::ChooseAction(scores, 0.1).joint;  // keeps the decision from being elided
       us.push_back(
           std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
               .count());
     }
-    std::printf("%-8s %-8s joint_actions=%-4zu requests=%-6d p50=%8.1fus p99=%8.1fus  (%g)\n",
+    std::printf("%-8s %-8s joint_actions=%-4zu requests=%-6d p50=%8.1fus p99=%8.1fus\n",
                 label.c_str(), config.agents[agent].name.c_str(), scores.value.size(),
-                options.requests, Percentile(us, 0.50), Percentile(us, 0.99), sink > 0 ? 1.0 : 0.0);
+                options.requests, Percentile(us, 0.50), Percentile(us, 0.99));
   }
 }
 

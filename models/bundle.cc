@@ -6,12 +6,12 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "models/bundle_models.h"
 #include "models/fast_scorer.h"
 #include "policy/analytic_scorer.h"
+#include "policy/yaml_map.h"
 
 namespace allot::models {
 namespace {
@@ -204,13 +204,13 @@ std::shared_ptr<const ActionScorer> LoadBundle(const std::string& dir, const All
         costs.use[i] = kind == "map";
       }
       if (std::find(costs.use.begin(), costs.use.end(), true) != costs.use.end()) {
-        const std::filesystem::path file = std::filesystem::path(dir) / kCostMapFile;
-        std::ifstream in(file);
-        if (!in) throw BundleError(where + "cannot read " + kCostMapFile);
-        std::stringstream text;
-        text << in.rdbuf();
-        costs.map =
-            std::make_shared<const CostMap>(ParseCostMapYaml(text.str(), kCostMapFile, config));
+        std::string text;
+        try {
+          text = ReadConfigFile((std::filesystem::path(dir) / kCostMapFile).string());
+        } catch (const ConfigError&) {
+          throw BundleError(where + "cannot read " + kCostMapFile);
+        }
+        costs.map = std::make_shared<const CostMap>(ParseCostMapYaml(text, kCostMapFile, config));
       }
     }
     at::set_num_threads(1);  // one intra-op thread: requests run in parallel on gRPC's threads

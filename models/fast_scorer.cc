@@ -112,6 +112,7 @@ struct Dense {
   }
   // y = W[:, 0:n] x[0:n] + b
   void ApplyPrefix(const float* x, int n, float* y) const { ApplyRows(x, n, n, 1, y); }
+  void Apply(const float* x, float* y) const { ApplyPrefix(x, in, y); }
   // y += W[:, col]
   void AddColumn(int col, float* __restrict y) const {
     const float* __restrict row = wt.data() + static_cast<size_t>(col) * out;
@@ -262,7 +263,7 @@ class FastScorer final : public ActionScorer {
     thread_local Vec scratch, pre, obs;
     // User value and bucket.
     pre.resize(static_cast<size_t>(a.value.deep.front().out));
-    a.value.deep.front().ApplyPrefix(features.data(), a.value.deep.front().in, pre.data());
+    a.value.deep.front().Apply(features.data(), pre.data());
     float log_value = 0;
     a.value.RunRows(features.data(), 1, pre, scratch, &log_value);
     out->user_value = std::exp(std::clamp<double>(log_value, -30.0, 30.0));
@@ -313,24 +314,25 @@ class FastScorer final : public ActionScorer {
       for (size_t j = 0; j < n; ++j) q[j] = Head(a, h.data() + j * H);
       return;
     }
-    // GRU over decisions, one state per decision prefix, all states in one flat buffer. The
-    // input pre-activation of option c is the same for every prefix, the hidden one is the same
-    // for every option: each is computed once per step.
+    // GRU over decisions, one state per decision prefix, all states in one flat buffer. Every
+    // step's one-hot sits at the same columns (obs .. obs + max_choices), so the input
+    // pre-activation of option c is the same at every step and for every prefix: computed once.
+    // The hidden one is the same for every option: computed once per prefix and step.
     const size_t G = static_cast<size_t>(3 * H);
+    const size_t options = static_cast<size_t>(a.max_choices);
     thread_local Vec gi_obs, gi, gh, cur, next, gates;
     gi_obs.resize(G);
     a.ih.ApplyPrefix(obs.data(), a.obs, gi_obs.data());  // W_ih[:, obs] obs + b_ih
+    gi.resize(options * G);
+    for (size_t c = 0; c < options; ++c) {
+      std::copy(gi_obs.begin(), gi_obs.end(), gi.begin() + static_cast<ptrdiff_t>(c * G));
+      a.ih.AddColumn(a.obs + static_cast<int>(c), gi.data() + c * G);
+    }
     gates.resize(G);
     cur.assign(static_cast<size_t>(H), 0.0f);  // the empty prefix
     size_t count = 1;
     for (size_t d = 0; d < a.choices.size(); ++d) {
       const size_t C = static_cast<size_t>(a.choices[d]);
-      // Every GRU step's one-hot sits at the same columns, obs .. obs + max_choices.
-      gi.resize(C * G);
-      for (size_t c = 0; c < C; ++c) {
-        std::copy(gi_obs.begin(), gi_obs.end(), gi.begin() + static_cast<ptrdiff_t>(c * G));
-        a.ih.AddColumn(a.obs + static_cast<int>(c), gi.data() + c * G);
-      }
       gh.resize(count * G);
       a.hh.ApplyRows(cur.data(), H, H, static_cast<int>(count), gh.data());
       next.resize(count * C * static_cast<size_t>(H));

@@ -19,6 +19,7 @@
 #include "models/bundle_models.h"
 #include "models/cost_map.h"
 #include "policy/analytic_scorer.h"
+#include "policy/yaml_map.h"
 
 namespace allot::models {
 namespace {
@@ -95,6 +96,17 @@ double Spearman(const std::vector<double>& a, const std::vector<double>& b) {
   return va > 0 && vb > 0 ? cov / std::sqrt(va * vb) : 0.0;
 }
 
+// Every parameter of the given modules, for one optimiser.
+template <typename ModuleHolder>
+std::vector<torch::Tensor> ParametersOf(const std::vector<ModuleHolder>& modules) {
+  std::vector<torch::Tensor> params;
+  for (const auto& m : modules) {
+    auto p = m->parameters();
+    params.insert(params.end(), p.begin(), p.end());
+  }
+  return params;
+}
+
 void CopyParameters(torch::nn::Module& from, torch::nn::Module& to) {
   torch::NoGradGuard no_grad;
   auto source = from.named_parameters();
@@ -169,12 +181,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
 
   // 1. User value: DCN with Poisson loss on revenue (log-rate output).
   {
-    std::vector<torch::Tensor> params;
-    for (auto& m : models->value) {
-      auto p = m->parameters();
-      params.insert(params.end(), p.begin(), p.end());
-    }
-    torch::optim::Adam opt(params, torch::optim::AdamOptions(options.lr));
+    torch::optim::Adam opt(ParametersOf(models->value), torch::optim::AdamOptions(options.lr));
     Progress progress(out, "user-value",
                       static_cast<size_t>(options.value_epochs * train_rows.size(0)),
                       options.progress);
@@ -221,12 +228,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
 
   // 2. Cost: DCN on (observation, action) -> measured core-ms, MSE.
   {
-    std::vector<torch::Tensor> params;
-    for (auto& m : models->cost) {
-      auto p = m->parameters();
-      params.insert(params.end(), p.begin(), p.end());
-    }
-    torch::optim::Adam opt(params, torch::optim::AdamOptions(options.lr));
+    torch::optim::Adam opt(ParametersOf(models->cost), torch::optim::AdamOptions(options.lr));
     Progress progress(out, "cost", static_cast<size_t>(options.value_epochs * train_rows.size(0)),
                       options.progress);
     size_t done = 0;
@@ -266,23 +268,20 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   CostMap cost_map;
   std::vector<std::string> cost_source(n_agents, "model");
   if (!options.testbench_csv.empty()) {
-    std::ifstream in(options.testbench_csv);
-    if (!in) throw std::runtime_error("cannot read testbench file " + options.testbench_csv);
-    std::stringstream text;
-    text << in.rdbuf();
-    cost_map = FitCostMap(text.str(), options.testbench_csv, config);
-    const std::vector<int64_t> val(val_rows.data_ptr<int64_t>(),
-                                   val_rows.data_ptr<int64_t>() + val_rows.numel());
+    cost_map = FitCostMap(ReadConfigFile(options.testbench_csv), options.testbench_csv, config);
+    const int64_t* val = val_rows.data_ptr<int64_t>();
     for (size_t i = 0; i < n_agents; ++i) {
       const std::string& agent = config.agents[i].name;
+      const torch::Tensor val_buckets = buckets[i].index_select(0, val_rows).contiguous();
+      const int64_t* bucket = val_buckets.data_ptr<int64_t>();
       double error = 0;
-      for (int64_t r : val) {
-        const auto row = static_cast<size_t>(r);
-        error += std::abs(cost_map.At(i, static_cast<int>(buckets[i][r].item<int64_t>()),
+      for (int64_t k = 0; k < n_val; ++k) {
+        const auto row = static_cast<size_t>(val[k]);
+        error += std::abs(cost_map.At(i, static_cast<int>(bucket[k]),
                                       static_cast<size_t>(log.agents[i].joint[row])) -
                           log.agents[i].cost[row]);
       }
-      const double mae = error / std::max<size_t>(1, val.size());
+      const double mae = error / static_cast<double>(n_val);  // n_val >= 1
       summary.metrics["cost_map_" + agent + "_mae_ms"] = mae;
       if (mae < summary.metrics["cost_" + agent + "_mae_ms"]) cost_source[i] = "map";
     }
@@ -322,11 +321,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
 
   // 3. Action values.
   {
-    std::vector<torch::Tensor> params;
-    for (auto& m : models->q) {
-      auto p = m->parameters();
-      params.insert(params.end(), p.begin(), p.end());
-    }
+    std::vector<torch::Tensor> params = ParametersOf(models->q);
     if (arch.mixed()) {
       auto p = models->mixer->parameters();
       params.insert(params.end(), p.begin(), p.end());

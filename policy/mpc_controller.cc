@@ -27,14 +27,17 @@ MpcController::MpcController(const AllotConfig& config)
   }
 }
 
+double MpcController::Lagged(double previous, double input) const {
+  return options_.load_lag * previous + (1 - options_.load_lag) * input;
+}
+
 double MpcController::PathCost(const std::vector<double>& path, double cpu, double target, double k,
                                const std::vector<double>& qps, const CostCurve& curve) const {
-  const double rho = options_.load_lag;
   double previous = cpu;
   double weight = 1.0;
   double total = 0.0;
   for (size_t i = 0; i < path.size(); ++i) {
-    const double load = rho * previous + (1 - rho) * k * qps[i] * curve.At(path[i]);
+    const double load = Lagged(previous, k * qps[i] * curve.At(path[i]));
     double term = (load - target) * (load - target);
     // Damping applies between successive *predicted* loads: it smooths the plan without resisting
     // the correction away from the measured load (which the lag already slows down).
@@ -96,8 +99,7 @@ std::vector<ModuleDecision> MpcController::Update(const ControlInput& input) {
     // so that a ramp (the CPU still catching up with a demand change) is not read as a change
     // of k. The first sample is taken as steady state.
     const double demand = load.qps * cost_now;
-    const double rho = options_.load_lag;
-    s.lagged_demand = s.lagged_demand < 0 ? demand : rho * s.lagged_demand + (1 - rho) * demand;
+    s.lagged_demand = s.lagged_demand < 0 ? demand : Lagged(s.lagged_demand, demand);
     const double k_observed = load.cpu_utilization / s.lagged_demand;
     s.k = s.k == 0
               ? k_observed
@@ -150,8 +152,7 @@ std::vector<ModuleDecision> MpcController::Update(const ControlInput& input) {
     }
     // What the model expects next period at the lambda actually applied; compared with the
     // measurement next period to decide whether the model can be trusted.
-    s.predicted_next = options_.load_lag * state +
-                       (1 - options_.load_lag) * s.k * qps.front() * curve->At(d.lambda);
+    s.predicted_next = Lagged(state, s.k * qps.front() * curve->At(d.lambda));
     d.predicted_cpu = s.predicted_next;
   }
   return out;

@@ -42,6 +42,8 @@ class MpcController final : public LambdaController {
     double error = 0.0;          // smoothed |predicted - measured| / target
     double spread = -1;          // slowly smoothed ((predicted - measured) / target)^2
   };
+  // One period of the load lag: load_lag * previous + (1 - load_lag) * input.
+  double Lagged(double previous, double input) const;
   // Cost of one lambda path from the current load.
   double PathCost(const std::vector<double>& path, double cpu, double target, double k,
                   const std::vector<double>& qps, const CostCurve& curve) const;
