@@ -102,7 +102,8 @@ AllotConfig Parse(const YAML::Node& root) {
     s.Read("load_lag", c.controller.load_lag);
     s.Read("calibration_alpha", c.controller.calibration_alpha);
     s.Read("fallback_error", c.controller.fallback_error);
-    s.Read("overshoot_z", c.controller.overshoot_z);
+    s.Read("overshoot_budget", c.controller.overshoot_budget);
+    s.Read("error_window", c.controller.error_window);
     s.Read("state_gain", c.controller.state_gain);
     s.Read("max_backoff", c.controller.max_backoff);
     s.Read("lambda_grid", c.controller.lambda_grid);
@@ -324,8 +325,10 @@ void Validate(const AllotConfig& c) {
     Fail("controller.load_lag", "must be in [0, 1)");
   CheckFraction(c.controller.calibration_alpha, "controller.calibration_alpha");
   CheckPositive(c.controller.fallback_error, "controller.fallback_error");
-  if (!(c.controller.overshoot_z >= 0 && c.controller.overshoot_z <= 5))
-    Fail("controller.overshoot_z", "must be in [0, 5]");
+  if (!(c.controller.overshoot_budget > 0 && c.controller.overshoot_budget < 1))
+    Fail("controller.overshoot_budget", "must be in (0, 1)");
+  if (c.controller.error_window < 8 || c.controller.error_window > 100000)
+    Fail("controller.error_window", "must be in [8, 100000]");
   if (!(c.controller.state_gain > 0 && c.controller.state_gain <= 1))
     Fail("controller.state_gain", "must be in (0, 1]");
   if (!(c.controller.max_backoff >= 0 && c.controller.max_backoff < 1))

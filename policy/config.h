@@ -97,11 +97,13 @@ struct ControllerConfig {
   double calibration_alpha = 0.2;
   // MPC hands the module to PID while its smoothed relative prediction error exceeds this.
   double fallback_error = 0.25;
-  // MPC back-off: it steers to target * (1 - overshoot_z * sigma), sigma being its recent relative
-  // prediction error (an estimate of the load's unpredictable part), capped at max_backoff. Load
-  // that cannot be predicted spreads around whatever level is aimed at; aiming at the target
-  // itself overshoots half the time. 0 aims at the target.
-  double overshoot_z = 1.0;
+  // MPC back-off: it steers to target * (1 - b), with b such that the load it cannot predict
+  // (judged from its last error_window one-period prediction errors) overshoots the target by
+  // overshoot_budget on average, as a fraction of the target; b is at most max_backoff. Load that
+  // cannot be predicted spreads around whatever level is aimed at: aiming at the target itself
+  // overshoots half the time.
+  double overshoot_budget = 0.0035;
+  int error_window = 60;
   // MPC state observer: the load a plan starts from is predicted + state_gain * (measured -
   // predicted); 1 takes the measurement as it is.
   double state_gain = 0.5;
@@ -111,7 +113,7 @@ struct ControllerConfig {
   // Traffic forecast: Holt-Winters level/trend smoothing and a seasonal profile by time slot.
   double day_length_s = 86400.0;  // shorter in compressed simulations
   int forecast_slots = 96;
-  double forecast_level_alpha = 0.3;
+  double forecast_level_alpha = 0.6;
   double forecast_trend_beta = 0.05;
   double forecast_seasonal_gamma = 0.5;
 };

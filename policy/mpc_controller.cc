@@ -13,6 +13,10 @@ MpcController::MpcController(const AllotConfig& config)
     : options_(config.controller),
       bounds_(config.lambda),
       state_(config.modules.size()),
+      backoffs_(
+          config.modules.size(),
+          OvershootBackoff(static_cast<size_t>(config.controller.error_window),
+                           config.controller.overshoot_budget, config.controller.max_backoff)),
       pid_(config),
       rng_(config.controller.seed) {
   ForecastOptions f;
@@ -72,9 +76,9 @@ std::vector<ModuleDecision> MpcController::Update(const ControlInput& input) {
     const CostCurve* curve = m < input.curves.size() ? &input.curves[m] : nullptr;
     const double cost_now = curve && !curve->empty() ? curve->At(input.lambda[m]) : 0.0;
     if (s.predicted_next >= 0) {
-      const double e = (s.predicted_next - load.cpu_utilization) / target;
+      const double e = (load.cpu_utilization - s.predicted_next) / target;
       s.error = 0.7 * s.error + 0.3 * std::abs(e);
-      s.spread = s.spread < 0 ? e * e : 0.95 * s.spread + 0.05 * e * e;
+      backoffs_[m].Add(e);
     }
     // The load the plan starts from: the model's prediction for now corrected towards the
     // measurement (a fixed-gain state observer), so measurement noise is not replayed through
@@ -83,12 +87,9 @@ std::vector<ModuleDecision> MpcController::Update(const ControlInput& input) {
         s.predicted_next >= 0
             ? s.predicted_next + options_.state_gain * (load.cpu_utilization - s.predicted_next)
             : load.cpu_utilization;
-    // Aim below the target by the part of the load the model cannot predict (see
-    // controller.overshoot_z): a chance constraint on overshoot rather than a symmetric target.
-    const double backoff =
-        s.spread < 0 ? 0.0
-                     : std::min(options_.max_backoff, options_.overshoot_z * std::sqrt(s.spread));
-    const double aim = target * (1 - backoff);
+    // Aim below the target by what the model cannot predict, so that the overshoot it leaves is
+    // on average controller.overshoot_budget: a chance constraint instead of a symmetric target.
+    const double aim = target * (1 - backoffs_[m].Backoff());
     s.predicted_next = -1;
     if (cost_now <= 0 || load.qps <= 0) {
       d.lambda = pid_.Step(m, input.lambda[m], load.cpu_utilization, target, dt);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "policy/lambda_controller.h"
+#include "policy/overshoot_backoff.h"
 #include "policy/pid_controller.h"
 #include "policy/traffic_forecast.h"
 
@@ -20,8 +21,8 @@ namespace allot {
 // load); rho: controller.load_lag.
 // Objective (alpha discount, beta damping only at or above the critical load):
 //   J = sum_i alpha^i [ (C[i] - aim)^2 + beta [C[i-1] >= critical] (C[i] - C[i-1])^2 ]
-// with aim = target * (1 - min(max_backoff, overshoot_z * sigma)), sigma being the RMS of recent
-// one-period prediction errors relative to the target.
+// with aim = target * (1 - b), b chosen from the recent one-period prediction errors so that the
+// expected overshoot is controller.overshoot_budget (OvershootBackoff).
 // Candidates: for every lambda on the grid, the rate-limited ramp towards it and holding there;
 // plus `samples` random rate-limited walks (random shooting). The module falls back to PID while
 // the model is unusable: no scored requests, no traffic, or a smoothed relative prediction error
@@ -40,7 +41,6 @@ class MpcController final : public LambdaController {
     double lagged_demand = -1;   // qps * cost(lambda) through the load lag (-1 = none yet)
     double predicted_next = -1;  // C[1] predicted last period (-1 = none)
     double error = 0.0;          // smoothed |predicted - measured| / target
-    double spread = -1;          // slowly smoothed ((predicted - measured) / target)^2
   };
   // One period of the load lag: load_lag * previous + (1 - load_lag) * input.
   double Lagged(double previous, double input) const;
@@ -52,6 +52,7 @@ class MpcController final : public LambdaController {
   LambdaConfig bounds_;
   std::vector<double> targets_;
   std::vector<State> state_;
+  std::vector<OvershootBackoff> backoffs_;
   std::vector<TrafficForecast> forecasts_;
   PidController pid_;
   std::mt19937_64 rng_;

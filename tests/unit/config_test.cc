@@ -69,8 +69,10 @@ TEST(ConfigTest, BadValuesNameTheirKeys) {
   EXPECT_EQ(ErrorFor("kind: mpc", "kind: lqr"), "controller.kind: must be mpc or pid");
   EXPECT_EQ(ErrorFor("  state_gain: 0.5", "  state_gain: 0"),
             "controller.state_gain: must be in (0, 1]");
-  EXPECT_EQ(ErrorFor("  overshoot_z: 1.0", "  overshoot_z: -1"),
-            "controller.overshoot_z: must be in [0, 5]");
+  EXPECT_EQ(ErrorFor("  overshoot_budget: 0.0035", "  overshoot_budget: 0"),
+            "controller.overshoot_budget: must be in (0, 1)");
+  EXPECT_EQ(ErrorFor("  error_window: 60", "  error_window: 3"),
+            "controller.error_window: must be in [8, 100000]");
   EXPECT_EQ(ErrorFor("  max_backoff: 0.1", "  max_backoff: 1"),
             "controller.max_backoff: must be in [0, 1)");
   EXPECT_EQ(ErrorFor("{name: recall,  cpu_target: 0.46", "{name: recall,  cpu_target: 1.46"),

@@ -1,0 +1,40 @@
+// How far below its CPU target the MPC should aim so that load it cannot predict overshoots the
+// target by no more than a budget on average.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace allot {
+
+// E[max(X, 0)] for X ~ Normal(mean, sigma^2): the expected overshoot of a load that lands `mean`
+// above the target with Gaussian scatter sigma (all as fractions of the target).
+double ExpectedGaussianExcess(double mean, double sigma);
+
+// Keeps the last `window` one-period prediction errors (measured - predicted) / target and turns
+// them into a back-off b: aiming at target * (1 - b), the load's expected overshoot is `budget`
+// (a fraction of the target), under a Gaussian with the errors' median as bias and 1.4826 x their
+// median absolute deviation as sigma. Medians rather than means: one large miss (a model error at a
+// lambda the reservoir had not seen, a telemetry glitch) should not hold the module below target
+// for a whole window, while a steady bias or a wider scatter should.
+class OvershootBackoff {
+ public:
+  OvershootBackoff(size_t window, double budget, double max_backoff);
+
+  void Add(double relative_error);
+  // max_backoff until `kMinErrors` errors are known (a restarted controller does not yet know
+  // how well it predicts); then in [0, max_backoff].
+  double Backoff() const;
+  size_t size() const { return errors_.size(); }
+
+  static constexpr size_t kMinErrors = 8;
+
+ private:
+  size_t window_;
+  double budget_;
+  double max_backoff_;
+  std::vector<double> errors_;  // ring buffer of the last window_ errors
+  size_t next_ = 0;
+};
+
+}  // namespace allot
