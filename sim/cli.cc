@@ -1,4 +1,4 @@
-// Flag parsing and the four commands. Each command validates its flags up front and fails with a
+// Flag parsing and the five commands. Each command validates its flags up front and fails with a
 // message and exit code 2 before doing any work.
 #include "sim/cli.h"
 
@@ -15,6 +15,7 @@
 
 #include "models/bundle.h"
 #include "sim/charts.h"
+#include "sim/control_comparison.h"
 #include "sim/controller_rows.h"
 #include "sim/drive.h"
 #include "sim/evaluation.h"
@@ -36,6 +37,9 @@ constexpr char kUsage[] =
     "oracle;\n"
     "            --density K simulates K times more requests per simulated second, each standing\n"
     "            for K times fewer real ones (less sampling noise in module CPU)\n"
+    "  control   [--requests N] [--seed S] [--csv FILE] [--start-hour H] [--density K]\n"
+    "            the analytic model under the PID and the MPC controller on the same held-out\n"
+    "            stream: mu and nu per module, overall and inside/outside promotions\n"
     "  drive     --target HOST:PORT [--qps Q] [--duration S] [--seed S] [--start-hour H] [--csv "
     "FILE]\n"
     "            closed loop against a live server on the loopback interface\n"
@@ -95,6 +99,7 @@ Flags Parse(int argc, const char* const* argv) {
       {"evaluate",
        {"world", "config", "requests", "seed", "csv", "charts", "bundles", "start-hour",
         "density"}},
+      {"control", {"world", "config", "requests", "seed", "csv", "start-hour", "density"}},
       {"drive", {"world", "config", "target", "qps", "duration", "seed", "start-hour", "csv"}},
       {"testbench", {"world", "config", "out", "seed"}},
   };
@@ -128,7 +133,7 @@ std::unique_ptr<World> LoadWorld(const Flags& f) {
       f.Has("config") ? LoadConfigFromFile(f.Str("config")) : LoadEmbeddedDefaultConfig();
   WorldConfig world =
       f.Has("world") ? LoadWorldConfigFromFile(f.Str("world")) : LoadEmbeddedWorldConfig();
-  if (f.command == "evaluate") {
+  if (f.command == "evaluate" || f.command == "control") {
     // The evaluated window and sampling density: the same world and the same real traffic.
     world.time.start_hour = f.Num("start-hour", world.time.start_hour, 0.0, 23.999);
     const double density = f.Num("density", 1.0, 0.01, 1000.0);
@@ -203,6 +208,19 @@ int Evaluate(const Flags& f, std::ostream& out) {
   return 0;
 }
 
+int Control(const Flags& f, std::ostream& out) {
+  ControlOptions o;
+  o.seed = static_cast<uint64_t>(f.Int("seed", 1, 0, INT64_MAX));
+  o.requests = static_cast<size_t>(f.Int("requests", 0, 0, 100'000'000));
+  const auto world = LoadWorld(f);
+  const auto start = std::chrono::steady_clock::now();
+  const ControlComparison c = CompareControllers(*world, o);
+  out << FormatControlComparison(c);
+  if (f.Has("csv")) WriteFile(f.Str("csv"), FormatControlComparisonCsv(c));
+  spdlog::info("control: {:.0f} simulated s, {:.1f} s", c.duration_s, SecondsSince(start));
+  return 0;
+}
+
 int Drive(const Flags& f, std::ostream& out) {
   DriveOptions o;
   if (!f.Has("target")) throw UsageError("drive needs --target HOST:PORT");
@@ -249,6 +267,7 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
     const Flags f = Parse(argc, argv);
     if (f.command == "generate") return Generate(f, out);
     if (f.command == "evaluate") return Evaluate(f, out);
+    if (f.command == "control") return Control(f, out);
     if (f.command == "drive") return Drive(f, out);
     return Testbench(f, out);
   } catch (const UsageError& e) {

@@ -29,14 +29,20 @@ class Stopwatch {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
-RunResult Run(const World& world, const std::vector<Request>& requests, SimPolicy& policy,
-              RunOptions options, const std::string& name) {
+std::shared_ptr<const ActionScorer> Analytic(const World& world) {
+  return std::make_shared<AnalyticScorer>(world.config());
+}
+
+}  // namespace
+
+RunResult RunRequests(const World& world, const std::vector<Request>& requests, SimPolicy& policy,
+                      RunOptions options, const std::string& name) {
   Runner runner(world, policy, std::move(options), name);
   for (const Request& r : requests) runner.Process(r);
   return runner.Finish();
 }
 
-RunOptions BaseOptions(const World& world, double scale, uint64_t seed) {
+RunOptions EvaluationRunOptions(const World& world, double scale, uint64_t seed) {
   RunOptions o;
   o.period_s = world.config().controller.period_s;
   o.scale = scale;
@@ -44,23 +50,31 @@ RunOptions BaseOptions(const World& world, double scale, uint64_t seed) {
   return o;
 }
 
-std::shared_ptr<const ActionScorer> Analytic(const World& world) {
-  return std::make_shared<AnalyticScorer>(world.config());
+HeldOutStream MakeHeldOutStream(const World& world, uint64_t seed, size_t requests,
+                                const std::string& stream) {
+  const size_t n = requests > 0 ? requests : static_cast<size_t>(world.world().evaluate.requests);
+  StreamOptions options;
+  options.seed = seed;
+  options.name = stream;
+  const RequestStream source(world, options);
+  HeldOutStream out;
+  out.requests = source.Take(n);
+  out.duration_s = out.requests.empty() ? 0.0 : out.requests.back().sim_s;
+  out.scale = source.scale();
+  return out;
 }
-
-}  // namespace
 
 std::vector<double> TuneDcafLambdas(const World& world, const std::vector<Request>& requests,
                                     const std::vector<double>& budget, double period_s,
                                     double scale) {
   auto config = std::make_shared<const AllotConfig>(world.config());
   ScorerPolicy policy("dcaf", config, Analytic(world));
-  RunOptions options = BaseOptions(world, scale, 0);
+  RunOptions options = EvaluationRunOptions(world, scale, 0);
   options.period_s = period_s;
   const CostFunction cost = [&](const std::vector<double>& lambda) {
     RunOptions o = options;
     o.lambdas = lambda;
-    return Run(world, requests, policy, o, "dcaf").cost;
+    return RunRequests(world, requests, policy, o, "dcaf").cost;
   };
   std::vector<double> start;
   for (const ModuleConfig& m : world.config().modules) start.push_back(m.initial_lambda);
@@ -92,7 +106,7 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
   const OracleSolution oracle = SolveOracle(world, table, ev.budget, {}, bisection);
   log("oracle lambdas");
 
-  const RunOptions base = BaseOptions(world, scale, options.seed);
+  const RunOptions base = EvaluationRunOptions(world, scale, options.seed);
   std::vector<RunResult> runs = std::move(external_runs);
 
   const StaticChoice fixed = BestStatic(world, table, ev.budget);
@@ -103,7 +117,7 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
     std::vector<uint32_t> joints;
     for (size_t p = 0; p < chain.size(); ++p) joints.push_back(fixed.joint[chain[p].stage]);
     FixedPolicy policy("static", joints);
-    runs.push_back(Run(world, requests, policy, base, "static"));
+    runs.push_back(RunRequests(world, requests, policy, base, "static"));
   }
   log("static");
 
@@ -114,7 +128,7 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
     ScorerPolicy policy("dcaf", config, Analytic(world));
     RunOptions o = base;
     o.lambdas = dcaf_lambdas;
-    runs.push_back(Run(world, requests, policy, o, "dcaf"));
+    runs.push_back(RunRequests(world, requests, policy, o, "dcaf"));
   }
   log("dcaf lambdas");
 
@@ -137,7 +151,7 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
     o.online = row.online;
     o.lambdas = row.lambdas;
     o.controller = row.online ? row.controller.get() : nullptr;
-    runs.push_back(Run(world, requests, *row.policy, o, row.name));
+    runs.push_back(RunRequests(world, requests, *row.policy, o, row.name));
     log(row.name);
   }
 
@@ -147,7 +161,7 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
     OraclePolicy policy("oracle", table, std::move(chosen), std::move(plain), oracle.lambda);
     RunOptions o = base;
     o.lambdas = oracle.lambda;
-    runs.push_back(Run(world, requests, policy, o, "oracle"));
+    runs.push_back(RunRequests(world, requests, policy, o, "oracle"));
   }
   log("oracle replay");
 
@@ -165,15 +179,9 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
 }
 
 Evaluation Evaluate(const World& world, const EvalOptions& options) {
-  const size_t n = options.requests > 0 ? options.requests
-                                        : static_cast<size_t>(world.world().evaluate.requests);
-  StreamOptions stream;
-  stream.seed = options.seed;
-  stream.name = options.stream;
-  const RequestStream requests_stream(world, stream);
-  const std::vector<Request> requests = requests_stream.Take(n);
-  const double duration = requests.empty() ? 0.0 : requests.back().sim_s;
-  return EvaluateRequests(world, requests, duration, requests_stream.scale(), options);
+  const HeldOutStream held =
+      MakeHeldOutStream(world, options.seed, options.requests, options.stream);
+  return EvaluateRequests(world, held.requests, held.duration_s, held.scale, options);
 }
 
 }  // namespace allot::sim

@@ -11,6 +11,7 @@
 #include "policy/lambda_controller.h"
 #include "sim/option_table.h"
 #include "sim/run_result.h"
+#include "sim/runner.h"
 #include "sim/sim_policy.h"
 #include "sim/world.h"
 
@@ -55,6 +56,22 @@ struct Evaluation {
   double duration_s = 0.0;                   // simulated seconds covered
   size_t num_options = 0;                    // hindsight options kept after pruning
 };
+
+// The held-out stream an evaluation replays (seed stream "evaluate" unless named otherwise).
+struct HeldOutStream {
+  std::vector<Request> requests;
+  double duration_s = 0.0;  // simulated seconds covered
+  double scale = 1.0;       // real requests per simulated request
+};
+HeldOutStream MakeHeldOutStream(const World& world, uint64_t seed, size_t requests,
+                                const std::string& stream = "evaluate");
+
+// One replay of `requests` through `policy`, as every evaluation row runs.
+RunResult RunRequests(const World& world, const std::vector<Request>& requests, SimPolicy& policy,
+                      RunOptions options, const std::string& name);
+// The run options every row starts from: the controller's period, the stream's scale and the
+// CPU-noise seed shared by all rows (common random numbers).
+RunOptions EvaluationRunOptions(const World& world, double scale, uint64_t seed);
 
 // Generates the held-out stream and scores static, dcaf, analytic+fixed, the extra rows and the
 // oracle.

@@ -7,6 +7,8 @@
 #include <numeric>
 #include <sstream>
 
+#include "sim/control_quality.h"
+
 namespace allot::sim {
 namespace {
 
@@ -22,20 +24,6 @@ std::string Pad(const std::string& s, size_t width, bool left = false) {
 }
 
 }  // namespace
-
-void ControlQuality(const RunResult& run, size_t m, double target, double* mu, double* nu) {
-  double sum_mu = 0.0;
-  double sum_nu = 0.0;
-  int n = 0;
-  for (const PeriodRecord& p : run.periods) {
-    if (!p.complete || m >= p.cpu.size()) continue;
-    sum_mu += std::min(p.cpu[m], target) / target;
-    sum_nu += std::max(p.cpu[m] - target, 0.0) / target;
-    ++n;
-  }
-  *mu = n ? sum_mu / n : 0.0;
-  *nu = n ? sum_nu / n : 0.0;
-}
 
 Table BuildTable(const World& world, const Evaluation& ev) {
   Table table;
@@ -61,7 +49,10 @@ Table BuildTable(const World& world, const Evaluation& ev) {
       c.used = run.cost[m];
       c.budget = ev.budget[m];
       c.used_pct = c.budget > 0 ? 100.0 * c.used / c.budget : 0.0;
-      ControlQuality(run, m, world.target(m), &c.mu, &c.nu);
+      const QualityOfControl q =
+          MeasureControl(run, m, world.target(m), [](auto&) { return true; });
+      c.mu = q.mu;
+      c.nu = q.nu;
       double lambda_sum = 0.0;
       for (const PeriodRecord& p : run.periods) lambda_sum += p.lambda[m];
       c.lambda = run.periods.empty() ? 0.0 : lambda_sum / static_cast<double>(run.periods.size());

@@ -41,8 +41,6 @@ struct Table {
 };
 
 Table BuildTable(const World& world, const Evaluation& evaluation);
-// Quality of control of one run for module m (complete periods only).
-void ControlQuality(const RunResult& run, size_t m, double target, double* mu, double* nu);
 std::string FormatTable(const Table& table);
 std::string FormatCsv(const Table& table);
 

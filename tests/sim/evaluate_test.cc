@@ -2,9 +2,12 @@
 // the online hook drives lambda from the simulated CPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "policy/analytic_scorer.h"
 #include "policy/pid_controller.h"
 #include "sim/cli.h"
+#include "sim/control_comparison.h"
 #include "sim/controller_rows.h"
 #include "sim/evaluation.h"
 #include "sim/report.h"
@@ -75,6 +78,40 @@ TEST(EvaluateTest, RowsAreScoredAgainstTheOracleAtEqualCompute) {
   EXPECT_GT(hi, lo);
 }
 
+// `allot-sim control` runs the same PID and MPC rows as `evaluate` and splits their periods
+// into those inside a promotion and the rest.
+TEST(ControlComparisonTest, MatchesTheEvaluationRowsAndSplitsPromotions) {
+  const auto world = SmallWorld();
+  ControlOptions control;
+  control.seed = 4;
+  control.requests = 3000;
+  const ControlComparison c = CompareControllers(*world, control);
+  EvalOptions options;
+  options.seed = 4;
+  options.requests = 3000;
+  options.extra_rows.push_back(AnalyticControllerRows());
+  const Table table = BuildTable(*world, Evaluate(*world, options));
+  ASSERT_EQ(c.rows.size(), 2u);
+  for (const ControlRow& row : c.rows) {
+    const std::string name = "analytic+" + row.controller;
+    const auto it = std::find_if(table.rows.begin(), table.rows.end(),
+                                 [&](const TableRow& r) { return r.policy == name; });
+    ASSERT_NE(it, table.rows.end()) << name;
+    for (size_t m = 0; m < c.modules.size(); ++m) {
+      EXPECT_DOUBLE_EQ(row.all[m].mu, it->modules[m].mu) << name << " " << m;
+      EXPECT_DOUBLE_EQ(row.all[m].nu, it->modules[m].nu) << name << " " << m;
+      EXPECT_EQ(row.spikes[m].periods + row.rest[m].periods, row.all[m].periods);
+    }
+  }
+  EXPECT_GT(c.spike_periods, 0);  // the stream covers the noon promotion of a 120 s day
+  // 12:00-12:30 real time is simulated seconds 60-62.5 of a 120 s day starting at midnight.
+  EXPECT_TRUE(InPromotion(*world, 60.5));
+  EXPECT_FALSE(InPromotion(*world, 63.0));
+  EXPECT_FALSE(InPromotion(*world, 59.5));
+  EXPECT_NE(FormatControlComparison(c).find("promotions"), std::string::npos);
+  EXPECT_EQ(FormatControlComparisonCsv(c).find("controller,module,periods,mu,nu"), 0u);
+}
+
 TEST(CliTest, BadFlagsFailWithAMessage) {
   std::ostringstream out, err;
   const char* unknown[] = {"allot-sim", "evaluate", "--requets", "5"};
@@ -93,6 +130,10 @@ TEST(CliTest, BadFlagsFailWithAMessage) {
   EXPECT_EQ(RunCli(4, no_density, out, err), 2);
   EXPECT_NE(err.str().find("--density must be a number in [0.01, 1000]"), std::string::npos)
       << err.str();
+  err.str("");
+  const char* control_flag[] = {"allot-sim", "control", "--bundles", "x"};
+  EXPECT_EQ(RunCli(4, control_flag, out, err), 2);
+  EXPECT_NE(err.str().find("unknown flag --bundles for control"), std::string::npos) << err.str();
   err.str("");
   const char* remote[] = {"allot-sim", "drive", "--target", "10.1.2.3:50051"};
   EXPECT_EQ(RunCli(4, remote, out, err), 2);
