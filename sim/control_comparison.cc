@@ -36,10 +36,9 @@ ControlComparison CompareControllers(const World& world, const ControlOptions& o
   const HeldOutStream held = MakeHeldOutStream(world, options.seed, options.requests);
   ControlComparison out;
   out.duration_s = held.duration_s;
-  std::vector<double> budget;
+  const std::vector<double> budget = world.Budgets(held.duration_s, held.scale);
   std::vector<size_t> modules;
   for (size_t m = 0; m < world.num_modules(); ++m) {
-    budget.push_back(world.cores(m) > 0 ? world.Budget(m, held.duration_s, held.scale) : 0.0);
     if (world.cores(m) > 0) {
       modules.push_back(m);
       out.modules.push_back(world.config().modules[m].name);
@@ -55,11 +54,7 @@ ControlComparison CompareControllers(const World& world, const ControlOptions& o
   auto outside = [&](const PeriodRecord& p) { return !InPromotion(world, p.start_s); };
   auto all = [](const PeriodRecord&) { return true; };
   for (EvalRow& row : AnalyticControllerRows()(context)) {
-    RunOptions o = base;
-    o.online = true;
-    o.lambdas = row.lambdas;
-    o.controller = row.controller.get();
-    const RunResult run = RunRequests(world, held.requests, *row.policy, o, row.name);
+    const RunResult run = RunRow(world, held.requests, row, base);
     ControlRow r;
     r.controller = row.controller->name();
     for (size_t m : modules) {
@@ -67,9 +62,7 @@ ControlComparison CompareControllers(const World& world, const ControlOptions& o
       r.all.push_back(MeasureControl(run, m, target, all));
       r.spikes.push_back(MeasureControl(run, m, target, in_promotion));
       r.rest.push_back(MeasureControl(run, m, target, outside));
-      double sum = 0.0;
-      for (const PeriodRecord& p : run.periods) sum += p.lambda[m];
-      r.mean_lambda.push_back(run.periods.empty() ? 0.0 : sum / run.periods.size());
+      r.mean_lambda.push_back(MeanLambda(run, m));
     }
     out.spike_periods = r.spikes.empty() ? 0 : r.spikes[0].periods;
     out.rows.push_back(std::move(r));

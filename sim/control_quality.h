@@ -30,4 +30,11 @@ QualityOfControl MeasureControl(const RunResult& run, size_t m, double target, K
   return q;
 }
 
+// Mean over all periods of module m's mean lambda.
+inline double MeanLambda(const RunResult& run, size_t m) {
+  double sum = 0.0;
+  for (const PeriodRecord& p : run.periods) sum += p.lambda[m];
+  return run.periods.empty() ? 0.0 : sum / static_cast<double>(run.periods.size());
+}
+
 }  // namespace allot::sim

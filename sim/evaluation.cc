@@ -50,6 +50,14 @@ RunOptions EvaluationRunOptions(const World& world, double scale, uint64_t seed)
   return o;
 }
 
+RunResult RunRow(const World& world, const std::vector<Request>& requests, EvalRow& row,
+                 RunOptions base) {
+  base.online = row.online;
+  base.lambdas = row.lambdas;
+  base.controller = row.online ? row.controller.get() : nullptr;
+  return RunRequests(world, requests, *row.policy, std::move(base), row.name);
+}
+
 HeldOutStream MakeHeldOutStream(const World& world, uint64_t seed, size_t requests,
                                 const std::string& stream) {
   const size_t n = requests > 0 ? requests : static_cast<size_t>(world.world().evaluate.requests);
@@ -93,9 +101,7 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
   };
   Evaluation ev;
   ev.duration_s = duration_s;
-  for (size_t m = 0; m < world.num_modules(); ++m) {
-    ev.budget.push_back(world.cores(m) > 0 ? world.Budget(m, duration_s, scale) : 0.0);
-  }
+  ev.budget = world.Budgets(duration_s, scale);
   const OptionTable table(world, requests);
   ev.num_options = table.num_options();
   log("hindsight tables: " + std::to_string(requests.size()) + " requests, " +
@@ -147,11 +153,7 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
     for (EvalRow& row : factory(context)) rows.push_back(std::move(row));
   }
   for (EvalRow& row : rows) {
-    RunOptions o = base;
-    o.online = row.online;
-    o.lambdas = row.lambdas;
-    o.controller = row.online ? row.controller.get() : nullptr;
-    runs.push_back(RunRequests(world, requests, *row.policy, o, row.name));
+    runs.push_back(RunRow(world, requests, row, base));
     log(row.name);
   }
 

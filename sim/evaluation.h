@@ -69,6 +69,9 @@ HeldOutStream MakeHeldOutStream(const World& world, uint64_t seed, size_t reques
 // One replay of `requests` through `policy`, as every evaluation row runs.
 RunResult RunRequests(const World& world, const std::vector<Request>& requests, SimPolicy& policy,
                       RunOptions options, const std::string& name);
+// One evaluation row: its policy, initial lambdas and (online) controller over `base`.
+RunResult RunRow(const World& world, const std::vector<Request>& requests, EvalRow& row,
+                 RunOptions base);
 // The run options every row starts from: the controller's period, the stream's scale and the
 // CPU-noise seed shared by all rows (common random numbers).
 RunOptions EvaluationRunOptions(const World& world, double scale, uint64_t seed);

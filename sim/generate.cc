@@ -84,11 +84,8 @@ GenerateSummary Generate(const World& world, const GenerateOptions& options) {
   const RequestStream pilot_stream(world, pilot_options);
   const std::vector<Request> pilot =
       pilot_stream.Take(static_cast<size_t>(std::min<int64_t>(options.requests, 5000)));
-  std::vector<double> budget;
   const double pilot_s = pilot.empty() ? 0.0 : pilot.back().sim_s;
-  for (size_t m = 0; m < world.num_modules(); ++m) {
-    budget.push_back(world.cores(m) > 0 ? world.Budget(m, pilot_s, pilot_stream.scale()) : 0.0);
-  }
+  const std::vector<double> budget = world.Budgets(pilot_s, pilot_stream.scale());
   const std::vector<double> lambdas =
       TuneDcafLambdas(world, pilot, budget, config.controller.period_s, pilot_stream.scale());
 

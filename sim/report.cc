@@ -53,9 +53,7 @@ Table BuildTable(const World& world, const Evaluation& ev) {
           MeasureControl(run, m, world.target(m), [](auto&) { return true; });
       c.mu = q.mu;
       c.nu = q.nu;
-      double lambda_sum = 0.0;
-      for (const PeriodRecord& p : run.periods) lambda_sum += p.lambda[m];
-      c.lambda = run.periods.empty() ? 0.0 : lambda_sum / static_cast<double>(run.periods.size());
+      c.lambda = MeanLambda(run, m);
       total_used += c.used;
       row.modules.push_back(c);
     }

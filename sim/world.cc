@@ -31,4 +31,10 @@ double World::Budget(size_t m, double sim_seconds, double scale) const {
   return target(m) * cores_[m] * 1000.0 * sim_seconds / scale;
 }
 
+std::vector<double> World::Budgets(double sim_seconds, double scale) const {
+  std::vector<double> out;
+  for (size_t m = 0; m < num_modules(); ++m) out.push_back(Budget(m, sim_seconds, scale));
+  return out;
+}
+
 }  // namespace allot::sim

@@ -32,6 +32,8 @@ class World {
   // Compute budget of module m over `sim_seconds`, in core-ms of simulated requests (each
   // simulated request stands for traffic.scale real ones).
   double Budget(size_t m, double sim_seconds, double scale) const;
+  // Budget() of every config module (0 for modules without cores).
+  std::vector<double> Budgets(double sim_seconds, double scale) const;
 
  private:
   AllotConfig config_;
