@@ -101,7 +101,8 @@ struct ControllerConfig {
   // (judged from its last error_window one-period prediction errors) overshoots the target by
   // overshoot_budget on average, as a fraction of the target; b is at most max_backoff. Load that
   // cannot be predicted spreads around whatever level is aimed at: aiming at the target itself
-  // overshoots half the time.
+  // overshoots half the time. The overshoot measured after periods planned at the aim corrects b
+  // until it averages overshoot_budget (heavier tails than a Gaussian need more).
   double overshoot_budget = 0.0035;
   int error_window = 60;
   // MPC state observer: the load a plan starts from is predicted + state_gain * (measured -

@@ -8,6 +8,15 @@
 #include "policy/control_loop.h"
 
 namespace allot {
+namespace {
+
+// A period's plan counts as "at the aim" when its predicted load is within this of it (as a
+// fraction of the target): well inside the one-period prediction error.
+constexpr double kOnAim = 0.01;
+// Golden-section steps refining the best constant lambda: the bracket shrinks to 0.618^n.
+constexpr int kRefineSteps = 16;
+
+}  // namespace
 
 MpcController::MpcController(const AllotConfig& config)
     : options_(config.controller),
@@ -66,7 +75,12 @@ std::vector<ModuleDecision> MpcController::Update(const ControlInput& input) {
     ModuleDecision& d = out[m];
     d.lambda = input.lambda[m];
     d.controller = name();
-    if (!input.load[m]) continue;
+    if (!input.load[m]) {
+      // Without a sample the guard holds or decays lambda: the next measurement will not follow
+      // this period's plan, so it must not be scored as the plan's error or overshoot.
+      state_[m].predicted_next = -1;
+      continue;
+    }
     const LoadSample& load = *input.load[m];
     const double target = targets_[m];
     State& s = state_[m];
@@ -79,6 +93,10 @@ std::vector<ModuleDecision> MpcController::Update(const ControlInput& input) {
       const double e = (load.cpu_utilization - s.predicted_next) / target;
       s.error = 0.7 * s.error + 0.3 * std::abs(e);
       backoffs_[m].Add(e);
+      // The overshoot the back-off is accountable for: periods planned at the aim. Not those
+      // the plan could not bring to it (lambda at a bound, the lag still closing a gap).
+      if (std::abs(s.predicted_next - s.aim) <= kOnAim * target)
+        backoffs_[m].AddOutcome(load.cpu_utilization / target);
     }
     // The load the plan starts from: the model's prediction for now corrected towards the
     // measurement (a fixed-gain state observer), so measurement noise is not replayed through
@@ -91,6 +109,7 @@ std::vector<ModuleDecision> MpcController::Update(const ControlInput& input) {
     // on average controller.overshoot_budget: a chance constraint instead of a symmetric target.
     const double aim = target * (1 - backoffs_[m].Backoff());
     s.predicted_next = -1;
+    s.aim = aim;
     if (cost_now <= 0 || load.qps <= 0) {
       d.lambda = pid_.Step(m, input.lambda[m], load.cpu_utilization, target, dt);
       d.controller = "pid";
@@ -124,15 +143,43 @@ std::vector<ModuleDecision> MpcController::Update(const ControlInput& input) {
         best = j;
         best_first = path[0];
       }
+      return j;
     };
-    for (double goal : curve->grid()) {
+    // The rate-limited ramp from the current lambda towards `goal`, then holding there.
+    auto ramp_to = [&](double goal) {
       double x = input.lambda[m];
       for (int i = 0; i < horizon; ++i) {
         const double step = MaxLambdaStep(bounds_, x);
         x = clamp(x + std::clamp(goal - x, -step, step));
         path[i] = x;
       }
-      consider();
+      return consider();
+    };
+    const std::vector<double>& grid = curve->grid();
+    size_t best_goal = 0;
+    double best_ramp = std::numeric_limits<double>::infinity();
+    for (size_t g = 0; g < grid.size(); ++g) {
+      const double j = ramp_to(grid[g]);
+      if (j < best_ramp) {
+        best_ramp = j;
+        best_goal = g;
+      }
+    }
+    // Neighbouring grid lambdas can be a few percent of the load apart, more than the back-off
+    // is fine-tuned to: refine the best goal between its grid neighbours (golden section).
+    if (!grid.empty()) {
+      constexpr double kGolden = 0.6180339887498949;
+      double lo = grid[best_goal > 0 ? best_goal - 1 : 0];
+      double hi = grid[std::min(best_goal + 1, grid.size() - 1)];
+      for (int i = 0; i < kRefineSteps && hi - lo > 0; ++i) {
+        const double a = hi - kGolden * (hi - lo);
+        const double b = lo + kGolden * (hi - lo);
+        if (ramp_to(a) < ramp_to(b)) {
+          hi = b;
+        } else {
+          lo = a;
+        }
+      }
     }
     std::uniform_real_distribution<double> move(-1.0, 1.0);
     for (int n = 0; n < options_.samples; ++n) {

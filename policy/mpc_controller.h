@@ -22,9 +22,11 @@ namespace allot {
 // Objective (alpha discount, beta damping only at or above the critical load):
 //   J = sum_i alpha^i [ (C[i] - aim)^2 + beta [C[i-1] >= critical] (C[i] - C[i-1])^2 ]
 // with aim = target * (1 - b), b chosen from the recent one-period prediction errors so that the
-// expected overshoot is controller.overshoot_budget (OvershootBackoff).
-// Candidates: for every lambda on the grid, the rate-limited ramp towards it and holding there;
-// plus `samples` random rate-limited walks (random shooting). The module falls back to PID while
+// expected overshoot is controller.overshoot_budget, and corrected by the overshoot measured after
+// the periods planned at the aim (OvershootBackoff).
+// Candidates: for every lambda on the grid, the rate-limited ramp towards it and holding there,
+// the best of these refined between its grid neighbours; plus `samples` random rate-limited walks
+// (random shooting). The module falls back to PID while
 // the model is unusable: no scored requests, no traffic, or a smoothed relative prediction error
 // above controller.fallback_error.
 class MpcController final : public LambdaController {
@@ -40,6 +42,7 @@ class MpcController final : public LambdaController {
     double k = 0.0;              // 0 = not calibrated yet
     double lagged_demand = -1;   // qps * cost(lambda) through the load lag (-1 = none yet)
     double predicted_next = -1;  // C[1] predicted last period (-1 = none)
+    double aim = -1;             // the load last period's plan aimed at (-1 = none)
     double error = 0.0;          // smoothed |predicted - measured| / target
   };
   // One period of the load lag: load_lag * previous + (1 - load_lag) * input.

@@ -26,7 +26,10 @@ double ExpectedGaussianExcess(double mean, double sigma) {
 }
 
 OvershootBackoff::OvershootBackoff(size_t window, double budget, double max_backoff)
-    : window_(std::max<size_t>(window, 1)), budget_(budget), max_backoff_(max_backoff) {
+    : window_(std::max<size_t>(window, 1)),
+      budget_(budget),
+      max_backoff_(max_backoff),
+      gain_(4.0 / static_cast<double>(window_)) {
   errors_.reserve(window_);
 }
 
@@ -40,9 +43,25 @@ void OvershootBackoff::Add(double relative_error) {
   }
 }
 
+void OvershootBackoff::AddOutcome(double load_over_target) {
+  if (!std::isfinite(load_over_target) || errors_.size() < kMinErrors) return;
+  // An overshoot larger than the whole back-off range is a model failure (the MPC hands such a
+  // module to PID), not scatter that aiming lower would have covered: it counts as max_backoff.
+  const double overshoot = std::clamp(load_over_target - 1.0, 0.0, max_backoff_);
+  // Kept where the total back-off stays inside [0, max_backoff], so that a long run of periods the
+  // correction cannot change (the back-off already 0 or at its maximum) does not wind it up.
+  const double gaussian = GaussianBackoff();
+  correction_ =
+      std::clamp(correction_ + gain_ * (overshoot - budget_), -gaussian, max_backoff_ - gaussian);
+}
+
 double OvershootBackoff::Backoff() const {
   if (max_backoff_ <= 0) return 0.0;
   if (errors_.size() < kMinErrors) return max_backoff_;
+  return std::clamp(GaussianBackoff() + correction_, 0.0, max_backoff_);
+}
+
+double OvershootBackoff::GaussianBackoff() const {
   const double bias = Median(errors_);
   std::vector<double> deviation(errors_.size());
   std::transform(errors_.begin(), errors_.end(), deviation.begin(),

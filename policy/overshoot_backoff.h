@@ -17,24 +17,41 @@ double ExpectedGaussianExcess(double mean, double sigma);
 // median absolute deviation as sigma. Medians rather than means: one large miss (a model error at a
 // lambda the reservoir had not seen, a telemetry glitch) should not hold the module below target
 // for a whole window, while a steady bias or a wider scatter should.
+//
+// Real errors are not Gaussian: their tails are heavier than the MAD's core suggests, so the
+// Gaussian back-off alone overshoots by more than the budget. The overshoot actually left is
+// measured after every period the controller planned at its aim (AddOutcome), and a Robbins-Monro
+// correction moves the back-off until that overshoot averages the budget: up by `gain` times what
+// a period overshot beyond the budget, down by `gain` times the budget after a period that did not
+// overshoot. The Gaussian part follows changes of scatter at once; the correction removes what
+// its shape gets wrong, whatever the error distribution.
 class OvershootBackoff {
  public:
   OvershootBackoff(size_t window, double budget, double max_backoff);
 
   void Add(double relative_error);
+  // load_over_target: measured load / target in a period whose planned load was the aim.
+  void AddOutcome(double load_over_target);
   // max_backoff until `kMinErrors` errors are known (a restarted controller does not yet know
   // how well it predicts); then in [0, max_backoff].
   double Backoff() const;
   size_t size() const { return errors_.size(); }
+  double correction() const { return correction_; }
 
   static constexpr size_t kMinErrors = 8;
 
  private:
+  double GaussianBackoff() const;
+
   size_t window_;
   double budget_;
   double max_backoff_;
+  // About 1 in 5 periods overshoots when aiming right, so 4 / window gives the correction a time
+  // constant of roughly one error window.
+  double gain_;
   std::vector<double> errors_;  // ring buffer of the last window_ errors
   size_t next_ = 0;
+  double correction_ = 0.0;
 };
 
 }  // namespace allot

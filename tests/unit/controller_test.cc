@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <random>
 
 #include "policy/analytic_scorer.h"
 #include "policy/cache_budget.h"
 #include "policy/control_loop.h"
+#include "policy/cost_curve.h"
 #include "policy/pid_controller.h"
 #include "policy/traffic_forecast.h"
 
@@ -20,8 +22,9 @@ namespace {
 class ClosedLoop {
  public:
   ClosedLoop(const std::string& kind, double noise = 0.0, uint64_t seed = 3,
-             double overshoot_budget = 0.004)
-      : config_(MakeConfig(kind, overshoot_budget)),
+             double overshoot_budget = 0.004,
+             const std::function<void(AllotConfig&)>& adjust = nullptr)
+      : config_(MakeConfig(kind, overshoot_budget, adjust)),
         policy_(MakePolicySnapshot(config_, std::make_shared<const AnalyticScorer>(*config_))),
         engine_(policy_, 2048, 1),
         telemetry_(clock_),
@@ -42,12 +45,14 @@ class ClosedLoop {
     }
   }
 
-  static std::shared_ptr<const AllotConfig> MakeConfig(const std::string& kind,
-                                                       double overshoot_budget) {
+  static std::shared_ptr<const AllotConfig> MakeConfig(
+      const std::string& kind, double overshoot_budget,
+      const std::function<void(AllotConfig&)>& adjust = nullptr) {
     AllotConfig c = LoadEmbeddedDefaultConfig();
     c.controller.kind = kind;
     c.controller.overshoot_budget = overshoot_budget;
     c.controller.day_length_s = 3600;
+    if (adjust) adjust(c);
     return std::make_shared<const AllotConfig>(c);
   }
 
@@ -169,6 +174,25 @@ TEST_P(ControllerKindTest, NoisyTelemetryKeepsLoadNearTargetAndLambdaSmooth) {
       GetParam() == "mpc" ? 0.46 * (1 - loop.config().controller.max_backoff) : 0.46;
   EXPECT_GT(mean_cpu, lowest - 0.03);
   EXPECT_LT(mean_cpu, 0.46 + 0.03);
+}
+
+// A coarse lambda grid (6 points over four decades) is only where the search starts: the MPC
+// refines between grid points and settles on the target, not on the nearest grid lambda's load.
+TEST(ControlLoopTest, MpcSettlesBetweenGridLambdas) {
+  ClosedLoop loop("mpc", /*noise=*/0.0, /*seed=*/3, /*overshoot_budget=*/0.004, [](AllotConfig& c) {
+    c.controller.lambda_grid = 6;
+    c.controller.samples = 0;  // no random shooting to land in between by luck
+  });
+  for (int i = 0; i < 90; ++i) loop.Tick(1.0);
+  double mean_cpu = 0;
+  for (int i = 0; i < 60; ++i) {
+    loop.Tick(1.0);
+    mean_cpu += loop.cpu(2) / 60;
+  }
+  EXPECT_NEAR(mean_cpu, 0.46, 0.002);
+  const AllotConfig& c = loop.config();
+  for (double g : LambdaGrid(c.lambda.min, c.lambda.max, c.controller.lambda_grid))
+    EXPECT_GT(std::abs(loop.lambda(2) - g), 1e-3) << g;
 }
 
 // Overshoot is a chance constraint: with unpredictable load the MPC steers below the target far

@@ -99,5 +99,71 @@ TEST(OvershootBackoffTest, IgnoresNonFiniteErrorsAndCanBeDisabled) {
   EXPECT_EQ(off.Backoff(), 0.0);
 }
 
+// Laplace errors: heavier tails than the Gaussian their MAD describes.
+class LaplaceErrors {
+ public:
+  LaplaceErrors(double scale, uint64_t seed) : rng_(seed), magnitude_(1.0 / scale) {}
+  double operator()() { return (coin_(rng_) ? 1.0 : -1.0) * magnitude_(rng_); }
+
+ private:
+  std::mt19937_64 rng_;
+  std::exponential_distribution<double> magnitude_;
+  std::bernoulli_distribution coin_{0.5};
+};
+
+// A module aiming at target * (1 - b) whose load lands `error` from that aim: returns the mean
+// overshoot (fraction of the target) over the last half of `periods`.
+double ClosedLoopOvershoot(OvershootBackoff& backoff, LaplaceErrors& errors, int periods,
+                           bool report_outcomes) {
+  double overshoot = 0.0;
+  for (int i = 0; i < periods; ++i) {
+    const double error = errors();
+    const double load = 1.0 - backoff.Backoff() + error;
+    backoff.Add(error);
+    if (report_outcomes) backoff.AddOutcome(load);
+    if (i >= periods / 2) overshoot += std::max(load - 1.0, 0.0);
+  }
+  return overshoot / (periods - periods / 2);
+}
+
+// Laplace(0.03) errors: E[(e - b)+] = 0.015 exp(-b / 0.03), so the Gaussian-only back-off
+// (~0.025) leaves about 0.0065 and the budget needs b ~ 0.044.
+TEST(OvershootBackoffTest, MeasuredOvershootCorrectsHeavyTails) {
+  OvershootBackoff gaussian_only(60, 0.0035, 0.1), corrected(60, 0.0035, 0.1);
+  LaplaceErrors a(0.03, 21), b(0.03, 21);
+  const double left_alone = ClosedLoopOvershoot(gaussian_only, a, 40000, false);
+  const double with_outcomes = ClosedLoopOvershoot(corrected, b, 40000, true);
+  EXPECT_GT(left_alone, 0.0055);
+  EXPECT_NEAR(with_outcomes, 0.0035, 0.0004);
+  EXPECT_GT(corrected.correction(), 0.01);
+  EXPECT_EQ(gaussian_only.correction(), 0.0);
+}
+
+// Periods the back-off cannot influence (the module far under its target, or far over it) move
+// the correction only as far as keeps the total inside [0, max_backoff], so it recovers at once.
+TEST(OvershootBackoffTest, CorrectionDoesNotWindUp) {
+  OvershootBackoff b(60, 0.0035, 0.1);
+  for (double e : GaussianErrors(60, 0.0, 0.03, 3)) b.Add(e);
+  const double gaussian = b.Backoff();
+  ASSERT_GT(gaussian, 0.0);
+  for (int i = 0; i < 5000; ++i) b.AddOutcome(0.5);
+  EXPECT_EQ(b.Backoff(), 0.0);
+  EXPECT_NEAR(b.correction(), -gaussian, 1e-12);
+  for (int i = 0; i < 5000; ++i) b.AddOutcome(2.0);
+  EXPECT_DOUBLE_EQ(b.Backoff(), 0.1);
+  EXPECT_NEAR(b.correction(), 0.1 - gaussian, 1e-12);
+}
+
+TEST(OvershootBackoffTest, OutcomesCountOnlyOnceErrorsAreKnown) {
+  OvershootBackoff b(60, 0.0035, 0.1);
+  b.AddOutcome(1.5);  // still at full start-up back-off: not the Gaussian's doing
+  EXPECT_EQ(b.correction(), 0.0);
+  for (double e : GaussianErrors(60, 0.0, 0.03, 3)) b.Add(e);
+  b.AddOutcome(std::numeric_limits<double>::quiet_NaN());
+  EXPECT_EQ(b.correction(), 0.0);
+  b.AddOutcome(1.05);  // 5% over: the back-off grows by gain x (0.05 - budget)
+  EXPECT_NEAR(b.correction(), 4.0 / 60 * (0.05 - 0.0035), 1e-12);
+}
+
 }  // namespace
 }  // namespace allot
