@@ -44,7 +44,7 @@ void OvershootBackoff::Add(double relative_error) {
 }
 
 void OvershootBackoff::AddOutcome(double load_over_target) {
-  if (!std::isfinite(load_over_target) || errors_.size() < kMinErrors) return;
+  if (max_backoff_ <= 0 || !std::isfinite(load_over_target) || errors_.size() < kMinErrors) return;
   // An overshoot larger than the whole back-off range is a model failure (the MPC hands such a
   // module to PID), not scatter that aiming lower would have covered: it counts as max_backoff.
   const double overshoot = std::clamp(load_over_target - 1.0, 0.0, max_backoff_);
