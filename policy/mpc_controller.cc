@@ -13,7 +13,8 @@ namespace {
 // A period's plan counts as "at the aim" when its predicted load is within this of it (as a
 // fraction of the target): well inside the one-period prediction error.
 constexpr double kOnAim = 0.01;
-// Golden-section steps refining the best constant lambda: the bracket shrinks to 0.618^n.
+// Golden-section steps refining the best constant lambda (one path each): the bracket shrinks
+// to 0.618^n of the two grid intervals around the best grid point.
 constexpr int kRefineSteps = 16;
 
 }  // namespace
@@ -167,17 +168,28 @@ std::vector<ModuleDecision> MpcController::Update(const ControlInput& input) {
     }
     // Neighbouring grid lambdas can be a few percent of the load apart, more than the back-off
     // is fine-tuned to: refine the best goal between its grid neighbours (golden section).
-    if (!grid.empty()) {
+    if (grid.size() > 1) {
       constexpr double kGolden = 0.6180339887498949;
       double lo = grid[best_goal > 0 ? best_goal - 1 : 0];
       double hi = grid[std::min(best_goal + 1, grid.size() - 1)];
-      for (int i = 0; i < kRefineSteps && hi - lo > 0; ++i) {
-        const double a = hi - kGolden * (hi - lo);
-        const double b = lo + kGolden * (hi - lo);
-        if (ramp_to(a) < ramp_to(b)) {
+      double a = hi - kGolden * (hi - lo);
+      double b = lo + kGolden * (hi - lo);
+      double cost_a = ramp_to(a);
+      double cost_b = ramp_to(b);
+      // Each step keeps one inner point of the narrowed bracket: one new path per step.
+      for (int i = 0; i < kRefineSteps; ++i) {
+        if (cost_a < cost_b) {
           hi = b;
+          b = a;
+          cost_b = cost_a;
+          a = hi - kGolden * (hi - lo);
+          cost_a = ramp_to(a);
         } else {
           lo = a;
+          a = b;
+          cost_a = cost_b;
+          b = lo + kGolden * (hi - lo);
+          cost_b = ramp_to(b);
         }
       }
     }

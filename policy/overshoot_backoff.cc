@@ -41,6 +41,7 @@ void OvershootBackoff::Add(double relative_error) {
     errors_[next_] = relative_error;
     next_ = (next_ + 1) % window_;
   }
+  if (errors_.size() >= kMinErrors) gaussian_ = GaussianBackoff();
 }
 
 void OvershootBackoff::AddOutcome(double load_over_target) {
@@ -50,15 +51,14 @@ void OvershootBackoff::AddOutcome(double load_over_target) {
   const double overshoot = std::clamp(load_over_target - 1.0, 0.0, max_backoff_);
   // Kept where the total back-off stays inside [0, max_backoff], so that a long run of periods the
   // correction cannot change (the back-off already 0 or at its maximum) does not wind it up.
-  const double gaussian = GaussianBackoff();
   correction_ =
-      std::clamp(correction_ + gain_ * (overshoot - budget_), -gaussian, max_backoff_ - gaussian);
+      std::clamp(correction_ + gain_ * (overshoot - budget_), -gaussian_, max_backoff_ - gaussian_);
 }
 
 double OvershootBackoff::Backoff() const {
   if (max_backoff_ <= 0) return 0.0;
   if (errors_.size() < kMinErrors) return max_backoff_;
-  return std::clamp(GaussianBackoff() + correction_, 0.0, max_backoff_);
+  return std::clamp(gaussian_ + correction_, 0.0, max_backoff_);
 }
 
 double OvershootBackoff::GaussianBackoff() const {

@@ -41,6 +41,7 @@ class OvershootBackoff {
   static constexpr size_t kMinErrors = 8;
 
  private:
+  // The back-off the Gaussian alone asks for; recomputed in Add, the only place errors change.
   double GaussianBackoff() const;
 
   size_t window_;
@@ -51,6 +52,7 @@ class OvershootBackoff {
   double gain_;
   std::vector<double> errors_;  // ring buffer of the last window_ errors
   size_t next_ = 0;
+  double gaussian_ = 0.0;  // GaussianBackoff() of the current errors
   double correction_ = 0.0;
 };
 
