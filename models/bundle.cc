@@ -10,6 +10,7 @@
 
 #include "models/bundle_models.h"
 #include "models/fast_scorer.h"
+#include "models/served_scores.h"
 #include "policy/analytic_scorer.h"
 #include "policy/yaml_map.h"
 
@@ -80,19 +81,18 @@ std::string FirstDifference(const YAML::Node& bundle, const YAML::Node& config,
 class LearnedScorer final : public ActionScorer {
  public:
   LearnedScorer(std::string version, BundleModels models, const AllotConfig& config,
-                std::vector<double> calib_a, std::vector<double> calib_b, ServedCostMap costs)
+                const std::vector<double>& calib_a, const std::vector<double>& calib_b,
+                ServedCostMap costs, bool reuse_model)
       : version_(std::move(version)),
         models_(std::move(models)),
         value_model_(config.value_model),
-        calib_a_(std::move(calib_a)),
-        calib_b_(std::move(calib_b)),
-        costs_(std::move(costs)) {
+        costs_(std::move(costs)),
+        reuse_model_(reuse_model) {
     models_->eval();
-    for (const AgentConfig& agent : config.agents) {
-      const ActionSpace space(agent);
-      const size_t i = digits_.size();
-      digits_.push_back(AllJointDigits(space));
-      actions_.push_back(models_->ActionOneHot(i, digits_.back()));
+    for (size_t i = 0; i < config.agents.size(); ++i) {
+      serving_.emplace_back(config, i, calib_a[i], calib_b[i]);
+      digits_.push_back(AllJointDigits(serving_.back().space));
+      actions_.push_back(models_->ActionCode(i, digits_.back()));
     }
   }
 
@@ -107,29 +107,41 @@ class LearnedScorer final : public ActionScorer {
         torch::from_blob(const_cast<float*>(features.data()),
                          {1, static_cast<int64_t>(features.size())}, torch::kFloat);
     const double log_value = models.value[agent]->forward(x).item<float>();
-    out->user_value = std::exp(std::clamp(log_value, -30.0, 30.0));
-    out->value_bucket = AnalyticScorer::Bucket(value_model_, out->user_value);
-    const torch::Tensor obs =
-        models.Observation(x, torch::full({1}, out->value_bucket, torch::kInt64));
+    const int bucket =
+        AnalyticScorer::Bucket(value_model_, std::exp(std::clamp(log_value, -30.0, 30.0)));
+    const torch::Tensor obs = models.Observation(x, torch::full({1}, bucket, torch::kInt64));
     const int64_t n = digits_[agent].size(0);
     const torch::Tensor obs_all = obs.expand({n, obs.size(1)});
     const torch::Tensor q = models.q[agent]->forward(obs_all, digits_[agent]).mean(1).contiguous();
-    const float* qp = q.data_ptr<float>();
-    out->value.resize(static_cast<size_t>(n));
-    out->cost.resize(static_cast<size_t>(n));
-    for (int64_t j = 0; j < n; ++j) out->value[j] = calib_a_[agent] + calib_b_[agent] * qp[j];
-    if (costs_.Uses(agent)) {
-      for (int64_t j = 0; j < n; ++j)
-        out->cost[j] = costs_.map->At(agent, out->value_bucket, static_cast<size_t>(j));
-      return true;
+    const torch::Tensor log_cost = models.cost[agent]
+                                       ->forward(torch::cat({obs_all, actions_[agent]}, 1))
+                                       .t()
+                                       .contiguous();  // [outputs, n]
+    FinishScores(serving_[agent], value_model_, costs_, log_value, q.data_ptr<float>(),
+                 log_cost.data_ptr<float>(), static_cast<size_t>(log_cost.size(0)), out);
+    return true;
+  }
+
+  bool ScoreReuse(size_t agent, std::span<const float> features, const AgentScores& scores,
+                  std::span<const CachedStage> caches, std::span<double> retained) const override {
+    if (!reuse_model_ || agent != 0 || static_cast<int64_t>(features.size()) != models_->widths[0])
+      return false;
+    c10::InferenceMode guard;
+    BundleModelsImpl& models = *models_.ptr();
+    std::vector<float> obs(features.begin(), features.end());
+    obs.resize(static_cast<size_t>(models.obs_dim(0)), 0.0f);
+    obs[features.size() + static_cast<size_t>(scores.value_bucket)] = 1.0f;
+    std::vector<float> row;
+    for (size_t c = 0; c < caches.size(); ++c) {
+      if (!ReuseInputRow(obs, caches[c], &row)) {
+        retained[c] = 0.0;
+        continue;
+      }
+      const torch::Tensor x =
+          torch::from_blob(row.data(), {1, static_cast<int64_t>(row.size())}, torch::kFloat);
+      retained[c] =
+          std::exp(BundleModelsImpl::LogRetained(models.reuse->forward(x)).item<double>());
     }
-    const torch::Tensor cost = models.cost[agent]
-                                   ->forward(torch::cat({obs_all, actions_[agent]}, 1))
-                                   .squeeze(1)
-                                   .clamp_min(0)
-                                   .contiguous();
-    const float* cp = cost.data_ptr<float>();
-    for (int64_t j = 0; j < n; ++j) out->cost[j] = cp[j];
     return true;
   }
 
@@ -137,8 +149,9 @@ class LearnedScorer final : public ActionScorer {
   std::string version_;
   BundleModels models_;
   ValueModelConfig value_model_;
-  std::vector<double> calib_a_, calib_b_;
   ServedCostMap costs_;
+  bool reuse_model_ = false;
+  std::vector<AgentServing> serving_;
   std::vector<torch::Tensor> digits_;   // per agent: [A, D]
   std::vector<torch::Tensor> actions_;  // per agent: [A, sum of choices] one-hot
 };
@@ -177,6 +190,13 @@ std::shared_ptr<const ActionScorer> LoadBundle(const std::string& dir, const All
     const std::string difference =
         FirstDifference(manifest["schema"], SchemaNode(config), "schema");
     if (!difference.empty()) throw BundleError(where + "does not match the config: " + difference);
+    const int format = manifest["model_format"].as<int>(1);
+    if (format != kModelFormat) {
+      throw BundleError(where + "model_format " + std::to_string(format) +
+                        " is not served (this "
+                        "server serves format " +
+                        std::to_string(kModelFormat) + "); retrain it with allot-train");
+    }
     Architecture arch;
     const YAML::Node a = manifest["architecture"];
     arch.algorithm = manifest["algorithm"].as<std::string>();
@@ -213,6 +233,10 @@ std::shared_ptr<const ActionScorer> LoadBundle(const std::string& dir, const All
         costs.map = std::make_shared<const CostMap>(ParseCostMapYaml(text, kCostMapFile, config));
       }
     }
+    const std::string reuse_source = manifest["reuse_source"].as<std::string>("half_life");
+    if (reuse_source != "model" && reuse_source != "half_life")
+      throw BundleError(where + "reuse_source: must be model or half_life");
+    const bool reuse_model = reuse_source == "model";
     at::set_num_threads(1);  // one intra-op thread: requests run in parallel on gRPC's threads
     BundleModels models(config, arch);
     torch::serialize::InputArchive archive;
@@ -221,11 +245,11 @@ std::shared_ptr<const ActionScorer> LoadBundle(const std::string& dir, const All
     models->eval();
     const std::string version = manifest["version"].as<std::string>();
     if (inference == Inference::kFast) {
-      if (auto fast = MakeFastScorer(version, models, config, calib_a, calib_b, costs)) return fast;
+      if (auto fast = MakeFastScorer(version, models, config, calib_a, calib_b, costs, reuse_model))
+        return fast;
     }
-    return std::make_shared<LearnedScorer>(manifest["version"].as<std::string>(), std::move(models),
-                                           config, std::move(calib_a), std::move(calib_b),
-                                           std::move(costs));
+    return std::make_shared<LearnedScorer>(version, std::move(models), config, calib_a, calib_b,
+                                           std::move(costs), reuse_model);
   } catch (const BundleError&) {
     throw;
   } catch (const YAML::Exception& e) {

@@ -7,20 +7,20 @@ BundleModelsImpl::BundleModelsImpl(const AllotConfig& config, const Architecture
     : arch(a), buckets(config.value_model.num_buckets()) {
   int64_t state_dim = 0;
   for (size_t i = 0; i < config.agents.size(); ++i) {
-    const ActionSpace space(config.agents[i]);
-    std::vector<int64_t> c;
-    for (size_t d = 0; d < space.num_decisions(); ++d)
-      c.push_back(static_cast<int64_t>(space.NumChoices(d)));
-    choices.push_back(c);
+    codes.push_back(MakeChoiceCodes(config.agents[i]));
     widths.push_back(static_cast<int64_t>(config.agents[i].features.size()));
     const std::string n = std::to_string(i);
     value.push_back(register_module("value" + n, Dcn(widths[i], arch.cross_layers, arch.deep, 1)));
+    // One log-cost output per module the choice loads: the agent's own and every later agent's.
+    const int64_t cost_outputs = static_cast<int64_t>(config.agents.size() - i);
     cost.push_back(register_module(
-        "cost" + n, Dcn(obs_dim(i) + action_dim(i), arch.cross_layers, arch.deep, 1)));
-    q.push_back(register_module("q" + n, AgentQNet(obs_dim(i), c, arch.hidden, arch.head_hidden,
-                                                   arch.heads, arch.recurrent(), arch.dropout)));
+        "cost" + n, Dcn(obs_dim(i) + action_dim(i), arch.cross_layers, arch.deep, cost_outputs)));
+    q.push_back(
+        register_module("q" + n, AgentQNet(obs_dim(i), codes[i], arch.hidden, arch.head_hidden,
+                                           arch.heads, arch.recurrent(), arch.dropout)));
     state_dim += obs_dim(i) + action_dim(i);
   }
+  reuse = register_module("reuse", Mlp(reuse_dim(), std::vector<int64_t>{32}, 1));
   if (arch.mixed()) {
     mixer = register_module("mixer", MonotoneMixer(static_cast<int64_t>(config.agents.size()),
                                                    state_dim, arch.mixer_embed));
@@ -29,7 +29,7 @@ BundleModelsImpl::BundleModelsImpl(const AllotConfig& config, const Architecture
 
 int64_t BundleModelsImpl::action_dim(size_t agent) const {
   int64_t total = 0;
-  for (int64_t c : choices[agent]) total += c;
+  for (const torch::Tensor& c : codes[agent]) total += c.size(1);
   return total;
 }
 
@@ -37,13 +37,20 @@ torch::Tensor BundleModelsImpl::Observation(torch::Tensor features, torch::Tenso
   return torch::cat({features, torch::one_hot(bucket, buckets).to(torch::kFloat)}, 1);
 }
 
-torch::Tensor BundleModelsImpl::ActionOneHot(size_t agent, torch::Tensor digits) const {
+torch::Tensor BundleModelsImpl::ActionCode(size_t agent, torch::Tensor digits) const {
   std::vector<torch::Tensor> parts;
-  for (size_t d = 0; d < choices[agent].size(); ++d) {
-    parts.push_back(torch::one_hot(digits.select(1, static_cast<int64_t>(d)), choices[agent][d])
-                        .to(torch::kFloat));
-  }
+  for (size_t d = 0; d < codes[agent].size(); ++d)
+    parts.push_back(codes[agent][d].index_select(0, digits.select(1, static_cast<int64_t>(d))));
   return torch::cat(parts, 1);
+}
+
+torch::Tensor BundleModelsImpl::ReuseInput(torch::Tensor obs, torch::Tensor stage,
+                                           torch::Tensor age, torch::Tensor size) const {
+  return torch::cat(
+      {obs, torch::one_hot(stage, kReuseStages).to(torch::kFloat),
+       torch::log1p(age.clamp_min(0)).unsqueeze(1), (age.clamp_min(0) / 100).unsqueeze(1),
+       torch::log1p(size.clamp_min(0)).unsqueeze(1)},
+      1);
 }
 
 torch::Tensor BundleModelsImpl::MixerState(const std::vector<torch::Tensor>& obs,
@@ -51,7 +58,7 @@ torch::Tensor BundleModelsImpl::MixerState(const std::vector<torch::Tensor>& obs
   std::vector<torch::Tensor> parts;
   for (size_t i = 0; i < obs.size(); ++i) {
     parts.push_back(obs[i]);
-    parts.push_back(ActionOneHot(i, digits[i]));
+    parts.push_back(ActionCode(i, digits[i]));
   }
   return torch::cat(parts, 1);
 }

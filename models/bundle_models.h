@@ -25,9 +25,17 @@ struct Architecture {
   bool mixed() const { return algorithm == "qmix" || algorithm == "awrq"; }
 };
 
-// Per agent: the user-value model (DCN, log of expected revenue), the cost model (DCN on the
-// observation and the action), the action-value network, and the linear calibration that maps
-// the mean head to revenue units (value = calib_a + calib_b * Q, calib_b > 0 keeps the argmax).
+// Per agent i: the user-value model (DCN, log of the expected revenue of the request), the cost
+// model (DCN on the observation and the action; output k is the log of the core-ms that agent
+// i + k's module spends, so a choice is charged for the compute it causes later in the chain),
+// and the action-value network, whose mean head is the log uplift of the action over the user
+// value: value(s, a) = exp(calib_a + log_value(s) + calib_b * mean_k Q_k(s, a)) in revenue units,
+// non-negative by construction (the structure of the analytic model and of ComRecycle's
+// base-plus-uplift logits).
+
+// Bundles written before the revenue-scale models had identity-link values; they are refused.
+inline constexpr int kModelFormat = 2;
+inline constexpr int64_t kReuseStages = 3;
 struct BundleModelsImpl : torch::nn::Module {
   BundleModelsImpl(const AllotConfig& config, const Architecture& arch);
 
@@ -35,8 +43,8 @@ struct BundleModelsImpl : torch::nn::Module {
   int64_t action_dim(size_t agent) const;
   // Observation: features and the one-hot value bucket. features [B, F], bucket [B] int64.
   torch::Tensor Observation(torch::Tensor features, torch::Tensor bucket) const;
-  // One-hot of every decision's digit: digits [B, D] -> [B, sum of choices].
-  torch::Tensor ActionOneHot(size_t agent, torch::Tensor digits) const;
+  // The choice code of every decision (see ChoiceCodes): digits [B, D] -> [B, action_dim].
+  torch::Tensor ActionCode(size_t agent, torch::Tensor digits) const;
   // Global state for the mixer: every agent's observation and action.
   torch::Tensor MixerState(const std::vector<torch::Tensor>& obs,
                            const std::vector<torch::Tensor>& digits) const;
@@ -44,11 +52,22 @@ struct BundleModelsImpl : torch::nn::Module {
   Architecture arch;
   int64_t buckets;
   std::vector<int64_t> widths;
-  std::vector<std::vector<int64_t>> choices;  // per agent, per decision
+  std::vector<ChoiceCodes> codes;  // per agent
   std::vector<Dcn> value;
   std::vector<Dcn> cost;
   std::vector<AgentQNet> q;
   MonotoneMixer mixer{nullptr};
+  // ComRecycle's reuse model for the first agent (the one that sees the cache): on
+  // ReuseInput(...) it gives the log of the share of the value a reuse keeps (see Retained).
+  Mlp reuse{nullptr};
+  int64_t reuse_dim() const { return obs_dim(0) + kReuseStages + 3; }
+  // [obs, one-hot of the reused stage (recall, pre-rank, rank), log1p(age s), age s / 100,
+  // log1p(size)]: the age both ways, so that an immediate loss and an exponential decay are
+  // equally easy to fit.
+  torch::Tensor ReuseInput(torch::Tensor obs, torch::Tensor stage, torch::Tensor age,
+                           torch::Tensor size) const;
+  // Share kept, in (0, 1]: exp(-softplus(raw output)).
+  static torch::Tensor LogRetained(torch::Tensor raw) { return -torch::softplus(raw); }
 };
 TORCH_MODULE(BundleModels);
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "models/served_scores.h"
 #include "policy/action_space.h"
 #include "policy/analytic_scorer.h"
 
@@ -204,55 +205,72 @@ struct FastDcn {
     return f;
   }
   // x: [rows, in] inputs; deep_pre: the deep tower's first-layer pre-activations for them
-  // [rows, deep.front().out] (overwritten). Writes one output per row.
+  // [rows, deep.front().out] (overwritten). Writes head.out outputs per row, output-major:
+  // out[o * rows + r].
   void RunRows(const float* x, int rows, Vec& deep_pre, Vec& scratch, float* out) const {
     RunRestRows(deep, rows, deep_pre, scratch);
     const int last = deep.back().out;
     Relu(deep_pre.data(), static_cast<size_t>(rows) * last);
     for (int r = 0; r < rows; ++r) {
       const float* deep_out = deep_pre.data() + static_cast<size_t>(r) * last;
-      out[r] = CrossAndHead(x + static_cast<size_t>(r) * in, deep_out, last);
+      CrossAndHead(x + static_cast<size_t>(r) * in, deep_out, last, out + r, rows);
     }
   }
 
  private:
   // The cross network x_{l+1} = x0 (w_l . x_l + b_l) + x_l on one input, then the head over the
-  // cross output and the deep tower's output.
-  float CrossAndHead(const float* x0, const float* deep_out, int last) const {
+  // cross output and the deep tower's output; output o goes to out[o * stride].
+  void CrossAndHead(const float* x0, const float* deep_out, int last, float* out,
+                    int stride) const {
     thread_local Vec xl;
     xl.assign(x0, x0 + in);
     for (size_t l = 0; l < cross_w.size(); ++l) {
       const float s = Dot(cross_w[l].data(), xl.data(), in);
       for (int i = 0; i < in; ++i) xl[i] = x0[i] * (s + cross_b[l][i]) + xl[i];
     }
-    // The head is [1, in + deep]: one weight per cross output, then one per deep output.
-    return head.b[0] + Dot(head.wt.data(), xl.data(), in) +
-           Dot(head.wt.data() + in, deep_out, last);
+    if (head.out == 1) {
+      // The head is [1, in + deep]: one weight per cross output, then one per deep output.
+      *out =
+          head.b[0] + Dot(head.wt.data(), xl.data(), in) + Dot(head.wt.data() + in, deep_out, last);
+      return;
+    }
+    // Several outputs: the transposed head [in + deep, out] is read with a stride.
+    for (int o = 0; o < head.out; ++o) {
+      float s = head.b[static_cast<size_t>(o)];
+      for (int i = 0; i < in; ++i) s += head.wt[static_cast<size_t>(i) * head.out + o] * xl[i];
+      for (int i = 0; i < last; ++i)
+        s += head.wt[static_cast<size_t>(in + i) * head.out + o] * deep_out[i];
+      out[static_cast<size_t>(o) * stride] = s;
+    }
   }
 };
 
 struct FastAgent {
-  int width = 0, obs = 0, hidden = 0, max_choices = 0;
+  int width = 0, obs = 0, hidden = 0;
   bool recurrent = true;
-  std::vector<int> choices;       // per decision
-  std::vector<int> offsets;       // per decision: offset of its one-hot in the action encoding
+  std::vector<int> choices;  // per decision
+  std::vector<int> offsets;  // per decision: offset of its code in the action encoding
+  // [decision][choice]: the positions of the code's ones within the decision's code (codes are
+  // 0/1, so a choice contributes the sum of a few weight columns).
+  std::vector<std::vector<std::vector<int>>> code_bits;
   std::vector<Vec> joint_digits;  // per joint action
   FastDcn value, cost;
   Dense ih, hh;                // GRU (recurrent)
   std::vector<Dense> encoder;  // MLP encoder (not recurrent)
   Vec head_w;                  // mean of the K linear heads
   float head_b = 0;
-  double calib_a = 0, calib_b = 1;
 };
 
 class FastScorer final : public ActionScorer {
  public:
-  FastScorer(std::string version, std::vector<FastAgent> agents, ValueModelConfig value_model,
-             ServedCostMap costs)
+  FastScorer(std::string version, std::vector<FastAgent> agents, std::vector<AgentServing> serving,
+             ValueModelConfig value_model, ServedCostMap costs, std::vector<Dense> reuse)
       : version_(std::move(version)),
         agents_(std::move(agents)),
+        serving_(std::move(serving)),
         value_model_(std::move(value_model)),
-        costs_(std::move(costs)) {}
+        costs_(std::move(costs)),
+        reuse_(std::move(reuse)) {}
 
   const std::string& version() const override { return version_; }
 
@@ -260,34 +278,55 @@ class FastScorer final : public ActionScorer {
     if (index >= agents_.size() || static_cast<int>(features.size()) != agents_[index].width)
       return false;
     const FastAgent& a = agents_[index];
-    thread_local Vec scratch, pre, obs;
+    thread_local Vec scratch, pre, obs, q, log_cost;
     // User value and bucket.
     pre.resize(static_cast<size_t>(a.value.deep.front().out));
     a.value.deep.front().Apply(features.data(), pre.data());
     float log_value = 0;
     a.value.RunRows(features.data(), 1, pre, scratch, &log_value);
-    out->user_value = std::exp(std::clamp<double>(log_value, -30.0, 30.0));
-    out->value_bucket = AnalyticScorer::Bucket(value_model_, out->user_value);
+    const int bucket =
+        AnalyticScorer::Bucket(value_model_, std::exp(std::clamp<double>(log_value, -30.0, 30.0)));
     obs.assign(features.begin(), features.end());
     obs.resize(static_cast<size_t>(a.obs), 0.0f);
-    obs[static_cast<size_t>(a.width + out->value_bucket)] = 1.0f;
+    obs[static_cast<size_t>(a.width + bucket)] = 1.0f;
 
     const size_t n = a.joint_digits.size();
-    out->value.resize(n);
-    out->cost.resize(n);
-    QValues(a, obs, out->value);
-    for (size_t j = 0; j < n; ++j) out->value[j] = a.calib_a + a.calib_b * out->value[j];
-    if (costs_.Uses(index)) {
-      for (size_t j = 0; j < n; ++j) out->cost[j] = costs_.map->At(index, out->value_bucket, j);
-    } else {
-      Costs(a, obs, out->cost, scratch);
+    q.resize(n);
+    QValues(a, obs, q);
+    const size_t outputs = static_cast<size_t>(a.cost.head.out);
+    log_cost.resize(outputs * n);
+    Costs(a, obs, log_cost, scratch);
+    FinishScores(serving_[index], value_model_, costs_, log_value, q.data(), log_cost.data(),
+                 outputs, out);
+    return true;
+  }
+
+  bool ScoreReuse(size_t agent, std::span<const float> features, const AgentScores& scores,
+                  std::span<const CachedStage> caches, std::span<double> retained) const override {
+    if (reuse_.empty() || agent != 0 || static_cast<int>(features.size()) != agents_[0].width)
+      return false;
+    thread_local Vec obs, row, a, scratch;
+    obs.assign(features.begin(), features.end());
+    obs.resize(static_cast<size_t>(agents_[0].obs), 0.0f);
+    obs[features.size() + static_cast<size_t>(scores.value_bucket)] = 1.0f;
+    for (size_t c = 0; c < caches.size(); ++c) {
+      if (!ReuseInputRow(obs, caches[c], &row)) {
+        retained[c] = 0.0;
+        continue;
+      }
+      a.resize(static_cast<size_t>(reuse_.front().out));
+      reuse_.front().Apply(row.data(), a.data());
+      RunRestRows(reuse_, 1, a, scratch);
+      // -softplus(x), computed stably.
+      const double x = a[0];
+      retained[c] = std::exp(-(std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x)))));
     }
     return true;
   }
 
  private:
   // The first-layer pre-activations of every joint action: the observation's part once, plus
-  // one weight column per decision's chosen option.
+  // the weight columns of each decision's chosen code.
   static void JointPreActivations(const FastAgent& a, const Dense& first, const Vec& obs, Vec& base,
                                   Vec& pre) {
     const size_t width = static_cast<size_t>(first.out);
@@ -298,12 +337,13 @@ class FastScorer final : public ActionScorer {
       float* row = pre.data() + j * width;
       std::copy(base.begin(), base.end(), row);
       for (size_t d = 0; d < a.choices.size(); ++d) {
-        first.AddColumn(a.obs + a.offsets[d] + static_cast<int>(a.joint_digits[j][d]), row);
+        for (int bit : a.code_bits[d][static_cast<size_t>(a.joint_digits[j][d])])
+          first.AddColumn(a.obs + a.offsets[d] + bit, row);
       }
     }
   }
 
-  void QValues(const FastAgent& a, const Vec& obs, std::vector<double>& q) const {
+  void QValues(const FastAgent& a, const Vec& obs, Vec& q) const {
     const int H = a.hidden;
     const size_t n = a.joint_digits.size();
     if (!a.recurrent) {
@@ -315,18 +355,27 @@ class FastScorer final : public ActionScorer {
       return;
     }
     // GRU over decisions, one state per decision prefix, all states in one flat buffer. Every
-    // step's one-hot sits at the same columns (obs .. obs + max_choices), so the input
-    // pre-activation of option c is the same at every step and for every prefix: computed once.
+    // step's code sits at the same columns (obs .. obs + widest code), so the input
+    // pre-activation of each decision's option is computed once per request, not per prefix.
     // The hidden one is the same for every option: computed once per prefix and step.
     const size_t G = static_cast<size_t>(3 * H);
-    const size_t options = static_cast<size_t>(a.max_choices);
     thread_local Vec gi_obs, gi, gh, cur, next, gates;
+    thread_local std::vector<size_t> first_option;  // per decision, into gi
     gi_obs.resize(G);
     a.ih.ApplyPrefix(obs.data(), a.obs, gi_obs.data());  // W_ih[:, obs] obs + b_ih
+    first_option.clear();
+    size_t options = 0;
+    for (size_t d = 0; d < a.choices.size(); ++d) {
+      first_option.push_back(options);
+      options += static_cast<size_t>(a.choices[d]);
+    }
     gi.resize(options * G);
-    for (size_t c = 0; c < options; ++c) {
-      std::copy(gi_obs.begin(), gi_obs.end(), gi.begin() + static_cast<ptrdiff_t>(c * G));
-      a.ih.AddColumn(a.obs + static_cast<int>(c), gi.data() + c * G);
+    for (size_t d = 0; d < a.choices.size(); ++d) {
+      for (size_t c = 0; c < static_cast<size_t>(a.choices[d]); ++c) {
+        float* row = gi.data() + (first_option[d] + c) * G;
+        std::copy(gi_obs.begin(), gi_obs.end(), row);
+        for (int bit : a.code_bits[d][c]) a.ih.AddColumn(a.obs + bit, row);
+      }
     }
     gates.resize(G);
     cur.assign(static_cast<size_t>(H), 0.0f);  // the empty prefix
@@ -338,8 +387,8 @@ class FastScorer final : public ActionScorer {
       next.resize(count * C * static_cast<size_t>(H));
       for (size_t p = 0; p < count; ++p) {
         for (size_t c = 0; c < C; ++c) {
-          GruStep(gi.data() + c * G, gh.data() + p * G, cur.data() + p * H, H, gates.data(),
-                  next.data() + (p * C + c) * H);
+          GruStep(gi.data() + (first_option[d] + c) * G, gh.data() + p * G, cur.data() + p * H, H,
+                  gates.data(), next.data() + (p * C + c) * H);
         }
       }
       cur.swap(next);
@@ -355,29 +404,32 @@ class FastScorer final : public ActionScorer {
     return s;
   }
 
-  // The cost model on every joint action, as one batch of rows.
-  void Costs(const FastAgent& a, const Vec& obs, std::vector<double>& cost, Vec& scratch) const {
+  // The cost model on every joint action, as one batch of rows: log core-ms per output and
+  // joint, output-major.
+  void Costs(const FastAgent& a, const Vec& obs, Vec& log_cost, Vec& scratch) const {
     const FastDcn& net = a.cost;
     const size_t n = a.joint_digits.size();
     const size_t in = static_cast<size_t>(net.in);
-    thread_local Vec base, pre, x, out;
+    thread_local Vec base, pre, x;
     JointPreActivations(a, net.deep.front(), obs, base, pre);
     x.assign(n * in, 0.0f);
     for (size_t j = 0; j < n; ++j) {
       float* row = x.data() + j * in;
       std::copy(obs.begin(), obs.end(), row);
-      for (size_t d = 0; d < a.choices.size(); ++d)
-        row[a.obs + a.offsets[d] + static_cast<int>(a.joint_digits[j][d])] = 1.0f;
+      for (size_t d = 0; d < a.choices.size(); ++d) {
+        for (int bit : a.code_bits[d][static_cast<size_t>(a.joint_digits[j][d])])
+          row[a.obs + a.offsets[d] + bit] = 1.0f;
+      }
     }
-    out.resize(n);
-    net.RunRows(x.data(), static_cast<int>(n), pre, scratch, out.data());
-    for (size_t j = 0; j < n; ++j) cost[j] = std::max(0.0f, out[j]);
+    net.RunRows(x.data(), static_cast<int>(n), pre, scratch, log_cost.data());
   }
 
   std::string version_;
   std::vector<FastAgent> agents_;
+  std::vector<AgentServing> serving_;
   ValueModelConfig value_model_;
   ServedCostMap costs_;
+  std::vector<Dense> reuse_;  // empty: no reuse model served
 };
 
 }  // namespace
@@ -386,9 +438,10 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
                                                    const AllotConfig& config,
                                                    const std::vector<double>& calib_a,
                                                    const std::vector<double>& calib_b,
-                                                   ServedCostMap costs) {
+                                                   ServedCostMap costs, bool reuse_model) {
   torch::NoGradGuard no_grad;
   std::vector<FastAgent> agents;
+  std::vector<AgentServing> serving;
   for (size_t i = 0; i < config.agents.size(); ++i) {
     AgentQNet& q = models->q[i];
     if (!q->fused_heads) return nullptr;
@@ -396,12 +449,19 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
     a.width = static_cast<int>(models->widths[i]);
     a.obs = static_cast<int>(models->obs_dim(i));
     a.recurrent = q->recurrent;
-    a.max_choices = static_cast<int>(q->max_choices);
     int offset = 0;
-    for (int64_t c : models->choices[i]) {
-      a.choices.push_back(static_cast<int>(c));
+    for (const torch::Tensor& code : models->codes[i]) {
+      a.choices.push_back(static_cast<int>(code.size(0)));
       a.offsets.push_back(offset);
-      offset += static_cast<int>(c);
+      offset += static_cast<int>(code.size(1));
+      std::vector<std::vector<int>> bits(static_cast<size_t>(code.size(0)));
+      const auto c = code.accessor<float, 2>();
+      for (int64_t k = 0; k < code.size(0); ++k) {
+        for (int64_t b = 0; b < code.size(1); ++b) {
+          if (c[k][b] != 0.0f) bits[static_cast<size_t>(k)].push_back(static_cast<int>(b));
+        }
+      }
+      a.code_bits.push_back(std::move(bits));
     }
     const ActionSpace space(config.agents[i]);
     const torch::Tensor digits = AllJointDigits(space).to(torch::kFloat);
@@ -419,12 +479,13 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
     }
     a.head_w = Copy(q->fused_heads->weight.mean(0));
     a.head_b = q->fused_heads->bias.mean().item<float>();
-    a.calib_a = calib_a[i];
-    a.calib_b = calib_b[i];
     agents.push_back(std::move(a));
+    serving.emplace_back(config, i, calib_a[i], calib_b[i]);
   }
-  return std::make_shared<FastScorer>(version, std::move(agents), config.value_model,
-                                      std::move(costs));
+  std::vector<Dense> reuse;
+  if (reuse_model) reuse = Layers(models->reuse);
+  return std::make_shared<FastScorer>(version, std::move(agents), std::move(serving),
+                                      config.value_model, std::move(costs), std::move(reuse));
 }
 
 }  // namespace allot::models

@@ -25,6 +25,6 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
                                                    const AllotConfig& config,
                                                    const std::vector<double>& calib_a,
                                                    const std::vector<double>& calib_b,
-                                                   ServedCostMap costs);
+                                                   ServedCostMap costs, bool reuse_model);
 
 }  // namespace allot::models

@@ -1,6 +1,8 @@
 // Module definitions; see nets.h for what each computes.
 #include "models/nets.h"
 
+#include "policy/action_space.h"
+
 namespace allot::models {
 
 MlpImpl::MlpImpl(int64_t in, const std::vector<int64_t>& hidden, int64_t out, double dropout) {
@@ -63,20 +65,53 @@ std::vector<torch::Tensor> MmoeImpl::forward(torch::Tensor x) {
   return result;
 }
 
-AgentQNetImpl::AgentQNetImpl(int64_t obs_dim, const std::vector<int64_t>& choices, int64_t hidden,
+ChoiceCodes MakeChoiceCodes(const AgentConfig& agent) {
+  const ActionSpace space(agent);
+  ChoiceCodes codes;
+  for (size_t d = 0; d < space.num_decisions(); ++d) {
+    const DecisionConfig& decision = agent.decisions[d];
+    const int64_t choices = static_cast<int64_t>(space.NumChoices(d));
+    const int64_t options = static_cast<int64_t>(decision.options.size());
+    const int64_t width = decision.kind == DecisionKind::kLink ? options
+                          : decision.kind == DecisionKind::kSwitch
+                              ? 1
+                              : std::max<int64_t>(1, options - 1);
+    torch::Tensor code = torch::zeros({choices, width});
+    auto c = code.accessor<float, 2>();
+    for (int64_t k = 0; k < choices; ++k) {
+      const uint32_t choice = space.ChoiceValue(d, static_cast<size_t>(k));
+      if (decision.kind == DecisionKind::kLink) {
+        for (int64_t o = 0; o < options; ++o) c[k][o] = (choice >> o) & 1u ? 1.0f : 0.0f;
+      } else if (decision.kind == DecisionKind::kSwitch) {
+        c[k][0] = static_cast<float>(choice);
+      } else {  // thermometer: one bit per shorter length
+        int64_t bit = 0;
+        for (const OptionConfig& o : decision.options) {
+          if (o.queue_length < decision.options[choice].queue_length && bit < width)
+            c[k][bit++] = 1;
+        }
+      }
+    }
+    codes.push_back(code);
+  }
+  return codes;
+}
+
+AgentQNetImpl::AgentQNetImpl(int64_t obs_dim, ChoiceCodes choice_codes, int64_t hidden,
                              const std::vector<int64_t>& head_hidden, int num_heads,
                              bool is_recurrent, double dropout)
-    : choices_per_decision(choices), recurrent(is_recurrent) {
-  for (int64_t c : choices) max_choices = std::max(max_choices, c);
-  int64_t all_choices = 0;
-  for (int64_t c : choices) all_choices += c;
+    : codes(std::move(choice_codes)), recurrent(is_recurrent) {
+  int64_t all_codes = 0;
+  for (const torch::Tensor& c : codes) {
+    code_width = std::max(code_width, c.size(1));
+    all_codes += c.size(1);
+  }
   if (recurrent) {
     gru = register_module(
         "gru",
-        torch::nn::GRU(torch::nn::GRUOptions(obs_dim + max_choices, hidden).batch_first(true)));
+        torch::nn::GRU(torch::nn::GRUOptions(obs_dim + code_width, hidden).batch_first(true)));
   } else {
-    encoder =
-        register_module("encoder", Mlp(obs_dim + all_choices, std::vector<int64_t>{}, hidden));
+    encoder = register_module("encoder", Mlp(obs_dim + all_codes, std::vector<int64_t>{}, hidden));
   }
   if (head_hidden.empty()) {
     fused_heads = register_module("heads", torch::nn::Linear(hidden, num_heads));
@@ -90,21 +125,24 @@ AgentQNetImpl::AgentQNetImpl(int64_t obs_dim, const std::vector<int64_t>& choice
 
 torch::Tensor AgentQNetImpl::forward(torch::Tensor obs, torch::Tensor choices) {
   const int64_t batch = obs.size(0);
-  const int64_t decisions = static_cast<int64_t>(choices_per_decision.size());
+  const int64_t decisions = static_cast<int64_t>(codes.size());
   torch::Tensor h;
   if (recurrent) {
-    // Step d: [obs, one-hot(choice_d)] padded to the widest decision.
-    const torch::Tensor steps_onehot =
-        torch::one_hot(choices, max_choices).to(torch::kFloat);  // [B, D, C]
+    // Step d: [obs, code(choice_d)] padded to the widest code.
+    std::vector<torch::Tensor> steps;
+    for (int64_t d = 0; d < decisions; ++d) {
+      const torch::Tensor code =
+          codes[static_cast<size_t>(d)].index_select(0, choices.select(1, d));
+      steps.push_back(torch::constant_pad_nd(code, {0, code_width - code.size(1)}));
+    }
+    const torch::Tensor steps_code = torch::stack(steps, 1);  // [B, D, W]
     const torch::Tensor steps_obs = obs.unsqueeze(1).expand({batch, decisions, obs.size(1)});
-    const auto out = gru->forward(torch::cat({steps_obs, steps_onehot}, 2));
+    const auto out = gru->forward(torch::cat({steps_obs, steps_code}, 2));
     h = std::get<0>(out).select(1, decisions - 1);  // [B, H] after the last decision
   } else {
     std::vector<torch::Tensor> parts = {obs};
-    for (int64_t d = 0; d < decisions; ++d) {
-      parts.push_back(
-          torch::one_hot(choices.select(1, d), choices_per_decision[d]).to(torch::kFloat));
-    }
+    for (int64_t d = 0; d < decisions; ++d)
+      parts.push_back(codes[static_cast<size_t>(d)].index_select(0, choices.select(1, d)));
     h = torch::relu(encoder->forward(torch::cat(parts, 1)));
   }
   if (fused_heads) return fused_heads->forward(h);  // [B, K]

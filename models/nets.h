@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include "policy/config.h"
+
 namespace allot::models {
 
 // Plain MLP: Linear -> ReLU (-> Dropout) per hidden layer, then a linear output.
@@ -38,18 +40,28 @@ struct MmoeImpl : torch::nn::Module {
 };
 TORCH_MODULE(Mmoe);
 
+// How a decision's choices enter the networks: one fixed row of 0/1 features per choice, so that
+// options which share channels or lengths share what is learned about them (a channel set is the
+// multi-hot of its channels, a queue a thermometer over the lengths, a switch one bit). One
+// tensor [choices, width] per decision.
+using ChoiceCodes = std::vector<torch::Tensor>;
+
+// Codes for every decision of one agent, from its config (see ChoiceCodes).
+ChoiceCodes MakeChoiceCodes(const AgentConfig& agent);
+
 // One agent's action-value network for a combinatorial action (one choice per decision).
-// recurrent (DRQN): a GRU reads the decisions in order, step d getting [obs, one-hot(choice_d)],
-// so Q(s, a) is built up decision by decision; not recurrent (DQN): an MLP on
-// [obs, one-hot of every choice]. K heads on top (K = 1 for the single-head baselines): MLPs when
-// head_hidden is given, else one fused Linear(hidden, K), which is what serving at ~100 us needs.
+// recurrent (DRQN): a GRU reads the decisions in order, step d getting [obs, code(choice_d)]
+// (padded to the widest code), so Q(s, a) is built up decision by decision; not recurrent (DQN):
+// an MLP on [obs, code of every choice]. K heads on top (K = 1 for the single-head baselines):
+// MLPs when head_hidden is given, else one fused Linear(hidden, K), which is what serving at
+// ~100 us needs.
 struct AgentQNetImpl : torch::nn::Module {
-  AgentQNetImpl(int64_t obs_dim, const std::vector<int64_t>& choices_per_decision, int64_t hidden,
+  AgentQNetImpl(int64_t obs_dim, ChoiceCodes codes, int64_t hidden,
                 const std::vector<int64_t>& head_hidden, int heads, bool recurrent, double dropout);
   // obs [B, obs_dim]; choices [B, D] (int64 digit of each decision) -> Q per head [B, K].
   torch::Tensor forward(torch::Tensor obs, torch::Tensor choices);
-  std::vector<int64_t> choices_per_decision;
-  int64_t max_choices = 0;
+  ChoiceCodes codes;
+  int64_t code_width = 0;  // widest decision code: the GRU's action input
   bool recurrent = true;
   torch::nn::GRU gru{nullptr};
   Mlp encoder{nullptr};

@@ -13,12 +13,13 @@ constexpr char kUsage[] =
     "usage: allot-train --logs PATH [--logs PATH ...] [--config FILE] [--out DIR] [--algorithm "
     "NAME]\n"
     "                   [--seed N] [--epochs N] [--heads K] [--batch N] [--lr X] [--hidden N]\n"
-    "                   [--gamma X] [--target-update N] [--validation X] [--threads N] "
-    "[--skip-bad] [--quiet] [--testbench CSV]\n"
+    "                   [--gamma X] [--td-lambda X] [--mixer-weight X] [--target-update N]\n"
+    "                   [--validation X] [--threads N] [--skip-bad] [--quiet] [--testbench CSV]\n"
     "  --logs PATH      a log file or a directory of shards (repeatable)\n"
     "  --config FILE    schema to check records against (default: the embedded default config)\n"
     "  --out DIR        model directory; the bundle goes to DIR/<version> (default var/models)\n"
     "  --algorithm NAME dqn | drqn | vdn | qmix | awrq (default awrq)\n"
+    "  --td-lambda X    each agent's target: X * revenue + (1 - X) * the next agent's value\n"
     "  --skip-bad       skip and count records that do not fit the schema instead of failing\n"
     "  --testbench CSV  AutoBucket measurements (allot-sim testbench): fit the cost map and serve\n"
     "                   it for the agents whose logged costs it predicts better\n";
@@ -74,6 +75,10 @@ int main(int argc, char** argv) {
         options.hidden = std::stoll(v);
       else if (arg == "--gamma")
         options.gamma = std::stod(v);
+      else if (arg == "--td-lambda")
+        options.td_lambda = std::stod(v);
+      else if (arg == "--mixer-weight")
+        options.mixer_weight = std::stod(v);
       else if (arg == "--target-update")
         options.target_update = std::stoi(v);
       else if (arg == "--validation")
@@ -103,8 +108,10 @@ int main(int argc, char** argv) {
     std::cerr << "allot-train: " << log.rows << " transitions from " << log.files.size()
               << " file(s)";
     if (skip_bad) std::cerr << ", " << log.skipped << " bad record(s) skipped";
+    if (log.partial)
+      std::cerr << ", " << log.partial << " cache-reuse record(s) training the agents that ran";
     if (log.reused)
-      std::cerr << ", " << log.reused << " cache-reuse record(s) with a partial chain left out";
+      std::cerr << ", " << log.reused << " served wholly from the cache (no decision to learn)";
     std::cerr << "\n";
     const auto summary = allot::models::TrainBundle(log, config, options, out, std::cerr);
     std::cout << "bundle " << summary.version << " written to " << summary.bundle_dir << "\n";

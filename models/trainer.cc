@@ -18,7 +18,10 @@
 #include "models/bundle.h"
 #include "models/bundle_models.h"
 #include "models/cost_map.h"
+#include "models/policy_checks.h"
+#include "models/rank_correlation.h"
 #include "policy/analytic_scorer.h"
+#include "policy/cache_reuse.h"
 #include "policy/yaml_map.h"
 
 namespace allot::models {
@@ -75,27 +78,6 @@ std::vector<torch::Tensor> Batches(const torch::Tensor& rows, int batch, std::mt
   return shuffled.split(batch);
 }
 
-double Spearman(const std::vector<double>& a, const std::vector<double>& b) {
-  auto ranks = [](const std::vector<double>& x) {
-    std::vector<size_t> idx(x.size());
-    std::iota(idx.begin(), idx.end(), 0);
-    std::sort(idx.begin(), idx.end(), [&](size_t i, size_t j) { return x[i] < x[j]; });
-    std::vector<double> r(x.size());
-    for (size_t k = 0; k < idx.size(); ++k) r[idx[k]] = static_cast<double>(k);
-    return r;
-  };
-  const std::vector<double> ra = ranks(a), rb = ranks(b);
-  const double n = static_cast<double>(a.size());
-  const double mean = (n - 1) / 2;
-  double cov = 0, va = 0, vb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    cov += (ra[i] - mean) * (rb[i] - mean);
-    va += (ra[i] - mean) * (ra[i] - mean);
-    vb += (rb[i] - mean) * (rb[i] - mean);
-  }
-  return va > 0 && vb > 0 ? cov / std::sqrt(va * vb) : 0.0;
-}
-
 // Every parameter of the given modules, for one optimiser.
 template <typename ModuleHolder>
 std::vector<torch::Tensor> ParametersOf(const std::vector<ModuleHolder>& modules) {
@@ -124,6 +106,142 @@ std::string NewVersion(const std::string& models_dir, const std::string& algorit
   return version;
 }
 
+std::vector<double> ToDoubles(const torch::Tensor& t) {
+  const torch::Tensor c = t.detach().to(torch::kDouble).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+// The rows of `rows` (int64 indices) on which the agent ran.
+torch::Tensor PresentRows(const torch::Tensor& rows, const torch::Tensor& present) {
+  return rows.index_select(0, present.index_select(0, rows).nonzero().squeeze(1));
+}
+
+// Poisson negative log-likelihood (up to a constant) of `target` under rate exp(log_rate),
+// averaged over the rows where mask is 1 (mask broadcasts over columns). per_column: one mean per
+// column instead of one overall.
+torch::Tensor MaskedPoisson(const torch::Tensor& log_rate, const torch::Tensor& target,
+                            const torch::Tensor& mask, bool per_column = false) {
+  const torch::Tensor weight = mask.expand_as(log_rate);
+  const torch::Tensor nll = (log_rate.exp() - target * log_rate) * weight;
+  if (per_column) return nll.sum(0) / weight.sum(0).clamp_min(1.0);
+  return nll.sum() / weight.sum().clamp_min(1.0);
+}
+
+// Mean Poisson deviance of outcomes y under rates exp(log_rate) (0 for a perfect fit).
+double PoissonDeviance(const torch::Tensor& y, const torch::Tensor& log_rate) {
+  const torch::Tensor mu = log_rate.exp();
+  const torch::Tensor term = torch::where(y > 0, y * (y / mu).log(), torch::zeros_like(y));
+  return (2 * (term - (y - mu))).mean().item<double>();
+}
+
+std::string Fixed(double x) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.4f", x);
+  return text;
+}
+
+std::string JointLabel(const AgentConfig& agent, const ActionSpace& space, size_t joint) {
+  std::string out;
+  for (size_t d = 0; d < space.num_decisions(); ++d) {
+    const DecisionConfig& decision = agent.decisions[d];
+    const uint32_t choice = space.Choice(joint, d);
+    std::string part;
+    if (decision.kind == DecisionKind::kLink) {
+      for (size_t o = 0; o < decision.options.size(); ++o) {
+        if (choice & (1u << o)) part += (part.empty() ? "" : "+") + decision.options[o].label;
+      }
+    } else {
+      part = decision.options[choice].label;
+    }
+    out += (out.empty() ? "" : " ") + decision.name + "=" + part;
+  }
+  return out;
+}
+
+struct CollapseReport {
+  std::map<std::string, double> metrics;
+  std::vector<std::string> warnings;
+};
+
+// Re-decides validation requests with the trained models at the prices they were logged at and
+// asks DetectCollapse whether the choices look broken (the failure that fixed "rank queue 40,
+// heavy model on" for every request of a chain in the past, with no sign in the fit metrics).
+CollapseReport CheckCollapse(BundleModelsImpl& models, const AllotConfig& config,
+                             const TrainingLog& log, const std::vector<torch::Tensor>& obs,
+                             const std::vector<torch::Tensor>& log_base,
+                             const std::vector<torch::Tensor>& present,
+                             const torch::Tensor& val_rows, const std::vector<double>& calib_a,
+                             double scale) {
+  constexpr int64_t kMaxRows = 1500;
+  CollapseReport report;
+  const size_t n_agents = config.agents.size();
+  for (size_t i = 0; i < n_agents; ++i) {
+    const ActionSpace space(config.agents[i]);
+    const std::string agent = config.agents[i].name;
+    torch::Tensor val = PresentRows(val_rows, present[i]);
+    val = val.slice(0, 0, std::min<int64_t>(kMaxRows, val.size(0))).contiguous();
+    const int64_t rows = val.size(0);
+    if (rows == 0) continue;
+    const torch::Tensor all_digits = AllJointDigits(space);
+    const int64_t a = all_digits.size(0);
+    const torch::Tensor o = obs[i].index_select(0, val);
+    const torch::Tensor o_all = o.unsqueeze(1).expand({rows, a, o.size(1)}).reshape({rows * a, -1});
+    const torch::Tensor d_all = all_digits.repeat({rows, 1});
+    const torch::Tensor log_q = models.q[i]->forward(o_all, d_all).mean(1).reshape({rows, a}) +
+                                log_base[i].index_select(0, val).unsqueeze(1) + calib_a[i];
+    torch::Tensor priced = log_q.exp() * scale;
+    const torch::Tensor cost =
+        models.cost[i]->forward(torch::cat({o_all, models.ActionCode(i, d_all)}, 1)).exp();
+    const int64_t* row = val.data_ptr<int64_t>();
+    std::vector<int64_t> logged(static_cast<size_t>(rows));
+    std::vector<double> net(static_cast<size_t>(rows));
+    std::vector<float> price(static_cast<size_t>(rows));
+    for (size_t k = 0; i + k < n_agents; ++k) {
+      const AgentColumns& later = log.agents[i + k];
+      for (int64_t r = 0; r < rows; ++r) price[static_cast<size_t>(r)] = later.lambda[row[r]];
+      priced = priced - FloatTensor(price, {rows, 1}) *
+                            cost.select(1, static_cast<int64_t>(k)).reshape({rows, a});
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const auto at = static_cast<size_t>(row[r]);
+      logged[static_cast<size_t>(r)] = log.agents[i].joint[at];
+      double spent = 0;
+      for (size_t k = i; k < n_agents; ++k)
+        spent += log.agents[k].lambda[at] * log.agents[k].cost[at];
+      net[static_cast<size_t>(r)] = log.revenue[at] - spent;
+    }
+    const torch::Tensor chosen_t = priced.argmax(1).contiguous();
+    const std::vector<int64_t> chosen(chosen_t.data_ptr<int64_t>(),
+                                      chosen_t.data_ptr<int64_t>() + rows);
+    const CollapseCheck check = DetectCollapse(agent, chosen, logged, net, a, [&](int64_t joint) {
+      return JointLabel(config.agents[i], space, static_cast<size_t>(joint));
+    });
+    report.metrics["policy_" + agent + "_top_action_share"] = check.top_share;
+    report.metrics["policy_" + agent + "_logged_top_action_share"] = check.logged_top_share;
+    report.metrics["policy_" + agent + "_distinct_actions"] = static_cast<double>(check.distinct);
+    if (!check.warning.empty()) report.warnings.push_back(check.warning);
+  }
+  return report;
+}
+
+// Rejects options no training run can use, naming the option.
+void ValidateOptions(const TrainOptions& o) {
+  auto require = [](bool ok, const std::string& what) {
+    if (!ok) throw std::runtime_error(what);
+  };
+  require(o.heads >= 1 && o.heads <= 1000, "heads: must be in [1, 1000]");
+  require(o.hidden >= 1 && o.hidden <= 4096, "hidden: must be in [1, 4096]");
+  require(o.lr > 0 && std::isfinite(o.lr), "lr: must be finite and > 0");
+  require(o.gamma >= 0 && o.gamma <= 1, "gamma: must be in [0, 1]");
+  require(o.td_lambda >= 0 && o.td_lambda <= 1, "td_lambda: must be in [0, 1]");
+  require(o.mixer_weight >= 0 && std::isfinite(o.mixer_weight),
+          "mixer_weight: must be finite and >= 0");
+  require(o.batch >= 1, "batch: must be >= 1");
+  require(o.epochs >= 0 && o.value_epochs >= 0, "epochs: must be >= 0");
+  require(o.target_update >= 1, "target_update: must be >= 1");
+  require(o.validation_fraction > 0 && o.validation_fraction < 1, "validation: must be in (0, 1)");
+}
+
 }  // namespace
 
 const std::vector<std::string>& Algorithms() {
@@ -139,6 +257,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
     throw std::runtime_error("unknown algorithm '" + options.algorithm +
                              "' (dqn, drqn, vdn, qmix, awrq)");
   }
+  ValidateOptions(options);
   if (log.rows < 20)
     throw std::runtime_error("need at least 20 transitions, got " + std::to_string(log.rows));
   if (log.agents.size() != config.agents.size())
@@ -159,14 +278,20 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   const size_t n_agents = config.agents.size();
   const int64_t rows = static_cast<int64_t>(log.rows);
 
-  std::vector<torch::Tensor> features, digits, cost;
+  std::vector<torch::Tensor> features, digits, cost, present;
   for (size_t i = 0; i < n_agents; ++i) {
     const AgentColumns& c = log.agents[i];
     features.push_back(FloatTensor(c.features, {rows, static_cast<int64_t>(c.width)}));
     digits.push_back(LongTensor(c.digits, {rows, static_cast<int64_t>(c.decisions)}));
     cost.push_back(FloatTensor(c.cost, {rows}));
+    present.push_back(
+        torch::from_blob(const_cast<uint8_t*>(c.present.data()), {rows}, torch::kUInt8)
+            .to(torch::kFloat));
   }
   const torch::Tensor revenue = FloatTensor(log.revenue, {rows});
+  // Rows on which every agent ran: what the central (mixer) losses train on.
+  torch::Tensor full_chain = torch::ones({rows});
+  for (const torch::Tensor& p : present) full_chain = full_chain * p;
 
   // Deterministic split: a seeded permutation, the last validation_fraction held out.
   std::vector<int64_t> order(static_cast<size_t>(rows));
@@ -178,8 +303,16 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   const torch::Tensor train_rows = all.slice(0, 0, rows - n_val);
   const torch::Tensor val_rows = all.slice(0, rows - n_val, rows);
   TrainSummary summary;
+  std::vector<std::string> warnings;
 
-  // 1. User value: DCN with Poisson loss on revenue (log-rate output).
+  // Revenue is heavy-tailed: every model trains on revenue / mean so one learning rate suits
+  // every log; the served values are scaled back (the bundle's revenue_scale).
+  const double scale = std::max(1e-9, revenue.index_select(0, train_rows).mean().item<double>());
+  const torch::Tensor reward = revenue / scale;
+  const double log_scale = std::log(scale);
+
+  // 1. User value: DCN with Poisson loss on revenue (log-rate output), per agent on the rows
+  // where it ran.
   {
     torch::optim::Adam opt(ParametersOf(models->value), torch::optim::AdamOptions(options.lr));
     Progress progress(out, "user-value",
@@ -192,8 +325,8 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
         for (size_t i = 0; i < n_agents; ++i) {
           const torch::Tensor log_rate =
               models->value[i]->forward(features[i].index_select(0, b)).squeeze(1);
-          loss = loss + torch::poisson_nll_loss(log_rate, revenue.index_select(0, b), true, false,
-                                                1e-8, at::Reduction::Mean);
+          loss = loss +
+                 MaskedPoisson(log_rate, reward.index_select(0, b), present[i].index_select(0, b));
         }
         opt.zero_grad();
         loss.backward();
@@ -204,29 +337,35 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
     }
   }
 
-  // Observations: features and the predicted value bucket.
-  std::vector<torch::Tensor> obs, buckets;
+  // Observations: features and the predicted value bucket; the log user value is the base the
+  // action-value heads add their log uplift to.
+  std::vector<torch::Tensor> obs, buckets, log_base;
   {
     torch::NoGradGuard no_grad;
     const auto& bounds = config.value_model.bucket_bounds;
     const torch::Tensor bounds_t =
         torch::tensor(std::vector<double>(bounds.begin(), bounds.end()), torch::kFloat);
     for (size_t i = 0; i < n_agents; ++i) {
-      const torch::Tensor v =
-          models->value[i]->forward(features[i]).squeeze(1).clamp(-30, 30).exp();
+      const torch::Tensor base = models->value[i]->forward(features[i]).squeeze(1).clamp(-30, 30);
+      const torch::Tensor v = (base + log_scale).exp();  // revenue units
       const torch::Tensor bucket =
           torch::bucketize(v, bounds_t, /*out_int32=*/false, /*right=*/true);
       obs.push_back(models->Observation(features[i], bucket));
       buckets.push_back(bucket);
-      const torch::Tensor val_v = v.index_select(0, val_rows);
-      const torch::Tensor val_r = revenue.index_select(0, val_rows);
-      summary.metrics["value_" + config.agents[i].name + "_rank_corr"] = Spearman(
-          std::vector<double>(val_v.data_ptr<float>(), val_v.data_ptr<float>() + val_v.numel()),
-          std::vector<double>(val_r.data_ptr<float>(), val_r.data_ptr<float>() + val_r.numel()));
+      log_base.push_back(base);
+      const torch::Tensor val = PresentRows(val_rows, present[i]);
+      summary.metrics["value_" + config.agents[i].name + "_rank_corr"] = SpearmanCorrelation(
+          ToDoubles(v.index_select(0, val)), ToDoubles(revenue.index_select(0, val)));
     }
   }
 
-  // 2. Cost: DCN on (observation, action) -> measured core-ms, MSE.
+  // 2. Cost: DCN on (observation, action) -> log core-ms of the agent's module and of every later
+  // agent's module, Poisson loss (non-negative by construction).
+  std::vector<torch::Tensor> cost_targets;  // per agent [rows, n_agents - i]
+  for (size_t i = 0; i < n_agents; ++i) {
+    std::vector<torch::Tensor> parts(cost.begin() + static_cast<ptrdiff_t>(i), cost.end());
+    cost_targets.push_back(torch::stack(parts, 1));
+  }
   {
     torch::optim::Adam opt(ParametersOf(models->cost), torch::optim::AdamOptions(options.lr));
     Progress progress(out, "cost", static_cast<size_t>(options.value_epochs * train_rows.size(0)),
@@ -237,10 +376,10 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
         torch::Tensor loss = torch::zeros({});
         for (size_t i = 0; i < n_agents; ++i) {
           const torch::Tensor in = torch::cat(
-              {obs[i].index_select(0, b), models->ActionOneHot(i, digits[i].index_select(0, b))},
-              1);
-          loss = loss + torch::mse_loss(models->cost[i]->forward(in).squeeze(1),
-                                        cost[i].index_select(0, b));
+              {obs[i].index_select(0, b), models->ActionCode(i, digits[i].index_select(0, b))}, 1);
+          loss =
+              loss + MaskedPoisson(models->cost[i]->forward(in), cost_targets[i].index_select(0, b),
+                                   present[i].index_select(0, b).unsqueeze(1));
         }
         opt.zero_grad();
         loss.backward();
@@ -251,55 +390,131 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
     }
     torch::NoGradGuard no_grad;
     for (size_t i = 0; i < n_agents; ++i) {
-      const torch::Tensor in =
-          torch::cat({obs[i].index_select(0, val_rows),
-                      models->ActionOneHot(i, digits[i].index_select(0, val_rows))},
-                     1);
-      summary.metrics["cost_" + config.agents[i].name + "_mae_ms"] =
-          (models->cost[i]->forward(in).squeeze(1).clamp_min(0) - cost[i].index_select(0, val_rows))
-              .abs()
-              .mean()
-              .item<double>();
+      const torch::Tensor val = PresentRows(val_rows, present[i]);
+      const torch::Tensor in = torch::cat(
+          {obs[i].index_select(0, val), models->ActionCode(i, digits[i].index_select(0, val))}, 1);
+      const torch::Tensor predicted = models->cost[i]->forward(in).exp();
+      const torch::Tensor truth = cost_targets[i].index_select(0, val);
+      const std::string agent = config.agents[i].name;
+      summary.metrics["cost_" + agent + "_mae_ms"] =
+          (predicted.select(1, 0) - truth.select(1, 0)).abs().mean().item<double>();
+      for (size_t k = 1; k < n_agents - i; ++k) {
+        summary.metrics["cost_" + agent + "_to_" + config.agents[i + k].name + "_mae_ms"] =
+            (predicted.select(1, static_cast<int64_t>(k)) -
+             truth.select(1, static_cast<int64_t>(k)))
+                .abs()
+                .mean()
+                .item<double>();
+      }
     }
   }
 
-  // The AutoBucket cost map, served per agent where it predicts the logged costs better than
-  // the learned cost model on the validation rows.
+  // The AutoBucket cost map, served per agent for its own module where it predicts the logged
+  // costs better than the learned cost model on the validation rows.
   CostMap cost_map;
   std::vector<std::string> cost_source(n_agents, "model");
   if (!options.testbench_csv.empty()) {
     cost_map = FitCostMap(ReadConfigFile(options.testbench_csv), options.testbench_csv, config);
-    const int64_t* val = val_rows.data_ptr<int64_t>();
     for (size_t i = 0; i < n_agents; ++i) {
       const std::string& agent = config.agents[i].name;
-      const torch::Tensor val_buckets = buckets[i].index_select(0, val_rows).contiguous();
+      const torch::Tensor val = PresentRows(val_rows, present[i]);
+      const torch::Tensor val_buckets = buckets[i].index_select(0, val).contiguous();
       const int64_t* bucket = val_buckets.data_ptr<int64_t>();
+      const int64_t* row = val.data_ptr<int64_t>();
       double error = 0;
-      for (int64_t k = 0; k < n_val; ++k) {
-        const auto row = static_cast<size_t>(val[k]);
+      for (int64_t k = 0; k < val.size(0); ++k) {
+        const auto r = static_cast<size_t>(row[k]);
         error += std::abs(cost_map.At(i, static_cast<int>(bucket[k]),
-                                      static_cast<size_t>(log.agents[i].joint[row])) -
-                          log.agents[i].cost[row]);
+                                      static_cast<size_t>(log.agents[i].joint[r])) -
+                          log.agents[i].cost[r]);
       }
-      const double mae = error / static_cast<double>(n_val);  // n_val >= 1
+      const double mae = error / std::max<double>(1.0, static_cast<double>(val.size(0)));
       summary.metrics["cost_map_" + agent + "_mae_ms"] = mae;
       if (mae < summary.metrics["cost_" + agent + "_mae_ms"]) cost_source[i] = "map";
     }
   }
 
-  // Revenue is heavy-tailed: train on revenue / mean so one learning rate suits every log; the
-  // calibration below restores revenue units.
-  const double scale = std::max(1e-9, revenue.index_select(0, train_rows).mean().item<double>());
-  const torch::Tensor reward = revenue / scale;
+  // ComRecycle's reuse model, on the requests where the first agent chose a cache reuse: revenue
+  // ~ Poisson(user value x retained share), the share a function of the request, the reused stage
+  // and the cached output's age and size. It is served where it fits validation revenue better
+  // than the config's half-life rule.
+  bool serve_reuse_model = false;
+  {
+    std::vector<int64_t> reuse_rows, stage;
+    std::vector<float> age, size, half_life_share;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int reused = log.cache_reuse[static_cast<size_t>(r)];
+      if (reused <= 0 || reused > kReuseStages || !log.agents[0].decided[static_cast<size_t>(r)])
+        continue;
+      const size_t at = static_cast<size_t>(r) * kCacheStages + static_cast<size_t>(reused - 1);
+      if (log.cache_age[at] < 0) continue;
+      reuse_rows.push_back(r);
+      stage.push_back(reused - 1);
+      age.push_back(log.cache_age[at]);
+      size.push_back(log.cache_size[at]);
+      double half_life = 0;
+      for (const CacheStageConfig& c : config.cache_reuse.stages)
+        if (StageNumber(c.stage) == reused) half_life = c.half_life_s;
+      half_life_share.push_back(
+          half_life > 0 ? static_cast<float>(std::exp2(-log.cache_age[at] / half_life)) : 1.0f);
+    }
+    const int64_t n_reuse = static_cast<int64_t>(reuse_rows.size());
+    summary.metrics["reuse_rows"] = static_cast<double>(n_reuse);
+    if (n_reuse >= 50) {
+      const torch::Tensor idx = LongTensor(reuse_rows, {n_reuse});
+      const torch::Tensor input =
+          models->ReuseInput(obs[0].index_select(0, idx), LongTensor(stage, {n_reuse}),
+                             FloatTensor(age, {n_reuse}), FloatTensor(size, {n_reuse}));
+      const torch::Tensor base = log_base[0].index_select(0, idx);
+      const torch::Tensor target_r = reward.index_select(0, idx);
+      const int64_t n_val_reuse = std::max<int64_t>(1, n_reuse / 10);
+      const int64_t n_train_reuse = n_reuse - n_val_reuse;
+      torch::optim::Adam opt(models->reuse->parameters(), torch::optim::AdamOptions(options.lr));
+      const torch::Tensor ones = torch::ones({n_train_reuse});
+      for (int epoch = 0; epoch < 4 * options.value_epochs; ++epoch) {
+        for (const torch::Tensor& b : Batches(torch::arange(n_train_reuse), options.batch, rng)) {
+          const torch::Tensor log_rate =
+              base.index_select(0, b) +
+              BundleModelsImpl::LogRetained(models->reuse->forward(input.index_select(0, b)))
+                  .squeeze(1);
+          const torch::Tensor loss =
+              MaskedPoisson(log_rate, target_r.index_select(0, b), ones.index_select(0, b));
+          opt.zero_grad();
+          loss.backward();
+          opt.step();
+        }
+      }
+      torch::NoGradGuard no_grad;
+      const torch::Tensor val = torch::arange(n_train_reuse, n_reuse);
+      const torch::Tensor y = target_r.index_select(0, val).to(torch::kDouble);
+      const torch::Tensor b_val = base.index_select(0, val).to(torch::kDouble);
+      const torch::Tensor model_share =
+          BundleModelsImpl::LogRetained(models->reuse->forward(input.index_select(0, val)))
+              .squeeze(1)
+              .to(torch::kDouble);
+      const torch::Tensor rule_share =
+          FloatTensor(half_life_share, {n_reuse}).index_select(0, val).to(torch::kDouble).log();
+      const double dev_model = PoissonDeviance(y, b_val + model_share);
+      const double dev_rule = PoissonDeviance(y, b_val + rule_share);
+      summary.metrics["reuse_deviance"] = dev_model;
+      summary.metrics["reuse_deviance_half_life"] = dev_rule;
+      summary.metrics["reuse_retained_mean"] = model_share.exp().mean().item<double>();
+      serve_reuse_model = dev_model < dev_rule;
+    }
+  }
 
-  // VGCA credit: w_t = Var_j E[R | a_t = j] over the agent's joint actions, normalised to sum 1.
-  std::vector<double> credit(n_agents, 1.0 / n_agents);
+  // VGCA credit: w_t = Var_j E[R | a_t = j] over the agent's joint actions, normalised to mean 1.
+  // It weighs each agent's loss (agents whose choices move revenue more get more of the model's
+  // capacity) instead of scaling its reward, which would shrink the agent's values below revenue
+  // and mis-price its compute by the same factor.
+  std::vector<double> credit(n_agents, 1.0);
   if (options.algorithm == "awrq") {
     double total = 0;
     for (size_t i = 0; i < n_agents; ++i) {
       std::map<int64_t, std::pair<double, double>> by_action;  // joint -> (sum, count)
-      const auto* tr = train_rows.data_ptr<int64_t>();
-      for (int64_t k = 0; k < train_rows.size(0); ++k) {
+      const torch::Tensor tr_t = PresentRows(train_rows, present[i]);
+      const auto* tr = tr_t.data_ptr<int64_t>();
+      for (int64_t k = 0; k < tr_t.size(0); ++k) {
         auto& s = by_action[log.agents[i].joint[tr[k]]];
         s.first += log.revenue[tr[k]] / scale;
         s.second += 1;
@@ -309,17 +524,23 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
         mean += s.first;
         n += s.second;
       }
-      mean /= n;
+      mean /= std::max(1.0, n);
       for (auto& [a, s] : by_action) var += s.second * std::pow(s.first / s.second - mean, 2);
-      credit[i] = var / n;
+      credit[i] = var / std::max(1.0, n);
       total += credit[i];
     }
-    for (double& w : credit) w = total > 0 ? w / total : 1.0 / n_agents;
-    for (size_t i = 0; i < n_agents; ++i)
-      summary.metrics["vgca_credit_" + config.agents[i].name] = credit[i];
+    for (size_t i = 0; i < n_agents; ++i) {
+      credit[i] = total > 0 ? n_agents * credit[i] / total : 1.0;
+      summary.metrics["vgca_credit_" + config.agents[i].name] = credit[i] / n_agents;
+    }
   }
 
-  // 3. Action values.
+  // 3. Action values. Every agent's heads give the log uplift of its action over the user value,
+  // trained with a Poisson loss against the revenue that follows: the next agent's target-network
+  // value of its logged action (SARSA along the chain), or the revenue for the last agent. A
+  // cache-reuse request trains the agents that ran. The algorithms differ in the network (MLP or
+  // GRU over the decisions), the heads (awrq: K, error-proportional weights) and the central loss
+  // that couples the agents (vdn: mean, qmix/awrq: monotone mixer).
   {
     std::vector<torch::Tensor> params = ParametersOf(models->q);
     if (arch.mixed()) {
@@ -333,51 +554,45 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
                       static_cast<size_t>(options.epochs * train_rows.size(0)), options.progress);
     size_t done = 0;
     int64_t step = 0;
-    const double gamma = options.gamma;
     for (int epoch = 0; epoch < options.epochs; ++epoch) {
       for (const torch::Tensor& b : Batches(train_rows, options.batch, rng)) {
         const torch::Tensor r = reward.index_select(0, b);
-        std::vector<torch::Tensor> q, o, d;
+        std::vector<torch::Tensor> base, o, d, mask, log_q;
         for (size_t i = 0; i < n_agents; ++i) {
+          base.push_back(log_base[i].index_select(0, b).unsqueeze(1));
           o.push_back(obs[i].index_select(0, b));
           d.push_back(digits[i].index_select(0, b));
-          q.push_back(models->q[i]->forward(o.back(), d.back()));  // [B, K]
+          mask.push_back(present[i].index_select(0, b));
+          log_q.push_back(base.back() + models->q[i]->forward(o.back(), d.back()));  // [B, K]
         }
-        // Chain TD targets from the target network: y_t = r_t + gamma * Q'_{t+1}(o_{t+1}, a_{t+1}).
-        auto next_q = [&](size_t i) {
-          torch::NoGradGuard no_grad;
-          return target->q[i + 1]->forward(o[i + 1], d[i + 1]);
-        };
         torch::Tensor loss = torch::zeros({});
-        if (options.algorithm == "dqn" || options.algorithm == "drqn") {
-          for (size_t i = 0; i < n_agents; ++i) {
-            const torch::Tensor y = i + 1 < n_agents ? gamma * next_q(i).mean(1) : r;
-            loss = loss + torch::mse_loss(q[i].mean(1), y);
+        std::vector<torch::Tensor> agent_q;  // revenue / scale, for the central loss
+        for (size_t i = 0; i < n_agents; ++i) {
+          torch::Tensor y = r;
+          if (i + 1 < n_agents) {
+            torch::NoGradGuard no_grad;
+            const torch::Tensor next =
+                (base[i + 1].squeeze(1) + target->q[i + 1]->forward(o[i + 1], d[i + 1]).mean(1))
+                    .exp();
+            y = options.td_lambda * r + (1 - options.td_lambda) * options.gamma * next;
           }
-        } else if (options.algorithm == "vdn") {
-          torch::Tensor total = torch::zeros_like(r);
-          for (auto& qi : q) total = total + qi.mean(1);
-          loss = torch::mse_loss(total, r);
-        } else if (options.algorithm == "qmix") {
-          std::vector<torch::Tensor> qs;
-          for (auto& qi : q) qs.push_back(qi.mean(1));
-          loss = torch::mse_loss(
-              models->mixer->forward(torch::stack(qs, 1), state.index_select(0, b)), r);
-        } else {  // awrq
-          std::vector<torch::Tensor> agent_q;
-          for (size_t i = 0; i < n_agents; ++i) {
-            const torch::Tensor own = credit[i] * r;
-            const torch::Tensor y = i + 1 < n_agents ? own.unsqueeze(1) + gamma * next_q(i)
-                                                     : own.unsqueeze(1).expand_as(q[i]);
-            const torch::Tensor head_loss = (y - q[i]).pow(2).mean(0);  // [K]
-            // Error-proportional weights: heads that fit worse count more in the agent's Q.
-            const torch::Tensor eta = (head_loss / head_loss.sum().clamp_min(1e-12)).detach();
-            agent_q.push_back((q[i] * eta).sum(1));
-            loss = loss + head_loss.mean();
-          }
-          loss = loss +
-                 torch::mse_loss(
-                     models->mixer->forward(torch::stack(agent_q, 1), state.index_select(0, b)), r);
+          const torch::Tensor head_loss =
+              MaskedPoisson(log_q[i], y.unsqueeze(1).expand_as(log_q[i]), mask[i].unsqueeze(1),
+                            /*per_column=*/true);  // [K]
+          loss = loss + credit[i] * head_loss.mean();
+          // Error-proportional weights: heads that fit worse count more in the agent's Q.
+          const torch::Tensor eta = (head_loss / head_loss.sum().clamp_min(1e-12)).detach();
+          agent_q.push_back((log_q[i].exp() * eta).sum(1));
+        }
+        if (options.algorithm == "vdn" || arch.mixed()) {
+          const torch::Tensor full = full_chain.index_select(0, b);
+          const torch::Tensor q_all = torch::stack(agent_q, 1);
+          const torch::Tensor q_tot = options.algorithm == "vdn"
+                                          ? q_all.mean(1)
+                                          : models->mixer->forward(q_all, state.index_select(0, b));
+          const torch::Tensor central =
+              ((q_tot - r).pow(2) * full).sum() / full.sum().clamp_min(1.0);
+          loss = loss + options.mixer_weight * central;
         }
         opt.zero_grad();
         loss.backward();
@@ -391,32 +606,67 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
     summary.metrics["train_transitions_per_second"] = summary.transitions_per_second;
   }
 
-  // 4. Calibration to revenue units on the validation split (serving uses the plain head mean).
-  std::vector<double> calib_a(n_agents), calib_b(n_agents);
+  // 4. Calibration and checks on the validation split (serving uses the plain head mean). The
+  // calibration is one multiplicative factor per agent: it corrects the overall level and leaves
+  // the differences between one request's options as learned.
+  std::vector<double> calib_a(n_agents, 0.0), calib_b(n_agents, 1.0);
   {
     torch::NoGradGuard no_grad;
     models->eval();
-    const torch::Tensor r = revenue.index_select(0, val_rows).to(torch::kDouble);
     for (size_t i = 0; i < n_agents; ++i) {
-      const torch::Tensor qv =
-          models->q[i]
-              ->forward(obs[i].index_select(0, val_rows), digits[i].index_select(0, val_rows))
-              .mean(1)
-              .to(torch::kDouble);
-      const double mq = qv.mean().item<double>(), mr = r.mean().item<double>();
-      const double var = (qv - mq).pow(2).mean().item<double>();
-      const double cov = ((qv - mq) * (r - mr)).mean().item<double>();
-      // A non-positive slope would invert the ranking of actions: keep it positive but tiny.
-      calib_b[i] = var > 0 ? std::max(cov / var, 1e-6) : 1e-6;
-      calib_a[i] = mr - calib_b[i] * mq;
-      const torch::Tensor fitted = calib_a[i] + calib_b[i] * qv;
       const std::string agent = config.agents[i].name;
+      const torch::Tensor val = PresentRows(val_rows, present[i]);
+      const torch::Tensor r = reward.index_select(0, val).to(torch::kDouble);
+      const torch::Tensor base = log_base[i].index_select(0, val).to(torch::kDouble);
+      const torch::Tensor log_q =
+          base + models->q[i]
+                     ->forward(obs[i].index_select(0, val), digits[i].index_select(0, val))
+                     .mean(1)
+                     .to(torch::kDouble);
+      calib_a[i] = std::clamp(
+          std::log(r.mean().item<double>() / std::max(1e-12, log_q.exp().mean().item<double>())),
+          -1.0, 1.0);
+      const torch::Tensor fitted = (log_q + calib_a[i]).exp() * scale;
+      const torch::Tensor truth = r * scale;
       summary.metrics["q_" + agent + "_rank_corr"] =
-          Spearman(std::vector<double>(fitted.data_ptr<double>(),
-                                       fitted.data_ptr<double>() + fitted.numel()),
-                   std::vector<double>(r.data_ptr<double>(), r.data_ptr<double>() + r.numel()));
-      summary.metrics["q_" + agent + "_rmse"] = (fitted - r).pow(2).mean().sqrt().item<double>();
+          SpearmanCorrelation(ToDoubles(fitted), ToDoubles(truth));
+      summary.metrics["q_" + agent + "_rmse"] =
+          (fitted - truth).pow(2).mean().sqrt().item<double>();
+      // Poisson deviance per row against two baselines: the user value alone (no action) and a
+      // constant. A model of the action that is worse than ignoring the action is a warning.
+      const double dev_q = PoissonDeviance(r, log_q + calib_a[i]);
+      const double dev_base = PoissonDeviance(r, base);
+      const double dev_const =
+          PoissonDeviance(r, torch::full_like(r, std::log(r.mean().item<double>())));
+      summary.metrics["q_" + agent + "_deviance"] = dev_q;
+      summary.metrics["q_" + agent + "_deviance_user_value_only"] = dev_base;
+      summary.metrics["q_" + agent + "_deviance_constant"] = dev_const;
+      if (dev_q > dev_base * 1.01) {
+        warnings.push_back("agent " + agent +
+                           ": the action-value model fits validation revenue "
+                           "worse than the user value alone (deviance " +
+                           Fixed(dev_q) + " vs " + Fixed(dev_base) + ")");
+      }
+      if (dev_q > dev_const) {
+        warnings.push_back("agent " + agent +
+                           ": the action-value model fits validation revenue "
+                           "worse than a constant (deviance " +
+                           Fixed(dev_q) + " vs " + Fixed(dev_const) + ")");
+      }
     }
+    const CollapseReport collapse =
+        CheckCollapse(*models, config, log, obs, log_base, present, val_rows, calib_a, scale);
+    for (const auto& [k, v] : collapse.metrics) summary.metrics[k] = v;
+    warnings.insert(warnings.end(), collapse.warnings.begin(), collapse.warnings.end());
+  }
+  for (const std::string& w : warnings) out << "allot-train: WARNING: " << w << std::endl;
+  summary.warnings = warnings;
+
+  // Served user values are in revenue units: the scale the models trained in moves into the
+  // value networks' output bias (the action-value heads add to that base, so they follow).
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < n_agents; ++i) models->value[i]->head->bias.add_(log_scale);
   }
 
   // 5. Write the bundle atomically.
@@ -441,6 +691,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
     std::strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
     y << YAML::Key << "created" << YAML::Value << created;
   }
+  y << YAML::Key << "model_format" << YAML::Value << kModelFormat;
   y << YAML::Key << "algorithm" << YAML::Value << options.algorithm;
   y << YAML::Key << "config_version" << YAML::Value << config.version;
   y << YAML::Key << "input_hash" << YAML::Value << log.input_hash;
@@ -463,7 +714,8 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   y << YAML::EndMap;
   y << YAML::Key << "hyperparameters" << YAML::Value << YAML::BeginMap;
   y << YAML::Key << "lr" << YAML::Value << options.lr << YAML::Key << "gamma" << YAML::Value
-    << options.gamma;
+    << options.gamma << YAML::Key << "mixer_weight" << YAML::Value << options.mixer_weight
+    << YAML::Key << "td_lambda" << YAML::Value << options.td_lambda;
   y << YAML::Key << "batch" << YAML::Value << options.batch << YAML::Key << "epochs" << YAML::Value
     << options.epochs;
   y << YAML::Key << "value_epochs" << YAML::Value << options.value_epochs;
@@ -473,6 +725,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   y << YAML::Key << "seed" << YAML::Value << options.seed << YAML::Key << "revenue_scale"
     << YAML::Value << scale;
   y << YAML::EndMap;
+  y << YAML::Key << "reuse_source" << YAML::Value << (serve_reuse_model ? "model" : "half_life");
   if (!cost_map.empty()) {
     y << YAML::Key << "cost_source" << YAML::Value << YAML::BeginMap;
     for (size_t i = 0; i < n_agents; ++i)
@@ -485,6 +738,9 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
       << config.agents[i].name << YAML::Key << "a" << YAML::Value << calib_a[i] << YAML::Key << "b"
       << YAML::Value << calib_b[i] << YAML::EndMap;
   }
+  y << YAML::EndSeq;
+  y << YAML::Key << "warnings" << YAML::Value << YAML::BeginSeq;
+  for (const std::string& w : warnings) y << w;
   y << YAML::EndSeq;
   y << YAML::Key << "metrics" << YAML::Value << YAML::BeginMap;
   for (const auto& [k, v] : summary.metrics) y << YAML::Key << k << YAML::Value << v;

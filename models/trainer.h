@@ -29,7 +29,15 @@ struct TrainOptions {
   std::vector<int64_t> head_hidden = {};  // Q-head MLP (paper: [512, 256]); {} = linear heads
   int64_t mixer_embed = 32;
   double lr = 3e-3;  // Adam (paper: 0.01 at batch 2048)
-  double gamma = 0.9;
+  // One request is one episode whose only reward is its revenue at the end of the chain; a
+  // discount below 1 would shrink upstream agents' values and mis-price their compute.
+  double gamma = 1.0;
+  // Weight of the central (mixer) loss in the agents' gradients (vdn, qmix, awrq). The agents'
+  // own revenue-scale losses fix the price scale; the mixer couples them.
+  double mixer_weight = 0.1;
+  // Each agent's target mixes the request's revenue (weight td_lambda) with the next agent's
+  // target-network value of its logged action (1 - td_lambda): TD(lambda) along the chain.
+  double td_lambda = 0.5;
   int batch = 512;  // paper: 2048
   int epochs = 6;
   int value_epochs = 4;
@@ -48,6 +56,7 @@ struct TrainSummary {
   std::string version;
   std::map<std::string, double> metrics;  // validation metrics, also in the manifest
   double transitions_per_second = 0.0;    // action-value training throughput
+  std::vector<std::string> warnings;      // also printed and in the manifest
 };
 
 // Trains every model and writes <models_dir>/<version>/ atomically (a temporary directory renamed

@@ -5,6 +5,7 @@
 #include <google/protobuf/util/delimited_message_util.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -40,20 +41,34 @@ std::vector<std::string> ExpandPaths(const std::vector<std::string>& paths) {
   return files;
 }
 
-// Returns "" when the record fits the schema, else "FIELD: problem".
+// Returns "" when the record fits the schema, else "FIELD: problem". Fills agent_of_step with
+// the config agent of every step. A request without cache reuse has one step per agent in chain
+// order; a repeat request served from a cached stage output skipped agents: its steps are a
+// subsequence of the chain, and only a step marked served_from_cache may have run no stage.
 std::string Check(const v1::Transition& t, const AllotConfig& config,
-                  const std::vector<ActionSpace>& spaces) {
-  if (t.steps_size() != static_cast<int>(config.agents.size())) {
-    return "steps: expected " + std::to_string(config.agents.size()) + " agent steps, got " +
-           std::to_string(t.steps_size());
+                  const std::vector<ActionSpace>& spaces, std::vector<size_t>* agent_of_step) {
+  const size_t agents = config.agents.size();
+  const size_t steps = static_cast<size_t>(t.steps_size());
+  const bool reused = t.cache_reuse() != v1::CACHE_REUSE_NONE;
+  if (steps > agents || (steps < agents && !reused)) {
+    return "steps: expected " + std::to_string(agents) + " agent steps, got " +
+           std::to_string(steps);
   }
   if (!std::isfinite(t.revenue()) || t.revenue() < 0) return "revenue: must be finite and >= 0";
-  for (int i = 0; i < t.steps_size(); ++i) {
-    const v1::AgentStep& s = t.steps(i);
+  agent_of_step->clear();
+  size_t next_agent = 0;
+  for (int k = 0; k < t.steps_size(); ++k) {
+    const v1::AgentStep& s = t.steps(k);
+    const std::string at = "steps[" + std::to_string(k) + "].";
+    size_t i = next_agent;
+    while (i < agents && config.agents[i].name != s.agent()) ++i;
+    if (i == agents || (!reused && i != next_agent)) {
+      return at + "agent: expected '" + config.agents[std::min(next_agent, agents - 1)].name + "'" +
+             (reused ? " or a later agent" : "") + ", got '" + s.agent() + "'";
+    }
+    next_agent = i + 1;
+    agent_of_step->push_back(i);
     const AgentConfig& agent = config.agents[i];
-    const std::string at = "steps[" + std::to_string(i) + "].";
-    if (s.agent() != agent.name)
-      return at + "agent: expected '" + agent.name + "', got '" + s.agent() + "'";
     if (static_cast<size_t>(s.features_size()) != agent.features.size()) {
       return at + "features: expected " + std::to_string(agent.features.size()) + ", got " +
              std::to_string(s.features_size());
@@ -67,8 +82,55 @@ std::string Check(const v1::Transition& t, const AllotConfig& config,
              std::to_string(spaces[i].size()) + ")";
     }
     if (!std::isfinite(s.cost()) || s.cost() < 0) return at + "cost: must be finite and >= 0";
+    if (!std::isfinite(s.lambda()) || s.lambda() < 0) return at + "lambda: must be finite and >= 0";
+    if (s.served_from_cache() && !reused)
+      return at + "served_from_cache: set on a request without cache reuse";
   }
   return "";
+}
+
+void AppendStep(const v1::AgentStep* s, const ActionSpace& space, AgentColumns& c) {
+  const bool ran = s != nullptr && !s->served_from_cache();
+  c.present.push_back(ran ? 1 : 0);
+  c.decided.push_back(s != nullptr ? 1 : 0);
+  c.explored.push_back(s != nullptr && s->explored() ? 1 : 0);
+  if (s == nullptr) {  // skipped by a cache reuse before deciding: a masked row
+    c.features.insert(c.features.end(), c.width, 0.0f);
+    c.digits.insert(c.digits.end(), c.decisions, 0);
+    c.joint.push_back(0);
+    c.cost.push_back(0.0f);
+    c.lambda.push_back(0.0f);
+    return;
+  }
+  c.features.insert(c.features.end(), s->features().begin(), s->features().end());
+  for (size_t d = 0; d < space.num_decisions(); ++d) {
+    // Digit = position of the choice among the decision's feasible choices.
+    const uint32_t choice = space.Choice(s->joint_action(), d);
+    int64_t digit = 0;
+    while (space.ChoiceValue(d, static_cast<size_t>(digit)) != choice) ++digit;
+    c.digits.push_back(digit);
+  }
+  c.joint.push_back(s->joint_action());
+  c.cost.push_back(static_cast<float>(s->cost()));
+  c.lambda.push_back(static_cast<float>(s->lambda()));
+}
+
+// The cache context of one request: age and size per stage (-1 age: no usable cache).
+void AppendCache(const v1::Transition& t, TrainingLog& log) {
+  std::array<float, kCacheStages> age, size;
+  age.fill(-1.0f);
+  size.fill(0.0f);
+  for (const v1::StageCache& c : t.cache()) {
+    const int stage = static_cast<int>(c.stage()) - 1;
+    if (stage < 0 || stage >= kCacheStages || !c.present() || !std::isfinite(c.age_seconds()) ||
+        c.age_seconds() < 0)
+      continue;
+    age[static_cast<size_t>(stage)] = static_cast<float>(c.age_seconds());
+    size[static_cast<size_t>(stage)] = static_cast<float>(c.size());
+  }
+  log.cache_age.insert(log.cache_age.end(), age.begin(), age.end());
+  log.cache_size.insert(log.cache_size.end(), size.begin(), size.end());
+  log.cache_reuse.push_back(static_cast<int8_t>(t.cache_reuse()));
 }
 
 }  // namespace
@@ -85,6 +147,7 @@ TrainingLog ReadTrainingLog(const std::vector<std::string>& paths, const AllotCo
     log.agents[i].decisions = spaces[i].num_decisions();
   }
   uint64_t hash = 1469598103934665603ull;
+  std::vector<size_t> agent_of_step;
   for (const std::string& file : log.files) {
     std::ifstream in(file, std::ios::binary);
     if (!in) throw LogError(file + ": cannot read");
@@ -104,33 +167,24 @@ TrainingLog ReadTrainingLog(const std::vector<std::string>& paths, const AllotCo
         ++log.skipped;
         break;
       }
-      // A repeat request served from a cached stage output skipped the agents up to that stage:
-      // its chain is incomplete and carries no decision of theirs to learn from.
-      if (t.cache_reuse() != v1::CACHE_REUSE_NONE &&
-          t.steps_size() < static_cast<int>(config.agents.size())) {
-        ++log.reused;
-        continue;
-      }
-      const std::string problem = Check(t, config, spaces);
+      const std::string problem = Check(t, config, spaces, &agent_of_step);
       if (!problem.empty()) {
         if (!skip_bad) throw LogError(file + ": record " + std::to_string(record) + ": " + problem);
         ++log.skipped;
         continue;
       }
-      for (int i = 0; i < t.steps_size(); ++i) {
-        const v1::AgentStep& s = t.steps(i);
-        AgentColumns& c = log.agents[i];
-        c.features.insert(c.features.end(), s.features().begin(), s.features().end());
-        for (size_t d = 0; d < spaces[i].num_decisions(); ++d) {
-          // Digit = position of the choice among the decision's feasible choices.
-          const uint32_t choice = spaces[i].Choice(s.joint_action(), d);
-          int64_t digit = 0;
-          while (spaces[i].ChoiceValue(d, static_cast<size_t>(digit)) != choice) ++digit;
-          c.digits.push_back(digit);
-        }
-        c.joint.push_back(s.joint_action());
-        c.cost.push_back(static_cast<float>(s.cost()));
+      if (t.steps_size() == 0) {  // nobody was asked: no decision to learn from
+        ++log.reused;
+        continue;
       }
+      log.partial += t.cache_reuse() != v1::CACHE_REUSE_NONE;
+      size_t k = 0;
+      for (size_t i = 0; i < config.agents.size(); ++i) {
+        const bool has = k < agent_of_step.size() && agent_of_step[k] == i;
+        AppendStep(has ? &t.steps(static_cast<int>(k)) : nullptr, spaces[i], log.agents[i]);
+        k += has;
+      }
+      AppendCache(t, log);
       log.revenue.push_back(static_cast<float>(t.revenue()));
       log.timestamp_ms.push_back(t.timestamp_ms());
       ++log.rows;

@@ -16,23 +16,36 @@ class LogError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// One agent's columns: row i belongs to transition i.
+// One agent's columns: row i belongs to transition i. A cache-reuse request whose reused stage
+// skipped this agent has present[i] == 0; when the agent was not even asked, decided[i] == 0 too
+// and the other columns of row i are zeros.
 struct AgentColumns {
-  std::vector<float> features;  // rows x width
-  std::vector<int64_t> digits;  // rows x decisions: the choice index of each decision
-  std::vector<int64_t> joint;   // rows
-  std::vector<float> cost;      // rows, measured core-ms
+  std::vector<float> features;    // rows x width
+  std::vector<int64_t> digits;    // rows x decisions: the choice index of each decision
+  std::vector<int64_t> joint;     // rows
+  std::vector<float> cost;        // rows, measured core-ms
+  std::vector<float> lambda;      // rows, the price of compute the logging policy used
+  std::vector<uint8_t> present;   // rows: 1 when the agent's stage ran for this request
+  std::vector<uint8_t> decided;   // rows: 1 when the agent was asked (its features are real)
+  std::vector<uint8_t> explored;  // rows: 1 when the logging policy explored
   size_t width = 0;
   size_t decisions = 0;
 };
+
+inline constexpr int kCacheStages = 3;
 
 struct TrainingLog {
   std::vector<AgentColumns> agents;  // config order
   std::vector<float> revenue;        // rows
   std::vector<int64_t> timestamp_ms;
+  // Cache context per row, kCacheStages entries each (recall, pre-rank, rank): the age of the
+  // usable cached output (-1: none) and its size; the reuse the logging policy chose (0 none).
+  std::vector<float> cache_age, cache_size;
+  std::vector<int8_t> cache_reuse;
   size_t rows = 0;
   size_t skipped = 0;  // bad records skipped (skip_bad only)
-  size_t reused = 0;   // cache-reuse records with an incomplete chain (not trained on)
+  size_t partial = 0;  // cache-reuse records: they train the agents that ran and the reuse model
+  size_t reused = 0;   // records with no agent step at all (nothing to learn from)
   std::vector<std::string> files;
   std::string input_hash;  // FNV-1a over the files' bytes, hex
 };

@@ -21,6 +21,34 @@ std::shared_ptr<CacheBudget> MakeCacheBudget(const AllotConfig& config) {
   return std::make_shared<CacheBudget>(config.cache_reuse);
 }
 
+// A bundle's reuse estimates for this request: its reuse model's retained shares, and the
+// compute each reusable stage would cost as the bundle predicts it for the chosen actions (when
+// it predicts every module's cost). Empty spans where it has neither.
+ReuseEstimates LearnedReuse(const PolicySnapshot& policy, size_t agent,
+                            std::span<const float> features, const AgentScores& scores,
+                            size_t joint, std::span<const CachedStage> caches) {
+  thread_local std::vector<double> retained, stage_cost;
+  ReuseEstimates out;
+  retained.resize(caches.size());
+  if (policy.scorer->ScoreReuse(agent, features, scores, caches, retained)) out.retained = retained;
+  if (scores.cross_module.empty()) return out;
+  const AllotConfig& config = *policy.config;
+  const size_t n = scores.value.size();
+  stage_cost.clear();
+  for (const std::string& module : policy.stage_module) {
+    double cost = -1.0;
+    if (module == policy.agent_module[agent]) cost = scores.cost[joint];
+    for (size_t k = 0; k < scores.cross_module.size() && cost < 0; ++k) {
+      if (config.modules[scores.cross_module[k]].name == module)
+        cost = scores.cross_cost[k * n + joint];
+    }
+    if (cost < 0) return out;  // a stage the bundle does not price: keep the configured costs
+    stage_cost.push_back(cost);
+  }
+  out.stage_cost = stage_cost;
+  return out;
+}
+
 }  // namespace
 
 int PolicySnapshot::AgentIndex(std::string_view name) const {
@@ -92,7 +120,8 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
   try {
     scored = policy->scorer->Score(agent, features, &scores) &&
              scores.value.size() == policy->spaces[agent].size() &&
-             scores.cost.size() == scores.value.size();
+             scores.cost.size() == scores.value.size() &&
+             scores.cross_cost.size() == scores.cross_module.size() * scores.value.size();
   } catch (const std::exception&) {
     scored = false;
   }
@@ -109,7 +138,14 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
   double cap = config.agents[agent].max_cost_ms;
   if (price && price->max_cost_ms > 0 && (cap <= 0 || price->max_cost_ms < cap))
     cap = price->max_cost_ms;
-  const ChosenAction chosen = ChooseAction(scores, out.lambda, cap);
+  // Prices of the later modules this agent's choice loads (by config module index).
+  thread_local std::vector<double> module_lambda, priced;
+  module_lambda.clear();
+  if (!scores.cross_module.empty()) {
+    for (const ModuleConfig& m : config.modules) module_lambda.push_back(lambdas->Get(m.name, 0.0));
+  }
+  const ChosenAction chosen =
+      ChooseActionAcrossModules(scores, out.lambda, module_lambda, cap, priced);
   out.joint = chosen.joint;
   out.value = chosen.value;
   out.cost = chosen.cost;
@@ -127,7 +163,8 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
       mu = budget->mu();
     }
     out.cache =
-        ChooseCacheReuse(config.cache_reuse, scores.user_value, {stage_lambda, n}, caches, mu);
+        ChooseCacheReuse(config.cache_reuse, scores.user_value, {stage_lambda, n}, caches, mu,
+                         LearnedReuse(*policy, agent, features, scores, out.joint, caches));
   }
   reservoir_.MaybeRecord(agent, scores);
   return out;

@@ -1,6 +1,7 @@
 // Scores every usable cached stage against recomputation; see cache_reuse.h for the rule.
 #include "policy/cache_reuse.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace allot {
@@ -14,7 +15,8 @@ int StageNumber(const std::string& stage_name) {
 
 CacheReuseChoice ChooseCacheReuse(const CacheReuseConfig& config, double user_value,
                                   std::span<const double> stage_lambda,
-                                  std::span<const CachedStage> caches, double budget_mu) {
+                                  std::span<const CachedStage> caches, double budget_mu,
+                                  const ReuseEstimates& estimates) {
   CacheReuseChoice best;
   if (!config.enabled || caches.empty()) return best;
   double best_gain = 0.0;  // relative to recomputing everything (gain 0)
@@ -23,13 +25,18 @@ CacheReuseChoice ChooseCacheReuse(const CacheReuseConfig& config, double user_va
   const bool budget_mode = budget_mu >= 0;
   for (size_t i = 0; i < config.stages.size() && (budget_mode || i < stage_lambda.size()); ++i) {
     const CacheStageConfig& stage = config.stages[i];
-    saved_priced += budget_mode ? stage.stage_cost_ms : stage_lambda[i] * stage.stage_cost_ms;
-    saved_ms += stage.stage_cost_ms;
+    const double stage_ms =
+        i < estimates.stage_cost.size() ? estimates.stage_cost[i] : stage.stage_cost_ms;
+    saved_priced += budget_mode ? stage_ms : stage_lambda[i] * stage_ms;
+    saved_ms += stage_ms;
     const int number = StageNumber(stage.stage);
-    for (const CachedStage& cache : caches) {
+    for (size_t c = 0; c < caches.size(); ++c) {
+      const CachedStage& cache = caches[c];
       if (cache.stage != number || !cache.present || cache.size == 0) continue;
       if (!(cache.age_s >= 0 && cache.age_s <= config.max_age_s)) continue;
-      const double retained = std::exp2(-cache.age_s / stage.half_life_s);
+      const double retained = c < estimates.retained.size()
+                                  ? std::clamp(estimates.retained[c], 0.0, 1.0)
+                                  : std::exp2(-cache.age_s / stage.half_life_s);
       const double lost = user_value * (1.0 - retained);
       const double gain = budget_mode ? saved_priced - budget_mu * lost : saved_priced - lost;
       if (gain > best_gain) {

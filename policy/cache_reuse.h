@@ -24,13 +24,22 @@ struct CacheReuseChoice {
   double cost_saved_ms = 0.0;   // compute not spent (recomputation of that stage and earlier)
 };
 
-// Reusing stage s keeps v * 0.5^(age / half_life_s) of the value and saves the compute of s and
-// every earlier stage. Over the usable caches (present, non-empty, not older than max_age_s):
+// What a learned bundle knows about reuse; empty spans fall back to the config.
+struct ReuseEstimates {
+  std::span<const double> retained;    // per entry of `caches`: share of the value kept
+  std::span<const double> stage_cost;  // per config stage: core-ms its recomputation would cost
+};
+
+// Reusing stage s keeps v * retained (the bundle's ComRecycle uplift model, else the half-life
+// rule 0.5^(age / half_life_s)) and saves the compute of s and every earlier stage (the bundle's
+// predicted cost of the request's chosen actions, else stage_cost_ms). Over the usable caches
+// (present, non-empty, not older than max_age_s):
 // - lambda mode (budget_mu < 0): maximise value - sum_m lambda_m * cost_m, where stage_lambda[i]
 //   is the lambda of the module of config.stages[i];
 // - budget mode (budget_mu >= 0, ComRecycle): maximise saved_ms - budget_mu * value lost.
 CacheReuseChoice ChooseCacheReuse(const CacheReuseConfig& config, double user_value,
                                   std::span<const double> stage_lambda,
-                                  std::span<const CachedStage> caches, double budget_mu = -1.0);
+                                  std::span<const CachedStage> caches, double budget_mu = -1.0,
+                                  const ReuseEstimates& estimates = {});
 
 }  // namespace allot

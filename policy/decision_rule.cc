@@ -5,15 +5,18 @@
 
 namespace allot {
 
-ChosenAction ChooseAction(const AgentScores& scores, double lambda, double max_cost) {
-  const size_t n = scores.value.size();
+namespace {
+
+ChosenAction Choose(const std::vector<double>& net, const AgentScores& scores, double lambda,
+                    double max_cost) {
+  const size_t n = net.size();
   size_t best = n;
   size_t best_uncapped = 0;
   size_t cheapest = 0;
   double best_score = -std::numeric_limits<double>::infinity();
   double best_uncapped_score = best_score;
   for (size_t j = 0; j < n; ++j) {
-    const double score = scores.value[j] - lambda * scores.cost[j];
+    const double score = net[j] - lambda * scores.cost[j];
     if (score > best_uncapped_score) {
       best_uncapped_score = score;
       best_uncapped = j;
@@ -31,6 +34,27 @@ ChosenAction ChooseAction(const AgentScores& scores, double lambda, double max_c
   out.value = scores.value[out.joint];
   out.cost = scores.cost[out.joint];
   return out;
+}
+
+}  // namespace
+
+ChosenAction ChooseAction(const AgentScores& scores, double lambda, double max_cost) {
+  return Choose(scores.value, scores, lambda, max_cost);
+}
+
+ChosenAction ChooseActionAcrossModules(const AgentScores& scores, double lambda,
+                                       std::span<const double> module_lambda, double max_cost,
+                                       std::vector<double>& priced) {
+  if (scores.cross_module.empty()) return Choose(scores.value, scores, lambda, max_cost);
+  const size_t n = scores.value.size();
+  priced.assign(scores.value.begin(), scores.value.end());
+  for (size_t k = 0; k < scores.cross_module.size(); ++k) {
+    const size_t m = scores.cross_module[k];
+    const double price = m < module_lambda.size() ? module_lambda[m] : 0.0;
+    const double* cost = scores.cross_cost.data() + k * n;
+    for (size_t j = 0; j < n; ++j) priced[j] -= price * cost[j];
+  }
+  return Choose(priced, scores, lambda, max_cost);
 }
 
 }  // namespace allot

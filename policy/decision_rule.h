@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
+#include <vector>
 
 #include "policy/scorer.h"
 
@@ -18,5 +20,12 @@ struct ChosenAction {
 // Ties go to the lower index (deterministic). Requires scores.value.size() == scores.cost.size() >
 // 0.
 ChosenAction ChooseAction(const AgentScores& scores, double lambda, double max_cost = 0.0);
+
+// The same rule with the compute the choice causes in later modules priced too:
+// argmax value - lambda * cost - sum_k module_lambda[cross_module[k]] * cross_cost[k]. The cap
+// still applies to the own module's cost. `priced` is scratch (no allocation once it has grown).
+ChosenAction ChooseActionAcrossModules(const AgentScores& scores, double lambda,
+                                       std::span<const double> module_lambda, double max_cost,
+                                       std::vector<double>& priced);
 
 }  // namespace allot

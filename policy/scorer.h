@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "policy/cache_reuse.h"
+
 namespace allot {
 
 // Value and cost of every joint action of one agent for one request.
@@ -13,6 +15,11 @@ struct AgentScores {
   int value_bucket = 0;
   std::vector<double> value;  // per joint action, revenue units
   std::vector<double> cost;   // per joint action, CPU core-ms of the agent's module
+  // Compute the choice causes in later modules (more recall channels load pre-rank too):
+  // cross_cost[k * value.size() + j] is the core-ms of module cross_module[k] (an index into the
+  // config's modules) for joint action j. Empty when the scorer models the own module only.
+  std::vector<size_t> cross_module;
+  std::vector<double> cross_cost;
 };
 
 // Implemented by the analytic model (policy/) and by learned model bundles (models/).
@@ -24,6 +31,14 @@ class ActionScorer {
   // agent: index into the config's agent list; features: the agent's feature vector (validated).
   // Returns false when it cannot score (the caller then answers with the safe default).
   virtual bool Score(size_t agent, std::span<const float> features, AgentScores* out) const = 0;
+  // Share of the request's value kept by reusing each cached stage output (ComRecycle's base plus
+  // uplift), one entry per cache, for the agent that sees the cache; `scores` is what Score just
+  // wrote for the same request. Returns false when the scorer has no reuse model for the agent
+  // (the config's half-life rule then applies).
+  virtual bool ScoreReuse(size_t agent, std::span<const float> features, const AgentScores& scores,
+                          std::span<const CachedStage> caches, std::span<double> retained) const {
+    return false;
+  }
 };
 
 }  // namespace allot

@@ -14,12 +14,14 @@
 #include <string>
 
 #include "models/bundle.h"
+#include "policy/analytic_scorer.h"
 #include "sim/charts.h"
 #include "sim/control_comparison.h"
 #include "sim/controller_rows.h"
 #include "sim/drive.h"
 #include "sim/evaluation.h"
 #include "sim/generate.h"
+#include "sim/model_quality.h"
 #include "sim/report.h"
 #include "sim/testbench.h"
 
@@ -178,7 +180,9 @@ int Evaluate(const Flags& f, std::ostream& out) {
   o.log_progress = true;
   o.extra_rows.push_back(AnalyticControllerRows());
   const auto world = LoadWorld(f);
-  // Learned bundles, comma-separated: each is evaluated under the PID and the MPC controller.
+  // Learned bundles, comma-separated: each is evaluated offline (+dcaf) and under the PID and the
+  // MPC controller.
+  std::vector<std::shared_ptr<const ActionScorer>> scorers;
   if (f.Has("bundles")) {
     std::stringstream list(f.Str("bundles"));
     for (std::string dir; std::getline(list, dir, ',');) {
@@ -190,12 +194,25 @@ int Evaluate(const Flags& f, std::ostream& out) {
         throw UsageError(e.what());
       }
       o.extra_rows.push_back(BundleControllerRows(scorer));
+      scorers.push_back(scorer);
     }
   }
   const auto start = std::chrono::steady_clock::now();
   const Evaluation ev = Evaluate(*world, o);
   const Table table = BuildTable(*world, ev);
   out << FormatTable(table);
+  {
+    const HeldOutStream held = MakeHeldOutStream(*world, o.seed, o.requests, o.stream);
+    constexpr size_t kQualityRequests = 1000;
+    PrintModelQuality("analytic",
+                      MeasureModelQuality(*world, held.requests, AnalyticScorer(world->config()),
+                                          kQualityRequests),
+                      out);
+    for (const auto& scorer : scorers) {
+      PrintModelQuality(scorer->version(),
+                        MeasureModelQuality(*world, held.requests, *scorer, kQualityRequests), out);
+    }
+  }
   if (f.Has("csv")) WriteFile(f.Str("csv"), FormatCsv(table));
   if (f.Has("charts")) {
     std::string message;

@@ -37,6 +37,13 @@ RowFactory BundleControllerRows(std::shared_ptr<const ActionScorer> scorer) {
     const std::string& version = scorer->version();
     const std::string name = version.substr(version.rfind('-') + 1);
     std::vector<EvalRow> rows;
+    // Offline: the bundle's own budget-meeting lambdas, outcomes from the truth.
+    EvalRow offline;
+    offline.name = name + "+dcaf";
+    offline.policy = std::make_unique<ScorerPolicy>(offline.name, context.config, scorer);
+    offline.lambdas = TuneDcafLambdas(context.world, context.requests, context.budget,
+                                      context.period_s, context.scale, scorer);
+    rows.push_back(std::move(offline));
     rows.push_back(ControlledRow(context, name + "+pid", scorer,
                                  std::make_unique<PidController>(*context.config)));
     rows.push_back(ControlledRow(context, name + "+mpc", scorer,

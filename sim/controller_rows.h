@@ -20,6 +20,7 @@ EvalRow ControlledRow(const EvalContext& context, std::string name,
 // analytic+pid and analytic+mpc: the analytic model under the PID and MPC controllers.
 RowFactory AnalyticControllerRows();
 
+// <algorithm>+dcaf (offline: bisection on the bundle's own scores, outcomes from the truth),
 // <algorithm>+pid and <algorithm>+mpc for a learned bundle (the name is the bundle's algorithm,
 // the last part of its version).
 RowFactory BundleControllerRows(std::shared_ptr<const ActionScorer> scorer);

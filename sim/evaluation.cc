@@ -74,9 +74,9 @@ HeldOutStream MakeHeldOutStream(const World& world, uint64_t seed, size_t reques
 
 std::vector<double> TuneDcafLambdas(const World& world, const std::vector<Request>& requests,
                                     const std::vector<double>& budget, double period_s,
-                                    double scale) {
+                                    double scale, std::shared_ptr<const ActionScorer> scorer) {
   auto config = std::make_shared<const AllotConfig>(world.config());
-  ScorerPolicy policy("dcaf", config, Analytic(world));
+  ScorerPolicy policy("dcaf", config, scorer ? std::move(scorer) : Analytic(world));
   RunOptions options = EvaluationRunOptions(world, scale, 0);
   options.period_s = period_s;
   const CostFunction cost = [&](const std::vector<double>& lambda) {

@@ -86,10 +86,12 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
                             double duration_s, double scale, const EvalOptions& options,
                             std::vector<RunResult> external_runs = {});
 
-// Lambdas that make the analytic decision rule meet the budget on these requests (offline replay,
-// measured compute): the DCAF baseline.
+// Lambdas that make the decision rule around `scorer` (the analytic model when null) meet the
+// budget on these requests (offline replay, measured compute): the DCAF baseline, and with a
+// bundle's scorer its `<algorithm>+dcaf` row, which measures the model apart from control.
 std::vector<double> TuneDcafLambdas(const World& world, const std::vector<Request>& requests,
                                     const std::vector<double>& budget, double period_s,
-                                    double scale);
+                                    double scale,
+                                    std::shared_ptr<const ActionScorer> scorer = nullptr);
 
 }  // namespace allot::sim

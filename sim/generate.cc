@@ -43,12 +43,15 @@ void ToTransition(const World& world, const RequestRecord& rec, uint64_t seed, i
   t->set_timestamp_ms(kLogEpochMs + static_cast<int64_t>(std::llround(r.real_s * 1000.0)));
   const AllotConfig& config = world.config();
   for (const StepRecord& s : rec.steps) {
-    if (!s.executed) continue;  // a reused stage did not run: nothing to learn from it
+    // An agent skipped before deciding saw nothing; one that chose to reuse its own stage's cached
+    // output is logged for the reuse decision, marked, with what it chose and no cost.
+    if (!s.decided && !s.executed) continue;
     v1::AgentStep* step = t->add_steps();
     step->set_agent(config.agents[s.agent].name);
     for (float f : s.features) step->add_features(f);
-    step->set_joint_action(s.applied);
-    step->set_cost(s.cost);
+    step->set_joint_action(s.executed ? s.applied : s.chosen);
+    step->set_cost(s.executed ? s.cost : 0.0);
+    step->set_served_from_cache(!s.executed);
     step->set_lambda(s.lambda);
     step->set_explored(s.explored);
   }

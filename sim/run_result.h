@@ -25,6 +25,7 @@ struct PeriodRecord {
 // Per request, what the runner hands to loggers.
 struct StepRecord {
   size_t agent = 0;       // index into config.agents
+  bool decided = false;   // the agent was asked (false when a reuse skipped it before deciding)
   bool executed = false;  // false when a cache reuse skipped the stage
   uint32_t chosen = 0;    // the policy's joint action
   uint32_t applied = 0;   // after elastic degradation

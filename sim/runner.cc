@@ -147,6 +147,7 @@ void Runner::Process(const Request& r) {
       }
       if (record) {
         StepRecord& step = rec.steps[static_cast<size_t>(s)];
+        step.decided = true;
         step.chosen = choice.joint;
         step.lambda = choice.lambda;
         step.explored = choice.explored;

@@ -14,6 +14,8 @@ fail() { echo "model_pipeline_test: $*" >&2; exit 1; }
   --algorithm awrq --seed 3 --epochs 1 --heads 2 --quiet >/dev/null
 bundle=$(ls -d "$work"/models/*-awrq)
 grep -q '^cost_source:' "$bundle/manifest.yaml" || fail "manifest has no cost_source"
+grep -Eq '^reuse_source: (model|half_life)$' "$bundle/manifest.yaml" || fail "manifest has no reuse_source"
+grep -q '^warnings:' "$bundle/manifest.yaml" || fail "manifest has no warnings list"
 [[ -s $bundle/cost_map.yaml ]] || fail "bundle has no cost_map.yaml"
 
 out=$("$build/allot-bench-decision" --model-dir "$work/models" --requests 300)
@@ -30,4 +32,7 @@ table=$("$build/allot-sim" evaluate --requests 1500 --seed 3 --bundles "$bundle"
 echo "$table"
 grep -Eq '^awrq\+pid +online' <<<"$table" || fail "no awrq+pid row"
 grep -Eq '^awrq\+mpc +online' <<<"$table" || fail "no awrq+mpc row"
+grep -Eq '^awrq\+dcaf +offline' <<<"$table" || fail "no awrq+dcaf row"
+grep -Eq "^model quality $(basename "$bundle") .*recall -?[0-9.]+ / -?[0-9.]+ prerank" <<<"$table" ||
+  fail "no r_s line for the bundle"
 echo "model_pipeline_test: ok"

@@ -7,6 +7,13 @@
 namespace allot::models {
 namespace {
 
+// One-hot codes: choice c of a decision with n choices is row c of the n x n identity.
+ChoiceCodes OneHotCodes(const std::vector<int64_t>& choices) {
+  ChoiceCodes codes;
+  for (int64_t n : choices) codes.push_back(torch::eye(n));
+  return codes;
+}
+
 void ExpectAllParametersGetGradients(torch::nn::Module& module, torch::Tensor loss) {
   loss.backward();
   for (const auto& p : module.named_parameters()) {
@@ -41,7 +48,7 @@ TEST(NetsTest, AgentQNetScoresEveryHeadRecurrentOrNot) {
   for (bool recurrent : {true, false}) {
     for (const std::vector<int64_t>& head_hidden :
          {std::vector<int64_t>{}, std::vector<int64_t>{8}}) {
-      AgentQNet q(5, std::vector<int64_t>{31, 2}, 12, head_hidden, 4, recurrent, 0.0);
+      AgentQNet q(5, OneHotCodes({31, 2}), 12, head_hidden, 4, recurrent, 0.0);
       const torch::Tensor choices =
           torch::stack({torch::randint(0, 31, {9}), torch::randint(0, 2, {9})}, 1);
       const torch::Tensor y = q->forward(torch::randn({9, 5}), choices);
@@ -53,12 +60,43 @@ TEST(NetsTest, AgentQNetScoresEveryHeadRecurrentOrNot) {
 
 TEST(NetsTest, RecurrentQDependsOnEveryDecision) {
   torch::manual_seed(4);
-  AgentQNet q(3, std::vector<int64_t>{4, 2}, 8, std::vector<int64_t>{}, 1, true, 0.0);
+  AgentQNet q(3, OneHotCodes({4, 2}), 8, std::vector<int64_t>{}, 1, true, 0.0);
   const torch::Tensor obs = torch::randn({1, 3}).expand({2, 3});
   const torch::Tensor y = q->forward(obs, torch::tensor({{1, 0}, {1, 1}}, torch::kInt64));
   EXPECT_GT((y[0] - y[1]).abs().item<double>(), 1e-6);
   const torch::Tensor z = q->forward(obs, torch::tensor({{0, 1}, {3, 1}}, torch::kInt64));
   EXPECT_GT((z[0] - z[1]).abs().item<double>(), 1e-6);
+}
+
+// Options that share channels or lengths share code bits: a channel set is the multi-hot of its
+// channels, a queue a thermometer over the lengths (whatever order the config lists them in), a
+// switch one bit.
+TEST(NetsTest, ChoiceCodesShareStructureBetweenOptions) {
+  const AllotConfig config = LoadConfigFromString(R"(
+modules: [{name: m, cpu_target: 0.5, cpu_hard_limit: 0.9, initial_lambda: 0.0}]
+value_model: {bias: 0.0, bucket_bounds: [1.0], weights: {}}
+agents:
+  - name: a
+    module: m
+    features: [f]
+    decisions:
+      - {name: ch, kind: link, min_selected: 1, safe_default: [x],
+         options: [{name: x, gain: [0, 0], cost_ms: 1}, {name: y, gain: [0, 0], cost_ms: 1}]}
+      - {name: q, kind: queue, safe_default: "10",
+         options: [{length: 30, gain: [0, 0], cost_ms: 3}, {length: 10, gain: [0, 0], cost_ms: 1},
+                   {length: 20, gain: [0, 0], cost_ms: 2}]}
+      - {name: s, kind: switch, safe_default: "off",
+         options: [{name: "off", gain: [0, 0], cost_ms: 0}, {name: "on", gain: [0, 0], cost_ms: 1}]}
+cache_reuse: {enabled: false}
+)",
+                                                  "codes");
+  const ChoiceCodes codes = MakeChoiceCodes(config.agents[0]);
+  ASSERT_EQ(codes.size(), 3u);
+  // Channel sets {x}, {y}, {x, y} in mask order.
+  EXPECT_TRUE(torch::equal(codes[0], torch::tensor({{1.f, 0.f}, {0.f, 1.f}, {1.f, 1.f}})));
+  // Lengths 30, 10, 20: the number of shorter lengths, as a thermometer of width 2.
+  EXPECT_TRUE(torch::equal(codes[1], torch::tensor({{1.f, 1.f}, {0.f, 0.f}, {1.f, 0.f}})));
+  EXPECT_TRUE(torch::equal(codes[2], torch::tensor({{0.f}, {1.f}})));
 }
 
 TEST(NetsTest, MixerIsMonotoneInEveryAgentsQ) {

@@ -3,6 +3,7 @@
 
 #include <google/protobuf/util/delimited_message_util.h>
 
+#include <cmath>
 #include <fstream>
 #include <random>
 #include <string>
@@ -73,6 +74,47 @@ inline void WriteSyntheticLog(const std::string& path, int rows, uint64_t seed) 
       s->set_cost(1.0 + choice);
     }
     t.set_revenue(SyntheticRevenue(a, b, rng));
+    google::protobuf::util::SerializeDelimitedToOstream(t, &out);
+  }
+}
+
+// Repeat requests of the two-agent chain, each with a cached output of stage 1 (the first agent's
+// stage) of age U[0, 300] s. Half of them reuse it: the first agent's step is then marked
+// served_from_cache (its stage did not run) and the revenue keeps 0.7 * e^(-age / 200) of what
+// recomputing would have earned: an immediate loss no half-life expresses.
+inline double SyntheticRetained(double age_s) { return 0.7 * std::exp(-age_s / 200.0); }
+
+inline void WriteReuseLog(const std::string& path, int rows, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> action(0, 2);
+  std::uniform_real_distribution<double> age(0.0, 300.0);
+  std::bernoulli_distribution reuse(0.5);
+  std::normal_distribution<float> feature(0.0f, 1.0f);
+  std::ofstream out(path, std::ios::binary);
+  for (int i = 0; i < rows; ++i) {
+    v1::Transition t;
+    t.set_request_id("reuse" + std::to_string(i));
+    const int a = action(rng), b = action(rng);
+    const double cache_age = age(rng);
+    const bool reused = reuse(rng);
+    for (const auto& [name, choice] : {std::pair<const char*, int>{"first", a}, {"second", b}}) {
+      v1::AgentStep* s = t.add_steps();
+      s->set_agent(name);
+      s->add_features(feature(rng));
+      s->add_features(feature(rng));
+      s->set_joint_action(static_cast<uint32_t>(choice));
+      const bool skipped = reused && std::string(name) == "first";
+      s->set_served_from_cache(skipped);
+      s->set_cost(skipped ? 0.0 : 1.0 + choice);
+      s->set_lambda(0.05);
+    }
+    v1::StageCache* cache = t.add_cache();
+    cache->set_stage(v1::STAGE_RECALL);
+    cache->set_present(true);
+    cache->set_age_seconds(cache_age);
+    cache->set_size(100);
+    t.set_cache_reuse(reused ? v1::CACHE_REUSE_RECALL : v1::CACHE_REUSE_NONE);
+    t.set_revenue(SyntheticRevenue(a, b, rng) * (reused ? SyntheticRetained(cache_age) : 1.0));
     google::protobuf::util::SerializeDelimitedToOstream(t, &out);
   }
 }

@@ -11,7 +11,9 @@
 #include <sstream>
 
 #include "models/bundle.h"
+#include "models/policy_checks.h"
 #include "models/training_log.h"
+#include "policy/cost_order.h"
 #include "tests/models/synthetic.h"
 #include "tests/models/synthetic_testbench.h"
 
@@ -114,6 +116,7 @@ TEST_F(TrainerTest, AwrqRecoversTheBestJointActionOfAKnownTask) {
   EXPECT_GE(first_right, 45);
   EXPECT_GE(second_right, 45);
   EXPECT_GT(summary.metrics.at("q_first_rank_corr"), 0.5);
+  EXPECT_TRUE(summary.warnings.empty()) << summary.warnings.front();
 }
 
 TEST_F(TrainerTest, SameSeedSameBundleAndNeverOverwrites) {
@@ -204,6 +207,54 @@ TEST_F(TrainerTest, FastPathMatchesLibTorchOnTheDefaultConfig) {
           EXPECT_NEAR(a.cost[j], b.cost[j], 1e-3 * (1 + b.cost[j]))
               << algorithm << " agent " << agent << " action " << j;
         }
+        EXPECT_EQ(a.cross_module, b.cross_module);
+        ASSERT_EQ(a.cross_cost.size(), b.cross_cost.size());
+        for (size_t k = 0; k < a.cross_cost.size(); ++k)
+          EXPECT_NEAR(a.cross_cost[k], b.cross_cost[k], 1e-3 * (1 + b.cross_cost[k]));
+      }
+    }
+  }
+}
+
+// What the priced argmax needs from any bundle, whatever it learned: values in revenue units
+// (>= 0), costs >= 0 and never below the cost of a strictly cheaper option of the same decision
+// (a shorter queue, a switch off, one channel fewer), in the agent's own module and in every later
+// module its choice loads (recall's channels load pre-rank and rank).
+TEST_F(TrainerTest, ServedValuesAreNonNegativeAndCostsMonotoneInEveryModule) {
+  const AllotConfig config = LoadEmbeddedDefaultConfig();
+  testing::WriteRandomLog(config, dir_ + "/logs/default.binpb", 800, 8);
+  const TrainingLog log = ReadTrainingLog({dir_ + "/logs/default.binpb"}, config, false);
+  TrainOptions o = Small("awrq");
+  o.epochs = 2;
+  std::ostringstream progress;
+  const TrainSummary summary = TrainBundle(log, config, o, dir_ + "/models-default", progress);
+  const auto scorer = LoadBundle(summary.bundle_dir, config);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> f(0.0f, 3.0f);  // wider than the training features
+  for (size_t agent = 0; agent < config.agents.size(); ++agent) {
+    const ActionSpace space(config.agents[agent]);
+    const CostOrder order(config.agents[agent], space);
+    // Every later agent is in another module here: one cross cost per later agent.
+    const size_t later = config.agents.size() - 1 - agent;
+    for (int i = 0; i < 50; ++i) {
+      std::vector<float> x(config.agents[agent].features.size());
+      for (float& v : x) v = f(rng);
+      AgentScores s;
+      ASSERT_TRUE(scorer->Score(agent, x, &s));
+      ASSERT_EQ(s.cross_module.size(), later);
+      ASSERT_EQ(s.cross_cost.size(), later * space.size());
+      for (size_t j = 0; j < space.size(); ++j) {
+        EXPECT_TRUE(std::isfinite(s.value[j]));
+        EXPECT_GE(s.value[j], 0.0);
+        EXPECT_GE(s.cost[j], 0.0);
+        for (uint32_t k : order.CheaperNeighbours(j)) {
+          EXPECT_GE(s.cost[j], s.cost[k]) << "agent " << agent << " joint " << j;
+          for (size_t m = 0; m < later; ++m) {
+            const double* cross = s.cross_cost.data() + m * space.size();
+            EXPECT_GE(cross[j], 0.0);
+            EXPECT_GE(cross[j], cross[k]) << "agent " << agent << " module " << m;
+          }
+        }
       }
     }
   }
@@ -212,6 +263,75 @@ TEST_F(TrainerTest, FastPathMatchesLibTorchOnTheDefaultConfig) {
 // With testbench measurements the bundle carries the cost map and serves it for the agents whose
 // logged costs it predicts better. The synthetic log's costs are 1 + 0.1 * joint; pre-rank's
 // testbench rows say exactly that (one queue decision), the other agents' rows do not.
+// A cache-reuse request trains the agents whose stages ran, and the first agent's reuse decision
+// trains ComRecycle's reuse model, which the bundle serves when it fits better than the config's
+// rule (here the config has none: every reuse would count as free).
+TEST_F(TrainerTest, CacheReuseRecordsTrainTheAgentsThatRanAndTheServedReuseModel) {
+  testing::WriteReuseLog(dir_ + "/reuse.binpb", 6000, 12);
+  const TrainingLog log = ReadTrainingLog({dir_ + "/reuse.binpb"}, config_, false);
+  ASSERT_EQ(log.rows, 6000u);
+  EXPECT_GT(log.partial, 2700u);
+  EXPECT_LT(log.partial, 3300u);
+  size_t skipped_first = 0;
+  for (size_t r = 0; r < log.rows; ++r) {
+    EXPECT_EQ(log.agents[1].present[r], 1);
+    EXPECT_EQ(log.agents[0].decided[r], 1);
+    skipped_first += log.agents[0].present[r] == 0;
+    EXPECT_EQ(log.agents[0].present[r] == 0, log.cache_reuse[r] == v1::CACHE_REUSE_RECALL);
+  }
+  EXPECT_EQ(skipped_first, log.partial);
+
+  TrainOptions o = Small("awrq");
+  o.epochs = 4;
+  std::ostringstream progress;
+  const TrainSummary summary = TrainBundle(log, config_, o, dir_ + "/models", progress);
+  EXPECT_EQ(YAML::LoadFile(summary.bundle_dir + "/manifest.yaml")["reuse_source"].as<std::string>(),
+            "model");
+  EXPECT_LT(summary.metrics.at("reuse_deviance"), summary.metrics.at("reuse_deviance_half_life"));
+  const auto fast = LoadBundle(summary.bundle_dir, config_, Inference::kFast);
+  const auto reference = LoadBundle(summary.bundle_dir, config_, Inference::kTorch);
+  const std::vector<float> x = {0.2f, -0.4f};
+  for (double age : {1.0, 150.0, 290.0}) {
+    const std::vector<CachedStage> caches = {{1, true, age, 100}};
+    AgentScores scores;
+    std::vector<double> kept(1), kept_reference(1);
+    ASSERT_TRUE(fast->Score(0, x, &scores));
+    ASSERT_TRUE(fast->ScoreReuse(0, x, scores, caches, kept));
+    ASSERT_TRUE(reference->ScoreReuse(0, x, scores, caches, kept_reference));
+    EXPECT_NEAR(kept[0], testing::SyntheticRetained(age), 0.1) << "age " << age;
+    EXPECT_NEAR(kept[0], kept_reference[0], 1e-4);
+    // Only the agent that sees the cache has a reuse model.
+    EXPECT_FALSE(fast->ScoreReuse(1, x, scores, caches, kept));
+  }
+}
+
+// The collapse rule on the policy's choices: one action for nearly everyone, where the logging
+// policy spread its choices and the logs show another action paying more, is a warning; the same
+// concentration on the action the logs say pays best is not.
+TEST(CollapseTest, OneActionForEveryoneWhereAnotherPaysIsWarned) {
+  std::vector<int64_t> logged;
+  std::vector<double> net;
+  for (int r = 0; r < 300; ++r) {
+    logged.push_back(r % 3);
+    net.push_back(r % 3 == 2 ? 2.0 : 1.0);  // action 2 pays most
+  }
+  const auto label = [](int64_t a) { return "q=" + std::to_string(a); };
+  const std::vector<int64_t> always0(300, 0), always2(300, 2);
+  const CollapseCheck bad = DetectCollapse("rank", always0, logged, net, 3, label);
+  EXPECT_DOUBLE_EQ(bad.top_share, 1.0);
+  EXPECT_NEAR(bad.logged_top_share, 1.0 / 3, 1e-12);
+  EXPECT_NE(bad.warning.find("agent rank: policy collapse"), std::string::npos) << bad.warning;
+  EXPECT_NE(bad.warning.find("'q=2' paid more"), std::string::npos) << bad.warning;
+  EXPECT_TRUE(DetectCollapse("rank", always2, logged, net, 3, label).warning.empty());
+  // A policy that spreads its choices is no collapse, nor is one whose logs never spread.
+  EXPECT_TRUE(DetectCollapse("rank", logged, logged, net, 3, label).warning.empty());
+  EXPECT_TRUE(DetectCollapse("rank", always0, always0, net, 3, label).warning.empty());
+  // Concentrating on an action the logs hardly ever tried is unsupported.
+  std::vector<int64_t> never_logged(300, 3);
+  EXPECT_NE(DetectCollapse("rank", never_logged, logged, net, 4, label).warning.find("hardly"),
+            std::string::npos);
+}
+
 TEST_F(TrainerTest, TestbenchCostMapIsServedWhereItPredictsBetter) {
   const AllotConfig config = LoadEmbeddedDefaultConfig();
   testing::WriteRandomLog(config, dir_ + "/logs/default.binpb", 600, 6);

@@ -10,6 +10,7 @@
 #include "sim/control_comparison.h"
 #include "sim/controller_rows.h"
 #include "sim/evaluation.h"
+#include "sim/model_quality.h"
 #include "sim/report.h"
 #include "tests/sim/sim_test_util.h"
 
@@ -29,6 +30,40 @@ std::string CsvOf(const World& world, uint64_t seed, size_t requests = 1500) {
   options.seed = seed;
   options.requests = requests;
   return FormatCsv(BuildTable(world, Evaluate(world, options)));
+}
+
+// Serves the analytic model's values in reverse order of the options: a model that ranks every
+// request's options exactly wrong.
+class ReversedScorer final : public ActionScorer {
+ public:
+  explicit ReversedScorer(const AllotConfig& config) : inner_(config) {}
+  const std::string& version() const override { return inner_.version(); }
+  bool Score(size_t agent, std::span<const float> features, AgentScores* out) const override {
+    if (!inner_.Score(agent, features, out)) return false;
+    for (double& v : out->value) v = 1.0 / (1e-9 + v);
+    return true;
+  }
+
+ private:
+  AnalyticScorer inner_;
+};
+
+// r_s compares a scorer's values with the chain's true expected revenue of each option.
+TEST(ModelQualityTest, RankCorrelationOfOptionsAgainstTheTruth) {
+  const auto world = SmallWorld();
+  const HeldOutStream held = MakeHeldOutStream(*world, 4, 400, "quality-test");
+  const AnalyticScorer analytic(world->config());
+  const auto right = MeasureModelQuality(*world, held.requests, analytic, 300);
+  ASSERT_EQ(right.size(), 3u);
+  EXPECT_EQ(right[1].agent, "prerank");
+  EXPECT_EQ(right[1].requests, 300u);
+  // The analytic model orders pre-rank queue lengths as the world does for almost every request.
+  EXPECT_GT(right[1].r_s_within, 0.9);
+  for (const AgentQuality& q : right) EXPECT_GT(q.r_s, 0.5) << q.agent;
+  const auto wrong =
+      MeasureModelQuality(*world, held.requests, ReversedScorer(world->config()), 300);
+  EXPECT_LT(wrong[1].r_s_within, -0.9);
+  EXPECT_LT(wrong[1].r_s, 0.0);
 }
 
 TEST(EvaluateTest, SameSeedSameTableOtherSeedOtherTable) {

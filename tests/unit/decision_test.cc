@@ -7,6 +7,7 @@
 
 #include "policy/action_space.h"
 #include "policy/analytic_scorer.h"
+#include "policy/cost_order.h"
 #include "policy/decision_rule.h"
 
 namespace allot {
@@ -54,6 +55,64 @@ TEST(DecisionRuleTest, TotalCostIsNonIncreasingInLambda) {
     EXPECT_LE(cost, last + 1e-12) << "lambda " << lambda;
     last = cost;
   }
+}
+
+// MaRCA's inter-stage dependency: an upstream option that is worth a little more but loads a
+// later module heavily loses once that module's compute is priced.
+TEST(DecisionRuleTest, CostInALaterModuleChangesTheUpstreamChoice) {
+  AgentScores s = Scores({1.0, 1.2}, {1.0, 1.0});  // own module: the same cost
+  s.cross_module = {1};
+  s.cross_cost = {0.5, 3.0};  // module 1: option 1 loads it six times more
+  std::vector<double> scratch;
+  const std::vector<double> later_free = {0.1, 0.0};
+  const std::vector<double> later_priced = {0.1, 0.2};
+  EXPECT_EQ(ChooseActionAcrossModules(s, 0.1, later_free, 0.0, scratch).joint, 1u);
+  const ChosenAction priced = ChooseActionAcrossModules(s, 0.1, later_priced, 0.0, scratch);
+  EXPECT_EQ(priced.joint, 0u);          // 1.0 - 0.1 - 0.1 = 0.8 beats 1.2 - 0.1 - 0.6 = 0.5
+  EXPECT_DOUBLE_EQ(priced.value, 1.0);  // values are reported unpriced
+  EXPECT_DOUBLE_EQ(priced.cost, 1.0);   // and the cost is the own module's
+  // Without cross costs the rule is the single-module one.
+  EXPECT_EQ(
+      ChooseActionAcrossModules(Scores({1.0, 1.2}, {1.0, 1.0}), 0.1, later_priced, 0.0, scratch)
+          .joint,
+      1u);
+}
+
+// A learned cost model may predict a longer queue cheaper than a shorter one; served costs are
+// raised so that no option is cheaper than a strictly cheaper option of the same decision.
+TEST(CostOrderTest, ServedCostsAreMonotoneInEveryDecision) {
+  const AllotConfig config = LoadEmbeddedDefaultConfig();
+  for (const AgentConfig& agent : config.agents) {
+    const ActionSpace space(agent);
+    const CostOrder order(agent, space);
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<double> u(0.0, 10.0);
+    std::vector<double> cost(space.size());
+    for (double& c : cost) c = u(rng);
+    const std::vector<double> raw = cost;
+    order.Enforce(cost);
+    for (size_t j = 0; j < space.size(); ++j) {
+      EXPECT_GE(cost[j], raw[j]);  // only ever raised
+      for (uint32_t k : order.CheaperNeighbours(j)) EXPECT_GE(cost[j], cost[k]) << agent.name;
+    }
+  }
+  // The neighbours are the intended ones: rank queue 400 + heavy model on (joint 7) has the
+  // queue 200 with the model on and the queue 400 with it off below it.
+  const AgentConfig& rank = config.agents[2];
+  const ActionSpace space(rank);
+  const CostOrder order(rank, space);
+  const std::vector<uint32_t> q400_on = {3, 1}, q200_on = {2, 1}, q400_off = {3, 0};
+  const auto below = order.CheaperNeighbours(space.IndexOf(q400_on));
+  ASSERT_EQ(below.size(), 2u);
+  EXPECT_EQ(below[0], space.IndexOf(q200_on));
+  EXPECT_EQ(below[1], space.IndexOf(q400_off));
+  // A channel set has every set with one channel fewer below it (when still feasible).
+  const ActionSpace recall(config.agents[0]);
+  const CostOrder recall_order(config.agents[0], recall);
+  const std::vector<uint32_t> three = {0b00111, 0};
+  EXPECT_EQ(recall_order.CheaperNeighbours(recall.IndexOf(three)).size(), 3u);
+  const std::vector<uint32_t> one = {0b00001, 0};
+  EXPECT_EQ(recall_order.CheaperNeighbours(recall.IndexOf(one)).size(), 0u);  // min_selected 1
 }
 
 TEST(ActionSpaceTest, LinkEnumeratesSubsetsWithinSelectionBounds) {

@@ -21,6 +21,27 @@ CacheReuseConfig ThreeStages() {
   return c;
 }
 
+// A bundle's reuse model may say that a cached output loses value at once (exposed items,
+// drifted interests), which no half-life can express: a fresh cache is then not worth reusing.
+TEST(CacheReuseTest, LearnedRetainedShareAndStageCostsReplaceTheConfigRule) {
+  const std::vector<double> lambdas = {0.1, 0.1, 0.1};
+  const std::vector<CachedStage> caches = {{2, true, 2.3, 100}};
+  // Half-life rule: 0.5^(2.3 / 120) keeps 98.7% of 1.0; saving 0.1 * (6 + 3) = 0.9 wins.
+  EXPECT_EQ(ChooseCacheReuse(ThreeStages(), 1.0, lambdas, caches).reuse, 2);
+  const std::vector<double> retained = {0.69};
+  ReuseEstimates learned;
+  learned.retained = retained;
+  const CacheReuseChoice c = ChooseCacheReuse(ThreeStages(), 10.0, lambdas, caches, -1, learned);
+  EXPECT_EQ(c.reuse, 0);  // loses 3.1 of value to save 0.9 of compute
+  EXPECT_EQ(ChooseCacheReuse(ThreeStages(), 2.0, lambdas, caches, -1, learned).reuse, 2);
+  EXPECT_NEAR(ChooseCacheReuse(ThreeStages(), 2.0, lambdas, caches, -1, learned).value_retained,
+              0.69, 1e-12);
+  // The bundle's predicted stage costs price the saving: cheap stages are not worth 0.62 of value.
+  const std::vector<double> cheap = {1.0, 0.5, 8.0};
+  learned.stage_cost = cheap;
+  EXPECT_EQ(ChooseCacheReuse(ThreeStages(), 2.0, lambdas, caches, -1, learned).reuse, 0);
+}
+
 TEST(CacheReuseTest, NoCacheMeansRecompute) {
   const std::vector<double> lambdas = {1, 1, 1};
   EXPECT_EQ(ChooseCacheReuse(ThreeStages(), 10.0, lambdas, {}).reuse, 0);

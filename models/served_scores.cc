@@ -1,0 +1,88 @@
+// One place for the output transforms, so the fast path and the reference cannot drift apart.
+#include "models/served_scores.h"
+
+#include <algorithm>
+#include <cmath>
+#include <span>
+
+#include "policy/analytic_scorer.h"
+
+namespace allot::models {
+namespace {
+
+size_t ModuleIndex(const AllotConfig& config, const std::string& name) {
+  for (size_t m = 0; m < config.modules.size(); ++m) {
+    if (config.modules[m].name == name) return m;
+  }
+  return config.modules.size();
+}
+
+// exp clamped so that a wild output cannot produce inf.
+double SafeExp(double x) { return std::exp(std::clamp(x, -30.0, 30.0)); }
+
+}  // namespace
+
+AgentServing::AgentServing(const AllotConfig& config, size_t agent_index, double a, double b)
+    : agent(agent_index),
+      calib_a(a),
+      calib_b(b),
+      space(config.agents[agent_index]),
+      order(config.agents[agent_index], space) {
+  const std::string& own = config.agents[agent_index].module;
+  for (size_t later = agent_index; later < config.agents.size(); ++later) {
+    const std::string& module = config.agents[later].module;
+    if (module == own) {
+      output_slot.push_back(-1);
+      continue;
+    }
+    const size_t m = ModuleIndex(config, module);
+    const auto found = std::find(cross_module.begin(), cross_module.end(), m);
+    output_slot.push_back(static_cast<int>(found - cross_module.begin()));
+    if (found == cross_module.end()) cross_module.push_back(m);
+  }
+}
+
+void FinishScores(const AgentServing& s, const ValueModelConfig& value_model,
+                  const ServedCostMap& costs, double log_value, const float* q,
+                  const float* log_cost, size_t outputs, AgentScores* out) {
+  const size_t n = s.space.size();
+  out->user_value = SafeExp(log_value);
+  out->value_bucket = AnalyticScorer::Bucket(value_model, out->user_value);
+  out->value.resize(n);
+  for (size_t j = 0; j < n; ++j) out->value[j] = SafeExp(s.calib_a + log_value + s.calib_b * q[j]);
+
+  const bool map = costs.Uses(s.agent);
+  out->cost.assign(n, 0.0);
+  out->cross_module = s.cross_module;
+  out->cross_cost.assign(s.cross_module.size() * n, 0.0);
+  for (size_t k = 0; k < outputs && k < s.output_slot.size(); ++k) {
+    const float* c = log_cost + k * n;
+    const int slot = s.output_slot[k];
+    if (slot < 0) {
+      if (map && k == 0) {
+        for (size_t j = 0; j < n; ++j) out->cost[j] += costs.map->At(s.agent, out->value_bucket, j);
+      } else {
+        for (size_t j = 0; j < n; ++j) out->cost[j] += SafeExp(c[j]);
+      }
+      continue;
+    }
+    double* cross = out->cross_cost.data() + static_cast<size_t>(slot) * n;
+    for (size_t j = 0; j < n; ++j) cross[j] += SafeExp(c[j]);
+  }
+  s.order.Enforce(out->cost);
+  for (size_t k = 0; k < s.cross_module.size(); ++k)
+    s.order.Enforce(std::span<double>(out->cross_cost.data() + k * n, n));
+}
+
+bool ReuseInputRow(std::span<const float> obs, const CachedStage& cache, std::vector<float>* row) {
+  constexpr int kStages = 3;  // as kReuseStages (bundle_models.h, which needs LibTorch)
+  if (cache.stage < 1 || cache.stage > kStages) return false;
+  row->assign(obs.begin(), obs.end());
+  for (int s = 1; s <= kStages; ++s) row->push_back(s == cache.stage ? 1.0f : 0.0f);
+  row->push_back(static_cast<float>(std::log1p(std::max(0.0, cache.age_s))));
+  row->push_back(static_cast<float>(std::max(0.0, cache.age_s) / 100));
+  row->push_back(static_cast<float>(std::log1p(static_cast<double>(cache.size))));
+  return true;
+}
+
+}  // namespace allot::models

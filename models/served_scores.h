@@ -1,0 +1,45 @@
+// What both serving paths of a bundle (the fast loops and the LibTorch reference) do with the raw
+// network outputs of one request: revenue-scale values, non-negative monotone costs per module.
+// No LibTorch in this header.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "models/cost_map.h"
+#include "policy/action_space.h"
+#include "policy/config.h"
+#include "policy/cost_order.h"
+#include "policy/scorer.h"
+
+namespace allot::models {
+
+// Fixed at load for one agent.
+struct AgentServing {
+  AgentServing(const AllotConfig& config, size_t agent, double calib_a, double calib_b);
+
+  size_t agent = 0;
+  double calib_a = 0.0, calib_b = 1.0;
+  ActionSpace space;
+  CostOrder order;
+  // Cost output k of the agent's cost network is the module of agent `agent + k`: -1 when that
+  // is the agent's own module, else the slot in cross_module.
+  std::vector<int> output_slot;
+  std::vector<size_t> cross_module;  // config module indices
+};
+
+// log_value: the user-value network's output (log revenue); q: mean head per joint action;
+// log_cost: [outputs][joints] (output-major). Writes user value, bucket, values
+// exp(calib_a + log_value + calib_b q) and costs (the cost map's for the own module where the
+// bundle serves it), each module's costs made monotone in the options' cost order.
+void FinishScores(const AgentServing& serving, const ValueModelConfig& value_model,
+                  const ServedCostMap& costs, double log_value, const float* q,
+                  const float* log_cost, size_t outputs, AgentScores* out);
+
+// The reuse model's input for one cache entry: [obs, one-hot of the reused stage, log1p(age),
+// age / 100, log1p(size)] (as BundleModelsImpl::ReuseInput). obs: the agent's features and value
+// bucket one-hot. Returns false for a stage outside recall, pre-rank and rank.
+bool ReuseInputRow(std::span<const float> obs, const CachedStage& cache, std::vector<float>* row);
+
+}  // namespace allot::models

@@ -1,0 +1,88 @@
+// Truth from the chain model without noise or load effects: the same world the oracle solves.
+#include "sim/model_quality.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "models/rank_correlation.h"
+#include "sim/features.h"
+
+namespace allot::sim {
+namespace {
+
+StageResult RunStage(const ChainModel& model, const Request& r, int stage,
+                     const StageSetting& setting, const StageOutput& in) {
+  switch (stage) {
+    case kRecall:
+      return model.Recall(r, setting);
+    case kPrerank:
+      return model.Prerank(r, in, setting);
+    default:
+      return model.Rank(r, in, setting);
+  }
+}
+
+}  // namespace
+
+std::vector<AgentQuality> MeasureModelQuality(const World& world, std::span<const Request> requests,
+                                              const ActionScorer& scorer, size_t max_requests) {
+  const ChainLayout& layout = world.layout();
+  const ChainModel& model = world.model();
+  const size_t n = std::min(max_requests, requests.size());
+  std::vector<AgentQuality> out;
+  for (int stage = 0; stage < kNumStages; ++stage) {
+    const AgentLayout& agent = layout.at_stage(stage);
+    AgentQuality q;
+    q.agent = world.config().agents[agent.agent].name;
+    std::vector<double> predicted, truth;
+    double within = 0;
+    size_t within_count = 0;
+    AgentScores scores;
+    std::vector<float> features(agent.features.size());
+    for (size_t i = 0; i < n; ++i) {
+      const Request& r = requests[i];
+      Upstream up;
+      StageOutput current;
+      for (int s = 0; s < stage; ++s) {
+        current = RunStage(model, r, s, layout.reference()[s], current).out;
+        if (s == kRecall) up.recall = current;
+        if (s == kPrerank) up.prerank = current;
+      }
+      ComputeFeatures(agent.features, r, up, features);
+      if (!scorer.Score(agent.agent, features, &scores)) continue;
+      std::vector<double> p, t;
+      for (size_t j = 0; j < agent.space.size(); ++j) {
+        StageOutput out_j = RunStage(model, r, stage, agent.settings[j], current).out;
+        for (int s = stage + 1; s < kNumStages; ++s)
+          out_j = RunStage(model, r, s, layout.reference()[s], out_j).out;
+        p.push_back(scores.value[j]);
+        t.push_back(ChainModel::Revenue(r, out_j));
+      }
+      predicted.insert(predicted.end(), p.begin(), p.end());
+      truth.insert(truth.end(), t.begin(), t.end());
+      if (p.size() > 1) {
+        within += models::SpearmanCorrelation(p, t);
+        ++within_count;
+      }
+      ++q.requests;
+    }
+    q.r_s = models::SpearmanCorrelation(predicted, truth);
+    q.r_s_within = within_count ? within / static_cast<double>(within_count) : 0.0;
+    out.push_back(q);
+  }
+  return out;
+}
+
+void PrintModelQuality(const std::string& name, const std::vector<AgentQuality>& quality,
+                       std::ostream& out) {
+  out << "model quality " << name << " (r_s over all options / within a request):";
+  for (const AgentQuality& q : quality) {
+    char line[128];
+    std::snprintf(line, sizeof(line), " %s %.3f / %.3f", q.agent.c_str(), q.r_s, q.r_s_within);
+    out << line;
+  }
+  out << "\n";
+}
+
+}  // namespace allot::sim
