@@ -234,8 +234,7 @@ void ValidateOptions(const TrainOptions& o) {
   require(o.lr > 0 && std::isfinite(o.lr), "lr: must be finite and > 0");
   require(o.gamma >= 0 && o.gamma <= 1, "gamma: must be in [0, 1]");
   require(o.td_lambda >= 0 && o.td_lambda <= 1, "td_lambda: must be in [0, 1]");
-  require(o.mixer_weight >= 0 && std::isfinite(o.mixer_weight),
-          "mixer_weight: must be finite and >= 0");
+  require(std::isfinite(o.mixer_weight), "mixer_weight: must be finite (negative: the default)");
   require(o.batch >= 1, "batch: must be >= 1");
   require(o.epochs >= 0 && o.value_epochs >= 0, "epochs: must be >= 0");
   require(o.target_update >= 1, "target_update: must be >= 1");
@@ -535,6 +534,10 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
     }
   }
 
+  const double mixer_weight = options.mixer_weight >= 0     ? options.mixer_weight
+                              : options.algorithm == "awrq" ? 0.0
+                                                            : 1.0;
+
   // 3. Action values. Every agent's heads give the log uplift of its action over the user value,
   // trained with a Poisson loss against the revenue that follows: the next agent's target-network
   // value of its logged action (SARSA along the chain), or the revenue for the last agent. A
@@ -569,7 +572,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
         std::vector<torch::Tensor> agent_q;  // revenue / scale, for the central loss
         for (size_t i = 0; i < n_agents; ++i) {
           torch::Tensor y = r;
-          if (i + 1 < n_agents) {
+          if (i + 1 < n_agents && options.td_lambda < 1) {
             torch::NoGradGuard no_grad;
             const torch::Tensor next =
                 (base[i + 1].squeeze(1) + target->q[i + 1]->forward(o[i + 1], d[i + 1]).mean(1))
@@ -586,13 +589,15 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
         }
         if (options.algorithm == "vdn" || arch.mixed()) {
           const torch::Tensor full = full_chain.index_select(0, b);
-          const torch::Tensor q_all = torch::stack(agent_q, 1);
+          // The forward value is the agents' Q; the gradient reaching them is scaled.
+          const torch::Tensor q_raw = torch::stack(agent_q, 1);
+          const torch::Tensor q_all = mixer_weight * q_raw + (1 - mixer_weight) * q_raw.detach();
           const torch::Tensor q_tot = options.algorithm == "vdn"
                                           ? q_all.mean(1)
                                           : models->mixer->forward(q_all, state.index_select(0, b));
           const torch::Tensor central =
               ((q_tot - r).pow(2) * full).sum() / full.sum().clamp_min(1.0);
-          loss = loss + options.mixer_weight * central;
+          loss = loss + central;
         }
         opt.zero_grad();
         loss.backward();
@@ -714,8 +719,8 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   y << YAML::EndMap;
   y << YAML::Key << "hyperparameters" << YAML::Value << YAML::BeginMap;
   y << YAML::Key << "lr" << YAML::Value << options.lr << YAML::Key << "gamma" << YAML::Value
-    << options.gamma << YAML::Key << "mixer_weight" << YAML::Value << options.mixer_weight
-    << YAML::Key << "td_lambda" << YAML::Value << options.td_lambda;
+    << options.gamma << YAML::Key << "mixer_weight" << YAML::Value << mixer_weight << YAML::Key
+    << "td_lambda" << YAML::Value << options.td_lambda;
   y << YAML::Key << "batch" << YAML::Value << options.batch << YAML::Key << "epochs" << YAML::Value
     << options.epochs;
   y << YAML::Key << "value_epochs" << YAML::Value << options.value_epochs;

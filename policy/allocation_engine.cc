@@ -116,6 +116,9 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
                                     std::span<const CachedStage> caches) const {
   // Reused per thread: scoring allocates nothing in steady state.
   thread_local AgentScores scores;
+  // A scorer that models no later module leaves these untouched: none from an earlier call.
+  scores.cross_module.clear();
+  scores.cross_cost.clear();
   bool scored = false;
   try {
     scored = policy->scorer->Score(agent, features, &scores) &&

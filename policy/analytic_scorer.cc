@@ -15,15 +15,31 @@ AnalyticScorer::AnalyticScorer(const AllotConfig& config) : value_model_(config.
       t.weights.push_back(it == value_model_.weights.end() ? 0.0 : it->second);
     }
     const ActionSpace space(agent);
+    for (const DecisionConfig& decision : agent.decisions) {
+      for (const OptionConfig& o : decision.options) {
+        for (const auto& [module, cost] : o.module_cost_ms) {
+          const size_t m = static_cast<size_t>(config.ModuleIndex(module));
+          if (std::find(t.cross_module.begin(), t.cross_module.end(), m) == t.cross_module.end())
+            t.cross_module.push_back(m);
+        }
+      }
+    }
     t.gain.assign(space.size() * buckets, 0.0);
     t.cost.assign(space.size(), 0.0);
+    t.cross_cost.assign(t.cross_module.size() * space.size(), 0.0);
     for (size_t j = 0; j < space.size(); ++j) {
+      double multiplier = 1.0;
       for (size_t d = 0; d < agent.decisions.size(); ++d) {
         const DecisionConfig& decision = agent.decisions[d];
         const uint32_t choice = space.Choice(j, d);
         auto add = [&](const OptionConfig& o) {
           for (int b = 0; b < buckets; ++b) t.gain[j * buckets + b] += o.gain[b];
           t.cost[j] += o.cost_ms;
+          multiplier *= o.cost_multiplier;
+          for (size_t k = 0; k < t.cross_module.size(); ++k) {
+            const auto it = o.module_cost_ms.find(config.modules[t.cross_module[k]].name);
+            if (it != o.module_cost_ms.end()) t.cross_cost[k * space.size() + j] += it->second;
+          }
         };
         if (decision.kind == DecisionKind::kLink) {
           for (size_t i = 0; i < decision.options.size(); ++i) {
@@ -33,6 +49,7 @@ AnalyticScorer::AnalyticScorer(const AllotConfig& config) : value_model_(config.
           add(decision.options[choice]);
         }
       }
+      t.cost[j] *= multiplier;
     }
     agents_.push_back(std::move(t));
   }
@@ -57,6 +74,8 @@ bool AnalyticScorer::Score(size_t agent, std::span<const float> features, AgentS
   const int buckets = value_model_.num_buckets();
   out->value.resize(n);
   out->cost.assign(t.cost.begin(), t.cost.end());
+  out->cross_module.assign(t.cross_module.begin(), t.cross_module.end());
+  out->cross_cost.assign(t.cross_cost.begin(), t.cross_cost.end());
   for (size_t j = 0; j < n; ++j)
     out->value[j] = out->user_value * t.gain[j * buckets + out->value_bucket];
   return true;

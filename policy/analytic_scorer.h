@@ -12,8 +12,11 @@ namespace allot {
 // user value  v(s)   = exp(bias + sum_f w_f x_f)          (value_model.weights by feature name)
 // value bucket b(s)  = number of value_model.bucket_bounds <= v(s)
 // value(s, a)        = v(s) * sum_d gain[d][option][b(s)]  (LINK: sum over the selected channels)
-// cost(a)            = sum_d cost_ms[d][option]            (a set of channels costs their sum)
-// Gains and costs are additive across decisions, the rule that DCAF-style deployments use.
+// cost(a)            = sum_d cost_ms[d][option] * prod_d cost_multiplier[d][option]
+//                                                          (a set of channels costs their sum)
+// cost_m(a)          = sum_d module_cost_ms[d][option][m]  for every later module m
+// Gains are additive across decisions, the rule that DCAF-style deployments use; costs may
+// interact (a heavy model multiplies the queue's cost) and reach later modules.
 class AnalyticScorer final : public ActionScorer {
  public:
   explicit AnalyticScorer(const AllotConfig& config);
@@ -26,9 +29,11 @@ class AnalyticScorer final : public ActionScorer {
 
  private:
   struct AgentTables {
-    std::vector<double> weights;  // per feature position
-    std::vector<double> gain;     // joint action x bucket
-    std::vector<double> cost;     // per joint action
+    std::vector<double> weights;       // per feature position
+    std::vector<double> gain;          // joint action x bucket
+    std::vector<double> cost;          // per joint action
+    std::vector<size_t> cross_module;  // config module indices with a module_cost_ms
+    std::vector<double> cross_cost;    // cross_module x joint action
   };
   std::string version_ = "analytic";
   ValueModelConfig value_model_;

@@ -36,6 +36,16 @@ void ReadOption(YamlMap& r, DecisionKind kind, OptionConfig& option) {
   }
   r.ReadDoubles("gain", option.gain);
   r.Read("cost_ms", option.cost_ms);
+  r.Read("cost_multiplier", option.cost_multiplier);
+  r.ReadMap("module_cost_ms", [&](YamlMap& m) {
+    if (!m.node() || !m.node().IsMap()) return;
+    for (const auto& kv : m.node()) {
+      const std::string module = kv.first.as<std::string>();
+      double cost = 0;
+      m.Read(module, cost);
+      option.module_cost_ms[module] = cost;
+    }
+  });
 }
 
 void ReadDecision(YamlMap& r, DecisionConfig& decision) {
@@ -213,6 +223,10 @@ void ValidateDecision(const DecisionConfig& d, const std::string& path, int buck
       if (o.gain[b] < 0) Fail(Indexed(opath + ".gain", b), "must be >= 0");
     }
     if (o.cost_ms < 0) Fail(opath + ".cost_ms", "must be >= 0");
+    if (!(o.cost_multiplier > 0)) Fail(opath + ".cost_multiplier", "must be > 0");
+    for (const auto& [module, cost] : o.module_cost_ms) {
+      if (cost < 0) Fail(opath + ".module_cost_ms." + module, "must be >= 0");
+    }
     if (d.kind == DecisionKind::kQueue && o.queue_length <= 0)
       Fail(opath + ".length", "must be > 0");
   }
@@ -392,6 +406,16 @@ void Validate(const AllotConfig& c) {
     const AgentConfig& a = c.agents[i];
     const std::string p = Indexed("agents", i);
     if (c.ModuleIndex(a.module) < 0) Fail(p + ".module", "names unknown module '" + a.module + "'");
+    for (size_t d = 0; d < a.decisions.size(); ++d) {
+      for (size_t o = 0; o < a.decisions[d].options.size(); ++o) {
+        for (const auto& [module, cost] : a.decisions[d].options[o].module_cost_ms) {
+          const std::string at =
+              Indexed(Indexed(p + ".decisions", d) + ".options", o) + ".module_cost_ms." + module;
+          if (c.ModuleIndex(module) < 0) Fail(at, "names unknown module '" + module + "'");
+          if (module == a.module) Fail(at, "is the agent's own module (use cost_ms)");
+        }
+      }
+    }
     if (a.features.empty()) Fail(p + ".features", "must not be empty");
     if (static_cast<int>(a.features.size()) > c.server.max_features) {
       Fail(p + ".features", "exceeds server.max_features");

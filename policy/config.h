@@ -25,6 +25,12 @@ struct OptionConfig {
   int queue_length = 0;      // QUEUE only
   std::vector<double> gain;  // multiplier of the user value, one entry per value bucket
   double cost_ms = 0.0;      // CPU core-milliseconds per request
+  // Interaction: the agent's whole own-module cost is multiplied by this when the option is
+  // chosen (a heavy rank model makes every candidate of the rank queue dearer).
+  double cost_multiplier = 1.0;
+  // Compute the option causes in later modules, by module name (more recall channels give
+  // pre-rank more candidates to score). Priced at those modules' lambdas.
+  std::map<std::string, double> module_cost_ms;
 };
 
 struct DecisionConfig {

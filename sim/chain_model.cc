@@ -73,6 +73,18 @@ StageResult ChainModel::Rank(const Request& r, const StageOutput& in, const Stag
   return {{mass, k}, (kc.fixed_cost_ms + per_candidate * k) * r.cost_noise[kRank]};
 }
 
+StageResult ChainModel::Run(int stage, const Request& r, const StageOutput& in,
+                            const StageSetting& s) const {
+  switch (stage) {
+    case kRecall:
+      return Recall(r, s);
+    case kPrerank:
+      return Prerank(r, in, s);
+    default:
+      return Rank(r, in, s);
+  }
+}
+
 StageOutput ChainModel::Cached(const Request& r, int stage) const {
   const CacheContext& c = r.cache;
   if (!c.present) return {};

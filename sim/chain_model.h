@@ -34,6 +34,8 @@ class ChainModel {
   StageResult Recall(const Request& r, const StageSetting& s) const;
   StageResult Prerank(const Request& r, const StageOutput& in, const StageSetting& s) const;
   StageResult Rank(const Request& r, const StageOutput& in, const StageSetting& s) const;
+  // One of the three above by stage number (kRecall ignores `in`).
+  StageResult Run(int stage, const Request& r, const StageOutput& in, const StageSetting& s) const;
 
   // A cached stage output as usable now: decayed by age and drift, exposed items removed.
   // count == 0 means nothing is left to reuse.

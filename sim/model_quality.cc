@@ -9,21 +9,6 @@
 #include "sim/features.h"
 
 namespace allot::sim {
-namespace {
-
-StageResult RunStage(const ChainModel& model, const Request& r, int stage,
-                     const StageSetting& setting, const StageOutput& in) {
-  switch (stage) {
-    case kRecall:
-      return model.Recall(r, setting);
-    case kPrerank:
-      return model.Prerank(r, in, setting);
-    default:
-      return model.Rank(r, in, setting);
-  }
-}
-
-}  // namespace
 
 std::vector<AgentQuality> MeasureModelQuality(const World& world, std::span<const Request> requests,
                                               const ActionScorer& scorer, size_t max_requests) {
@@ -45,7 +30,7 @@ std::vector<AgentQuality> MeasureModelQuality(const World& world, std::span<cons
       Upstream up;
       StageOutput current;
       for (int s = 0; s < stage; ++s) {
-        current = RunStage(model, r, s, layout.reference()[s], current).out;
+        current = model.Run(s, r, current, layout.reference()[s]).out;
         if (s == kRecall) up.recall = current;
         if (s == kPrerank) up.prerank = current;
       }
@@ -53,9 +38,9 @@ std::vector<AgentQuality> MeasureModelQuality(const World& world, std::span<cons
       if (!scorer.Score(agent.agent, features, &scores)) continue;
       std::vector<double> p, t;
       for (size_t j = 0; j < agent.space.size(); ++j) {
-        StageOutput out_j = RunStage(model, r, stage, agent.settings[j], current).out;
+        StageOutput out_j = model.Run(stage, r, current, agent.settings[j]).out;
         for (int s = stage + 1; s < kNumStages; ++s)
-          out_j = RunStage(model, r, s, layout.reference()[s], out_j).out;
+          out_j = model.Run(s, r, out_j, layout.reference()[s]).out;
         p.push_back(scores.value[j]);
         t.push_back(ChainModel::Revenue(r, out_j));
       }

@@ -55,6 +55,8 @@ AgentChoice ScorerPolicy::Decide(const AgentView& view) {
 }
 
 std::optional<uint32_t> ScorerPolicy::Counterfactual(const AgentView& view) {
+  scores_.cross_module.clear();
+  scores_.cross_cost.clear();
   if (!snapshot_->scorer->Score(view.agent, view.features, &scores_) || scores_.value.empty())
     return std::nullopt;
   const AgentConfig& agent = snapshot_->config->agents[view.agent];
@@ -66,7 +68,8 @@ std::optional<uint32_t> ScorerPolicy::Counterfactual(const AgentView& view) {
                          : 0.0;
   const double max_cost =
       cap > 0 && (agent.max_cost_ms <= 0 || cap < agent.max_cost_ms) ? cap : agent.max_cost_ms;
-  return static_cast<uint32_t>(ChooseAction(scores_, lambda, max_cost).joint);
+  return static_cast<uint32_t>(
+      ChooseActionAcrossModules(scores_, lambda, view.lambdas, max_cost, priced_).joint);
 }
 
 EpsilonGreedyPolicy::EpsilonGreedyPolicy(const World& world, std::unique_ptr<SimPolicy> base,

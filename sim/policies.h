@@ -47,7 +47,8 @@ class ScorerPolicy final : public SimPolicy {
   std::shared_ptr<const PolicySnapshot> snapshot_;
   AllocationEngine engine_;
   std::vector<double> lambdas_, max_cost_;
-  AgentScores scores_;  // scratch for counterfactuals
+  AgentScores scores_;          // scratch for counterfactuals
+  std::vector<double> priced_;  // scratch for counterfactuals
 };
 
 // With probability epsilon per agent step a uniformly random joint action (and, for the first

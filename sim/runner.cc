@@ -35,16 +35,7 @@ int Runner::LevelOf(int stage) const {
 
 StageResult Runner::RunStage(const Request& r, int stage, uint32_t applied,
                              const StageOutput& in) const {
-  const ChainModel& model = world_.model();
-  const StageSetting& setting = world_.layout().at_stage(stage).settings[applied];
-  switch (stage) {
-    case kRecall:
-      return model.Recall(r, setting);
-    case kPrerank:
-      return model.Prerank(r, in, setting);
-    default:
-      return model.Rank(r, in, setting);
-  }
+  return world_.model().Run(stage, r, in, world_.layout().at_stage(stage).settings[applied]);
 }
 
 void Runner::PriceReuse(const Request& r,

@@ -55,24 +55,30 @@ inline double SyntheticRevenue(int a, int b, std::mt19937_64& rng) {
                   1.0 + (a == 2) * 1.0 + (b == 1) * 0.6 + (a == 2 && b == 1) * 0.4 + noise(rng));
 }
 
+// One agent step of the two-agent chain: two N(0, 1) features, the choice, cost 1 + choice.
+inline v1::AgentStep* AddStep(v1::Transition& t, const char* agent, int choice,
+                              std::mt19937_64& rng) {
+  std::normal_distribution<float> feature(0.0f, 1.0f);
+  v1::AgentStep* s = t.add_steps();
+  s->set_agent(agent);
+  s->add_features(feature(rng));
+  s->add_features(feature(rng));
+  s->set_joint_action(static_cast<uint32_t>(choice));
+  s->set_cost(1.0 + choice);
+  return s;
+}
+
 inline void WriteSyntheticLog(const std::string& path, int rows, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int> action(0, 2);
-  std::normal_distribution<float> feature(0.0f, 1.0f);
   std::ofstream out(path, std::ios::binary);
   for (int i = 0; i < rows; ++i) {
     v1::Transition t;
     t.set_request_id("r" + std::to_string(i));
     t.set_timestamp_ms(1'700'000'000'000 + i);
     const int a = action(rng), b = action(rng);
-    for (const auto& [name, choice] : {std::pair<const char*, int>{"first", a}, {"second", b}}) {
-      v1::AgentStep* s = t.add_steps();
-      s->set_agent(name);
-      s->add_features(feature(rng));
-      s->add_features(feature(rng));
-      s->set_joint_action(static_cast<uint32_t>(choice));
-      s->set_cost(1.0 + choice);
-    }
+    AddStep(t, "first", a, rng);
+    AddStep(t, "second", b, rng);
     t.set_revenue(SyntheticRevenue(a, b, rng));
     google::protobuf::util::SerializeDelimitedToOstream(t, &out);
   }
@@ -89,7 +95,6 @@ inline void WriteReuseLog(const std::string& path, int rows, uint64_t seed) {
   std::uniform_int_distribution<int> action(0, 2);
   std::uniform_real_distribution<double> age(0.0, 300.0);
   std::bernoulli_distribution reuse(0.5);
-  std::normal_distribution<float> feature(0.0f, 1.0f);
   std::ofstream out(path, std::ios::binary);
   for (int i = 0; i < rows; ++i) {
     v1::Transition t;
@@ -97,16 +102,12 @@ inline void WriteReuseLog(const std::string& path, int rows, uint64_t seed) {
     const int a = action(rng), b = action(rng);
     const double cache_age = age(rng);
     const bool reused = reuse(rng);
-    for (const auto& [name, choice] : {std::pair<const char*, int>{"first", a}, {"second", b}}) {
-      v1::AgentStep* s = t.add_steps();
-      s->set_agent(name);
-      s->add_features(feature(rng));
-      s->add_features(feature(rng));
-      s->set_joint_action(static_cast<uint32_t>(choice));
-      const bool skipped = reused && std::string(name) == "first";
-      s->set_served_from_cache(skipped);
-      s->set_cost(skipped ? 0.0 : 1.0 + choice);
-      s->set_lambda(0.05);
+    v1::AgentStep* first = AddStep(t, "first", a, rng);
+    AddStep(t, "second", b, rng)->set_lambda(0.05);
+    first->set_lambda(0.05);
+    if (reused) {  // the first agent's stage was served from the cache
+      first->set_served_from_cache(true);
+      first->set_cost(0.0);
     }
     v1::StageCache* cache = t.add_cache();
     cache->set_stage(v1::STAGE_RECALL);

@@ -82,6 +82,28 @@ TEST(ConfigTest, BadValuesNameTheirKeys) {
       "agents[1].module: names unknown module 'gpu'");
 }
 
+TEST(ConfigTest, CrossModuleCostsAndMultipliersAreChecked) {
+  const std::string i2i = "{name: i2i,       gain: [0.30, 0.32, 0.34, 0.36], cost_ms: 1.2}";
+  EXPECT_EQ(ErrorFor(i2i,
+                     "{name: i2i, gain: [0.3, 0.3, 0.3, 0.3], cost_ms: 1.2, "
+                     "module_cost_ms: {ranking: 1.0}}"),
+            "agents[0].decisions[0].options[0].module_cost_ms.ranking: names unknown module "
+            "'ranking'");
+  EXPECT_EQ(ErrorFor(i2i,
+                     "{name: i2i, gain: [0.3, 0.3, 0.3, 0.3], cost_ms: 1.2, "
+                     "module_cost_ms: {recall: 1.0}}"),
+            "agents[0].decisions[0].options[0].module_cost_ms.recall: is the agent's own module "
+            "(use cost_ms)");
+  EXPECT_EQ(ErrorFor(i2i,
+                     "{name: i2i, gain: [0.3, 0.3, 0.3, 0.3], cost_ms: 1.2, "
+                     "module_cost_ms: {prerank: -1}}"),
+            "agents[0].decisions[0].options[0].module_cost_ms.prerank: must be >= 0");
+  EXPECT_EQ(ErrorFor(i2i,
+                     "{name: i2i, gain: [0.3, 0.3, 0.3, 0.3], cost_ms: 1.2, "
+                     "cost_multiplier: 0}"),
+            "agents[0].decisions[0].options[0].cost_multiplier: must be > 0");
+}
+
 TEST(ConfigTest, GainTablesMustCoverEveryBucket) {
   EXPECT_EQ(ErrorFor("{name: hot,       gain: [0.12, 0.10, 0.08, 0.06]",
                      "{name: hot,       gain: [0.12]"),

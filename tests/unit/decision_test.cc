@@ -115,6 +115,40 @@ TEST(CostOrderTest, ServedCostsAreMonotoneInEveryDecision) {
   EXPECT_EQ(recall_order.CheaperNeighbours(recall.IndexOf(one)).size(), 0u);  // min_selected 1
 }
 
+// The analytic model can say what the learned one learns: a channel loads pre-rank, and the heavy
+// rank model multiplies the cost of the whole rank queue instead of adding a constant.
+TEST(AnalyticScorerTest, CostsReachLaterModulesAndInteract) {
+  std::string yaml = EmbeddedDefaultConfigYaml();
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const size_t at = yaml.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    yaml.replace(at, from.size(), to);
+  };
+  replace("{name: u2i_dnn,   gain: [0.18, 0.24, 0.30, 0.36], cost_ms: 2.0}",
+          "{name: u2i_dnn, gain: [0.18, 0.24, 0.30, 0.36], cost_ms: 2.0, "
+          "module_cost_ms: {prerank: 1.5, rank: 0.5}}");
+  replace("{name: \"on\",  gain: [0.01, 0.04, 0.08, 0.14], cost_ms: 3.0}",
+          "{name: \"on\", gain: [0.01, 0.04, 0.08, 0.14], cost_ms: 0.0, cost_multiplier: 1.5}");
+  const AllotConfig config = LoadConfigFromString(yaml, "cross");
+  const AnalyticScorer scorer(config);
+  AgentScores s;
+  ASSERT_TRUE(scorer.Score(0, std::vector<float>(8, 0.0f), &s));
+  EXPECT_EQ(s.cross_module, (std::vector<size_t>{1, 2}));
+  const ActionSpace recall(config.agents[0]);
+  const std::vector<uint32_t> with_u2i = {0b00011, 0}, without = {0b00001, 0};
+  const size_t n = recall.size();
+  EXPECT_DOUBLE_EQ(s.cross_cost[recall.IndexOf(with_u2i)], 1.5);
+  EXPECT_DOUBLE_EQ(s.cross_cost[n + recall.IndexOf(with_u2i)], 0.5);
+  EXPECT_DOUBLE_EQ(s.cross_cost[recall.IndexOf(without)], 0.0);
+  EXPECT_DOUBLE_EQ(s.cost[recall.IndexOf(with_u2i)], 1.2 + 2.0);  // own module: unchanged
+  ASSERT_TRUE(scorer.Score(2, std::vector<float>(8, 0.0f), &s));
+  EXPECT_TRUE(s.cross_module.empty());
+  const ActionSpace rank(config.agents[2]);
+  const std::vector<uint32_t> q400_on = {3, 1}, q400_off = {3, 0};
+  EXPECT_DOUBLE_EQ(s.cost[rank.IndexOf(q400_off)], 10.8);
+  EXPECT_DOUBLE_EQ(s.cost[rank.IndexOf(q400_on)], 10.8 * 1.5);
+}
+
 TEST(ActionSpaceTest, LinkEnumeratesSubsetsWithinSelectionBounds) {
   AgentConfig agent = LoadEmbeddedDefaultConfig().agents[0];  // recall: 5 channels x switch
   const ActionSpace space(agent);

@@ -190,6 +190,32 @@ TEST_F(EngineTest, DecidesWithTheModulesLambda) {
   EXPECT_EQ(engine.reservoir().recorded(), 2u);
 }
 
+// The engine prices the compute an upstream choice causes downstream at the downstream module's
+// lambda: when pre-rank compute gets dear, recall stops picking the channel that loads it.
+TEST_F(EngineTest, PricesLaterModulesCostsAtTheirLambdas) {
+  std::string yaml = EmbeddedDefaultConfigYaml();
+  const std::string from = "{name: u2i_dnn,   gain: [0.18, 0.24, 0.30, 0.36], cost_ms: 2.0}";
+  yaml.replace(yaml.find(from), from.size(),
+               "{name: u2i_dnn, gain: [0.18, 0.24, 0.30, 0.36], cost_ms: 2.0, "
+               "module_cost_ms: {prerank: 4.0}}");
+  auto config = std::make_shared<const AllotConfig>(LoadConfigFromString(yaml, "cross"));
+  auto policy = MakePolicySnapshot(config, std::make_shared<const AnalyticScorer>(*config));
+  AllocationEngine engine(policy, 16, 1);
+  const std::vector<float> x = {2.0f, 1.0f, 0.1f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};  // high value
+  auto table = std::make_shared<LambdaTable>();
+  table->modules = {{"recall", 0.01, 0}, {"prerank", 0.0, 0}, {"rank", 0.01, 0}};
+  engine.SetLambdas(table);
+  const uint32_t u2i = 1u << 1;
+  const Allocation free_prerank = engine.Decide(policy, 0, x, {});
+  EXPECT_TRUE(policy->spaces[0].Choice(free_prerank.joint, 0) & u2i);
+  auto dear = std::make_shared<LambdaTable>(*table);
+  dear->modules[1].lambda = 5.0;
+  engine.SetLambdas(dear);
+  const Allocation dear_prerank = engine.Decide(policy, 0, x, {});
+  EXPECT_FALSE(policy->spaces[0].Choice(dear_prerank.joint, 0) & u2i);
+  EXPECT_DOUBLE_EQ(dear_prerank.lambda, 0.01);  // the own module's price is reported
+}
+
 TEST_F(EngineTest, ScorerFailureAnswersWithTheSafeDefault) {
   auto failing = MakePolicySnapshot(config_, std::make_shared<const FailingScorer>());
   AllocationEngine engine(failing, 16, 1);
