@@ -413,8 +413,17 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   CostMap cost_map;
   std::vector<std::string> cost_source(n_agents, "model");
   if (!options.testbench_csv.empty()) {
-    cost_map = FitCostMap(ReadConfigFile(options.testbench_csv), options.testbench_csv, config);
-    for (size_t i = 0; i < n_agents; ++i) {
+    // A test bench that cannot cover the config (a channel that never runs alone when
+    // min_selected > 1, a bucket without traffic) leaves the learned cost model serving.
+    const std::string bench = ReadConfigFile(options.testbench_csv);
+    try {
+      cost_map = FitCostMap(bench, options.testbench_csv, config);
+    } catch (const CostMapError& e) {
+      warnings.push_back(std::string("cost map not fitted, every agent's cost comes from the "
+                                     "learned cost model: ") +
+                         e.what());
+    }
+    for (size_t i = 0; i < n_agents && !cost_map.empty(); ++i) {
       const std::string& agent = config.agents[i].name;
       const torch::Tensor val = PresentRows(val_rows, present[i]);
       const torch::Tensor val_buckets = buckets[i].index_select(0, val).contiguous();

@@ -69,9 +69,10 @@ std::vector<ModuleDecision> ControlLoop::Step() {
   std::vector<std::optional<LoadSample>> raw(n);
   std::vector<double> age(n, 0.0);
   std::vector<std::string> errors(n);
+  for (const ModuleConfig& module : config.modules)
+    input.lambda.push_back(current->Get(module.name, module.initial_lambda));
   for (size_t m = 0; m < n; ++m) {
     const ModuleConfig& module = config.modules[m];
-    input.lambda.push_back(current->Get(module.name, module.initial_lambda));
     raw[m] = telemetry_.Latest(module.name, &errors[m]);
     age[m] = raw[m] ? (now - raw[m]->timestamp_ms) / 1000.0 : 0.0;
     // A controller acts once per new sample: re-reading the same sample would integrate the same
@@ -82,7 +83,7 @@ std::vector<ModuleDecision> ControlLoop::Step() {
     input.load.push_back(fresh ? raw[m] : std::nullopt);
     std::vector<bool> in_module;
     for (const AgentConfig& a : config.agents) in_module.push_back(a.module == module.name);
-    input.curves.emplace_back(recent, in_module, grid_);
+    input.curves.emplace_back(recent, in_module, grid_, input.lambda);
   }
 
   std::vector<ModuleDecision> decisions = controller_->Update(input);

@@ -21,12 +21,14 @@ std::vector<double> LambdaGrid(double min_lambda, double max_lambda, int points)
 }
 
 CostCurve::CostCurve(const std::vector<ScoredSample>& samples,
-                     const std::vector<bool>& agent_in_module, std::vector<double> grid)
+                     const std::vector<bool>& agent_in_module, std::vector<double> grid,
+                     std::span<const double> module_lambda)
     : grid_(std::move(grid)), cost_(grid_.size(), 0.0) {
   const size_t agents = agent_in_module.size();
   std::vector<std::vector<double>> sum(agents, std::vector<double>(grid_.size(), 0.0));
   std::vector<size_t> count(agents, 0);
   AgentScores scores;
+  std::vector<double> priced;
   for (const ScoredSample& s : samples) {
     if (s.agent >= agents || !agent_in_module[s.agent] || s.value.empty() ||
         s.value.size() != s.cost.size()) {
@@ -34,8 +36,12 @@ CostCurve::CostCurve(const std::vector<ScoredSample>& samples,
     }
     scores.value = s.value;
     scores.cost = s.cost;
-    for (size_t g = 0; g < grid_.size(); ++g)
-      sum[s.agent][g] += ChooseAction(scores, grid_[g]).cost;
+    scores.cross_module = s.cross_module;
+    scores.cross_cost = s.cross_cost;
+    for (size_t g = 0; g < grid_.size(); ++g) {
+      sum[s.agent][g] +=
+          ChooseActionAcrossModules(scores, grid_[g], module_lambda, 0.0, priced).cost;
+    }
     ++count[s.agent];
     ++samples_;
   }

@@ -2,6 +2,7 @@
 // requests: each sample is re-decided at every candidate lambda (the DCAF bisection idea).
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "policy/score_reservoir.h"
@@ -13,9 +14,11 @@ class CostCurve {
   CostCurve() = default;
   // agent_in_module[a]: whether agent a's cost is spent in this module. The module's cost per
   // request is the sum over its agents of the mean cost each agent would choose at lambda.
-  // grid: increasing candidate lambdas.
+  // grid: increasing candidate lambdas. module_lambda (per config module): the prices of the
+  // later modules a sample's choice loads, held as they are while the own lambda varies, so the
+  // samples are re-decided as the request path decides them.
   CostCurve(const std::vector<ScoredSample>& samples, const std::vector<bool>& agent_in_module,
-            std::vector<double> grid);
+            std::vector<double> grid, std::span<const double> module_lambda = {});
 
   bool empty() const { return samples_ == 0; }
   size_t samples() const { return samples_; }

@@ -15,6 +15,8 @@ struct ScoredSample {
   double user_value = 0.0;
   std::vector<double> value;
   std::vector<double> cost;
+  std::vector<size_t> cross_module;  // as AgentScores: the later modules the choice loads
+  std::vector<double> cross_cost;
 };
 
 // Records one request in every `sample_every` into a ring of the `capacity` most recent samples.

@@ -273,7 +273,7 @@ void Runner::Control() {
     std::vector<bool> in_module;
     for (const AgentConfig& a : config.agents)
       in_module.push_back(a.module == config.modules[m].name);
-    input.curves.emplace_back(recent_, in_module, grid_);
+    input.curves.emplace_back(recent_, in_module, grid_, lambdas_);
   }
   std::vector<ModuleDecision> decisions = options_.controller->Update(input);
   decisions.resize(n);

@@ -332,6 +332,36 @@ TEST(CollapseTest, OneActionForEveryoneWhereAnotherPaysIsWarned) {
             std::string::npos);
 }
 
+// A test bench that does not cover the config (here: no recall rows, as when channels never run
+// alone) is a loud warning, and the learned cost model serves every agent.
+TEST_F(TrainerTest, IncompleteTestbenchIsWarnedAndTheLearnedCostsServe) {
+  const AllotConfig config = LoadEmbeddedDefaultConfig();
+  testing::WriteRandomLog(config, dir_ + "/logs/default.binpb", 400, 6);
+  const int buckets = static_cast<int>(config.value_model.bucket_bounds.size()) + 1;
+  std::istringstream rows(testing::testbench::TestbenchCsv(buckets));
+  std::ostringstream csv;
+  for (std::string line; std::getline(rows, line);) {
+    if (line.rfind("recall,", 0) != 0) csv << line << "\n";
+  }
+  std::ofstream(dir_ + "/partial.csv") << csv.str();
+  TrainOptions o = Small("awrq");
+  o.epochs = 1;
+  o.testbench_csv = dir_ + "/partial.csv";
+  std::ostringstream progress;
+  const TrainSummary summary =
+      TrainBundle(ReadTrainingLog({dir_ + "/logs/default.binpb"}, config, false), config, o,
+                  dir_ + "/models-partial", progress);
+  ASSERT_FALSE(summary.warnings.empty());
+  EXPECT_NE(summary.warnings.front().find("cost map not fitted"), std::string::npos);
+  EXPECT_NE(progress.str().find("WARNING: cost map not fitted"), std::string::npos);
+  const YAML::Node manifest = YAML::LoadFile(summary.bundle_dir + "/manifest.yaml");
+  EXPECT_FALSE(manifest["cost_source"]);
+  EXPECT_FALSE(std::filesystem::exists(summary.bundle_dir + "/cost_map.yaml"));
+  EXPECT_NE(manifest["warnings"][0].as<std::string>().find("no measurement for agent recall"),
+            std::string::npos);
+  EXPECT_NO_THROW(LoadBundle(summary.bundle_dir, config));
+}
+
 TEST_F(TrainerTest, TestbenchCostMapIsServedWhereItPredictsBetter) {
   const AllotConfig config = LoadEmbeddedDefaultConfig();
   testing::WriteRandomLog(config, dir_ + "/logs/default.binpb", 600, 6);

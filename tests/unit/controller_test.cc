@@ -302,6 +302,25 @@ TEST(ControlLoopTest, MpcFallsBackToPidWithoutScoredRequests) {
   EXPECT_EQ(d[0].controller, "decay");  // recall never reported
 }
 
+// The controller's curve re-decides recent requests as the request path does: a choice that loads
+// a later module is priced at that module's current lambda, so the own module's predicted cost
+// follows what the agent will really choose.
+TEST(CostCurveTest, ReDecidesWithTheLaterModulesPrices) {
+  ScoredSample s;
+  s.agent = 0;
+  s.value = {1.0, 1.5};
+  s.cost = {1.0, 2.0};
+  s.cross_module = {1};
+  s.cross_cost = {0.0, 5.0};
+  const std::vector<double> grid = {0.01, 1.0};
+  const CostCurve unpriced({s}, {true}, grid);
+  EXPECT_DOUBLE_EQ(unpriced.At(0.01), 2.0);  // 1.5 - 0.02 beats 1.0 - 0.01
+  const std::vector<double> lambdas = {0.01, 0.2};
+  const CostCurve priced({s}, {true}, grid, lambdas);
+  EXPECT_DOUBLE_EQ(priced.At(0.01), 1.0);  // 1.5 - 0.02 - 1.0 loses to 0.99
+  EXPECT_DOUBLE_EQ(priced.At(1.0), 1.0);
+}
+
 TEST(PidTest, NoWindupAfterLongSaturation) {
   AllotConfig config = LoadEmbeddedDefaultConfig();
   PidController pid(config);
