@@ -1,5 +1,6 @@
 // allot-cli: operator tool on top of the client library (schema, one allocation, load reports,
 // and a demo that shows decisions moving with request value).
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -71,10 +72,23 @@ int Demo(allot::AllotClient& client) {
       {"new, low value", -1.5f}, {"average", 0.0f}, {"engaged", 1.0f}, {"top spender", 2.2f}};
   for (const auto& agent : client.schema().agents()) {
     std::printf("\n== agent %s ==\n", agent.name().c_str());
+    const auto& names = agent.features();
     for (const auto& [label, hist] : users) {
       auto builder = client.NewRequest(agent.name());
-      builder.Set("user_hist_value_log", hist).Set("user_activity", hist > 0 ? 1.0f : 0.2f);
-      builder.Set("ctr_7d", hist > 1 ? 0.08f : 0.02f).RequestId(std::string("demo-") + label);
+      // Later stages also see what the earlier ones produced: a typical candidate count and a
+      // top score that rises with the user's value. Features the agent lacks are skipped.
+      const std::vector<std::pair<const char*, float>> features = {
+          {"user_hist_value_log", hist},
+          {"user_activity", hist > 0 ? 1.0f : 0.2f},
+          {"ctr_7d", hist > 1 ? 0.08f : 0.02f},
+          {"recall_candidates_log", 6.5f},
+          {"recall_top_score", 0.5f + 0.12f * hist},
+          {"prerank_candidates_log", 6.0f},
+          {"prerank_top_score", 0.5f + 0.12f * hist}};
+      for (const auto& [name, value] : features) {
+        if (std::find(names.begin(), names.end(), name) != names.end()) builder.Set(name, value);
+      }
+      builder.RequestId(std::string("demo-") + label);
       const allot::AllocationResult r = client.Allocate(builder.request());
       if (!r.from_server) return Fail("Allocate failed: " + r.status.error_message());
       std::printf("%-15s %s\n", label, Describe(r.response).c_str());
