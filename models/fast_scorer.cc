@@ -193,6 +193,7 @@ struct FastDcn {
   std::vector<Vec> cross_w, cross_b;
   std::vector<Dense> deep;
   Dense head;
+  Vec head_rows;  // the head's weights untransposed: one contiguous row per output
   static FastDcn From(Dcn& d) {
     FastDcn f;
     for (size_t l = 0; l < d->cross_w.size(); ++l) {
@@ -201,6 +202,7 @@ struct FastDcn {
     }
     f.deep = Layers(d->deep);
     f.head = Dense::From(d->head);
+    f.head_rows = Copy(d->head->weight);  // [out, in + deep], row-major
     f.in = f.head.in - f.deep.back().out;
     return f;
   }
@@ -228,19 +230,12 @@ struct FastDcn {
       const float s = Dot(cross_w[l].data(), xl.data(), in);
       for (int i = 0; i < in; ++i) xl[i] = x0[i] * (s + cross_b[l][i]) + xl[i];
     }
-    if (head.out == 1) {
-      // The head is [1, in + deep]: one weight per cross output, then one per deep output.
-      *out =
-          head.b[0] + Dot(head.wt.data(), xl.data(), in) + Dot(head.wt.data() + in, deep_out, last);
-      return;
-    }
-    // Several outputs: the transposed head [in + deep, out] is read with a stride.
+    // Each output's head row is [in + deep]: one weight per cross output, then one per deep
+    // output.
     for (int o = 0; o < head.out; ++o) {
-      float s = head.b[static_cast<size_t>(o)];
-      for (int i = 0; i < in; ++i) s += head.wt[static_cast<size_t>(i) * head.out + o] * xl[i];
-      for (int i = 0; i < last; ++i)
-        s += head.wt[static_cast<size_t>(in + i) * head.out + o] * deep_out[i];
-      out[static_cast<size_t>(o) * stride] = s;
+      const float* row = head_rows.data() + static_cast<size_t>(o) * (in + last);
+      out[static_cast<size_t>(o) * stride] =
+          head.b[static_cast<size_t>(o)] + Dot(row, xl.data(), in) + Dot(row + in, deep_out, last);
     }
   }
 };
