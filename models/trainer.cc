@@ -548,9 +548,9 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
                                                             : 1.0;
 
   // 3. Action values. Every agent's heads give the log uplift of its action over the user value,
-  // trained with a Poisson loss against the revenue that follows: the next agent's target-network
-  // value of its logged action (SARSA along the chain), or the revenue for the last agent. A
-  // cache-reuse request trains the agents that ran. The algorithms differ in the network (MLP or
+  // trained with a Poisson loss against the revenue that follows: the request's revenue, mixed
+  // with the next agent's target-network value of its logged action when td_lambda < 1 (SARSA
+  // along the chain). A cache-reuse request trains the agents that ran. The algorithms differ in the network (MLP or
   // GRU over the decisions), the heads (awrq: K, error-proportional weights) and the central loss
   // that couples the agents (vdn: mean, qmix/awrq: monotone mixer).
   {
