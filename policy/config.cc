@@ -37,15 +37,7 @@ void ReadOption(YamlMap& r, DecisionKind kind, OptionConfig& option) {
   r.ReadDoubles("gain", option.gain);
   r.Read("cost_ms", option.cost_ms);
   r.Read("cost_multiplier", option.cost_multiplier);
-  r.ReadMap("module_cost_ms", [&](YamlMap& m) {
-    if (!m.node() || !m.node().IsMap()) return;
-    for (const auto& kv : m.node()) {
-      const std::string module = kv.first.as<std::string>();
-      double cost = 0;
-      m.Read(module, cost);
-      option.module_cost_ms[module] = cost;
-    }
-  });
+  r.ReadNumberMap("module_cost_ms", option.module_cost_ms);
 }
 
 void ReadDecision(YamlMap& r, DecisionConfig& decision) {
@@ -132,15 +124,7 @@ AllotConfig Parse(const YAML::Node& root) {
   r.ReadMap("value_model", [&](YamlMap& s) {
     s.Read("bias", c.value_model.bias);
     s.ReadDoubles("bucket_bounds", c.value_model.bucket_bounds);
-    s.ReadMap("weights", [&](YamlMap& w) {
-      if (!w.node() || !w.node().IsMap()) return;
-      for (const auto& kv : w.node()) {
-        const std::string name = kv.first.as<std::string>();
-        double weight = 0;
-        w.Read(name, weight);
-        c.value_model.weights[name] = weight;
-      }
-    });
+    s.ReadNumberMap("weights", c.value_model.weights);
   });
   r.ReadList("modules", [&](YamlMap& s, size_t) {
     ModuleConfig m;

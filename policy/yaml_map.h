@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -99,6 +100,19 @@ class YamlMap {
     YamlMap sub(Get(key), Child(key));
     fn(sub);
     sub.RejectUnknownKeys();
+  }
+
+  // A mapping of names to numbers (feature weights, per-module costs); names are free-form.
+  void ReadNumberMap(const std::string& key, std::map<std::string, double>& out) {
+    ReadMap(key, [&](YamlMap& m) {
+      if (!m.node() || !m.node().IsMap()) return;
+      for (const auto& kv : m.node()) {
+        const std::string name = kv.first.as<std::string>();
+        double value = 0;
+        m.Read(name, value);
+        out[name] = value;
+      }
+    });
   }
 
   void RejectUnknownKeys() const {

@@ -20,6 +20,17 @@
 namespace allot::models {
 namespace {
 
+// The synthetic test bench of the config without one agent's rows.
+std::string TestbenchWithout(const std::string& agent, const AllotConfig& config) {
+  const int buckets = static_cast<int>(config.value_model.bucket_bounds.size()) + 1;
+  std::istringstream rows(testing::testbench::TestbenchCsv(buckets));
+  std::ostringstream csv;
+  for (std::string line; std::getline(rows, line);) {
+    if (line.rfind(agent + ",", 0) != 0) csv << line << "\n";
+  }
+  return csv.str();
+}
+
 class TrainerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -337,13 +348,7 @@ TEST(CollapseTest, OneActionForEveryoneWhereAnotherPaysIsWarned) {
 TEST_F(TrainerTest, IncompleteTestbenchIsWarnedAndTheLearnedCostsServe) {
   const AllotConfig config = LoadEmbeddedDefaultConfig();
   testing::WriteRandomLog(config, dir_ + "/logs/default.binpb", 400, 6);
-  const int buckets = static_cast<int>(config.value_model.bucket_bounds.size()) + 1;
-  std::istringstream rows(testing::testbench::TestbenchCsv(buckets));
-  std::ostringstream csv;
-  for (std::string line; std::getline(rows, line);) {
-    if (line.rfind("recall,", 0) != 0) csv << line << "\n";
-  }
-  std::ofstream(dir_ + "/partial.csv") << csv.str();
+  std::ofstream(dir_ + "/partial.csv") << TestbenchWithout("recall", config);
   TrainOptions o = Small("awrq");
   o.epochs = 1;
   o.testbench_csv = dir_ + "/partial.csv";
@@ -366,11 +371,8 @@ TEST_F(TrainerTest, TestbenchCostMapIsServedWhereItPredictsBetter) {
   const AllotConfig config = LoadEmbeddedDefaultConfig();
   testing::WriteRandomLog(config, dir_ + "/logs/default.binpb", 600, 6);
   const int buckets = static_cast<int>(config.value_model.bucket_bounds.size()) + 1;
-  std::istringstream rows(testing::testbench::TestbenchCsv(buckets));
   std::ostringstream csv;
-  for (std::string line; std::getline(rows, line);) {
-    if (line.rfind("prerank,", 0) != 0) csv << line << "\n";
-  }
+  csv << TestbenchWithout("prerank", config);
   const int lengths[] = {100, 200, 400, 800};
   for (int b = 0; b < buckets; ++b) {
     for (int q = 0; q < 4; ++q) {
