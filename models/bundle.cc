@@ -128,19 +128,16 @@ class LearnedScorer final : public ActionScorer {
       return false;
     c10::InferenceMode guard;
     BundleModelsImpl& models = *models_.ptr();
-    std::vector<float> obs(features.begin(), features.end());
-    obs.resize(static_cast<size_t>(models.obs_dim(0)), 0.0f);
-    obs[features.size() + static_cast<size_t>(scores.value_bucket)] = 1.0f;
     std::vector<float> row;
     for (size_t c = 0; c < caches.size(); ++c) {
-      if (!ReuseInputRow(obs, caches[c], &row)) {
+      if (!ReuseInputRow(features, scores.value_bucket, static_cast<size_t>(models.obs_dim(0)),
+                         caches[c], &row)) {
         retained[c] = 0.0;
         continue;
       }
       const torch::Tensor x =
           torch::from_blob(row.data(), {1, static_cast<int64_t>(row.size())}, torch::kFloat);
-      retained[c] =
-          std::exp(BundleModelsImpl::LogRetained(models.reuse->forward(x)).item<double>());
+      retained[c] = RetainedShare(models.reuse->forward(x).item<double>());
     }
     return true;
   }

@@ -300,21 +300,17 @@ class FastScorer final : public ActionScorer {
                   std::span<const CachedStage> caches, std::span<double> retained) const override {
     if (reuse_.empty() || agent != 0 || static_cast<int>(features.size()) != agents_[0].width)
       return false;
-    thread_local Vec obs, row, a, scratch;
-    obs.assign(features.begin(), features.end());
-    obs.resize(static_cast<size_t>(agents_[0].obs), 0.0f);
-    obs[features.size() + static_cast<size_t>(scores.value_bucket)] = 1.0f;
+    thread_local Vec row, a, scratch;
     for (size_t c = 0; c < caches.size(); ++c) {
-      if (!ReuseInputRow(obs, caches[c], &row)) {
+      if (!ReuseInputRow(features, scores.value_bucket, static_cast<size_t>(agents_[0].obs),
+                         caches[c], &row)) {
         retained[c] = 0.0;
         continue;
       }
       a.resize(static_cast<size_t>(reuse_.front().out));
       reuse_.front().Apply(row.data(), a.data());
       RunRestRows(reuse_, 1, a, scratch);
-      // -softplus(x), computed stably.
-      const double x = a[0];
-      retained[c] = std::exp(-(std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x)))));
+      retained[c] = RetainedShare(a[0]);
     }
     return true;
   }

@@ -74,15 +74,23 @@ void FinishScores(const AgentServing& s, const ValueModelConfig& value_model,
     s.order.Enforce(std::span<double>(out->cross_cost.data() + k * n, n));
 }
 
-bool ReuseInputRow(std::span<const float> obs, const CachedStage& cache, std::vector<float>* row) {
+bool ReuseInputRow(std::span<const float> features, int value_bucket, size_t obs_dim,
+                   const CachedStage& cache, std::vector<float>* row) {
   constexpr int kStages = 3;  // as kReuseStages (bundle_models.h, which needs LibTorch)
   if (cache.stage < 1 || cache.stage > kStages) return false;
-  row->assign(obs.begin(), obs.end());
+  row->assign(features.begin(), features.end());
+  row->resize(obs_dim, 0.0f);
+  (*row)[features.size() + static_cast<size_t>(value_bucket)] = 1.0f;
   for (int s = 1; s <= kStages; ++s) row->push_back(s == cache.stage ? 1.0f : 0.0f);
   row->push_back(static_cast<float>(std::log1p(std::max(0.0, cache.age_s))));
   row->push_back(static_cast<float>(std::max(0.0, cache.age_s) / 100));
   row->push_back(static_cast<float>(std::log1p(static_cast<double>(cache.size))));
   return true;
+}
+
+double RetainedShare(double raw) {
+  // softplus computed stably: max(x, 0) + log1p(e^-|x|).
+  return std::exp(-(std::max(raw, 0.0) + std::log1p(std::exp(-std::abs(raw)))));
 }
 
 }  // namespace allot::models

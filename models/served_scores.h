@@ -37,9 +37,13 @@ void FinishScores(const AgentServing& serving, const ValueModelConfig& value_mod
                   const ServedCostMap& costs, double log_value, const float* q,
                   const float* log_cost, size_t outputs, AgentScores* out);
 
-// The reuse model's input for one cache entry: [obs, one-hot of the reused stage, log1p(age),
-// age / 100, log1p(size)] (as BundleModelsImpl::ReuseInput). obs: the agent's features and value
-// bucket one-hot. Returns false for a stage outside recall, pre-rank and rank.
-bool ReuseInputRow(std::span<const float> obs, const CachedStage& cache, std::vector<float>* row);
+// The reuse model's input for one cache entry: [features, one-hot value bucket (obs_dim wide
+// together), one-hot of the reused stage, log1p(age), age / 100, log1p(size)] (as
+// BundleModelsImpl::ReuseInput). Returns false for a stage outside recall, pre-rank and rank.
+bool ReuseInputRow(std::span<const float> features, int value_bucket, size_t obs_dim,
+                   const CachedStage& cache, std::vector<float>* row);
+
+// The reuse model's raw output as the share of value kept: exp(-softplus(raw)), in (0, 1].
+double RetainedShare(double raw);
 
 }  // namespace allot::models

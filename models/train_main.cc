@@ -94,12 +94,10 @@ int main(int argc, char** argv) {
     }
   }
   if (logs.empty()) return Usage("--logs is required");
-  if (options.epochs < 1 || options.heads < 1 || options.batch < 1 || options.lr <= 0 ||
-      options.hidden < 1 || options.target_update < 1 ||
-      !(options.validation_fraction > 0 && options.validation_fraction < 1)) {
-    return Usage(
-        "--epochs, --heads, --batch, --lr, --hidden, --target-update must be positive and "
-        "--validation in (0, 1)");
+  try {
+    allot::models::ValidateTrainOptions(options);
+  } catch (const std::runtime_error& e) {
+    return Usage(std::string("--") + e.what());
   }
   try {
     const allot::AllotConfig config = config_path.empty() ? allot::LoadEmbeddedDefaultConfig()

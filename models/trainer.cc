@@ -224,8 +224,9 @@ CollapseReport CheckCollapse(BundleModelsImpl& models, const AllotConfig& config
   return report;
 }
 
-// Rejects options no training run can use, naming the option.
-void ValidateOptions(const TrainOptions& o) {
+}  // namespace
+
+void ValidateTrainOptions(const TrainOptions& o) {
   auto require = [](bool ok, const std::string& what) {
     if (!ok) throw std::runtime_error(what);
   };
@@ -233,15 +234,13 @@ void ValidateOptions(const TrainOptions& o) {
   require(o.hidden >= 1 && o.hidden <= 4096, "hidden: must be in [1, 4096]");
   require(o.lr > 0 && std::isfinite(o.lr), "lr: must be finite and > 0");
   require(o.gamma >= 0 && o.gamma <= 1, "gamma: must be in [0, 1]");
-  require(o.td_lambda >= 0 && o.td_lambda <= 1, "td_lambda: must be in [0, 1]");
-  require(std::isfinite(o.mixer_weight), "mixer_weight: must be finite (negative: the default)");
+  require(o.td_lambda >= 0 && o.td_lambda <= 1, "td-lambda: must be in [0, 1]");
+  require(std::isfinite(o.mixer_weight), "mixer-weight: must be finite (negative: the default)");
   require(o.batch >= 1, "batch: must be >= 1");
-  require(o.epochs >= 0 && o.value_epochs >= 0, "epochs: must be >= 0");
-  require(o.target_update >= 1, "target_update: must be >= 1");
+  require(o.epochs >= 1 && o.value_epochs >= 1, "epochs: must be >= 1");
+  require(o.target_update >= 1, "target-update: must be >= 1");
   require(o.validation_fraction > 0 && o.validation_fraction < 1, "validation: must be in (0, 1)");
 }
-
-}  // namespace
 
 const std::vector<std::string>& Algorithms() {
   static const std::vector<std::string> names = {"dqn", "drqn", "vdn", "qmix", "awrq"};
@@ -256,7 +255,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
     throw std::runtime_error("unknown algorithm '" + options.algorithm +
                              "' (dqn, drqn, vdn, qmix, awrq)");
   }
-  ValidateOptions(options);
+  ValidateTrainOptions(options);
   if (log.rows < 20)
     throw std::runtime_error("need at least 20 transitions, got " + std::to_string(log.rows));
   if (log.agents.size() != config.agents.size())
@@ -550,9 +549,9 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   // 3. Action values. Every agent's heads give the log uplift of its action over the user value,
   // trained with a Poisson loss against the revenue that follows: the request's revenue, mixed
   // with the next agent's target-network value of its logged action when td_lambda < 1 (SARSA
-  // along the chain). A cache-reuse request trains the agents that ran. The algorithms differ in the network (MLP or
-  // GRU over the decisions), the heads (awrq: K, error-proportional weights) and the central loss
-  // that couples the agents (vdn: mean, qmix/awrq: monotone mixer).
+  // along the chain). A cache-reuse request trains the agents that ran. The algorithms differ in
+  // the network (MLP or GRU over the decisions), the heads (awrq: K, error-proportional weights)
+  // and the central loss that couples the agents (vdn: mean, qmix/awrq: monotone mixer).
   {
     std::vector<torch::Tensor> params = ParametersOf(models->q);
     if (arch.mixed()) {

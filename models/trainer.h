@@ -67,6 +67,10 @@ struct TrainSummary {
   std::vector<std::string> warnings;      // also printed and in the manifest
 };
 
+// Throws std::runtime_error naming the first option no training run can use, as allot-train's
+// flag without its dashes ("td-lambda: must be in [0, 1]").
+void ValidateTrainOptions(const TrainOptions& options);
+
 // Trains every model and writes <models_dir>/<version>/ atomically (a temporary directory renamed
 // into place); never overwrites an existing version. Throws std::runtime_error on failure.
 TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,

@@ -27,21 +27,17 @@ CostCurve::CostCurve(const std::vector<ScoredSample>& samples,
   const size_t agents = agent_in_module.size();
   std::vector<std::vector<double>> sum(agents, std::vector<double>(grid_.size(), 0.0));
   std::vector<size_t> count(agents, 0);
-  AgentScores scores;
-  std::vector<double> priced;
+  AgentScores scores;  // the sample's own-module costs, its value net of later modules' prices
   for (const ScoredSample& s : samples) {
     if (s.agent >= agents || !agent_in_module[s.agent] || s.value.empty() ||
         s.value.size() != s.cost.size()) {
       continue;
     }
-    scores.value = s.value;
+    // The later modules' prices are the same at every grid point: priced once per sample.
+    NetOfLaterModules(s.value, s.cross_module, s.cross_cost, module_lambda, scores.value);
     scores.cost = s.cost;
-    scores.cross_module = s.cross_module;
-    scores.cross_cost = s.cross_cost;
-    for (size_t g = 0; g < grid_.size(); ++g) {
-      sum[s.agent][g] +=
-          ChooseActionAcrossModules(scores, grid_[g], module_lambda, 0.0, priced).cost;
-    }
+    for (size_t g = 0; g < grid_.size(); ++g)
+      sum[s.agent][g] += ChooseAction(scores, grid_[g]).cost;
     ++count[s.agent];
     ++samples_;
   }

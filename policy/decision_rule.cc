@@ -46,15 +46,21 @@ ChosenAction ChooseActionAcrossModules(const AgentScores& scores, double lambda,
                                        std::span<const double> module_lambda, double max_cost,
                                        std::vector<double>& priced) {
   if (scores.cross_module.empty()) return Choose(scores.value, scores, lambda, max_cost);
-  const size_t n = scores.value.size();
-  priced.assign(scores.value.begin(), scores.value.end());
-  for (size_t k = 0; k < scores.cross_module.size(); ++k) {
-    const size_t m = scores.cross_module[k];
-    const double price = m < module_lambda.size() ? module_lambda[m] : 0.0;
-    const double* cost = scores.cross_cost.data() + k * n;
-    for (size_t j = 0; j < n; ++j) priced[j] -= price * cost[j];
-  }
+  NetOfLaterModules(scores.value, scores.cross_module, scores.cross_cost, module_lambda, priced);
   return Choose(priced, scores, lambda, max_cost);
+}
+
+void NetOfLaterModules(std::span<const double> value, std::span<const size_t> cross_module,
+                       std::span<const double> cross_cost, std::span<const double> module_lambda,
+                       std::vector<double>& net) {
+  const size_t n = value.size();
+  net.assign(value.begin(), value.end());
+  for (size_t k = 0; k < cross_module.size(); ++k) {
+    const size_t m = cross_module[k];
+    const double price = m < module_lambda.size() ? module_lambda[m] : 0.0;
+    const double* cost = cross_cost.data() + k * n;
+    for (size_t j = 0; j < n; ++j) net[j] -= price * cost[j];
+  }
 }
 
 }  // namespace allot

@@ -21,6 +21,12 @@ struct ChosenAction {
 // 0.
 ChosenAction ChooseAction(const AgentScores& scores, double lambda, double max_cost = 0.0);
 
+// net[j] = value[j] - sum_k module_lambda[cross_module[k]] * cross_cost[k * n + j]: the value
+// of each joint action after paying for the compute it causes in later modules.
+void NetOfLaterModules(std::span<const double> value, std::span<const size_t> cross_module,
+                       std::span<const double> cross_cost, std::span<const double> module_lambda,
+                       std::vector<double>& net);
+
 // The same rule with the compute the choice causes in later modules priced too:
 // argmax value - lambda * cost - sum_k module_lambda[cross_module[k]] * cross_cost[k]. The cap
 // still applies to the own module's cost. `priced` is scratch (no allocation once it has grown).
