@@ -5,7 +5,8 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
-#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "models/bundle.h"
 #include "policy/analytic_scorer.h"
@@ -15,10 +16,12 @@ namespace {
 
 constexpr char kReadiness[] = "readiness";
 
-std::filesystem::file_time_type ModifiedTime(const std::string& path) {
-  std::error_code ec;
-  const auto t = std::filesystem::last_write_time(path, ec);
-  return ec ? std::filesystem::file_time_type::min() : t;
+// The watcher compares contents, not modification times: two writes inside one tick of the
+// filesystem's coarse clock share an mtime, and a rewrite with the same bytes needs no reload.
+std::string FileContents(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 }  // namespace
@@ -79,6 +82,8 @@ void AllotServer::Install(std::shared_ptr<const AllotConfig> config) {
 
 std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   std::unique_ptr<AllotServer> self(new AllotServer(options));
+  // Read before loading: a write that lands between the two is then seen by the first poll.
+  if (!options.config_path.empty()) self->watched_contents_ = FileContents(options.config_path);
   std::shared_ptr<const AllotConfig> config = self->LoadConfig();
 
   try {
@@ -183,15 +188,14 @@ void AllotServer::UpdateReadiness() {
 }
 
 void AllotServer::WatchConfigFile() {
-  auto last = ModifiedTime(options_.config_path);
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     const auto poll = std::chrono::duration<double>(config()->server.reload_poll_s);
     cv_.wait_for(lock, poll, [this] { return stopping_; });
     if (stopping_) break;
-    const auto now = ModifiedTime(options_.config_path);
-    if (now == last) continue;
-    last = now;
+    std::string now = FileContents(options_.config_path);
+    if (now == watched_contents_) continue;
+    watched_contents_ = std::move(now);
     lock.unlock();
     Reload();
     lock.lock();

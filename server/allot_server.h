@@ -83,6 +83,7 @@ class AllotServer {
   bool stopping_ = false;  // guarded by mu_
   bool stopped_ = false;   // guarded by mu_
   std::thread watcher_;
+  std::string watched_contents_;  // config file as last seen; read at start, then by watcher_ only
 };
 
 }  // namespace allot
