@@ -9,6 +9,7 @@ namespace {
 std::shared_ptr<const LambdaTable> InitialLambdas(const AllotConfig& config,
                                                   const LambdaTable* previous) {
   auto table = std::make_shared<LambdaTable>();
+  table->layout = ModuleLayout(config);
   for (const ModuleConfig& m : config.modules) {
     const double initial = previous ? previous->Get(m.name, m.initial_lambda) : m.initial_lambda;
     table->modules.push_back({m.name, initial, 0.0});
@@ -51,6 +52,15 @@ ReuseEstimates LearnedReuse(const PolicySnapshot& policy, size_t agent,
 
 }  // namespace
 
+uint64_t ModuleLayout(const AllotConfig& config) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the names, each ended by a 0 byte
+  for (const ModuleConfig& m : config.modules) {
+    for (const char c : m.name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    h *= 1099511628211ull;
+  }
+  return h == 0 ? 1 : h;
+}
+
 int PolicySnapshot::AgentIndex(std::string_view name) const {
   for (size_t i = 0; i < config->agents.size(); ++i) {
     if (config->agents[i].name == name) return static_cast<int>(i);
@@ -61,13 +71,21 @@ int PolicySnapshot::AgentIndex(std::string_view name) const {
 std::shared_ptr<const PolicySnapshot> MakePolicySnapshot(
     std::shared_ptr<const AllotConfig> config, std::shared_ptr<const ActionScorer> scorer) {
   auto snap = std::make_shared<PolicySnapshot>();
+  auto index_of = [&](const std::string& module) {
+    size_t i = 0;
+    while (i < config->modules.size() && config->modules[i].name != module) ++i;
+    return i;  // == size for an unknown module: Price falls back to the name
+  };
   for (const AgentConfig& agent : config->agents) {
     snap->spaces.emplace_back(agent);
     snap->agent_module.push_back(agent.module);
+    snap->agent_module_index.push_back(index_of(agent.module));
   }
   for (const CacheStageConfig& stage : config->cache_reuse.stages) {
     snap->stage_module.push_back(stage.module);
+    snap->stage_module_index.push_back(index_of(stage.module));
   }
+  snap->module_layout = ModuleLayout(*config);
   snap->config = std::move(config);
   snap->scorer = std::move(scorer);
   return snap;
@@ -95,7 +113,10 @@ AllocationEngine::AllocationEngine(std::shared_ptr<const PolicySnapshot> policy,
 
 void AllocationEngine::SetPolicy(std::shared_ptr<const PolicySnapshot> policy) {
   lambdas_.store(InitialLambdas(*policy->config, lambdas_.load().get()));
-  cache_budget_.store(MakeCacheBudget(*policy->config));
+  // The budget's multiplier and statistics window survive a swap that leaves cache reuse as it was
+  // (a new bundle, another section reloaded).
+  if (policy_.load()->config->cache_reuse != policy->config->cache_reuse)
+    cache_budget_.store(MakeCacheBudget(*policy->config));
   policy_.store(std::move(policy));
 }
 
@@ -105,7 +126,8 @@ Allocation AllocationEngine::SafeDefault(const std::shared_ptr<const PolicySnaps
   out.policy = policy;
   out.agent = agent;
   out.joint = policy->spaces[agent].safe_default();
-  out.lambda = lambdas_.load()->Get(policy->agent_module[agent], 0.0);
+  out.lambda = lambdas_.load()->Lambda(policy->module_layout, policy->agent_module_index[agent],
+                                       policy->agent_module[agent]);
   out.fallback = true;
   out.fallback_reason = reason;
   return out;
@@ -135,7 +157,8 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
   Allocation out;
   out.policy = policy;
   out.agent = agent;
-  const ModulePrice* price = lambdas->Find(policy->agent_module[agent]);
+  const ModulePrice* price = lambdas->Price(
+      policy->module_layout, policy->agent_module_index[agent], policy->agent_module[agent]);
   out.lambda = price ? price->lambda : 0.0;
   // The tighter of the configured per-agent cap and the controller's overload cap.
   double cap = config.agents[agent].max_cost_ms;
@@ -145,7 +168,8 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
   thread_local std::vector<double> module_lambda, priced;
   module_lambda.clear();
   if (!scores.cross_module.empty()) {
-    for (const ModuleConfig& m : config.modules) module_lambda.push_back(lambdas->Get(m.name, 0.0));
+    for (size_t m = 0; m < config.modules.size(); ++m)
+      module_lambda.push_back(lambdas->Lambda(policy->module_layout, m, config.modules[m].name));
   }
   const ChosenAction chosen =
       ChooseActionAcrossModules(scores, out.lambda, module_lambda, cap, priced);
@@ -158,7 +182,10 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
   if (!caches.empty()) {
     double stage_lambda[8];
     const size_t n = std::min<size_t>(policy->stage_module.size(), 8);
-    for (size_t i = 0; i < n; ++i) stage_lambda[i] = lambdas->Get(policy->stage_module[i], 0.0);
+    for (size_t i = 0; i < n; ++i) {
+      stage_lambda[i] = lambdas->Lambda(policy->module_layout, policy->stage_module_index[i],
+                                        policy->stage_module[i]);
+    }
     const std::shared_ptr<CacheBudget> budget = cache_budget_.load();
     double mu = -1.0;
     if (budget) {

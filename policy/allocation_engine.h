@@ -24,6 +24,10 @@ struct PolicySnapshot {
   std::vector<ActionSpace> spaces;        // per agent, config order
   std::vector<std::string> agent_module;  // per agent
   std::vector<std::string> stage_module;  // per cache_reuse stage
+  // The same as indices into config->modules, for the lambda table (see LambdaTable::Price).
+  uint64_t module_layout = 0;
+  std::vector<size_t> agent_module_index;
+  std::vector<size_t> stage_module_index;
 
   int AgentIndex(std::string_view name) const;  // -1 when unknown
 };
@@ -39,11 +43,28 @@ struct ModulePrice {
   double max_cost_ms = 0.0;
 };
 
+// Identifies a config's module list (names in order); never 0.
+uint64_t ModuleLayout(const AllotConfig& config);
+
 // Prices per module, replaced as a whole by the controller.
 struct LambdaTable {
   std::vector<ModulePrice> modules;
+  // ModuleLayout of the config `modules` follows, index for index (0 = unknown: look up by name).
+  uint64_t layout = 0;
+
   const ModulePrice* Find(std::string_view module) const;
   double Get(std::string_view module, double fallback) const;
+  // The price of module `index` of a config with layout `for_layout`, named `module`: by index on
+  // the request path, by name for a table built for another config (one published just before a
+  // reload installed a new module list).
+  const ModulePrice* Price(uint64_t for_layout, size_t index, std::string_view module) const {
+    if (for_layout == layout && index < modules.size()) return &modules[index];
+    return Find(module);
+  }
+  double Lambda(uint64_t for_layout, size_t index, std::string_view module) const {
+    const ModulePrice* price = Price(for_layout, index, module);
+    return price ? price->lambda : 0.0;
+  }
 };
 
 struct Allocation {
@@ -85,8 +106,8 @@ class AllocationEngine {
 
   ScoreReservoir& reservoir() { return reservoir_; }
   const ScoreReservoir& reservoir() const { return reservoir_; }
-  // The ComRecycle multiplier in budget mode (null in lambda mode). Replaced on SetPolicy, so a
-  // reload starts a new statistics window.
+  // The ComRecycle multiplier in budget mode (null in lambda mode). Replaced on SetPolicy only
+  // when the cache_reuse section changed; then a new statistics window starts.
   std::shared_ptr<CacheBudget> cache_budget() const { return cache_budget_.load(); }
 
  private:

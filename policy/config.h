@@ -61,6 +61,8 @@ struct ModuleConfig {
   // PromQL for the prometheus telemetry source (instant queries returning one sample each).
   std::string cpu_query;
   std::string qps_query;
+
+  bool operator==(const ModuleConfig&) const = default;
 };
 
 // Analytic user-value model: value = exp(bias + sum_f weight_f * x_f); bucket by upper bounds.
@@ -81,6 +83,8 @@ struct LambdaConfig {
   double safe_value = 1.0;  // decayed to when telemetry is stale
   double stale_after_s = 10.0;
   double decay_half_life_s = 30.0;
+
+  bool operator==(const LambdaConfig&) const = default;
 };
 
 struct ControllerConfig {
@@ -123,6 +127,8 @@ struct ControllerConfig {
   double forecast_level_alpha = 0.6;
   double forecast_trend_beta = 0.05;
   double forecast_seasonal_gamma = 0.5;
+
+  bool operator==(const ControllerConfig&) const = default;
 };
 
 // Where the controller reads per-module load.
@@ -131,6 +137,8 @@ struct TelemetryConfig {
       "report_load";  // "report_load" (the RPC) or "prometheus" (shared by replicas)
   std::string prometheus_url = "http://127.0.0.1:9090";
   double query_timeout_s = 0.5;
+
+  bool operator==(const TelemetryConfig&) const = default;
 };
 
 struct CacheStageConfig {
@@ -138,6 +146,8 @@ struct CacheStageConfig {
   std::string module;          // module whose compute reuse saves (with all earlier stages)
   double half_life_s = 60.0;   // value retention halves after this age
   double stage_cost_ms = 1.0;  // compute of this stage for a request
+
+  bool operator==(const CacheStageConfig&) const = default;
 };
 
 struct CacheReuseConfig {
@@ -150,6 +160,8 @@ struct CacheReuseConfig {
   double decay_budget = 0.02;
   double window_s = 900.0;
   std::vector<CacheStageConfig> stages;  // in chain order
+
+  bool operator==(const CacheReuseConfig&) const = default;
 };
 
 struct ServerConfig {

@@ -44,36 +44,99 @@ ModuleDecision GuardDecision(const AllotConfig& config, size_t module, ModuleDec
   return d;
 }
 
-ControlLoop::ControlLoop(std::shared_ptr<const AllotConfig> config, TelemetrySource& telemetry,
-                         AllocationEngine& engine, const Clock& clock)
+std::vector<double> EnginePorts::Current(const AllotConfig& config) const {
+  const std::shared_ptr<const LambdaTable> table = engine_.lambdas();
+  std::vector<double> out;
+  out.reserve(config.modules.size());
+  for (const ModuleConfig& m : config.modules) out.push_back(table->Get(m.name, m.initial_lambda));
+  return out;
+}
+
+void EnginePorts::Publish(const AllotConfig& config, std::span<const ModuleDecision> decisions) {
+  auto table = std::make_shared<LambdaTable>();
+  table->layout = ModuleLayout(config);
+  for (size_t m = 0; m < decisions.size(); ++m)
+    table->modules.push_back(
+        {config.modules[m].name, decisions[m].lambda, decisions[m].max_cost_ms});
+  engine_.SetLambdas(std::move(table));
+}
+
+ControlLoop::ControlLoop(std::shared_ptr<const AllotConfig> config, ControlPorts ports)
     : config_(std::move(config)),
-      telemetry_(telemetry),
-      engine_(engine),
-      clock_(clock),
-      controller_(MakeController(*config_)),
-      grid_(LambdaGrid(config_->lambda.min, config_->lambda.max, config_->controller.lambda_grid)),
-      last_sample_ms_(config_->modules.size(), -1) {}
+      ports_(ports),
+      owned_(MakeController(*config_)),
+      controller_(owned_.get()),
+      last_sample_ms_(config_->modules.size(), -1) {
+  Derive();
+}
+
+ControlLoop::ControlLoop(std::shared_ptr<const AllotConfig> config, ControlPorts ports,
+                         LambdaController& controller)
+    : config_(std::move(config)),
+      ports_(ports),
+      controller_(&controller),
+      last_sample_ms_(config_->modules.size(), -1) {
+  Derive();
+}
+
+void ControlLoop::Derive() {
+  const AllotConfig& config = *config_;
+  grid_ = LambdaGrid(config.lambda.min, config.lambda.max, config.controller.lambda_grid);
+  in_module_.clear();
+  for (const ModuleConfig& module : config.modules) {
+    std::vector<bool> mask;
+    for (const AgentConfig& a : config.agents) mask.push_back(a.module == module.name);
+    in_module_.push_back(std::move(mask));
+  }
+}
+
+namespace {
+
+bool SameModuleSet(const AllotConfig& a, const AllotConfig& b) {
+  return std::equal(a.modules.begin(), a.modules.end(), b.modules.begin(), b.modules.end(),
+                    [](const ModuleConfig& x, const ModuleConfig& y) { return x.name == y.name; });
+}
+
+}  // namespace
+
+void ControlLoop::Reconfigure(std::shared_ptr<const AllotConfig> config,
+                              TelemetrySource* telemetry) {
+  if (telemetry) ports_.telemetry = telemetry;
+  const AllotConfig& before = *config_;
+  const bool same_modules = SameModuleSet(before, *config);
+  if (owned_ && (!same_modules || config->controller.kind != before.controller.kind ||
+                 !owned_->Adopt(*config))) {
+    owned_ = MakeController(*config);
+    controller_ = owned_.get();
+  } else if (!owned_) {
+    controller_->Adopt(*config);
+  }
+  if (!same_modules) {
+    last_sample_ms_.assign(config->modules.size(), -1);
+    std::lock_guard<std::mutex> lock(mu_);
+    last_.clear();
+  }
+  config_ = std::move(config);
+  Derive();
+}
 
 std::vector<ModuleDecision> ControlLoop::Step() {
   const AllotConfig& config = *config_;
-  const int64_t now = clock_.NowMs();
-  const double dt =
-      last_ms_ == 0 ? config.controller.period_s : std::max(1e-3, (now - last_ms_) / 1000.0);
-  last_ms_ = now;
+  const int64_t now = ports_.clock->NowMs();
   const size_t n = config.modules.size();
-  const std::shared_ptr<const LambdaTable> current = engine_.lambdas();
-  const std::vector<ScoredSample> recent = engine_.reservoir().Snapshot();
+  const std::vector<ScoredSample> recent = ports_.samples->Recent();
 
   ControlInput input;
   input.now_ms = now;
+  input.dt_s =
+      last_ms_ == 0 ? config.controller.period_s : std::max(1e-3, (now - last_ms_) / 1000.0);
+  last_ms_ = now;
+  input.lambda = ports_.prices->Current(config);
   std::vector<std::optional<LoadSample>> raw(n);
   std::vector<double> age(n, 0.0);
   std::vector<std::string> errors(n);
-  for (const ModuleConfig& module : config.modules)
-    input.lambda.push_back(current->Get(module.name, module.initial_lambda));
   for (size_t m = 0; m < n; ++m) {
-    const ModuleConfig& module = config.modules[m];
-    raw[m] = telemetry_.Latest(module.name, &errors[m]);
+    raw[m] = ports_.telemetry->Latest(config.modules[m].name, &errors[m]);
     age[m] = raw[m] ? (now - raw[m]->timestamp_ms) / 1000.0 : 0.0;
     // A controller acts once per new sample: re-reading the same sample would integrate the same
     // error again. No new sample means lambda holds (and, once old enough, the guard decays it).
@@ -81,21 +144,17 @@ std::vector<ModuleDecision> ControlLoop::Step() {
                        raw[m]->timestamp_ms != last_sample_ms_[m];
     if (fresh) last_sample_ms_[m] = raw[m]->timestamp_ms;
     input.load.push_back(fresh ? raw[m] : std::nullopt);
-    std::vector<bool> in_module;
-    for (const AgentConfig& a : config.agents) in_module.push_back(a.module == module.name);
-    input.curves.emplace_back(recent, in_module, grid_, input.lambda);
+    input.curves.emplace_back(recent, in_module_[m], grid_, input.lambda);
   }
 
   std::vector<ModuleDecision> decisions = controller_->Update(input);
-  auto table = std::make_shared<LambdaTable>();
+  decisions.resize(n);
   for (size_t m = 0; m < n; ++m) {
     decisions[m] = GuardDecision(config, m, decisions[m], input.lambda[m], age[m], raw[m],
-                                 input.curves[m], dt);
+                                 input.curves[m], input.dt_s);
     decisions[m].telemetry_error = std::move(errors[m]);
-    table->modules.push_back(
-        {config.modules[m].name, decisions[m].lambda, decisions[m].max_cost_ms});
   }
-  engine_.SetLambdas(std::move(table));
+  ports_.prices->Publish(config, decisions);
   std::lock_guard<std::mutex> lock(mu_);
   last_ = decisions;
   return decisions;

@@ -16,6 +16,7 @@ namespace allot {
 // What a controller sees each period. Vectors are indexed like config.modules.
 struct ControlInput {
   int64_t now_ms = 0;
+  double dt_s = 1.0;  // since the previous period (controller.period_s for the first)
   // Newest telemetry per module; nullopt when there is none or it is stale (the guard then holds
   // lambda, so controllers only ever see fresh load).
   std::vector<std::optional<LoadSample>> load;
@@ -43,6 +44,9 @@ class LambdaController {
   virtual const char* name() const = 0;
   // Called once per control period. Returns one decision per module, in config order.
   virtual std::vector<ModuleDecision> Update(const ControlInput& input) = 0;
+  // Takes new settings and targets for the same modules (same names, same order) and keeps what
+  // it has learned. False when it cannot; the caller then starts a new controller.
+  virtual bool Adopt(const AllotConfig& config) = 0;
 };
 
 }  // namespace allot

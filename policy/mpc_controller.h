@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "policy/lambda_controller.h"
@@ -29,11 +30,38 @@ namespace allot {
 // (random shooting). The module falls back to PID while
 // the model is unusable: no scored requests, no traffic, or a smoothed relative prediction error
 // above controller.fallback_error.
+// The load model's lag: one period of it is load_lag * previous + (1 - load_lag) * input.
+struct MpcLoadModel {
+  double load_lag = 0.5;
+  double Lagged(double previous, double input) const;
+};
+
+// Everything one module's plan depends on in one period.
+struct MpcPlanInput {
+  double lambda = 0.0;      // in force
+  double start_load = 0.0;  // the observer's estimate of the load now
+  double aim = 0.0;         // the load to steer to (target less the back-off)
+  double k = 0.0;           // calibration: CPU per core-ms per second
+  std::vector<double> qps;  // forecast for each period of the horizon
+  const CostCurve* curve = nullptr;
+};
+
+// J of one lambda path (see above), from in.start_load towards in.aim.
+double PathCost(const ControllerConfig& options, const MpcPlanInput& in,
+                std::span<const double> path);
+// The first lambda of the best candidate path. A function of its arguments alone (and of `rng`,
+// which random shooting draws from), so plans are testable without a controller.
+double PlanLambda(const ControllerConfig& options, const LambdaConfig& bounds,
+                  const MpcPlanInput& in, std::mt19937_64& rng);
+
+// Per module and period: observe (prediction error, back-off, calibration), plan (PlanLambda),
+// choose (the plan, or PID while the model's recent error is above fallback_error).
 class MpcController final : public LambdaController {
  public:
   explicit MpcController(const AllotConfig& config);
   const char* name() const override { return "mpc"; }
   std::vector<ModuleDecision> Update(const ControlInput& input) override;
+  bool Adopt(const AllotConfig& config) override;
 
   double calibration(size_t module) const { return state_[module].k; }
 
@@ -45,11 +73,12 @@ class MpcController final : public LambdaController {
     double aim = -1;             // the load last period's plan aimed at (-1 = none)
     double error = 0.0;          // smoothed |predicted - measured| / target
   };
-  // One period of the load lag: load_lag * previous + (1 - load_lag) * input.
-  double Lagged(double previous, double input) const;
-  // Cost of one lambda path from the current load.
-  double PathCost(const std::vector<double>& path, double cpu, double target, double k,
-                  const std::vector<double>& qps, const CostCurve& curve) const;
+  ModuleDecision UpdateModule(size_t module, const ControlInput& input);
+  // Scores last period's prediction against the measurement (error, back-off), feeds the
+  // forecast, sets this period's aim; returns the load the plan starts from.
+  double Observe(size_t module, const LoadSample& load);
+  void Calibrate(size_t module, const LoadSample& load, double cost_now);
+  MpcLoadModel load_model() const { return {options_.load_lag}; }
 
   ControllerConfig options_;
   LambdaConfig bounds_;
@@ -59,7 +88,6 @@ class MpcController final : public LambdaController {
   std::vector<TrafficForecast> forecasts_;
   PidController pid_;
   std::mt19937_64 rng_;
-  int64_t last_ms_ = 0;
 };
 
 }  // namespace allot

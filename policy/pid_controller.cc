@@ -6,12 +6,18 @@
 
 namespace allot {
 
-PidController::PidController(const AllotConfig& config)
-    : options_(config.controller),
-      floor_(std::max(config.lambda.min, config.lambda.max * 1e-4)),
-      min_(config.lambda.min),
-      state_(config.modules.size()) {
+PidController::PidController(const AllotConfig& config) : state_(config.modules.size()) {
+  Adopt(config);
+}
+
+bool PidController::Adopt(const AllotConfig& config) {
+  if (config.modules.size() != state_.size()) return false;
+  options_ = config.controller;
+  floor_ = std::max(config.lambda.min, config.lambda.max * 1e-4);
+  min_ = config.lambda.min;
+  targets_.clear();
   for (const ModuleConfig& m : config.modules) targets_.push_back(m.cpu_target);
+  return true;
 }
 
 double PidController::Step(size_t module, double lambda, double cpu, double target, double dt_s) {
@@ -28,15 +34,13 @@ double PidController::Step(size_t module, double lambda, double cpu, double targ
 }
 
 std::vector<ModuleDecision> PidController::Update(const ControlInput& input) {
-  const double dt =
-      last_ms_ == 0 ? options_.period_s : std::max(1e-3, (input.now_ms - last_ms_) / 1000.0);
-  last_ms_ = input.now_ms;
   std::vector<ModuleDecision> out(targets_.size());
   for (size_t m = 0; m < targets_.size(); ++m) {
     out[m].controller = name();
     out[m].lambda = input.lambda[m];
     if (!input.load[m]) continue;
-    out[m].lambda = Step(m, input.lambda[m], input.load[m]->cpu_utilization, targets_[m], dt);
+    out[m].lambda =
+        Step(m, input.lambda[m], input.load[m]->cpu_utilization, targets_[m], input.dt_s);
   }
   return out;
 }

@@ -18,6 +18,7 @@ class PidController final : public LambdaController {
   explicit PidController(const AllotConfig& config);
   const char* name() const override { return "pid"; }
   std::vector<ModuleDecision> Update(const ControlInput& input) override;
+  bool Adopt(const AllotConfig& config) override;
 
   // One module's step; also used by the MPC when it falls back.
   double Step(size_t module, double lambda, double cpu, double target, double dt_s);
@@ -32,7 +33,6 @@ class PidController final : public LambdaController {
   double min_;
   std::vector<double> targets_;
   std::vector<State> state_;
-  int64_t last_ms_ = 0;
 };
 
 }  // namespace allot

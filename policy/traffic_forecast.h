@@ -12,6 +12,8 @@ struct ForecastOptions {
   double level_alpha = 0.3;     // weight of the newest observation in the smoothed level
   double trend_beta = 0.05;     // weight of the newest level change in the smoothed trend
   double seasonal_gamma = 0.5;  // weight of the newest day in a slot's profile value
+
+  bool operator==(const ForecastOptions&) const = default;
 };
 
 // Holt's linear exponential smoothing of one series.

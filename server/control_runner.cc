@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "server/prometheus_source.h"
@@ -12,22 +13,43 @@ namespace allot {
 
 ControlRunner::ControlRunner(AllocationEngine& engine, const TelemetryStore& reports,
                              ServerMetrics& metrics, const Clock& clock)
-    : engine_(engine), reports_(reports), metrics_(metrics), clock_(clock) {}
+    : engine_(engine), engine_ports_(engine), reports_(reports), metrics_(metrics), clock_(clock) {}
 
 ControlRunner::~ControlRunner() { Stop(); }
 
+namespace {
+
+std::unique_ptr<TelemetrySource> MakeTelemetrySource(const AllotConfig& config,
+                                                     const TelemetryStore& reports) {
+  if (config.telemetry.source == "prometheus") return std::make_unique<PrometheusSource>(config);
+  return std::make_unique<ReportLoadSource>(reports);
+}
+
+// The telemetry source reads the telemetry section and each module's queries.
+bool SameTelemetry(const AllotConfig& a, const AllotConfig& b) {
+  auto queries = [](const ModuleConfig& x, const ModuleConfig& y) {
+    return x.name == y.name && x.cpu_query == y.cpu_query && x.qps_query == y.qps_query;
+  };
+  return a.telemetry == b.telemetry && std::equal(a.modules.begin(), a.modules.end(),
+                                                  b.modules.begin(), b.modules.end(), queries);
+}
+
+}  // namespace
+
 void ControlRunner::Configure(std::shared_ptr<const AllotConfig> config) {
-  std::unique_ptr<TelemetrySource> source;
-  if (config->telemetry.source == "prometheus") {
-    source = std::make_unique<PrometheusSource>(*config);
-  } else {
-    source = std::make_unique<ReportLoadSource>(reports_);
-  }
-  auto loop = std::make_unique<ControlLoop>(config, *source, engine_, clock_);
   std::lock_guard<std::mutex> step(step_mu_);
+  std::unique_ptr<TelemetrySource> source;
+  if (!source_ || !SameTelemetry(*config_, *config))
+    source = MakeTelemetrySource(*config, reports_);
   std::lock_guard<std::mutex> lock(mu_);
-  source_ = std::move(source);
-  loop_ = std::move(loop);
+  if (!loop_) {
+    loop_ = std::make_unique<ControlLoop>(
+        config, ControlPorts{source.get(), &engine_ports_, &engine_ports_, &clock_});
+  } else {
+    // Controller state, forecast, back-off and lambdas carry over wherever the modules stay.
+    loop_->Reconfigure(config, source.get());
+  }
+  if (source) source_ = std::move(source);
   config_ = std::move(config);
 }
 

@@ -1,5 +1,5 @@
 // The background thread that runs the control loop every control period and exports what it
-// decided; rebuilt on config reload, woken at shutdown.
+// decided. A config reload reconfigures the loop, keeping its learned state; shutdown wakes it.
 #pragma once
 
 #include <condition_variable>
@@ -19,7 +19,8 @@ class ControlRunner {
                 const Clock& clock);
   ~ControlRunner();
 
-  // Builds the loop (and its telemetry source) for a config; keeps the thread running.
+  // Builds the loop (and its telemetry source) for the first config; later configs reconfigure
+  // it, and replace the telemetry source only when its settings changed. Keeps the thread running.
   void Configure(std::shared_ptr<const AllotConfig> config);
   void Start();
   void Stop();
@@ -33,6 +34,7 @@ class ControlRunner {
   void Export(const AllotConfig& config, const std::vector<ModuleDecision>& decisions);
 
   AllocationEngine& engine_;
+  EnginePorts engine_ports_;
   const TelemetryStore& reports_;
   ServerMetrics& metrics_;
   const Clock& clock_;

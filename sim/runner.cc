@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "policy/control_loop.h"
 #include "sim/features.h"
 
 namespace allot::sim {
@@ -19,8 +18,13 @@ Runner::Runner(const World& world, SimPolicy& policy, RunOptions options, std::s
   lambdas_ = options_.lambdas;
   lambdas_.resize(n, 0.0);
   max_cost_.assign(n, 0.0);
-  grid_ = LambdaGrid(world.config().lambda.min, world.config().lambda.max,
-                     world.config().controller.lambda_grid);
+  if (options_.online && options_.controller) {
+    // The world outlives the runner: a non-owning pointer to its config.
+    std::shared_ptr<const AllotConfig> config(std::shared_ptr<const AllotConfig>(),
+                                              &world.config());
+    control_ = std::make_unique<ControlLoop>(config, ControlPorts{this, this, this, &clock_},
+                                             *options_.controller);
+  }
   result_.name = name.empty() ? policy.name() : std::move(name);
   result_.online = options_.online;
   result_.cost.assign(n, 0.0);
@@ -233,56 +237,52 @@ void Runner::ClosePeriod(bool complete) {
   result_.periods.push_back(current_);
   if (options_.on_period) options_.on_period(current_);
 
-  if (options_.online && options_.controller) Control();
+  if (control_) {
+    clock_.SetMs(kSimEpochMs + static_cast<int64_t>(std::llround(static_cast<double>(period_ + 1) *
+                                                                 options_.period_s * 1000.0)));
+    control_->Step();
+  }
   current_ = PeriodRecord();
   std::fill(lambda_sum_.begin(), lambda_sum_.end(), 0.0);
   std::fill(lambda_count_.begin(), lambda_count_.end(), 0.0);
   ++period_;
 }
 
-void Runner::Control() {
-  // The same period as policy/control_loop.cc: telemetry -> controller -> guard -> prices.
-  const AllotConfig& config = world_.config();
-  const size_t n = world_.num_modules();
-  const int64_t now_ms =
-      kSimEpochMs + static_cast<int64_t>(std::llround(static_cast<double>(period_ + 1) *
-                                                      options_.period_s * 1000.0));
-  ControlInput input;
-  input.now_ms = now_ms;
-  input.lambda = lambdas_;
-  if (const ScoreReservoir* reservoir = policy_.reservoir()) {
-    recent_ = reservoir->Snapshot();
-    if (options_.curve_samples > 0 && recent_.size() > options_.curve_samples) {
-      const size_t stride = (recent_.size() + options_.curve_samples - 1) / options_.curve_samples;
-      size_t out = 0;
-      for (size_t i = 0; i < recent_.size(); i += stride) recent_[out++] = std::move(recent_[i]);
-      recent_.resize(out);
-    }
+std::optional<LoadSample> Runner::Latest(const std::string& module, std::string*) {
+  const std::vector<ModuleConfig>& modules = world_.config().modules;
+  const size_t m =
+      static_cast<size_t>(std::find_if(modules.begin(), modules.end(),
+                                       [&](const ModuleConfig& c) { return c.name == module; }) -
+                          modules.begin());
+  if (m >= modules.size() || world_.cores(m) <= 0) return std::nullopt;
+  LoadSample sample;
+  sample.cpu_utilization = load_.utilization(m);
+  sample.qps = load_.qps(m);
+  sample.degradation_level = static_cast<uint32_t>(load_.level(m));
+  sample.timestamp_ms = clock_.NowMs();
+  return sample;
+}
+
+std::vector<double> Runner::Current(const AllotConfig&) const { return lambdas_; }
+
+void Runner::Publish(const AllotConfig&, std::span<const ModuleDecision> decisions) {
+  for (size_t m = 0; m < decisions.size() && m < lambdas_.size(); ++m) {
+    lambdas_[m] = decisions[m].lambda;
+    max_cost_[m] = decisions[m].max_cost_ms;
   }
-  std::vector<std::optional<LoadSample>> load(n);
-  for (size_t m = 0; m < n; ++m) {
-    if (world_.cores(m) > 0) {
-      LoadSample sample;
-      sample.cpu_utilization = load_.utilization(m);
-      sample.qps = load_.qps(m);
-      sample.degradation_level = static_cast<uint32_t>(load_.level(m));
-      sample.timestamp_ms = now_ms;
-      load[m] = sample;
-    }
-    input.load.push_back(load[m]);
-    std::vector<bool> in_module;
-    for (const AgentConfig& a : config.agents)
-      in_module.push_back(a.module == config.modules[m].name);
-    input.curves.emplace_back(recent_, in_module, grid_, lambdas_);
+}
+
+std::vector<ScoredSample> Runner::Recent() const {
+  const ScoreReservoir* reservoir = policy_.reservoir();
+  if (!reservoir) return {};
+  std::vector<ScoredSample> recent = reservoir->Snapshot();
+  if (options_.curve_samples > 0 && recent.size() > options_.curve_samples) {
+    const size_t stride = (recent.size() + options_.curve_samples - 1) / options_.curve_samples;
+    size_t out = 0;
+    for (size_t i = 0; i < recent.size(); i += stride) recent[out++] = std::move(recent[i]);
+    recent.resize(out);
   }
-  std::vector<ModuleDecision> decisions = options_.controller->Update(input);
-  decisions.resize(n);
-  for (size_t m = 0; m < n; ++m) {
-    const ModuleDecision d = GuardDecision(config, m, decisions[m], lambdas_[m], 0.0, load[m],
-                                           input.curves[m], options_.period_s);
-    lambdas_[m] = d.lambda;
-    max_cost_[m] = d.max_cost_ms;
-  }
+  return recent;
 }
 
 RunResult Runner::Finish() {

@@ -8,6 +8,8 @@
 #include <optional>
 #include <vector>
 
+#include "policy/clock.h"
+#include "policy/control_loop.h"
 #include "policy/lambda_controller.h"
 #include "sim/chain_model.h"
 #include "sim/module_load.h"
@@ -25,9 +27,9 @@ struct RunOptions {
   double period_s = 1.0;        // control period, simulated seconds
   double scale = 200.0;         // real requests per simulated request
   std::vector<double> lambdas;  // initial lambda per config module (missing = 0)
-  // Online only: called once per period with the simulated telemetry, the cost curves of the
-  // policy's reservoir, and the production guard (rate limit, bounds, DCAF MaxPower cap) applied
-  // to its output, as policy/control_loop.cc does; nullptr = fixed lambdas.
+  // Online only: run once per period by the server's ControlLoop, reading the simulated
+  // telemetry and the policy's reservoir and publishing to the runner's lambdas; nullptr = fixed
+  // lambdas.
   LambdaController* controller = nullptr;
   // Scored samples the controller's cost curves are built from (0 = the whole reservoir, as the
   // server does). Curves cost a re-decision per sample and grid point every period; long runs
@@ -40,7 +42,10 @@ struct RunOptions {
   bool record_features = false;                          // fill StepRecord::features for on_request
 };
 
-class Runner {
+// The runner is the control loop's world: it measures module load (TelemetrySource), holds the
+// prices its policy decides with (PriceBoard) and hands over the policy's scored samples
+// (SampleSource).
+class Runner final : private TelemetrySource, private PriceBoard, private SampleSource {
  public:
   Runner(const World& world, SimPolicy& policy, RunOptions options, std::string name = "");
 
@@ -53,7 +58,12 @@ class Runner {
 
  private:
   void AdvanceTo(double sim_s);
-  void Control();
+  // The control loop's ports.
+  const char* name() const override { return "simulated"; }
+  std::optional<LoadSample> Latest(const std::string& module, std::string* error) override;
+  std::vector<double> Current(const AllotConfig& config) const override;
+  void Publish(const AllotConfig& config, std::span<const ModuleDecision> decisions) override;
+  std::vector<ScoredSample> Recent() const override;
   void ClosePeriod(bool complete);
   StageResult RunStage(const Request& r, int stage, uint32_t applied, const StageOutput& in) const;
   int LevelOf(int stage) const;
@@ -68,13 +78,13 @@ class Runner {
   RunResult result_;
   std::vector<double> lambdas_;
   std::vector<double> max_cost_;  // per-request cost cap per module from the guard (0 = none)
-  std::vector<double> grid_;      // lambdas the controller's cost curves are sampled at
+  ManualClock clock_;             // simulated time: the end of the period being closed
+  std::unique_ptr<ControlLoop> control_;  // online with a controller only
   int64_t period_ = 0;
   PeriodRecord current_;
   std::vector<double> lambda_sum_, lambda_count_;
   std::vector<float> features_;
   std::vector<CachedStage> caches_;
-  std::vector<ScoredSample> recent_;
   bool any_request_ = false;
 };
 

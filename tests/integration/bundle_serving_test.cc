@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -155,6 +156,55 @@ TEST_F(BundleServingTest, HotSwapUnderConcurrentLoadFailsNoRequest) {
   EXPECT_EQ(failed.load(), 0);
   EXPECT_EQ(fallback.load(), 0);
   EXPECT_GT(new_version.load(), 0);
+}
+
+// A platform that ships a bundle every hour must not run a cold controller every hour: the swap
+// replaces the scorer and nothing the controller learned.
+TEST_F(BundleServingTest, HotSwapKeepsTheControlStateLearnedUnderTelemetry) {
+  Install("20990101-000000-awrq");
+  // A long period: only the test steps the loop, so nothing moves between the two reads.
+  TestServer server(std::regex_replace(Config(true), std::regex("period_s: 1.0"), "period_s: 600"));
+  auto stub = server.stub();
+  for (int i = 0; i < 200; ++i) {
+    grpc::ClientContext context;
+    v1::AllocateResponse response;
+    ASSERT_TRUE(stub->Allocate(&context, MakeRequest("rank", 8, 0.01f * i), &response).ok());
+  }
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  for (int i = 0; i < 6; ++i) {
+    v1::LoadReport report;
+    report.set_module("rank");
+    report.set_cpu_utilization(0.5 + 0.01 * i);
+    report.set_qps(1000);
+    report.set_timestamp_ms(now + i);
+    grpc::ClientContext context;
+    v1::ReportLoadResponse ignored;
+    ASSERT_TRUE(stub->ReportLoad(&context, report, &ignored).ok());
+    server.server().control().StepOnce();
+  }
+  auto state = [&] {
+    grpc::ClientContext context;
+    v1::ControlState out;
+    EXPECT_TRUE(stub->GetControlState(&context, v1::GetControlStateRequest(), &out).ok());
+    return out;
+  };
+  const v1::ControlState before = state();
+  ASSERT_EQ(before.modules(2).controller(), "mpc");
+  ASSERT_GT(before.modules(2).predicted_cpu(), 0.0);
+
+  Install("20990202-000000-awrq");
+  ASSERT_TRUE(server.server().bundles().PollOnce(*server.server().config()));
+  const v1::ControlState after = state();
+  EXPECT_EQ(after.bundle_version(), "20990202-000000-awrq");
+  for (int m = 0; m < before.modules_size(); ++m) {
+    SCOPED_TRACE(before.modules(m).name());
+    EXPECT_EQ(after.modules(m).controller(), before.modules(m).controller());
+    EXPECT_DOUBLE_EQ(after.modules(m).lambda(), before.modules(m).lambda());
+    EXPECT_DOUBLE_EQ(after.modules(m).predicted_cpu(), before.modules(m).predicted_cpu());
+    EXPECT_EQ(after.modules(m).forecast_qps_size(), before.modules(m).forecast_qps_size());
+  }
 }
 
 }  // namespace

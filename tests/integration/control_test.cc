@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <thread>
 
 #include "server/metrics_http.h"
@@ -69,6 +70,48 @@ TEST(ControlInServerTest, ReportedOverloadRaisesTheModulesLambda) {
   EXPECT_NE(metrics.find(R"(allot_controller_active{controller="mpc",module="rank"} 1)"),
             std::string::npos);
   EXPECT_NE(metrics.find(R"(allot_telemetry_stale{module="recall"} 1)"), std::string::npos);
+}
+
+// A reload that leaves the modules as they are keeps the controller: a logging change keeps
+// everything, a new cpu target is taken by the same warm controller.
+TEST(ControlInServerTest, ReloadKeepsTheControllersStateWhereTheModulesStay) {
+  const std::string slow = DefaultConfigWith("period_s: 1.0", "period_s: 600");
+  TestServer server(slow);
+  auto stub = server.stub();
+  v1::AllocateResponse response;
+  for (int i = 0; i < 200; ++i) {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->Allocate(&context, MakeRequest("rank", 8, 0.01f * i), &response).ok());
+  }
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  for (int i = 0; i < 5; ++i) {
+    v1::LoadReport report;
+    report.set_module("rank");
+    report.set_cpu_utilization(0.5);
+    report.set_qps(1000);
+    report.set_timestamp_ms(now + i);
+    grpc::ClientContext context;
+    v1::ReportLoadResponse ignored;
+    ASSERT_TRUE(stub->ReportLoad(&context, report, &ignored).ok());
+    server.server().control().StepOnce();
+  }
+  const v1::ModuleState before = GetState(*stub).modules(2);
+  ASSERT_EQ(before.controller(), "mpc");
+
+  server.WriteConfig(std::regex_replace(slow, std::regex("level: info"), "level: warn"));
+  ASSERT_TRUE(server.server().Reload());
+  v1::ModuleState after = GetState(*stub).modules(2);
+  EXPECT_EQ(after.controller(), "mpc");
+  EXPECT_DOUBLE_EQ(after.predicted_cpu(), before.predicted_cpu());
+  EXPECT_DOUBLE_EQ(after.lambda(), before.lambda());
+
+  server.WriteConfig(std::regex_replace(slow, std::regex("cpu_target: 0.46"), "cpu_target: 0.44"));
+  ASSERT_TRUE(server.server().Reload());
+  after = GetState(*stub).modules(2);
+  EXPECT_DOUBLE_EQ(after.cpu_target(), 0.44);
+  EXPECT_DOUBLE_EQ(after.predicted_cpu(), before.predicted_cpu());
 }
 
 TEST(PrometheusParseTest, AcceptsOneSampleAndNamesWhatIsWrong) {

@@ -216,6 +216,25 @@ TEST_F(EngineTest, PricesLaterModulesCostsAtTheirLambdas) {
   EXPECT_DOUBLE_EQ(dear_prerank.lambda, 0.01);  // the own module's price is reported
 }
 
+// Decisions read their module's price by index; a table built for another module list (published
+// while a reload installs a new one) is read by name, and a module it lacks is priced at 0.
+TEST_F(EngineTest, PricesByIndexForTheSameModulesAndByNameOtherwise) {
+  LambdaTable table;
+  table.modules = {{"recall", 0.1, 0}, {"prerank", 0.2, 0}, {"rank", 0.3, 0}};
+  table.layout = ModuleLayout(*config_);
+  EXPECT_EQ(policy_->module_layout, table.layout);
+  EXPECT_DOUBLE_EQ(table.Lambda(policy_->module_layout, policy_->agent_module_index[2], "rank"),
+                   0.3);
+  AllotConfig renamed = *config_;
+  renamed.modules[0].name = "retrieval";
+  const uint64_t other = ModuleLayout(renamed);
+  EXPECT_NE(other, table.layout);
+  EXPECT_DOUBLE_EQ(table.Lambda(other, 1, "prerank"), 0.2);
+  EXPECT_DOUBLE_EQ(table.Lambda(other, 0, "retrieval"), 0.0);
+  std::swap(renamed.modules[1], renamed.modules[2]);  // same names, another order
+  EXPECT_NE(ModuleLayout(renamed), other);
+}
+
 TEST_F(EngineTest, ScorerFailureAnswersWithTheSafeDefault) {
   auto failing = MakePolicySnapshot(config_, std::make_shared<const FailingScorer>());
   AllocationEngine engine(failing, 16, 1);
