@@ -120,6 +120,11 @@ AllotConfig Parse(const YAML::Node& root) {
     s.Read("source", c.telemetry.source);
     s.Read("prometheus_url", c.telemetry.prometheus_url);
     s.Read("query_timeout_s", c.telemetry.query_timeout_s);
+    s.Read("reporter_window_s", c.telemetry.reporter_window_s);
+    s.Read("max_future_skew_s", c.telemetry.max_future_skew_s);
+    s.Read("max_reporters", c.telemetry.max_reporters);
+    s.Read("reports_per_s", c.telemetry.reports_per_s);
+    s.ReadStrings("reporters", c.telemetry.reporters);
   });
   r.ReadMap("value_model", [&](YamlMap& s) {
     s.Read("bias", c.value_model.bias);
@@ -348,6 +353,15 @@ void Validate(const AllotConfig& c) {
     Fail("telemetry.source", "must be report_load or prometheus");
   }
   CheckPositive(c.telemetry.query_timeout_s, "telemetry.query_timeout_s");
+  CheckPositive(c.telemetry.reporter_window_s, "telemetry.reporter_window_s");
+  if (!(c.telemetry.max_future_skew_s >= 0 && c.telemetry.max_future_skew_s <= 3600))
+    Fail("telemetry.max_future_skew_s", "must be in [0, 3600]");
+  if (c.telemetry.max_reporters < 1 || c.telemetry.max_reporters > 100000)
+    Fail("telemetry.max_reporters", "must be in [1, 100000]");
+  CheckPositive(c.telemetry.reports_per_s, "telemetry.reports_per_s");
+  for (size_t i = 0; i < c.telemetry.reporters.size(); ++i) {
+    if (c.telemetry.reporters[i].empty()) Fail(Indexed("telemetry.reporters", i), "is empty");
+  }
   if (c.telemetry.source == "prometheus") {
     if (c.telemetry.prometheus_url.rfind("http://", 0) != 0 &&
         c.telemetry.prometheus_url.rfind("https://", 0) != 0) {

@@ -137,6 +137,13 @@ struct TelemetryConfig {
       "report_load";  // "report_load" (the RPC) or "prometheus" (shared by replicas)
   std::string prometheus_url = "http://127.0.0.1:9090";
   double query_timeout_s = 0.5;
+  // Trust in ReportLoad (the threat model is in deploy/README.md). A module's load is the median
+  // over its reporters, so a minority of wrong or hostile reporters cannot move it.
+  double reporter_window_s = 10.0;  // a reporter counts while its newest report is this recent
+  double max_future_skew_s = 2.0;   // reports stamped further ahead of this server are refused
+  int max_reporters = 64;           // per module; new names are refused beyond it until some expire
+  double reports_per_s = 10.0;      // per reporter, sustained; bursts of twice that pass
+  std::vector<std::string> reporters;  // allow-list of reporter names; empty = any name
 
   bool operator==(const TelemetryConfig&) const = default;
 };

@@ -34,6 +34,28 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const grp
   return reactor;
 }
 
+// The status of a report the telemetry store refused, naming the field at fault.
+grpc::Status RefusedReport(ReportOutcome outcome, const v1::LoadReport& request,
+                           const TelemetryConfig& limits) {
+  const std::string who = "'" + request.reporter().substr(0, 64) + "'";
+  switch (outcome) {
+    case ReportOutcome::kNotAllowed:
+      return {grpc::StatusCode::PERMISSION_DENIED,
+              "reporter: " + who + " is not in telemetry.reporters"};
+    case ReportOutcome::kRateLimited:
+      return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+              "reporter: " + who + " reports more often than telemetry.reports_per_s (" +
+                  std::to_string(limits.reports_per_s) + "/s)"};
+    case ReportOutcome::kTooManyReporters:
+      return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+              "reporter: module '" + request.module() + "' already has telemetry.max_reporters (" +
+                  std::to_string(limits.max_reporters) + ") live reporters"};
+    default:
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              std::string("timestamp_ms: refused (") + ReportOutcomeName(outcome) + ")"};
+  }
+}
+
 }  // namespace
 
 AllocatorService::AllocatorService(AllocationEngine& engine, TelemetryStore& telemetry,
@@ -98,15 +120,16 @@ grpc::ServerUnaryReactor* AllocatorService::ReportLoad(grpc::CallbackServerConte
                                                        const v1::LoadReport* request,
                                                        v1::ReportLoadResponse* response) {
   const auto start = SteadyClock::now();
-  const grpc::Status status = DoReportLoad(*request);
+  const grpc::Status status = DoReportLoad(*context, *request);
   metrics_.ObserveRpc(RpcMethod::kReportLoad, status.error_code(), SecondsSince(start));
   return Finish(context, status);
 }
 
-grpc::Status AllocatorService::DoReportLoad(const v1::LoadReport& request) {
+grpc::Status AllocatorService::DoReportLoad(const grpc::CallbackServerContext& context,
+                                            const v1::LoadReport& request) {
   const std::shared_ptr<const ServingSnapshot> serving = serving_.load();
-  const ValidationResult valid =
-      ValidateLoadReport(request, *serving->policy->config, clock_.NowMs());
+  const AllotConfig& config = *serving->policy->config;
+  const ValidationResult valid = ValidateLoadReport(request, config, clock_.NowMs());
   if (!valid.ok()) {
     metrics_.CountInvalid(RpcMethod::kReportLoad, valid.field);
     return valid.status;
@@ -116,7 +139,13 @@ grpc::Status AllocatorService::DoReportLoad(const v1::LoadReport& request) {
   sample.qps = request.qps();
   sample.degradation_level = request.degradation_level();
   sample.timestamp_ms = request.timestamp_ms();
-  telemetry_.Report(request.module(), request.reporter(), sample);
+  // An unnamed reporter is told apart by its connection, so anonymous replicas do not overwrite
+  // one another.
+  const std::string reporter =
+      request.reporter().empty() ? "peer:" + context.peer() : request.reporter();
+  const ReportOutcome outcome = telemetry_.Report(request.module(), reporter, sample);
+  metrics_.CountLoadReport(outcome);
+  if (Refused(outcome)) return RefusedReport(outcome, request, config.telemetry);
   if (const auto latest = telemetry_.Latest(request.module())) {
     metrics_.SetModuleLoad(request.module(), latest->cpu_utilization, latest->qps,
                            static_cast<double>(latest->timestamp_ms) / 1000.0);

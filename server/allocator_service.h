@@ -46,7 +46,8 @@ class AllocatorService final : public v1::Allocator::CallbackService {
  private:
   grpc::Status DoAllocate(grpc::CallbackServerContext* context, const v1::AllocateRequest& request,
                           v1::AllocateResponse* response);
-  grpc::Status DoReportLoad(const v1::LoadReport& request);
+  grpc::Status DoReportLoad(const grpc::CallbackServerContext& context,
+                            const v1::LoadReport& request);
 
   AllocationEngine& engine_;
   TelemetryStore& telemetry_;

@@ -70,6 +70,7 @@ void AllotServer::Install(std::shared_ptr<const AllotConfig> config) {
     service_ = std::make_unique<AllocatorService>(*engine_, *telemetry_, *metrics_, *control_,
                                                   *options_.clock);
   }
+  telemetry_->Configure(config->telemetry);
   control_->Configure(config);
   service_->SetServing(std::move(serving));
   const auto lambdas = engine_->lambdas();

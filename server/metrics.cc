@@ -152,7 +152,16 @@ ServerMetrics::ServerMetrics(const std::string& bind_address)
               .Help("Scored requests offered to the controller's reservoir, by result")
               .Register(*registry_)),
       reservoir_recorded_(reservoir_samples_.Add({{"result", "recorded"}})),
-      reservoir_dropped_(reservoir_samples_.Add({{"result", "dropped"}})) {
+      reservoir_dropped_(reservoir_samples_.Add({{"result", "dropped"}})),
+      load_report_family_(prometheus::BuildCounter()
+                              .Name("allot_load_reports_total")
+                              .Help("ReportLoad samples by outcome: accepted, outlier (accepted, "
+                                    "far from the module's other reporters) or why refused")
+                              .Register(*registry_)) {
+  for (int i = 0; i < kNumReportOutcomes; ++i) {
+    load_reports_[i] =
+        &load_report_family_.Add({{"outcome", ReportOutcomeName(static_cast<ReportOutcome>(i))}});
+  }
   config_reloads_.Add({{"result", "ok"}});
   config_reloads_.Add({{"result", "error"}});
   bundle_reloads_.Add({{"result", "ok"}});

@@ -16,6 +16,7 @@
 
 #include "policy/allocation_engine.h"
 #include "policy/lambda_controller.h"
+#include "policy/telemetry_store.h"
 #include "server/metrics_http.h"
 
 namespace allot {
@@ -61,6 +62,9 @@ class ServerMetrics {
   void SetCacheBudgetMu(double mu);
   // Advances the reservoir counters to the reservoir's running totals.
   void SetReservoir(uint64_t recorded, uint64_t dropped);
+  void CountLoadReport(ReportOutcome outcome) {
+    load_reports_[static_cast<size_t>(outcome)]->Increment();
+  }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -94,6 +98,8 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>& reservoir_samples_;
   prometheus::Counter& reservoir_recorded_;
   prometheus::Counter& reservoir_dropped_;
+  prometheus::Family<prometheus::Counter>& load_report_family_;
+  std::array<prometheus::Counter*, kNumReportOutcomes> load_reports_{};  // by ReportOutcome
   std::mutex reservoir_mu_;
   uint64_t reservoir_recorded_seen_ = 0;  // guarded by reservoir_mu_
   uint64_t reservoir_dropped_seen_ = 0;   // guarded by reservoir_mu_

@@ -2,12 +2,19 @@
 #include "server/request_validation.h"
 
 #include <cmath>
+#include <cstdio>
 
 namespace allot {
 namespace {
 
-// Reports from clocks this far ahead of ours are refused rather than trusted.
-constexpr int64_t kMaxClockSkewMs = 60'000;
+// No module serves more; a larger figure is a bug or an attack on the forecast.
+constexpr double kMaxReportedQps = 1e9;
+
+std::string FormatSeconds(double s) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g s", s);
+  return text;
+}
 
 ValidationResult Invalid(const std::string& field, const std::string& message) {
   return {grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, field + ": " + message), field};
@@ -79,11 +86,19 @@ ValidationResult ValidateLoadReport(const v1::LoadReport& report, const AllotCon
       report.cpu_utilization() > 1) {
     return Invalid("cpu_utilization", "must be a fraction in [0, 1]");
   }
-  if (!std::isfinite(report.qps()) || report.qps() < 0)
-    return Invalid("qps", "must be finite and >= 0");
+  if (!std::isfinite(report.qps()) || report.qps() < 0 || report.qps() > kMaxReportedQps)
+    return Invalid("qps", "must be in [0, 1e9]");
   if (report.timestamp_ms() < 0) return Invalid("timestamp_ms", "must be >= 0 (0 = now)");
-  if (report.timestamp_ms() > now_ms + kMaxClockSkewMs) {
-    return Invalid("timestamp_ms", "is more than 60 s in the future");
+  const TelemetryConfig& t = config.telemetry;
+  if (report.timestamp_ms() > now_ms + static_cast<int64_t>(t.max_future_skew_s * 1000.0)) {
+    return Invalid("timestamp_ms", "is more than telemetry.max_future_skew_s (" +
+                                       FormatSeconds(t.max_future_skew_s) +
+                                       ") ahead of the server's clock");
+  }
+  if (report.timestamp_ms() != 0 &&
+      report.timestamp_ms() < now_ms - static_cast<int64_t>(t.reporter_window_s * 1000.0)) {
+    return Invalid("timestamp_ms", "is older than telemetry.reporter_window_s (" +
+                                       FormatSeconds(t.reporter_window_s) + ")");
   }
   if (static_cast<int>(report.reporter().size()) > config.server.max_id_length) {
     return Invalid("reporter",

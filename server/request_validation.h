@@ -23,7 +23,7 @@ ValidationResult ValidateAllocateRequest(const v1::AllocateRequest& request,
                                          const PolicySnapshot& policy, size_t* agent,
                                          std::vector<CachedStage>* caches);
 
-// now_ms: the server's clock, to refuse reports from the future.
+// now_ms: the server's clock, to refuse reports from the future or older than the window.
 ValidationResult ValidateLoadReport(const v1::LoadReport& report, const AllotConfig& config,
                                     int64_t now_ms);
 

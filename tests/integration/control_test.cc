@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <thread>
 
@@ -112,6 +113,82 @@ TEST(ControlInServerTest, ReloadKeepsTheControllersStateWhereTheModulesStay) {
   after = GetState(*stub).modules(2);
   EXPECT_DOUBLE_EQ(after.cpu_target(), 0.44);
   EXPECT_DOUBLE_EQ(after.predicted_cpu(), before.predicted_cpu());
+}
+
+grpc::Status SendLoad(v1::Allocator::Stub& stub, const std::string& reporter, double cpu,
+                      int64_t timestamp_ms = 0) {
+  v1::LoadReport report;
+  report.set_module("recall");
+  report.set_reporter(reporter);
+  report.set_cpu_utilization(cpu);
+  report.set_qps(1000);
+  report.set_timestamp_ms(timestamp_ms);
+  grpc::ClientContext context;
+  v1::ReportLoadResponse ignored;
+  return stub.ReportLoad(&context, report, &ignored);
+}
+
+// Recall's lambda after 30 one-second control periods (on a manual clock) with three honest
+// replicas at the target (0.46) and, optionally, one more caller reporting `hostile_cpu` every
+// period. The reports do not answer lambda, so the MPC (which aims below the target until it has
+// seen its own errors) keeps raising it: a baseline that any shift in the load would move.
+double RecallLambdaUnderReports(std::optional<double> hostile_cpu, std::string* metrics = nullptr) {
+  ManualClock clock(std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count());
+  TestServer server(DefaultConfigWith("period_s: 1.0", "period_s: 600"), &clock);
+  auto stub = server.stub();
+  v1::AllocateResponse response;
+  for (int i = 0; i < 200; ++i) {
+    grpc::ClientContext context;
+    EXPECT_TRUE(stub->Allocate(&context, MakeRequest("recall", 8, 0.01f * i), &response).ok());
+  }
+  for (int period = 0; period < 30; ++period) {
+    for (const char* pod : {"pod-a", "pod-b", "pod-c"}) {
+      EXPECT_TRUE(SendLoad(*stub, pod, 0.46).ok());
+    }
+    if (hostile_cpu) {
+      EXPECT_TRUE(SendLoad(*stub, "", *hostile_cpu).ok());
+    }
+    server.server().control().StepOnce();
+    clock.AdvanceMs(1000);
+  }
+  if (metrics) *metrics = server.ScrapeMetrics();
+  return GetState(*stub).modules(0).lambda();
+}
+
+// Found by a probe: one caller reporting recall at full load every 0.2 s moved its lambda from 0.1
+// to 20, and one reporting 0 pulled it to 0.06. Against three honest replicas it now moves
+// lambda by at most 1.5x either way, and is counted as an outlier.
+TEST(ControlInServerTest, OneHostileReporterCannotSetThePriceOfCompute) {
+  const double honest = RecallLambdaUnderReports(std::nullopt);
+  for (const double hostile_cpu : {1.0, 0.0}) {
+    std::string metrics;
+    const double steered = RecallLambdaUnderReports(hostile_cpu, &metrics);
+    EXPECT_LE(steered, 1.5 * honest) << hostile_cpu;
+    EXPECT_GE(steered, honest / 1.5) << hostile_cpu;
+    EXPECT_TRUE(std::regex_search(
+        metrics, std::regex(R"re(allot_load_reports_total\{outcome="outlier"\} (2[89]|30))re")))
+        << metrics;
+  }
+}
+
+TEST(ControlInServerTest, ReportsFromTheFutureOrFromUnlistedReportersAreRefused) {
+  TestServer server(DefaultConfigWith(
+      "controller:\n", "telemetry: {reporters: [pod-a], max_future_skew_s: 2}\ncontroller:\n"));
+  auto stub = server.stub();
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  grpc::Status status = SendLoad(*stub, "pod-a", 1.0, now + 59'000);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message().rfind("timestamp_ms: ", 0), 0u) << status.error_message();
+  status = SendLoad(*stub, "pod-b", 0.5);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(status.error_message().rfind("reporter: ", 0), 0u) << status.error_message();
+  EXPECT_TRUE(SendLoad(*stub, "pod-a", 0.5).ok());
+  EXPECT_NE(server.ScrapeMetrics().find(R"(allot_load_reports_total{outcome="not_allowed"} 1)"),
+            std::string::npos);
 }
 
 TEST(PrometheusParseTest, AcceptsOneSampleAndNamesWhatIsWrong) {

@@ -20,7 +20,7 @@ std::string DefaultConfigWith(const std::string& from, const std::string& to) {
   return yaml;
 }
 
-TestServer::TestServer(const std::string& config_yaml) {
+TestServer::TestServer(const std::string& config_yaml, const Clock* clock) {
   char tmpl[] = "/tmp/allot-test-XXXXXX";
   dir_ = mkdtemp(tmpl);
   config_path_ = dir_ + "/allot.yaml";
@@ -29,6 +29,7 @@ TestServer::TestServer(const std::string& config_yaml) {
   options.config_path = config_path_;
   options.listen = "127.0.0.1:0";
   options.metrics_listen = "127.0.0.1:0";
+  if (clock) options.clock = clock;
   server_ = AllotServer::Start(options);
 }
 

@@ -16,7 +16,9 @@ std::string DefaultConfigWith(const std::string& from, const std::string& to);
 
 class TestServer {
  public:
-  explicit TestServer(const std::string& config_yaml = EmbeddedDefaultConfigYaml());
+  // `clock` (the system clock when null) must outlive the server.
+  explicit TestServer(const std::string& config_yaml = EmbeddedDefaultConfigYaml(),
+                      const Clock* clock = nullptr);
   ~TestServer();
 
   AllotServer& server() { return *server_; }

@@ -129,23 +129,72 @@ TEST(ScoreReservoirTest, ConcurrentRecordingNeverBlocksOrLosesTrack) {
 
 TEST(TelemetryStoreTest, AggregatesReportersAndIgnoresOutOfOrderSamples) {
   ManualClock clock;
-  TelemetryStore store(clock, 10'000);
+  TelemetryStore store(clock);
   const int64_t t = clock.NowMs();
   EXPECT_FALSE(store.Latest("rank").has_value());
-  store.Report("rank", "pod-a", {0.4, 100, 0, t});
+  EXPECT_EQ(store.Report("rank", "pod-a", {0.4, 100, 0, t}), ReportOutcome::kAccepted);
   store.Report("rank", "pod-b", {0.6, 300, 2, t - 1000});
   auto load = store.Latest("rank");
   ASSERT_TRUE(load);
-  EXPECT_DOUBLE_EQ(load->cpu_utilization, 0.5);
-  EXPECT_DOUBLE_EQ(load->qps, 400);
-  EXPECT_EQ(load->degradation_level, 2u);
+  EXPECT_DOUBLE_EQ(load->cpu_utilization, 0.5);  // the median of two is their mean
+  EXPECT_DOUBLE_EQ(load->qps, 400);              // median share times the replicas
+  EXPECT_EQ(load->degradation_level, 1u);
   EXPECT_EQ(load->timestamp_ms, t);
-  EXPECT_FALSE(store.Report("rank", "pod-a", {0.9, 1, 0, t - 5}));  // older than stored
-  // A reporter silent for longer than the window no longer counts.
-  store.Report("rank", "pod-a", {0.2, 50, 0, t + 20'000});
+  EXPECT_EQ(store.Report("rank", "pod-a", {0.9, 1, 0, t - 5}), ReportOutcome::kOutOfOrder);
+  // A reporter silent for longer than the window no longer counts, and is forgotten.
+  clock.AdvanceMs(20'000);
+  store.Report("rank", "pod-a", {0.2, 50, 0, clock.NowMs()});
   load = store.Latest("rank");
   EXPECT_DOUBLE_EQ(load->cpu_utilization, 0.2);
   EXPECT_DOUBLE_EQ(load->qps, 50);
+  EXPECT_EQ(store.NumReporters("rank"), 1u);
+}
+
+// Three honest replicas at 0.46; whatever one other caller sends, the module's load stays theirs.
+TEST(TelemetryStoreTest, OneHostileReporterCannotMoveTheLoad) {
+  for (const double hostile : {0.0, 1.0}) {
+    ManualClock clock;
+    TelemetryStore store(clock);
+    for (int tick = 0; tick < 50; ++tick) {
+      for (const char* pod : {"pod-a", "pod-b", "pod-c"})
+        store.Report("recall", pod, {0.46, 100, 0, clock.NowMs()});
+      const ReportOutcome o = store.Report("recall", "evil", {hostile, 100, 3, clock.NowMs()});
+      EXPECT_TRUE(o == ReportOutcome::kOutlier) << ReportOutcomeName(o);
+      clock.AdvanceMs(200);
+    }
+    const auto load = store.Latest("recall");
+    EXPECT_DOUBLE_EQ(load->cpu_utilization, 0.46) << hostile;
+    EXPECT_EQ(load->degradation_level, 0u);
+  }
+}
+
+TEST(TelemetryStoreTest, RefusesFutureStaleFloodingAndUnlistedReporters) {
+  ManualClock clock;
+  TelemetryConfig limits;
+  limits.max_reporters = 4;
+  limits.reports_per_s = 5;
+  TelemetryStore store(clock, limits);
+  const int64_t now = clock.NowMs();
+  EXPECT_EQ(store.Report("rank", "a", {1.0, 1, 0, now + 59'000}), ReportOutcome::kFuture);
+  EXPECT_EQ(store.Report("rank", "a", {1.0, 1, 0, 86'400'000}), ReportOutcome::kExpired);  // 1970
+  EXPECT_FALSE(store.Latest("rank").has_value());
+  // A burst of twice the rate passes, then the reporter waits for its allowance.
+  int accepted = 0;
+  for (int i = 0; i < 30; ++i) accepted += !Refused(store.Report("rank", "a", {0.5, 1, 0, 0}));
+  EXPECT_EQ(accepted, 10);
+  EXPECT_EQ(store.Report("rank", "a", {0.5, 1, 0, 0}), ReportOutcome::kRateLimited);
+  clock.AdvanceMs(1000);
+  EXPECT_FALSE(Refused(store.Report("rank", "a", {0.5, 1, 0, 0})));
+  // The reporter map is bounded; the silent expire and make room.
+  for (const char* name : {"b", "c", "d"}) store.Report("rank", name, {0.5, 1, 0, 0});
+  EXPECT_EQ(store.Report("rank", "e", {0.5, 1, 0, 0}), ReportOutcome::kTooManyReporters);
+  clock.AdvanceMs(11'000);
+  EXPECT_EQ(store.Report("rank", "e", {0.5, 1, 0, 0}), ReportOutcome::kAccepted);
+  EXPECT_EQ(store.NumReporters("rank"), 1u);
+  limits.reporters = {"pod-a"};
+  store.Configure(limits);
+  EXPECT_EQ(store.Report("rank", "e", {0.5, 1, 0, 0}), ReportOutcome::kNotAllowed);
+  EXPECT_EQ(store.Report("rank", "pod-a", {0.5, 1, 0, 0}), ReportOutcome::kAccepted);
 }
 
 TEST(TelemetryStoreTest, ZeroTimestampMeansNow) {

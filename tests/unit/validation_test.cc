@@ -111,7 +111,12 @@ TEST_F(ValidationTest, LoadReportChecks) {
   EXPECT_EQ(field_of([](auto& b) { b.set_cpu_utilization(-0.1); }), "cpu_utilization");
   EXPECT_EQ(field_of([](auto& b) { b.set_qps(-1); }), "qps");
   EXPECT_EQ(field_of([](auto& b) { b.set_qps(INFINITY); }), "qps");
-  EXPECT_EQ(field_of([&](auto& b) { b.set_timestamp_ms(now + 120'000); }), "timestamp_ms");
+  EXPECT_EQ(field_of([&](auto& b) { b.set_timestamp_ms(now + 3'000); }), "timestamp_ms");
+  EXPECT_EQ(field_of([&](auto& b) { b.set_timestamp_ms(now - 11'000); }), "timestamp_ms");
+  EXPECT_EQ(field_of([](auto& b) { b.set_timestamp_ms(86'400'000); }), "timestamp_ms");  // 1970
+  EXPECT_EQ(field_of([](auto& b) { b.set_qps(1e300); }), "qps");
+  r.set_timestamp_ms(now + 1'000);
+  EXPECT_TRUE(ValidateLoadReport(r, *config_, now).ok()) << "within max_future_skew_s";
   EXPECT_EQ(field_of([](auto& b) { b.set_timestamp_ms(-5); }), "timestamp_ms");
   EXPECT_EQ(field_of([](auto& b) { b.set_reporter(std::string(400, 'r')); }), "reporter");
 }
