@@ -115,11 +115,15 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // gRPC binds with SO_REUSEPORT by default: a second server on the same port would start and
+  // take half of the connections. A port in use must fail the start instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(config->server.listen, grpc::InsecureServerCredentials(), &self->port_);
   builder.RegisterService(self->service_.get());
   self->server_ = builder.BuildAndStart();
   if (!self->server_ || self->port_ == 0) {
-    throw std::runtime_error("cannot listen on " + config->server.listen);
+    throw std::runtime_error("cannot listen on " + config->server.listen +
+                             " (in use, or not a local address)");
   }
   self->server_->GetHealthCheckService()->SetServingStatus("", true);
   self->UpdateReadiness();

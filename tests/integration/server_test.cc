@@ -333,5 +333,22 @@ TEST(ServerTest, ClientLibraryBuildsRequestsByNameAndFallsBackOnError) {
   EXPECT_EQ(result.response.decisions(0).queue_length(), 200);
 }
 
+// gRPC's default SO_REUSEPORT let a second allot-server start on a port in use and take half of
+// the connections.
+TEST(ServerStartTest, APortInUseFailsTheStart) {
+  TestServer first;
+  ServerOptions options;
+  options.config_path = first.config_path();
+  options.listen = first.target();
+  options.metrics_listen = "127.0.0.1:0";
+  try {
+    AllotServer::Start(options);
+    ADD_FAILURE() << "a second server started on " << first.target();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot listen on " + first.target()), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace allot::testing
