@@ -10,6 +10,7 @@
 
 #include "models/bundle_models.h"
 #include "models/fast_scorer.h"
+#include "models/fitted_range.h"
 #include "models/served_scores.h"
 #include "policy/analytic_scorer.h"
 #include "policy/yaml_map.h"
@@ -241,12 +242,15 @@ std::shared_ptr<const ActionScorer> LoadBundle(const std::string& dir, const All
     models->load(archive);
     models->eval();
     const std::string version = manifest["version"].as<std::string>();
+    const FittedRanges ranges = ReadFittedRanges(manifest["fitted_range"], config);
     if (inference == Inference::kFast) {
       if (auto fast = MakeFastScorer(version, models, config, calib_a, calib_b, costs, reuse_model))
-        return fast;
+        return ClipToFittedRanges(std::move(fast), ranges);
     }
-    return std::make_shared<LearnedScorer>(version, std::move(models), config, calib_a, calib_b,
-                                           std::move(costs), reuse_model);
+    return ClipToFittedRanges(
+        std::make_shared<LearnedScorer>(version, std::move(models), config, calib_a, calib_b,
+                                        std::move(costs), reuse_model),
+        ranges);
   } catch (const BundleError&) {
     throw;
   } catch (const YAML::Exception& e) {

@@ -18,6 +18,7 @@
 #include "models/bundle.h"
 #include "models/bundle_models.h"
 #include "models/cost_map.h"
+#include "models/fitted_range.h"
 #include "models/policy_checks.h"
 #include "models/rank_correlation.h"
 #include "policy/analytic_scorer.h"
@@ -745,6 +746,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
       y << YAML::Key << config.agents[i].name << YAML::Value << cost_source[i];
     y << YAML::EndMap;
   }
+  WriteFittedRanges(y, MeasureFittedRanges(log), config);
   y << YAML::Key << "calibration" << YAML::Value << YAML::BeginSeq;
   for (size_t i = 0; i < n_agents; ++i) {
     y << YAML::Flow << YAML::BeginMap << YAML::Key << "agent" << YAML::Value

@@ -1,6 +1,8 @@
 // One decision: read the snapshots once, score all joint actions, take the priced argmax.
 #include "policy/allocation_engine.h"
 
+#include <algorithm>
+#include <cmath>
 #include <exception>
 
 namespace allot {
@@ -50,6 +52,20 @@ ReuseEstimates LearnedReuse(const PolicySnapshot& policy, size_t agent,
   return out;
 }
 
+// A scorer's answer is served, and enters the reservoir the controllers learn from, only when
+// every number in it is finite and no cost is negative: one poisoned request must not reach the
+// caller or the price of compute.
+bool ServableScores(const AgentScores& s) {
+  auto finite = [](const std::vector<double>& v) {
+    return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+  };
+  auto non_negative = [](const std::vector<double>& v) {
+    return std::all_of(v.begin(), v.end(), [](double x) { return x >= 0.0; });
+  };
+  return std::isfinite(s.user_value) && finite(s.value) && finite(s.cost) && finite(s.cross_cost) &&
+         non_negative(s.cost) && non_negative(s.cross_cost);
+}
+
 }  // namespace
 
 uint64_t ModuleLayout(const AllotConfig& config) {
@@ -77,6 +93,7 @@ std::shared_ptr<const PolicySnapshot> MakePolicySnapshot(
     return i;  // == size for an unknown module: Price falls back to the name
   };
   for (const AgentConfig& agent : config->agents) {
+    snap->feature_guards.push_back(FeatureGuards(agent));
     snap->spaces.emplace_back(agent);
     snap->agent_module.push_back(agent.module);
     snap->agent_module_index.push_back(index_of(agent.module));
@@ -134,8 +151,12 @@ Allocation AllocationEngine::SafeDefault(const std::shared_ptr<const PolicySnaps
 }
 
 Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>& policy,
-                                    size_t agent, std::span<const float> features,
+                                    size_t agent, std::span<const float> request_features,
                                     std::span<const CachedStage> caches) const {
+  // Requests out of a reject bound were refused before they got here (the simulator clips them).
+  thread_local std::vector<float> clipped;
+  const std::span<const float> features =
+      ClipFeatures(policy->feature_guards[agent], request_features, clipped);
   // Reused per thread: scoring allocates nothing in steady state.
   thread_local AgentScores scores;
   // A scorer that models no later module leaves these untouched: none from an earlier call.
@@ -151,6 +172,7 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
     scored = false;
   }
   if (!scored) return SafeDefault(policy, agent, "scorer_failed");
+  if (!ServableScores(scores)) return SafeDefault(policy, agent, "scorer_output_invalid");
 
   const std::shared_ptr<const LambdaTable> lambdas = lambdas_.load();
   const AllotConfig& config = *policy->config;

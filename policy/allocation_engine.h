@@ -12,6 +12,7 @@
 #include "policy/cache_reuse.h"
 #include "policy/config.h"
 #include "policy/decision_rule.h"
+#include "policy/feature_guard.h"
 #include "policy/score_reservoir.h"
 #include "policy/scorer.h"
 
@@ -28,6 +29,7 @@ struct PolicySnapshot {
   uint64_t module_layout = 0;
   std::vector<size_t> agent_module_index;
   std::vector<size_t> stage_module_index;
+  std::vector<std::vector<FeatureGuard>> feature_guards;  // per agent, from agents[].feature_bounds
 
   int AgentIndex(std::string_view name) const;  // -1 when unknown
 };

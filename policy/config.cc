@@ -147,6 +147,18 @@ AllotConfig Parse(const YAML::Node& root) {
     s.Read("module", a.module);
     s.Read("max_cost_ms", a.max_cost_ms);
     s.ReadStrings("features", a.features);
+    s.ReadList("feature_bounds", [&](YamlMap& b, size_t) {
+      FeatureBoundConfig bound;
+      std::string action = "clip";
+      b.Read("feature", bound.feature);
+      b.Read("min", bound.min);
+      b.Read("max", bound.max);
+      b.Read("action", action);
+      if (action != "clip" && action != "reject") Fail(b.Child("action"), "must be clip or reject");
+      bound.action = action == "clip" ? FeatureBoundConfig::Action::kClip
+                                      : FeatureBoundConfig::Action::kReject;
+      a.feature_bounds.push_back(std::move(bound));
+    });
     s.ReadList("decisions", [&](YamlMap& d, size_t) {
       DecisionConfig decision;
       ReadDecision(d, decision);
@@ -423,6 +435,15 @@ void Validate(const AllotConfig& c) {
       if (a.features[f].empty() || !features.insert(a.features[f]).second) {
         Fail(Indexed(p + ".features", f), "must be a unique non-empty name");
       }
+    }
+    std::set<std::string> bounded;
+    for (size_t b = 0; b < a.feature_bounds.size(); ++b) {
+      const FeatureBoundConfig& bound = a.feature_bounds[b];
+      const std::string at = Indexed(p + ".feature_bounds", b);
+      if (!features.count(bound.feature))
+        Fail(at + ".feature", "names no feature of the agent ('" + bound.feature + "')");
+      if (!bounded.insert(bound.feature).second) Fail(at + ".feature", "is bounded twice");
+      if (!(bound.min <= bound.max)) Fail(at, "min must be <= max");
     }
     if (a.max_cost_ms < 0) Fail(p + ".max_cost_ms", "must be >= 0");
     if (a.decisions.empty()) Fail(p + ".decisions", "must not be empty");

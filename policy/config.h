@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -44,10 +45,21 @@ struct DecisionConfig {
   std::vector<std::string> safe_default;
 };
 
+// Range a feature is trusted in. Out of range, a request is refused (kReject, INVALID_ARGUMENT
+// naming the feature) or the feature is clipped into the range before scoring (kClip).
+struct FeatureBoundConfig {
+  enum class Action { kClip, kReject };
+  std::string feature;
+  double min = -std::numeric_limits<double>::max();
+  double max = std::numeric_limits<double>::max();
+  Action action = Action::kClip;
+};
+
 struct AgentConfig {
   std::string name;
   std::string module;
   std::vector<std::string> features;
+  std::vector<FeatureBoundConfig> feature_bounds;  // optional; features not listed are unbounded
   std::vector<DecisionConfig> decisions;
   // Per-request cap on the agent's cost in core-ms (0 = none); the DCAF-style MaxPower backstop.
   double max_cost_ms = 0.0;

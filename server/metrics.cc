@@ -199,6 +199,8 @@ std::vector<AgentMetrics> ServerMetrics::ForPolicy(const PolicySnapshot& policy)
     m.predicted_cost = &predicted_cost_.Add(a, CostBuckets());
     m.fallback_deadline = &fallbacks_.Add({{"agent", agent.name}, {"reason", "deadline"}});
     m.fallback_scorer = &fallbacks_.Add({{"agent", agent.name}, {"reason", "scorer_failed"}});
+    m.fallback_invalid_output =
+        &fallbacks_.Add({{"agent", agent.name}, {"reason", "scorer_output_invalid"}});
     for (int c = 0; c < 4; ++c) {
       m.cache_reuse[c] = &cache_reuse_.Add({{"agent", agent.name}, {"choice", kCacheChoices[c]}});
     }
@@ -233,7 +235,10 @@ void ServerMetrics::RecordAllocation(const AgentMetrics& m, const Allocation& a,
     }
   }
   if (a.fallback) {
-    (std::string_view(a.fallback_reason) == "deadline" ? m.fallback_deadline : m.fallback_scorer)
+    const std::string_view reason = a.fallback_reason;
+    (reason == "deadline"                ? m.fallback_deadline
+     : reason == "scorer_output_invalid" ? m.fallback_invalid_output
+                                         : m.fallback_scorer)
         ->Increment();
   } else {
     m.predicted_cost->Observe(a.cost / 1000.0);

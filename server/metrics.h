@@ -31,6 +31,7 @@ struct AgentMetrics {
   prometheus::Histogram* predicted_cost = nullptr;
   prometheus::Counter* fallback_deadline = nullptr;
   prometheus::Counter* fallback_scorer = nullptr;
+  prometheus::Counter* fallback_invalid_output = nullptr;
   std::array<prometheus::Counter*, 4> cache_reuse{};  // by CacheReuse value
   prometheus::Counter* cache_saved_core_seconds = nullptr;
   // actions[d][i]: decision d, option i (LINK: channel i selected; SWITCH: 0 off / 1 on).

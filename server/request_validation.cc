@@ -53,6 +53,15 @@ ValidationResult ValidateAllocateRequest(const v1::AllocateRequest& request,
                                      ") is not finite");
     }
   }
+  for (const FeatureGuard& g : policy.feature_guards[index]) {
+    const float x = request.features(static_cast<int>(g.index));
+    if (g.reject && (x < g.min || x > g.max)) {
+      char range[64];
+      std::snprintf(range, sizeof range, "[%g, %g]", g.min, g.max);
+      return Invalid("features", "features[" + std::to_string(g.index) + "] (" +
+                                     config.features[g.index] + ") is outside its bounds " + range);
+    }
+  }
   if (request.behavior_ids_size() > limits.max_behavior_ids) {
     return Invalid("behavior_ids",
                    "more than " + std::to_string(limits.max_behavior_ids) + " entries");

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "models/bundle.h"
+#include "models/fitted_range.h"
 #include "models/policy_checks.h"
 #include "models/training_log.h"
 #include "policy/cost_order.h"
@@ -223,6 +224,42 @@ TEST_F(TrainerTest, FastPathMatchesLibTorchOnTheDefaultConfig) {
         for (size_t k = 0; k < a.cross_cost.size(); ++k)
           EXPECT_NEAR(a.cross_cost[k], b.cross_cost[k], 1e-3 * (1 + b.cross_cost[k]));
       }
+    }
+  }
+}
+
+// A probe's features[0] = 1e4 drove the default bundle's predicted cost to 6.5e7 core-ms, and
+// 1e38 gave user_value NaN. A served bundle clips each feature into its fitted range widened by
+// the range's span on either side, so its scores stay what they are at that edge.
+TEST_F(TrainerTest, FeaturesFarOutsideTheFittedRangeAreClipped) {
+  const AllotConfig config = LoadEmbeddedDefaultConfig();
+  testing::WriteRandomLog(config, dir_ + "/logs/default.binpb", 600, 5);
+  const TrainingLog log = ReadTrainingLog({dir_ + "/logs/default.binpb"}, config, false);
+  TrainOptions o = Small("awrq");
+  o.hidden = 12;
+  o.epochs = 1;
+  o.value_epochs = 1;
+  std::ostringstream progress;
+  const TrainSummary summary = TrainBundle(log, config, o, dir_ + "/models-default", progress);
+  const FittedRanges ranges = MeasureFittedRanges(log);
+  for (const Inference inference : {Inference::kFast, Inference::kTorch}) {
+    const auto scorer = LoadBundle(summary.bundle_dir, config, inference);
+    for (size_t agent = 0; agent < config.agents.size(); ++agent) {
+      const size_t width = config.agents[agent].features.size();
+      ASSERT_EQ(ranges[agent].size(), width);
+      std::vector<float> edge(width), far(width, 1e4f), huge(width, 1e38f);
+      for (size_t f = 0; f < width; ++f) {
+        const FeatureRange& r = ranges[agent][f];
+        edge[f] = r.max + std::max(r.max - r.min, 1.0f);
+      }
+      AgentScores at_edge, at_far, at_huge;
+      ASSERT_TRUE(scorer->Score(agent, edge, &at_edge));
+      ASSERT_TRUE(scorer->Score(agent, far, &at_far));
+      ASSERT_TRUE(scorer->Score(agent, huge, &at_huge));
+      EXPECT_EQ(at_far.value, at_edge.value) << agent;
+      EXPECT_EQ(at_far.cost, at_edge.cost) << agent;
+      EXPECT_EQ(at_huge.cost, at_edge.cost) << agent;
+      EXPECT_TRUE(std::isfinite(at_huge.user_value)) << agent;
     }
   }
 }

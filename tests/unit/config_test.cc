@@ -104,6 +104,21 @@ TEST(ConfigTest, CrossModuleCostsAndMultipliersAreChecked) {
             "agents[0].decisions[0].options[0].cost_multiplier: must be > 0");
 }
 
+TEST(ConfigTest, FeatureBoundsNameAFeatureOnceWithAnOrderedRange) {
+  const std::string module = "  - name: recall\n    module: recall\n";
+  auto bounds = [&](const std::string& list) {
+    return module + "    feature_bounds: " + list + "\n";
+  };
+  EXPECT_EQ(ErrorFor(module, bounds("[{feature: ltv, max: 10}]")),
+            "agents[0].feature_bounds[0].feature: names no feature of the agent ('ltv')");
+  EXPECT_EQ(ErrorFor(module, bounds("[{feature: ctr_7d, min: 2, max: 1}]")),
+            "agents[0].feature_bounds[0]: min must be <= max");
+  EXPECT_EQ(ErrorFor(module, bounds("[{feature: ctr_7d, action: drop}]")),
+            "agents[0].feature_bounds[0].action: must be clip or reject");
+  EXPECT_EQ(ErrorFor(module, bounds("[{feature: ctr_7d}, {feature: ctr_7d}]")),
+            "agents[0].feature_bounds[1].feature: is bounded twice");
+}
+
 TEST(ConfigTest, GainTablesMustCoverEveryBucket) {
   EXPECT_EQ(ErrorFor("{name: hot,       gain: [0.12, 0.10, 0.08, 0.06]",
                      "{name: hot,       gain: [0.12]"),

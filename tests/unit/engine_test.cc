@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <thread>
+#include <tuple>
 
 #include "policy/allocation_engine.h"
 #include "policy/analytic_scorer.h"
@@ -291,6 +292,71 @@ TEST_F(EngineTest, ScorerFailureAnswersWithTheSafeDefault) {
   EXPECT_TRUE(a.fallback);
   EXPECT_STREQ(a.fallback_reason, "scorer_failed");
   EXPECT_EQ(a.joint, failing->spaces[0].safe_default());
+}
+
+// A model that overflows: what a learned network answers for features far outside its training
+// range (a probe got user_value NaN for features[0] = 1e38 from the default bundle).
+class OverflowingScorer final : public ActionScorer {
+ public:
+  OverflowingScorer(const AllotConfig& config, double user_value, double value, double cost)
+      : analytic_(config), user_value_(user_value), value_(value), cost_(cost) {}
+  const std::string& version() const override { return analytic_.version(); }
+  bool Score(size_t agent, std::span<const float> features, AgentScores* out) const override {
+    analytic_.Score(agent, features, out);
+    out->user_value = user_value_;
+    out->value.back() = value_;
+    out->cost.back() = cost_;
+    return true;
+  }
+
+ private:
+  AnalyticScorer analytic_;
+  double user_value_, value_, cost_;
+};
+
+// A non-finite score or a negative cost never reaches the caller or the reservoir the
+// controllers learn from.
+TEST_F(EngineTest, UnservableScoresAnswerWithTheSafeDefaultAndStayOutOfTheReservoir) {
+  const double nan = std::nan(""), inf = INFINITY;
+  for (const auto& [user_value, value, cost] : std::vector<std::tuple<double, double, double>>{
+           {nan, 1.0, 1.0}, {1.0, inf, 1.0}, {1.0, 1.0, -inf}, {1.0, 1.0, -0.5}, {1.0, 1.0, nan}}) {
+    auto policy = MakePolicySnapshot(
+        config_, std::make_shared<const OverflowingScorer>(*config_, user_value, value, cost));
+    AllocationEngine engine(policy, 16, 1);
+    for (size_t agent = 0; agent < 3; ++agent) {
+      const Allocation a = engine.Decide(policy, agent, std::vector<float>(8, 0.5f), {});
+      EXPECT_TRUE(a.fallback);
+      EXPECT_STREQ(a.fallback_reason, "scorer_output_invalid");
+      EXPECT_EQ(a.joint, policy->spaces[agent].safe_default());
+      EXPECT_TRUE(std::isfinite(a.user_value) && std::isfinite(a.value) && std::isfinite(a.cost));
+    }
+    EXPECT_EQ(engine.reservoir().recorded(), 0u);
+  }
+  auto finite = MakePolicySnapshot(
+      config_, std::make_shared<const OverflowingScorer>(*config_, 1.0, 1.0, 1.0));
+  AllocationEngine engine(finite, 16, 1);
+  EXPECT_FALSE(engine.Decide(finite, 0, std::vector<float>(8, 0.5f), {}).fallback);
+  EXPECT_EQ(engine.reservoir().recorded(), 1u);
+}
+
+TEST_F(EngineTest, FeatureBoundsClipBeforeScoring) {
+  AllotConfig bounded = *config_;
+  FeatureBoundConfig bound;
+  bound.feature = bounded.agents[2].features[0];
+  bound.min = -1;
+  bound.max = 4;
+  bounded.agents[2].feature_bounds.push_back(bound);
+  auto config = std::make_shared<const AllotConfig>(bounded);
+  auto policy = MakePolicySnapshot(config, std::make_shared<const AnalyticScorer>(*config));
+  AllocationEngine engine(policy, 16, 1);
+  std::vector<float> huge(8, 0.5f), at_bound(8, 0.5f);
+  huge[0] = 1e38f;
+  at_bound[0] = 4.0f;
+  const Allocation clipped = engine.Decide(policy, 2, huge, {});
+  const Allocation reference = engine.Decide(policy, 2, at_bound, {});
+  EXPECT_FALSE(clipped.fallback);
+  EXPECT_EQ(clipped.joint, reference.joint);
+  EXPECT_DOUBLE_EQ(clipped.user_value, reference.user_value);
 }
 
 TEST_F(EngineTest, ReloadKeepsLambdasOfModulesThatStillExist) {

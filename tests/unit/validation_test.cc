@@ -90,6 +90,27 @@ TEST_F(ValidationTest, EachBadFieldIsNamed) {
   }
 }
 
+TEST_F(ValidationTest, RejectBoundsRefuseOutOfRangeFeaturesByName) {
+  AllotConfig bounded = *config_;
+  FeatureBoundConfig bound;
+  bound.feature = bounded.agents[2].features[1];
+  bound.min = 0;
+  bound.max = 1;
+  bound.action = FeatureBoundConfig::Action::kReject;
+  bounded.agents[2].feature_bounds.push_back(bound);
+  auto config = std::make_shared<const AllotConfig>(bounded);
+  policy_ = MakePolicySnapshot(config, std::make_shared<const AnalyticScorer>(*config));
+  v1::AllocateRequest r = Valid();
+  EXPECT_TRUE(Check(r).ok());
+  r.set_features(1, 1e4f);
+  const ValidationResult v = Check(r);
+  EXPECT_EQ(v.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(v.field, "features");
+  EXPECT_NE(v.status.error_message().find("features[1] (" + bound.feature + ") is outside"),
+            std::string::npos)
+      << v.status.error_message();
+}
+
 TEST_F(ValidationTest, LoadReportChecks) {
   const int64_t now = 1'700'000'000'000;
   v1::LoadReport r;
