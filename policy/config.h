@@ -199,6 +199,8 @@ struct ServerConfig {
 struct LoggingConfig {
   std::string level = "info";
   std::string format = "text";  // "text" or "json"
+
+  bool operator==(const LoggingConfig&) const = default;
 };
 
 struct ModelsConfig {

@@ -10,6 +10,7 @@
 
 #include "models/bundle.h"
 #include "policy/analytic_scorer.h"
+#include "server/logging.h"
 
 namespace allot {
 namespace {
@@ -108,6 +109,17 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
         } else {
           spdlog::error("refused model bundle: {}", error);
         }
+      },
+      [raw](const std::string& models_dir, bool exists) {
+        raw->metrics_->SetModelDirExists(exists);
+        if (exists) {
+          spdlog::info("model directory {} found", models_dir);
+        } else {
+          spdlog::warn("model directory {} does not exist; serving {} until a bundle appears there",
+                       models_dir,
+                       raw->config()->models.serve_analytic ? "the analytic model"
+                                                            : "nothing (readiness NOT_SERVING)");
+        }
       });
   // The first poll runs before serving so that a process with a bundle starts with it.
   self->bundles_->PollOnce(*config);
@@ -161,6 +173,8 @@ bool AllotServer::Reload() {
       next->server.metrics_listen != current->server.metrics_listen) {
     spdlog::warn("reload: listen addresses changed; they take effect only after a restart");
   }
+  if (next->logging != current->logging)
+    ConfigureLogging(next->logging.level, next->logging.format);
   Install(next);
   UpdateReadiness();
   metrics_->CountConfigReload(true);

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <vector>
 
 #include "models/bundle.h"
@@ -22,18 +24,51 @@ void WarmUp(const ActionScorer& scorer, const AllotConfig& config, int rounds) {
   }
 }
 
-BundleWatcher::BundleWatcher(Loader load, Installer install, Reporter report)
-    : load_(std::move(load)), install_(std::move(install)), report_(std::move(report)) {}
+namespace {
+
+// Changes whenever a file of the bundle is written, added or removed.
+std::string FilesFingerprint(const std::string& dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    std::error_code size_ec, time_ec;
+    const auto size = entry.file_size(size_ec);
+    const auto time = entry.last_write_time(time_ec);
+    files.push_back(entry.path().filename().string() + ":" + std::to_string(size_ec ? 0 : size) +
+                    ":" + std::to_string(time_ec ? 0 : time.time_since_epoch().count()));
+  }
+  std::sort(files.begin(), files.end());
+  std::string out;
+  for (const std::string& f : files) out += f + "\n";
+  return out;
+}
+
+}  // namespace
+
+BundleWatcher::BundleWatcher(Loader load, Installer install, Reporter report,
+                             DirReporter dir_report)
+    : load_(std::move(load)),
+      install_(std::move(install)),
+      report_(std::move(report)),
+      dir_report_(std::move(dir_report)) {}
 
 BundleWatcher::~BundleWatcher() { Stop(); }
 
 bool BundleWatcher::PollOnce(const AllotConfig& config) {
   std::lock_guard<std::mutex> poll(poll_mu_);
+  std::error_code ec;
+  const bool exists = std::filesystem::is_directory(config.models.dir, ec);
+  if (dir_exists_ != exists) {
+    dir_exists_ = exists;
+    if (dir_report_) dir_report_(config.models.dir, exists);
+  }
   for (const std::string& dir : models::ListBundles(config.models.dir)) {
+    const Attempt attempt{FilesFingerprint(dir), config.version};
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (dir == current_) return false;  // the newest valid bundle is already serving
-      if (failed_.count(dir)) continue;   // a newer bundle failed: fall back to older ones
+      auto failed = failed_.find(dir);
+      if (failed != failed_.end() && failed->second == attempt) continue;  // try older ones
     }
     try {
       std::shared_ptr<const ActionScorer> scorer = load_(dir, config);
@@ -42,13 +77,14 @@ bool BundleWatcher::PollOnce(const AllotConfig& config) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         current_ = dir;
+        failed_.erase(dir);
       }
       report_(true, dir, "");
       return true;
     } catch (const std::exception& e) {
       {
         std::lock_guard<std::mutex> lock(mu_);
-        failed_.insert(dir);
+        failed_[dir] = attempt;
       }
       report_(false, dir, e.what());
     }

@@ -5,9 +5,10 @@
 
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <set>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -23,8 +24,10 @@ class BundleWatcher {
   using Installer =
       std::function<void(std::shared_ptr<const ActionScorer> scorer, const std::string& dir)>;
   using Reporter = std::function<void(bool ok, const std::string& dir, const std::string& error)>;
+  // Told whether the configured model directory exists, at the first poll and on every change.
+  using DirReporter = std::function<void(const std::string& models_dir, bool exists)>;
 
-  BundleWatcher(Loader load, Installer install, Reporter report);
+  BundleWatcher(Loader load, Installer install, Reporter report, DirReporter dir_report = {});
   ~BundleWatcher();
 
   // Checks the directory once: returns true when a new bundle was installed.
@@ -40,8 +43,18 @@ class BundleWatcher {
   Installer install_;
   Reporter report_;
   mutable std::mutex mu_;
-  std::string current_;           // guarded by mu_
-  std::set<std::string> failed_;  // guarded by mu_: bundles that failed, not retried
+  // What a refused bundle was tried with: it is tried again once its files or the config change
+  // (a bundle copied manifest first, a config rolled back to one the bundle matches).
+  struct Attempt {
+    std::string files;           // names, sizes and modification times
+    std::string config_version;  // of the config it was checked against
+    bool operator==(const Attempt&) const = default;
+  };
+
+  DirReporter dir_report_;
+  std::string current_;                    // guarded by mu_
+  std::map<std::string, Attempt> failed_;  // guarded by mu_: by bundle directory
+  std::optional<bool> dir_exists_;         // guarded by poll_mu_: as last reported
   std::condition_variable cv_;
   bool stopping_ = false;  // guarded by mu_
   std::thread thread_;

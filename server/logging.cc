@@ -44,7 +44,9 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
 }  // namespace
 
 void ConfigureLogging(const std::string& level, const std::string& format) {
-  auto logger = spdlog::stderr_logger_mt("allot");
+  // Called again on every reload that changes the logging section: reuse the process's logger.
+  std::shared_ptr<spdlog::logger> logger = spdlog::get("allot");
+  if (!logger) logger = spdlog::stderr_logger_mt("allot");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(level));
   if (format == "json") {

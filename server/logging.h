@@ -6,6 +6,7 @@
 namespace allot {
 
 // level: trace..off; format: "text" or "json" (one object per line, message JSON-escaped).
+// May be called again (a reload) to change either.
 void ConfigureLogging(const std::string& level, const std::string& format);
 
 }  // namespace allot

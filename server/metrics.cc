@@ -146,6 +146,11 @@ ServerMetrics::ServerMetrics(const std::string& bind_address)
               .Help("ComRecycle budget-mode multiplier in force (core-ms per unit of value lost)")
               .Register(*registry_)
               .Add({})),
+      model_dir_exists_(prometheus::BuildGauge()
+                            .Name("allot_model_dir_exists")
+                            .Help("1 while the configured models.dir exists, else 0")
+                            .Register(*registry_)
+                            .Add({})),
       reservoir_samples_(
           prometheus::BuildCounter()
               .Name("allot_reservoir_samples_total")

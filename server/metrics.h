@@ -61,6 +61,7 @@ class ServerMetrics {
   void SetControl(const std::string& module, const ModuleDecision& decision);
   void ObserveControlStep(double seconds);
   void SetCacheBudgetMu(double mu);
+  void SetModelDirExists(bool exists) { model_dir_exists_.Set(exists ? 1 : 0); }
   // Advances the reservoir counters to the reservoir's running totals.
   void SetReservoir(uint64_t recorded, uint64_t dropped);
   void CountLoadReport(ReportOutcome outcome) {
@@ -96,6 +97,7 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>& telemetry_errors_;
   prometheus::Histogram& control_step_seconds_;
   prometheus::Gauge& cache_budget_mu_;
+  prometheus::Gauge& model_dir_exists_;
   prometheus::Family<prometheus::Counter>& reservoir_samples_;
   prometheus::Counter& reservoir_recorded_;
   prometheus::Counter& reservoir_dropped_;

@@ -79,6 +79,10 @@ ValidationResult ValidateAllocateRequest(const v1::AllocateRequest& request,
     if (!std::isfinite(c.age_seconds()) || c.age_seconds() < 0) {
       return Invalid("cache", at + ".age_seconds must be finite and >= 0");
     }
+    for (const CachedStage& earlier : *caches) {
+      if (earlier.stage == static_cast<int>(c.stage()))
+        return Invalid("cache", at + ".stage repeats an earlier entry's stage");
+    }
     caches->push_back({static_cast<int>(c.stage()), c.present(), c.age_seconds(), c.size()});
   }
   *agent = static_cast<size_t>(index);

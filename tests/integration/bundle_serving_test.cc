@@ -121,6 +121,57 @@ TEST_F(BundleServingTest, StartsWithTheNewestBundleAndRefusesACorruptNewerOne) {
             std::string::npos);
 }
 
+// Found by a probe: a bundle copied non-atomically (manifest first, weights later) was refused
+// once and never tried again.
+TEST_F(BundleServingTest, ARefusedBundleIsTriedAgainWhenItsFilesChange) {
+  TestServer server(Config(true));
+  auto stub = server.stub();
+  const std::string dir = Install("20990101-000000-awrq", /*corrupt=*/true);
+  BundleWatcher& bundles = server.server().bundles();
+  EXPECT_FALSE(bundles.PollOnce(*server.server().config()));
+  EXPECT_FALSE(bundles.PollOnce(*server.server().config()));  // unchanged: refused once only
+  EXPECT_NE(server.ScrapeMetrics().find(R"(allot_bundle_reloads_total{result="error"} 1)"),
+            std::string::npos);
+  std::filesystem::copy_file(bundle_ + "/model.pt", dir + "/model.pt",
+                             std::filesystem::copy_options::overwrite_existing);
+  EXPECT_TRUE(bundles.PollOnce(*server.server().config()));
+  EXPECT_EQ(Version(*stub), "20990101-000000-awrq");
+}
+
+// Found by a probe: a config the bundle did not match refused it, and rolling the config back
+// never brought the bundle back (the refusal was remembered forever).
+TEST_F(BundleServingTest, AConfigRollbackBringsTheBundleBackWithinOnePoll) {
+  Install("20990101-000000-awrq");
+  const std::string good = Config(true);
+  TestServer server(good);
+  auto stub = server.stub();
+  ASSERT_EQ(Version(*stub), "20990101-000000-awrq");
+  server.WriteConfig(std::regex_replace(good, std::regex("page_index"), "page_number"));
+  ASSERT_TRUE(server.server().Reload());
+  EXPECT_NE(Version(*stub), "20990101-000000-awrq");  // another schema: the analytic model
+  EXPECT_FALSE(server.server().bundles().PollOnce(*server.server().config()));
+  server.WriteConfig(good);
+  ASSERT_TRUE(server.server().Reload());
+  EXPECT_TRUE(server.server().bundles().PollOnce(*server.server().config()));
+  EXPECT_EQ(Version(*stub), "20990101-000000-awrq");
+}
+
+// Found by a probe: a missing or misspelt model directory was silent. It is logged and shown by
+// allot_model_dir_exists; readiness follows the documented rule (SERVING on the analytic model
+// when models.serve_analytic, else not until a bundle is warm).
+TEST_F(BundleServingTest, AMissingModelDirectoryIsShownAndABundleThereLaterServes) {
+  std::filesystem::remove_all(models_);
+  TestServer server(Config(true));
+  EXPECT_NE(server.ScrapeMetrics().find("allot_model_dir_exists 0"), std::string::npos);
+  EXPECT_TRUE(Ready(server.channel()));
+  std::filesystem::create_directories(models_);
+  Install("20990101-000000-awrq");
+  EXPECT_TRUE(server.server().bundles().PollOnce(*server.server().config()));
+  EXPECT_NE(server.ScrapeMetrics().find("allot_model_dir_exists 1"), std::string::npos);
+  auto stub = server.stub();
+  EXPECT_EQ(Version(*stub), "20990101-000000-awrq");
+}
+
 TEST_F(BundleServingTest, HotSwapUnderConcurrentLoadFailsNoRequest) {
   Install("20990101-000000-awrq");
   TestServer server(Config(true));

@@ -2,11 +2,13 @@
 // metrics, reload and graceful shutdown.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -348,6 +350,18 @@ TEST(ServerStartTest, APortInUseFailsTheStart) {
     EXPECT_NE(std::string(e.what()).find("cannot listen on " + first.target()), std::string::npos)
         << e.what();
   }
+}
+
+// Found by a probe: logging settings were not applied on reload.
+TEST(ServerReloadTest, LoggingSettingsAreAppliedOnReload) {
+  TestServer server;
+  server.WriteConfig(
+      std::regex_replace(EmbeddedDefaultConfigYaml(), std::regex("level: info"), "level: error"));
+  ASSERT_TRUE(server.server().Reload());
+  EXPECT_EQ(spdlog::get_level(), spdlog::level::err);
+  server.WriteConfig(EmbeddedDefaultConfigYaml());
+  ASSERT_TRUE(server.server().Reload());
+  EXPECT_EQ(spdlog::get_level(), spdlog::level::info);
 }
 
 }  // namespace

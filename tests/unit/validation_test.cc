@@ -77,6 +77,12 @@ TEST_F(ValidationTest, EachBadFieldIsNamed) {
          c->set_age_seconds(-1);
        },
        "cache", "age_seconds"},
+      {[](auto& r) {
+         r.add_cache()->set_stage(v1::STAGE_PRERANK);
+         r.add_cache()->set_stage(v1::STAGE_RECALL);
+         r.add_cache()->set_stage(v1::STAGE_PRERANK);
+       },
+       "cache", "cache[2].stage repeats"},
   };
   for (const Case& c : cases) {
     v1::AllocateRequest r = Valid();
