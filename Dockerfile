@@ -21,6 +21,7 @@ RUN apt-get update \
         ca-certificates \
         libcurl4 \
         libgrpc++1.51 \
+        libmicrohttpd12 \
         libopenblas0-pthread \
         libprometheus-cpp-core1.0 \
         libprotobuf32 \

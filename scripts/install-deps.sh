@@ -11,7 +11,7 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc grpc-proto
   libtorch-dev libopenblas0-pthread
   libspdlog-dev libfmt-dev prometheus-cpp-dev libyaml-cpp-dev
-  libgtest-dev libgmock-dev libcurl4-openssl-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev libcurl4-openssl-dev nlohmann-json3-dev libmicrohttpd-dev
   # test and ops tools
   prometheus nghttp2-client python3-grpcio python3-grpc-tools python3-protobuf curl procps
   gnuplot-nox

@@ -1,13 +1,9 @@
-// One connection at a time: read the request line, answer, close. poll() with a short timeout
-// lets the destructor stop the thread promptly.
+// /metrics on libmicrohttpd's internal polling thread; see metrics_http.h.
 #include "server/metrics_http.h"
 
-#include <arpa/inet.h>
+#include <microhttpd.h>
 #include <netdb.h>
-#include <poll.h>
 #include <prometheus/text_serializer.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <stdexcept>
@@ -15,19 +11,38 @@
 namespace allot {
 namespace {
 
-void WriteAll(int fd, const std::string& data) {
-  size_t sent = 0;
-  while (sent < data.size()) {
-    const ssize_t n = send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    sent += static_cast<size_t>(n);
-  }
+// A scrape that has not sent its request within this long is dropped.
+constexpr unsigned kConnectionTimeoutS = 10;
+// Bounds on open connections: Prometheus needs one, a few humans with curl a handful more.
+constexpr unsigned kMaxConnections = 64;
+constexpr unsigned kMaxConnectionsPerClient = 16;
+
+MHD_Result Reply(MHD_Connection* connection, unsigned status, const char* type,
+                 const std::string& body) {
+  MHD_Response* response = MHD_create_response_from_buffer(
+      body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY);
+  if (!response) return MHD_NO;
+  MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+  const MHD_Result queued = MHD_queue_response(connection, status, response);
+  MHD_destroy_response(response);
+  return queued;
 }
 
-std::string Response(const std::string& status, const std::string& type, const std::string& body) {
-  return "HTTP/1.1 " + status + "\r\nContent-Type: " + type +
-         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
-         body;
+MHD_Result Handle(void* self, MHD_Connection* connection, const char* url, const char* method,
+                  const char*, const char*, size_t* upload_size, void**) {
+  if (*upload_size != 0) {  // a body is never needed: drop it
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  if (std::strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+      std::strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+    return Reply(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
+  }
+  if (std::strcmp(url, "/metrics") != 0) {
+    return Reply(connection, MHD_HTTP_NOT_FOUND, "text/plain", "only /metrics is served here\n");
+  }
+  return Reply(connection, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
+               static_cast<const MetricsHttpServer*>(self)->Scrape());
 }
 
 }  // namespace
@@ -38,7 +53,9 @@ MetricsHttpServer::MetricsHttpServer(const std::string& bind_address,
   const size_t colon = bind_address.rfind(':');
   if (colon == std::string::npos)
     throw std::runtime_error("expected HOST:PORT, got '" + bind_address + "'");
-  const std::string host = bind_address.substr(0, colon);
+  std::string host = bind_address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   const std::string port = bind_address.substr(colon + 1);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -49,62 +66,29 @@ MetricsHttpServer::MetricsHttpServer(const std::string& bind_address,
       !found) {
     throw std::runtime_error("cannot resolve '" + bind_address + "'");
   }
-  listen_fd_ = socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol);
-  const int yes = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  const bool ok = listen_fd_ >= 0 && bind(listen_fd_, found->ai_addr, found->ai_addrlen) == 0 &&
-                  listen(listen_fd_, 64) == 0;
+  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD;
+  if (found->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+  daemon_ = MHD_start_daemon(flags, 0, nullptr, nullptr, &Handle, this,           //
+                             MHD_OPTION_SOCK_ADDR, found->ai_addr,                //
+                             MHD_OPTION_CONNECTION_TIMEOUT, kConnectionTimeoutS,  //
+                             MHD_OPTION_CONNECTION_LIMIT, kMaxConnections,        //
+                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, kMaxConnectionsPerClient,
+                             MHD_OPTION_END);
+  const int error = errno;
   freeaddrinfo(found);
-  if (!ok) {
-    const std::string why = std::strerror(errno);
-    if (listen_fd_ >= 0) close(listen_fd_);
-    throw std::runtime_error("cannot listen on " + bind_address + ": " + why);
+  if (!daemon_) {
+    throw std::runtime_error("cannot listen on " + bind_address + ": " + std::strerror(error));
   }
-  sockaddr_storage addr{};
-  socklen_t len = sizeof(addr);
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
-                                           : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  thread_ = std::thread([this] { Serve(); });
+  const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+  port_ = info ? info->port : 0;
 }
 
 MetricsHttpServer::~MetricsHttpServer() {
-  stopping_ = true;
-  if (thread_.joinable()) thread_.join();
-  close(listen_fd_);
+  if (daemon_) MHD_stop_daemon(daemon_);
 }
 
-void MetricsHttpServer::Serve() {
-  while (!stopping_) {
-    pollfd p{listen_fd_, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    const int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) continue;
-    Handle(client);
-    close(client);
-  }
-}
-
-void MetricsHttpServer::Handle(int client) {
-  // The request line is all we need; a slow client gets one second.
-  std::string request;
-  char buf[2048];
-  while (request.find("\r\n") == std::string::npos && request.size() < 8192) {
-    pollfd p{client, POLLIN, 0};
-    if (poll(&p, 1, 1000) <= 0) return;
-    const ssize_t n = recv(client, buf, sizeof(buf), 0);
-    if (n <= 0) return;
-    request.append(buf, static_cast<size_t>(n));
-  }
-  const std::string line = request.substr(0, request.find("\r\n"));
-  if (line.rfind("GET /metrics ", 0) == 0 || line.rfind("GET /metrics?", 0) == 0) {
-    const std::string body = prometheus::TextSerializer().Serialize(registry_->Collect());
-    WriteAll(client, Response("200 OK", "text/plain; version=0.0.4; charset=utf-8", body));
-  } else if (line.rfind("GET ", 0) == 0) {
-    WriteAll(client, Response("404 Not Found", "text/plain", "only /metrics is served here\n"));
-  } else {
-    WriteAll(client, Response("405 Method Not Allowed", "text/plain", "GET only\n"));
-  }
+std::string MetricsHttpServer::Scrape() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 
 }  // namespace allot

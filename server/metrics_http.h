@@ -1,16 +1,17 @@
-// A minimal HTTP endpoint serving the Prometheus text format at /metrics.
+// The HTTP endpoint serving the Prometheus text format at /metrics, on libmicrohttpd.
 //
 // Why not prometheus-cpp's Exposer: its civetweb server fails to start inside a process that also
-// loads LibTorch (mg_start returns no context after binding the port), and Prometheus scrapes a
-// replica a few times a minute, so a single-threaded endpoint is all that is needed.
+// loads LibTorch (mg_start returns no context after binding the port). libmicrohttpd's polling
+// thread serves many connections at once with a timeout each, so one slow client cannot hold a
+// scrape up (the hand-written endpoint it replaced served one connection at a time).
 #pragma once
 
 #include <prometheus/registry.h>
 
-#include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
+
+struct MHD_Daemon;
 
 namespace allot {
 
@@ -21,18 +22,17 @@ class MetricsHttpServer {
   MetricsHttpServer(const std::string& bind_address,
                     std::shared_ptr<prometheus::Registry> registry);
   ~MetricsHttpServer();
+  MetricsHttpServer(const MetricsHttpServer&) = delete;
+  MetricsHttpServer& operator=(const MetricsHttpServer&) = delete;
 
   int port() const { return port_; }
+  // The body of GET /metrics.
+  std::string Scrape() const;
 
  private:
-  void Serve();
-  void Handle(int client);
-
   std::shared_ptr<prometheus::Registry> registry_;
-  int listen_fd_ = -1;
+  MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
 };
 
 }  // namespace allot

@@ -1,8 +1,12 @@
 // The real gRPC server in-process on 127.0.0.1: allocation, validation, health, control state,
 // metrics, reload and graceful shutdown.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -362,6 +366,26 @@ TEST(ServerReloadTest, LoggingSettingsAreAppliedOnReload) {
   server.WriteConfig(EmbeddedDefaultConfigYaml());
   ASSERT_TRUE(server.server().Reload());
   EXPECT_EQ(spdlog::get_level(), spdlog::level::info);
+}
+
+// Found by a probe: the hand-written endpoint served one connection at a time, so a client
+// sending a byte every 0.5 s made a real scrape time out.
+TEST(MetricsEndpointTest, SlowClientsDoNotHoldUpAScrape) {
+  TestServer server;
+  std::vector<int> slow;
+  for (int i = 0; i < 8; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server.server().metrics_port()));
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ASSERT_GT(write(fd, "GET /metr", 9), 0);  // and never the rest
+    slow.push_back(fd);
+  }
+  const std::string metrics = server.ScrapeMetrics();
+  for (const int fd : slow) close(fd);
+  EXPECT_NE(metrics.find("allot_config_info"), std::string::npos);
 }
 
 }  // namespace

@@ -66,6 +66,10 @@ std::string TestServer::ScrapeMetrics() const {
     close(fd);
     return "";
   }
+  // A scrape the endpoint does not answer within 5 s comes back empty (Prometheus's default
+  // scrape timeout is 10 s).
+  const timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
   if (write(fd, request.data(), request.size()) < 0) {
     close(fd);
