@@ -2,7 +2,8 @@
 # The whole test suite: install, build with warnings as errors, run every test; then the policy
 # unit tests (decision path, reservoir, controllers: the concurrent code) again under
 # AddressSanitizer + UBSan. ALLOT_FULL_SANITIZERS=1 runs every test there (slow: LibTorch code is
-# rebuilt). Exits non-zero when anything fails.
+# rebuilt); and the request path under libFuzzer for ALLOT_FUZZ_SECONDS (60). Exits non-zero when
+# anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -11,6 +12,12 @@ bash scripts/build.sh build -DALLOT_WERROR=ON
 (cd build && ctest --output-on-failure -j2 --timeout 300)
 
 if [[ ${ALLOT_SKIP_SANITIZERS:-0} != 1 ]]; then
+  # The request path under libFuzzer (clang, ASan + UBSan) from the seed corpus, briefly;
+  # tests/fuzz/run.sh build-fuzz SECONDS runs it for longer.
+  ALLOT_TARGETS=allot_fuzz_decide bash scripts/build.sh build-fuzz -DALLOT_FUZZ=ON \
+    -DALLOT_WERROR=ON -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14
+  bash tests/fuzz/run.sh build-fuzz "${ALLOT_FUZZ_SECONDS:-60}"
+
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_container_overflow=0
   export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -1,0 +1,114 @@
+// libFuzzer target over what a caller controls: the bytes of an Allocate request or a load
+// report, through decoding, validation, the decision and the response, and the control loop the
+// reports and decisions feed. It aborts when any number a caller or the controller would see is
+// not finite. Input: one byte choosing the message (even: AllocateRequest, odd: LoadReport), then
+// the message's wire bytes.
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+
+#include "allot/v1/allocator.pb.h"
+#include "policy/analytic_scorer.h"
+#include "policy/control_loop.h"
+#include "policy/telemetry_source.h"
+#include "server/proto_convert.h"
+#include "server/request_validation.h"
+
+namespace allot {
+namespace {
+
+void Require(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "fuzz: %s\n", what);
+    std::abort();
+  }
+}
+
+// The default config with a clip bound and a reject bound, so both paths are reached.
+std::shared_ptr<const AllotConfig> FuzzConfig() {
+  AllotConfig config = LoadEmbeddedDefaultConfig();
+  for (AgentConfig& agent : config.agents) {
+    FeatureBoundConfig clip;
+    clip.feature = agent.features[0];
+    clip.min = -10;
+    clip.max = 10;
+    FeatureBoundConfig reject;
+    reject.feature = agent.features[1];
+    reject.min = -1e3;
+    reject.max = 1e3;
+    reject.action = FeatureBoundConfig::Action::kReject;
+    agent.feature_bounds = {clip, reject};
+  }
+  return std::make_shared<const AllotConfig>(std::move(config));
+}
+
+// Everything that lives across inputs, as in a server process.
+struct World {
+  std::shared_ptr<const AllotConfig> config = FuzzConfig();
+  std::shared_ptr<const PolicySnapshot> policy =
+      MakePolicySnapshot(config, std::make_shared<const AnalyticScorer>(*config));
+  AllocationEngine engine{policy, 256, 1};
+  ManualClock clock;
+  TelemetryStore store{clock, config->telemetry};
+  ReportLoadSource source{store};
+  EnginePorts ports{engine};
+  ControlLoop loop{config, ControlPorts{&source, &ports, &ports, &clock}};
+  uint64_t inputs = 0;
+};
+
+void Allocate(World& w, const uint8_t* data, size_t size) {
+  v1::AllocateRequest request;
+  if (!request.ParseFromArray(data, static_cast<int>(size))) return;
+  size_t agent = 0;
+  std::vector<CachedStage> caches;
+  if (!ValidateAllocateRequest(request, *w.policy, &agent, &caches).ok()) return;
+  const Allocation a = w.engine.Decide(
+      w.policy, agent, {request.features().data(), static_cast<size_t>(request.features_size())},
+      caches);
+  v1::AllocateResponse response;
+  FillAllocateResponse(a, &response);
+  Require(std::isfinite(response.lambda()) && std::isfinite(response.predicted_value()) &&
+              std::isfinite(response.predicted_cost()) && std::isfinite(response.user_value()),
+          "non-finite number in an AllocateResponse");
+  Require(a.joint < w.policy->spaces[agent].size(), "joint action out of the action space");
+}
+
+void Report(World& w, const uint8_t* data, size_t size) {
+  v1::LoadReport report;
+  if (!report.ParseFromArray(data, static_cast<int>(size))) return;
+  if (!ValidateLoadReport(report, *w.config, w.clock.NowMs()).ok()) return;
+  LoadSample sample{report.cpu_utilization(), report.qps(), report.degradation_level(),
+                    report.timestamp_ms()};
+  w.store.Report(report.module(), report.reporter(), sample);
+  if (const auto load = w.store.Latest(report.module())) {
+    Require(std::isfinite(load->cpu_utilization) && std::isfinite(load->qps),
+            "non-finite aggregated load");
+  }
+}
+
+// A control period every 256 inputs: the reservoir and the reports above feed it.
+void MaybeStep(World& w) {
+  if (++w.inputs % 256 != 0) return;
+  w.clock.AdvanceMs(1000);
+  for (const ModuleDecision& d : w.loop.Step()) {
+    Require(std::isfinite(d.lambda) && std::isfinite(d.predicted_cpu) &&
+                std::isfinite(d.forecast_qps) && std::isfinite(d.max_cost_ms),
+            "non-finite control decision");
+  }
+}
+
+}  // namespace
+}  // namespace allot
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static allot::World* world = new allot::World();  // lives for the process, as a server's state
+  if (size == 0) return 0;
+  if (data[0] % 2 == 0) {
+    allot::Allocate(*world, data + 1, size - 1);
+  } else {
+    allot::Report(*world, data + 1, size - 1);
+  }
+  allot::MaybeStep(*world);
+  return 0;
+}
