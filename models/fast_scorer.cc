@@ -20,6 +20,15 @@ Vec Copy(const torch::Tensor& t) {
   return Vec(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
+// Each kernel is cloned for AVX and picked at load time by an ifunc resolver. Under
+// ThreadSanitizer the resolver runs, instrumented, during dynamic relocation, before the TSan
+// runtime exists, and the process crashes before main: TSan builds keep the default clone only.
+#if defined(__SANITIZE_THREAD__)
+#define ALLOT_KERNEL
+#else
+#define ALLOT_KERNEL __attribute__((target_clones("avx", "default")))
+#endif
+
 // Eight floats as one value: GCC lowers it to one AVX register or two SSE registers.
 using Float8 = float __attribute__((vector_size(32)));
 
@@ -32,8 +41,7 @@ inline void Store8(float* p, Float8 v) { std::memcpy(p, &v, sizeof v); }
 
 // a . b over n floats, in eight interleaved partial sums (the cross network's dot products were
 // a tenth of the decision as one serial chain of adds).
-__attribute__((target_clones("avx", "default"))) float Dot(const float* __restrict a,
-                                                           const float* __restrict b, int n) {
+ALLOT_KERNEL float Dot(const float* __restrict a, const float* __restrict b, int n) {
   Float8 acc = {};
   int i = 0;
   for (; i + 8 <= n; i += 8) acc += Load8(a + i) * Load8(b + i);
@@ -49,11 +57,8 @@ __attribute__((target_clones("avx", "default"))) float Dot(const float* __restri
 // y for every input and ran at a quarter of this speed). Every sum runs in the same order (bias,
 // then inputs 0..n-1) on every path and in both clones, so results are bit-identical; the AVX
 // clone (no FMA contraction) only widens the vectors.
-__attribute__((target_clones("avx", "default"))) void MatMulRows(const float* __restrict wt,
-                                                                 const float* __restrict b, int n,
-                                                                 int out, const float* __restrict x,
-                                                                 int ldx, int rows,
-                                                                 float* __restrict y) {
+ALLOT_KERNEL void MatMulRows(const float* __restrict wt, const float* __restrict b, int n, int out,
+                             const float* __restrict x, int ldx, int rows, float* __restrict y) {
   const int out_blocked = out - out % 8;
   const auto w_at = [&](int i, int o) { return wt + static_cast<size_t>(i) * out + o; };
   const auto x_row = [&](int r) { return x + static_cast<size_t>(r) * ldx; };
@@ -163,11 +168,9 @@ inline void SigmoidInPlace(float* __restrict v, int n) {
 
 // One GRU step (torch gate order r, z, n): gi and gh are the input and hidden pre-activations
 // [3H], gates is scratch [3H]. h2 = (1 - z) * n + z * h. Cloned for AVX like MatMulRows.
-__attribute__((target_clones("avx", "default"))) void GruStep(const float* __restrict gi,
-                                                              const float* __restrict gh,
-                                                              const float* __restrict h, int H,
-                                                              float* __restrict gates,
-                                                              float* __restrict h2) {
+ALLOT_KERNEL void GruStep(const float* __restrict gi, const float* __restrict gh,
+                          const float* __restrict h, int H, float* __restrict gates,
+                          float* __restrict h2) {
   for (int i = 0; i < 2 * H; ++i) gates[i] = gi[i] + gh[i];
   SigmoidInPlace(gates, 2 * H);  // r, z
   float* __restrict n = gates + 2 * H;
