@@ -28,6 +28,16 @@ const char* ReportOutcomeName(ReportOutcome outcome) {
   return kNames[static_cast<int>(outcome)];
 }
 
+ReportOutcome TimestampOutcome(const TelemetryConfig& limits, int64_t timestamp_ms,
+                               int64_t now_ms) {
+  if (timestamp_ms == 0) return ReportOutcome::kAccepted;
+  if (timestamp_ms > now_ms + static_cast<int64_t>(limits.max_future_skew_s * 1000.0))
+    return ReportOutcome::kFuture;
+  if (timestamp_ms < now_ms - static_cast<int64_t>(limits.reporter_window_s * 1000.0))
+    return ReportOutcome::kExpired;
+  return ReportOutcome::kAccepted;
+}
+
 void TelemetryStore::Configure(const TelemetryConfig& limits) {
   std::lock_guard<std::mutex> lock(mu_);
   limits_ = limits;
@@ -42,15 +52,17 @@ ReportOutcome TelemetryStore::Report(const std::string& module, const std::strin
                                               reporter) == limits_.reporters.end()) {
     return ReportOutcome::kNotAllowed;
   }
-  if (sample.timestamp_ms > now_ms + static_cast<int64_t>(limits_.max_future_skew_s * 1000.0))
-    return ReportOutcome::kFuture;
-  if (sample.timestamp_ms < now_ms - WindowMs()) return ReportOutcome::kExpired;
+  if (const ReportOutcome stamped = TimestampOutcome(limits_, sample.timestamp_ms, now_ms);
+      stamped != ReportOutcome::kAccepted) {
+    return stamped;
+  }
   Reporters& reporters = modules_[module];
   const ReportOutcome admitted = Admit(reporters, reporter, now_ms, sample);
   if (admitted != ReportOutcome::kAccepted) return admitted;
 
-  const std::optional<LoadSample> others = Aggregate(reporters, &reporters.find(reporter)->first);
-  reporters[reporter].sample = sample;
+  const auto self = reporters.find(reporter);  // Admit made the entry
+  const std::optional<LoadSample> others = Aggregate(reporters, &self->first);
+  self->second.sample = sample;
   // With one other reporter there is no majority to be an outlier from.
   if (others && reporters.size() >= 3 &&
       std::abs(sample.cpu_utilization - others->cpu_utilization) > kOutlierCpuDistance) {

@@ -37,6 +37,10 @@ inline bool Refused(ReportOutcome o) {
          o != ReportOutcome::kOutOfOrder;
 }
 
+// Whether a sample stamped `timestamp_ms` (0 = now) may enter the store at `now_ms`: kAccepted,
+// kFuture or kExpired. The store's rule, also used by request validation to name the field.
+ReportOutcome TimestampOutcome(const TelemetryConfig& limits, int64_t timestamp_ms, int64_t now_ms);
+
 // Keeps the newest sample of each (module, reporter). The module's load is the median CPU and
 // degradation level of the reporters heard from within reporter_window_s of the newest one, and
 // their median QPS times their number (replicas each report their own share): one reporter, or

@@ -63,10 +63,13 @@ bool BundleWatcher::PollOnce(const AllotConfig& config) {
     if (dir_report_) dir_report_(config.models.dir, exists);
   }
   for (const std::string& dir : models::ListBundles(config.models.dir)) {
-    const Attempt attempt{FilesFingerprint(dir), config.version};
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (dir == current_) return false;  // the newest valid bundle is already serving
+    }
+    const Attempt attempt{FilesFingerprint(dir), config.version};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
       auto failed = failed_.find(dir);
       if (failed != failed_.end() && failed->second == attempt) continue;  // try older ones
     }

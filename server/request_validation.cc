@@ -103,15 +103,16 @@ ValidationResult ValidateLoadReport(const v1::LoadReport& report, const AllotCon
     return Invalid("qps", "must be in [0, 1e9]");
   if (report.timestamp_ms() < 0) return Invalid("timestamp_ms", "must be >= 0 (0 = now)");
   const TelemetryConfig& t = config.telemetry;
-  if (report.timestamp_ms() > now_ms + static_cast<int64_t>(t.max_future_skew_s * 1000.0)) {
-    return Invalid("timestamp_ms", "is more than telemetry.max_future_skew_s (" +
-                                       FormatSeconds(t.max_future_skew_s) +
-                                       ") ahead of the server's clock");
-  }
-  if (report.timestamp_ms() != 0 &&
-      report.timestamp_ms() < now_ms - static_cast<int64_t>(t.reporter_window_s * 1000.0)) {
-    return Invalid("timestamp_ms", "is older than telemetry.reporter_window_s (" +
-                                       FormatSeconds(t.reporter_window_s) + ")");
+  switch (TimestampOutcome(t, report.timestamp_ms(), now_ms)) {
+    case ReportOutcome::kFuture:
+      return Invalid("timestamp_ms", "is more than telemetry.max_future_skew_s (" +
+                                         FormatSeconds(t.max_future_skew_s) +
+                                         ") ahead of the server's clock");
+    case ReportOutcome::kExpired:
+      return Invalid("timestamp_ms", "is older than telemetry.reporter_window_s (" +
+                                         FormatSeconds(t.reporter_window_s) + ")");
+    default:
+      break;
   }
   if (static_cast<int>(report.reporter().size()) > config.server.max_id_length) {
     return Invalid("reporter",

@@ -9,6 +9,7 @@
 #include "allot/v1/allocator.pb.h"
 #include "policy/allocation_engine.h"
 #include "policy/cache_reuse.h"
+#include "policy/telemetry_store.h"
 
 namespace allot {
 

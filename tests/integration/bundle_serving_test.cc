@@ -216,14 +216,8 @@ TEST_F(BundleServingTest, HotSwapKeepsTheControlStateLearnedUnderTelemetry) {
   // A long period: only the test steps the loop, so nothing moves between the two reads.
   TestServer server(std::regex_replace(Config(true), std::regex("period_s: 1.0"), "period_s: 600"));
   auto stub = server.stub();
-  for (int i = 0; i < 200; ++i) {
-    grpc::ClientContext context;
-    v1::AllocateResponse response;
-    ASSERT_TRUE(stub->Allocate(&context, MakeRequest("rank", 8, 0.01f * i), &response).ok());
-  }
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  ASSERT_EQ(AllocateMany(*stub, "rank", 200), 200);
+  const int64_t now = SystemClock::Instance().NowMs();
   for (int i = 0; i < 6; ++i) {
     v1::LoadReport report;
     report.set_module("rank");

@@ -34,20 +34,14 @@ TEST(ControlInServerTest, ReportedOverloadRaisesTheModulesLambda) {
   TestServer server;
   auto stub = server.stub();
   v1::AllocateResponse response;
-  for (int i = 0; i < 200; ++i) {
-    grpc::ClientContext context;
-    ASSERT_TRUE(stub->Allocate(&context, MakeRequest("rank", 8, 0.01f * i), &response).ok());
-  }
+  ASSERT_EQ(AllocateMany(*stub, "rank", 200), 200);
   const double before = GetState(*stub).modules(2).lambda();
   for (int i = 0; i < 5; ++i) {
     v1::LoadReport report;
     report.set_module("rank");
     report.set_cpu_utilization(0.9);
     report.set_qps(1000);
-    report.set_timestamp_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count() +
-                            i);
+    report.set_timestamp_ms(SystemClock::Instance().NowMs() + i);
     grpc::ClientContext context;
     v1::ReportLoadResponse ignored;
     ASSERT_TRUE(stub->ReportLoad(&context, report, &ignored).ok());
@@ -79,14 +73,8 @@ TEST(ControlInServerTest, ReloadKeepsTheControllersStateWhereTheModulesStay) {
   const std::string slow = DefaultConfigWith("period_s: 1.0", "period_s: 600");
   TestServer server(slow);
   auto stub = server.stub();
-  v1::AllocateResponse response;
-  for (int i = 0; i < 200; ++i) {
-    grpc::ClientContext context;
-    ASSERT_TRUE(stub->Allocate(&context, MakeRequest("rank", 8, 0.01f * i), &response).ok());
-  }
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  ASSERT_EQ(AllocateMany(*stub, "rank", 200), 200);
+  const int64_t now = SystemClock::Instance().NowMs();
   for (int i = 0; i < 5; ++i) {
     v1::LoadReport report;
     report.set_module("rank");
@@ -133,16 +121,10 @@ grpc::Status SendLoad(v1::Allocator::Stub& stub, const std::string& reporter, do
 // period. The reports do not answer lambda, so the MPC (which aims below the target until it has
 // seen its own errors) keeps raising it: a baseline that any shift in the load would move.
 double RecallLambdaUnderReports(std::optional<double> hostile_cpu, std::string* metrics = nullptr) {
-  ManualClock clock(std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count());
+  ManualClock clock(SystemClock::Instance().NowMs());
   TestServer server(DefaultConfigWith("period_s: 1.0", "period_s: 600"), &clock);
   auto stub = server.stub();
-  v1::AllocateResponse response;
-  for (int i = 0; i < 200; ++i) {
-    grpc::ClientContext context;
-    EXPECT_TRUE(stub->Allocate(&context, MakeRequest("recall", 8, 0.01f * i), &response).ok());
-  }
+  EXPECT_EQ(AllocateMany(*stub, "recall", 200), 200);
   for (int period = 0; period < 30; ++period) {
     for (const char* pod : {"pod-a", "pod-b", "pod-c"}) {
       EXPECT_TRUE(SendLoad(*stub, pod, 0.46).ok());
@@ -177,9 +159,7 @@ TEST(ControlInServerTest, ReportsFromTheFutureOrFromUnlistedReportersAreRefused)
   TestServer server(DefaultConfigWith(
       "controller:\n", "telemetry: {reporters: [pod-a], max_future_skew_s: 2}\ncontroller:\n"));
   auto stub = server.stub();
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const int64_t now = SystemClock::Instance().NowMs();
   grpc::Status status = SendLoad(*stub, "pod-a", 1.0, now + 59'000);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(status.error_message().rfind("timestamp_ms: ", 0), 0u) << status.error_message();

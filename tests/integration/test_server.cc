@@ -84,6 +84,16 @@ std::string TestServer::ScrapeMetrics() const {
   return body == std::string::npos ? "" : response.substr(body + 4);
 }
 
+int AllocateMany(v1::Allocator::Stub& stub, const std::string& agent, int n) {
+  int ok = 0;
+  for (int i = 0; i < n; ++i) {
+    grpc::ClientContext context;
+    v1::AllocateResponse response;
+    ok += stub.Allocate(&context, MakeRequest(agent, 8, 0.01f * i), &response).ok();
+  }
+  return ok;
+}
+
 v1::AllocateRequest MakeRequest(const std::string& agent, int width, float value) {
   v1::AllocateRequest r;
   r.set_request_id("test-" + agent);

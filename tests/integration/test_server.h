@@ -36,6 +36,10 @@ class TestServer {
   std::unique_ptr<AllotServer> server_;
 };
 
+// Sends `n` valid Allocate calls for `agent` (8 features, values 0, 0.01, ...), so that the
+// engine's reservoir holds scored requests for the control loop; returns how many succeeded.
+int AllocateMany(v1::Allocator::Stub& stub, const std::string& agent, int n);
+
 // A valid request for the agent with `width` features, all set to `value`.
 v1::AllocateRequest MakeRequest(const std::string& agent, int width, float value = 0.3f);
 

@@ -57,6 +57,21 @@ class TrainerTest : public ::testing::Test {
     return o;
   }
 
+  // Small() at its smallest: one epoch of a 12-wide network (shape checks, not quality).
+  TrainOptions Tiny(const std::string& algorithm) const {
+    TrainOptions o = Small(algorithm);
+    o.hidden = 12;
+    o.epochs = 1;
+    o.value_epochs = 1;
+    return o;
+  }
+
+  // A random log of `config` (`rows` requests from `seed`), written under dir_ and read back.
+  TrainingLog RandomLog(const AllotConfig& config, int rows, int seed) const {
+    testing::WriteRandomLog(config, dir_ + "/logs/default.binpb", rows, seed);
+    return ReadTrainingLog({dir_ + "/logs/default.binpb"}, config, false);
+  }
+
   std::string dir_;
   AllotConfig config_;
 };
@@ -191,15 +206,11 @@ TEST_F(TrainerTest, EveryAlgorithmRoundTripsAndFastPathMatchesLibTorch) {
 // several decisions per agent, and a hidden size that is not a multiple of eight.
 TEST_F(TrainerTest, FastPathMatchesLibTorchOnTheDefaultConfig) {
   const AllotConfig config = LoadEmbeddedDefaultConfig();
-  testing::WriteRandomLog(config, dir_ + "/logs/default.binpb", 600, 5);
-  const TrainingLog log = ReadTrainingLog({dir_ + "/logs/default.binpb"}, config, false);
+  const TrainingLog log = RandomLog(config, 600, 5);
   std::mt19937 rng(4);
   std::normal_distribution<float> f(0.0f, 1.5f);
   for (const char* algorithm : {"awrq", "dqn"}) {
-    TrainOptions o = Small(algorithm);
-    o.hidden = 12;
-    o.epochs = 1;
-    o.value_epochs = 1;
+    const TrainOptions o = Tiny(algorithm);
     std::ostringstream progress;
     const TrainSummary summary = TrainBundle(log, config, o, dir_ + "/models-default", progress);
     const auto fast = LoadBundle(summary.bundle_dir, config, Inference::kFast);
@@ -233,12 +244,8 @@ TEST_F(TrainerTest, FastPathMatchesLibTorchOnTheDefaultConfig) {
 // the range's span on either side, so its scores stay what they are at that edge.
 TEST_F(TrainerTest, FeaturesFarOutsideTheFittedRangeAreClipped) {
   const AllotConfig config = LoadEmbeddedDefaultConfig();
-  testing::WriteRandomLog(config, dir_ + "/logs/default.binpb", 600, 5);
-  const TrainingLog log = ReadTrainingLog({dir_ + "/logs/default.binpb"}, config, false);
-  TrainOptions o = Small("awrq");
-  o.hidden = 12;
-  o.epochs = 1;
-  o.value_epochs = 1;
+  const TrainingLog log = RandomLog(config, 600, 5);
+  const TrainOptions o = Tiny("awrq");
   std::ostringstream progress;
   const TrainSummary summary = TrainBundle(log, config, o, dir_ + "/models-default", progress);
   const FittedRanges ranges = MeasureFittedRanges(log);
@@ -270,8 +277,7 @@ TEST_F(TrainerTest, FeaturesFarOutsideTheFittedRangeAreClipped) {
 // module its choice loads (recall's channels load pre-rank and rank).
 TEST_F(TrainerTest, ServedValuesAreNonNegativeAndCostsMonotoneInEveryModule) {
   const AllotConfig config = LoadEmbeddedDefaultConfig();
-  testing::WriteRandomLog(config, dir_ + "/logs/default.binpb", 800, 8);
-  const TrainingLog log = ReadTrainingLog({dir_ + "/logs/default.binpb"}, config, false);
+  const TrainingLog log = RandomLog(config, 800, 8);
   TrainOptions o = Small("awrq");
   o.epochs = 2;
   std::ostringstream progress;
