@@ -15,11 +15,15 @@ constexpr char kUsage[] =
     "                   [--seed N] [--epochs N] [--heads K] [--batch N] [--lr X] [--hidden N]\n"
     "                   [--gamma X] [--td-lambda X] [--mixer-weight X] [--target-update N]\n"
     "                   [--validation X] [--threads N] [--skip-bad] [--quiet] [--testbench CSV]\n"
+    "                   [--q-weighting relative|revenue]\n"
     "  --logs PATH      a log file or a directory of shards (repeatable)\n"
     "  --config FILE    schema to check records against (default: the embedded default config)\n"
     "  --out DIR        model directory; the bundle goes to DIR/<version> (default var/models)\n"
     "  --algorithm NAME dqn | drqn | vdn | qmix | awrq (default awrq)\n"
+    "  --threads N      LibTorch intra-op threads (default 1: the models' tensors are small)\n"
     "  --td-lambda X    each agent's target: X * revenue + (1 - X) * the next agent's value\n"
+    "  --q-weighting W  relative (default): every request's options count alike in the\n"
+    "                   action-value loss; revenue: requests count by their revenue\n"
     "  --skip-bad       skip and count records that do not fit the schema instead of failing\n"
     "  --testbench CSV  AutoBucket measurements (allot-sim testbench): fit the cost map and serve\n"
     "                   it for the agents whose logged costs it predicts better\n";
@@ -77,6 +81,8 @@ int main(int argc, char** argv) {
         options.gamma = std::stod(v);
       else if (arg == "--td-lambda")
         options.td_lambda = std::stod(v);
+      else if (arg == "--q-weighting")
+        options.q_weighting = v;
       else if (arg == "--mixer-weight")
         options.mixer_weight = std::stod(v);
       else if (arg == "--target-update")

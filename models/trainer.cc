@@ -128,6 +128,13 @@ torch::Tensor MaskedPoisson(const torch::Tensor& log_rate, const torch::Tensor& 
   return nll.sum() / weight.sum().clamp_min(1.0);
 }
 
+// The "relative" action-value weight of each row: 1 / its predicted user value (in units of the
+// mean revenue), floored so that a request predicted near zero cannot dominate a batch.
+torch::Tensor RelativeWeight(const torch::Tensor& log_base) {
+  constexpr double kFloor = 0.05;  // weight at most 20x that of an average request
+  return 1.0 / log_base.exp().clamp_min(kFloor);
+}
+
 // Mean Poisson deviance of outcomes y under rates exp(log_rate) (0 for a perfect fit).
 double PoissonDeviance(const torch::Tensor& y, const torch::Tensor& log_rate) {
   const torch::Tensor mu = log_rate.exp();
@@ -236,6 +243,8 @@ void ValidateTrainOptions(const TrainOptions& o) {
   require(o.lr > 0 && std::isfinite(o.lr), "lr: must be finite and > 0");
   require(o.gamma >= 0 && o.gamma <= 1, "gamma: must be in [0, 1]");
   require(o.td_lambda >= 0 && o.td_lambda <= 1, "td-lambda: must be in [0, 1]");
+  require(o.q_weighting == "relative" || o.q_weighting == "revenue",
+          "q-weighting: must be relative or revenue");
   require(std::isfinite(o.mixer_weight), "mixer-weight: must be finite (negative: the default)");
   require(o.batch >= 1, "batch: must be >= 1");
   require(o.epochs >= 1 && o.value_epochs >= 1, "epochs: must be >= 1");
@@ -478,7 +487,10 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
       const int64_t n_val_reuse = std::max<int64_t>(1, n_reuse / 10);
       const int64_t n_train_reuse = n_reuse - n_val_reuse;
       torch::optim::Adam opt(models->reuse->parameters(), torch::optim::AdamOptions(options.lr));
-      const torch::Tensor ones = torch::ones({n_train_reuse});
+      // Weighted as the action values are (TrainOptions::q_weighting).
+      const torch::Tensor row_weight = options.q_weighting == "relative"
+                                           ? RelativeWeight(base.slice(0, 0, n_train_reuse))
+                                           : torch::ones({n_train_reuse});
       for (int epoch = 0; epoch < 4 * options.value_epochs; ++epoch) {
         for (const torch::Tensor& b : Batches(torch::arange(n_train_reuse), options.batch, rng)) {
           const torch::Tensor log_rate =
@@ -486,7 +498,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
               BundleModelsImpl::LogRetained(models->reuse->forward(input.index_select(0, b)))
                   .squeeze(1);
           const torch::Tensor loss =
-              MaskedPoisson(log_rate, target_r.index_select(0, b), ones.index_select(0, b));
+              MaskedPoisson(log_rate, target_r.index_select(0, b), row_weight.index_select(0, b));
           opt.zero_grad();
           loss.backward();
           opt.step();
@@ -562,6 +574,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
     torch::optim::Adam opt(params, torch::optim::AdamOptions(options.lr));
     CopyParameters(*models, *target);
     const torch::Tensor state = models->MixerState(obs, digits);
+    const bool relative = options.q_weighting == "relative";
     Progress progress(out, options.algorithm,
                       static_cast<size_t>(options.epochs * train_rows.size(0)), options.progress);
     size_t done = 0;
@@ -569,13 +582,14 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
     for (int epoch = 0; epoch < options.epochs; ++epoch) {
       for (const torch::Tensor& b : Batches(train_rows, options.batch, rng)) {
         const torch::Tensor r = reward.index_select(0, b);
-        std::vector<torch::Tensor> base, o, d, mask, log_q;
+        std::vector<torch::Tensor> base, o, d, mask, log_q, relative_weight;
         for (size_t i = 0; i < n_agents; ++i) {
           base.push_back(log_base[i].index_select(0, b).unsqueeze(1));
           o.push_back(obs[i].index_select(0, b));
           d.push_back(digits[i].index_select(0, b));
           mask.push_back(present[i].index_select(0, b));
           log_q.push_back(base.back() + models->q[i]->forward(o.back(), d.back()));  // [B, K]
+          if (relative) relative_weight.push_back(RelativeWeight(base.back().squeeze(1)));
         }
         torch::Tensor loss = torch::zeros({});
         std::vector<torch::Tensor> agent_q;  // revenue / scale, for the central loss
@@ -588,8 +602,9 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
                     .exp();
             y = options.td_lambda * r + (1 - options.td_lambda) * options.gamma * next;
           }
+          const torch::Tensor row_weight = relative ? mask[i] * relative_weight[i] : mask[i];
           const torch::Tensor head_loss =
-              MaskedPoisson(log_q[i], y.unsqueeze(1).expand_as(log_q[i]), mask[i].unsqueeze(1),
+              MaskedPoisson(log_q[i], y.unsqueeze(1).expand_as(log_q[i]), row_weight.unsqueeze(1),
                             /*per_column=*/true);  // [K]
           loss = loss + credit[i] * head_loss.mean();
           // Error-proportional weights: heads that fit worse count more in the agent's Q.
@@ -729,7 +744,8 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   y << YAML::Key << "hyperparameters" << YAML::Value << YAML::BeginMap;
   y << YAML::Key << "lr" << YAML::Value << options.lr << YAML::Key << "gamma" << YAML::Value
     << options.gamma << YAML::Key << "mixer_weight" << YAML::Value << mixer_weight << YAML::Key
-    << "td_lambda" << YAML::Value << options.td_lambda;
+    << "td_lambda" << YAML::Value << options.td_lambda << YAML::Key << "q_weighting" << YAML::Value
+    << options.q_weighting;
   y << YAML::Key << "batch" << YAML::Value << options.batch << YAML::Key << "epochs" << YAML::Value
     << options.epochs;
   y << YAML::Key << "value_epochs" << YAML::Value << options.value_epochs;

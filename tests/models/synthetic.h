@@ -84,6 +84,40 @@ inline void WriteSyntheticLog(const std::string& path, int rows, uint64_t seed) 
   }
 }
 
+// A heavy-tailed chain: the user value is e^(1.5 f0) (the first feature of both agents), so a
+// few requests earn most of the revenue, and the first agent's longer queues pay in proportion
+// (x1.15, x1.3) for users worth less than 1 and cost the rest (x0.85, x0.7). Multiplicative
+// lognormal noise; uniform actions. What the second agent chooses does not matter.
+inline double TailUplift(double value, int a) {
+  const double step = value < 1.0 ? 0.15 : -0.15;
+  return 1.0 + step * a;
+}
+
+inline void WriteValueTailLog(const std::string& path, int rows, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> action(0, 2);
+  std::normal_distribution<float> feature(0.0f, 1.0f);
+  std::normal_distribution<double> noise(0.0, 0.3);
+  std::ofstream out(path, std::ios::binary);
+  for (int i = 0; i < rows; ++i) {
+    v1::Transition t;
+    t.set_request_id("tail" + std::to_string(i));
+    const float f0 = feature(rng);
+    const double value = std::exp(1.5 * f0);
+    const int a = action(rng);
+    for (const char* agent : {"first", "second"}) {
+      v1::AgentStep* s = t.add_steps();
+      s->set_agent(agent);
+      s->add_features(f0);
+      s->add_features(feature(rng));
+      s->set_joint_action(static_cast<uint32_t>(agent[0] == 'f' ? a : action(rng)));
+      s->set_cost(1.0);
+    }
+    t.set_revenue(value * TailUplift(value, a) * std::exp(noise(rng) - 0.045));
+    google::protobuf::util::SerializeDelimitedToOstream(t, &out);
+  }
+}
+
 // Repeat requests of the two-agent chain, each with a cached output of stage 1 (the first agent's
 // stage) of age U[0, 300] s. Half of them reuse it: the first agent's step is then marked
 // served_from_cache (its stage did not run) and the revenue keeps 0.7 * e^(-age / 200) of what

@@ -146,6 +146,44 @@ TEST_F(TrainerTest, AwrqRecoversTheBestJointActionOfAKnownTask) {
   EXPECT_TRUE(summary.warnings.empty()) << summary.warnings.front();
 }
 
+// Share of users worth less than 1 (f0 < -0.2, V < 0.75) for whom the bundle's first agent
+// prefers the longest queue, as it should (TailUplift).
+double LowValueUsersRight(const ActionScorer& scorer) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> f0(-1.5f, -0.2f);
+  std::normal_distribution<float> f1(0.0f, 1.0f);
+  AgentScores s;
+  int right = 0;
+  constexpr int kUsers = 200;
+  for (int i = 0; i < kUsers; ++i) {
+    const std::vector<float> x = {f0(rng), f1(rng)};
+    if (!scorer.Score(0, x, &s)) return 0.0;
+    right += std::max_element(s.value.begin(), s.value.end()) - s.value.begin() == 2;
+  }
+  return static_cast<double>(right) / kUsers;
+}
+
+// Revenue is heavy-tailed and the action's effect differs between cheap and valuable users. The
+// default (relative) weighting learns what pays for the many cheap users; plain revenue
+// weighting lets the few valuable ones decide for everybody.
+TEST_F(TrainerTest, RelativeWeightingLearnsWhatPaysForLowValueUsers) {
+  testing::WriteValueTailLog(dir_ + "/tail.binpb", 6000, 21);
+  const TrainingLog log = ReadTrainingLog({dir_ + "/tail.binpb"}, config_, false);
+  std::ostringstream progress;
+  TrainOptions relative = Small("awrq");
+  ASSERT_EQ(relative.q_weighting, "relative");
+  TrainOptions revenue = relative;
+  revenue.q_weighting = "revenue";
+  const auto relative_bundle = LoadBundle(
+      TrainBundle(log, config_, relative, dir_ + "/relative", progress).bundle_dir, config_);
+  const auto revenue_bundle = LoadBundle(
+      TrainBundle(log, config_, revenue, dir_ + "/revenue", progress).bundle_dir, config_);
+  const double relative_right = LowValueUsersRight(*relative_bundle);
+  const double revenue_right = LowValueUsersRight(*revenue_bundle);
+  EXPECT_GE(relative_right, 0.9);
+  EXPECT_GT(relative_right, revenue_right + 0.2);
+}
+
 TEST_F(TrainerTest, SameSeedSameBundleAndNeverOverwrites) {
   const TrainingLog log = ReadTrainingLog({dir_ + "/logs/b.binpb"}, config_, false);
   TrainOptions o = Small("qmix");
