@@ -158,6 +158,12 @@ bool AllotServer::Reload() {
     spdlog::info("reload: serving the embedded config, nothing to reload");
     return true;
   }
+  {
+    // What this reload reads is what the watcher has seen: it must not try (and count) the same
+    // contents again after a SIGHUP.
+    std::lock_guard<std::mutex> watched(mu_);
+    watched_contents_ = FileContents(options_.config_path);
+  }
   std::shared_ptr<const AllotConfig> next;
   try {
     next = LoadConfig();

@@ -253,6 +253,21 @@ TEST(ServerTest, ReloadAppliesAValidConfigAndKeepsTheLastGoodOnError) {
             std::string::npos);
 }
 
+// A SIGHUP reload of a broken file is one failed reload: the watcher does not try the same
+// contents again. (A negative check: it waits out several of the watcher's polls.)
+TEST(ServerTest, AFailedReloadIsCountedOnce) {
+  const std::string fast = DefaultConfigWith("reload_poll_s: 2.0", "reload_poll_s: 0.02");
+  TestServer server(fast);
+  std::string broken = fast;
+  broken.replace(broken.find("horizon: 10"), 11, "horizon: -3");
+  server.WriteConfig(broken);
+  EXPECT_FALSE(server.server().Reload());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // ~15 polls
+  const std::string metrics = server.ScrapeMetrics();
+  EXPECT_NE(metrics.find(R"(allot_config_reloads_total{result="error"} 1)"), std::string::npos)
+      << metrics.substr(metrics.find("allot_config_reloads_total"), 200);
+}
+
 TEST(ServerTest, ConfigFileChangesArepicked_UpByTheWatcher) {
   TestServer server(DefaultConfigWith("reload_poll_s: 2.0", "reload_poll_s: 0.05"));
   auto stub = server.stub();
