@@ -128,9 +128,11 @@ torch::Tensor MaskedPoisson(const torch::Tensor& log_rate, const torch::Tensor& 
   return nll.sum() / weight.sum().clamp_min(1.0);
 }
 
-// The "relative" action-value weight of each row: 1 / its predicted user value (in units of the
-// mean revenue), floored so that a request predicted near zero cannot dominate a batch.
-torch::Tensor RelativeWeight(const torch::Tensor& log_base) {
+// Each row's weight in the action-value and reuse losses (TrainOptions::q_weighting): 1, or
+// 1 / its predicted user value (in units of the mean revenue), floored so that a request
+// predicted near zero cannot dominate a batch.
+torch::Tensor LossWeight(const TrainOptions& options, const torch::Tensor& log_base) {
+  if (options.q_weighting == "revenue") return torch::ones_like(log_base);
   constexpr double kFloor = 0.05;  // weight at most 20x that of an average request
   return 1.0 / log_base.exp().clamp_min(kFloor);
 }
@@ -487,10 +489,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
       const int64_t n_val_reuse = std::max<int64_t>(1, n_reuse / 10);
       const int64_t n_train_reuse = n_reuse - n_val_reuse;
       torch::optim::Adam opt(models->reuse->parameters(), torch::optim::AdamOptions(options.lr));
-      // Weighted as the action values are (TrainOptions::q_weighting).
-      const torch::Tensor row_weight = options.q_weighting == "relative"
-                                           ? RelativeWeight(base.slice(0, 0, n_train_reuse))
-                                           : torch::ones({n_train_reuse});
+      const torch::Tensor row_weight = LossWeight(options, base.slice(0, 0, n_train_reuse));
       for (int epoch = 0; epoch < 4 * options.value_epochs; ++epoch) {
         for (const torch::Tensor& b : Batches(torch::arange(n_train_reuse), options.batch, rng)) {
           const torch::Tensor log_rate =
@@ -574,7 +573,10 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
     torch::optim::Adam opt(params, torch::optim::AdamOptions(options.lr));
     CopyParameters(*models, *target);
     const torch::Tensor state = models->MixerState(obs, digits);
-    const bool relative = options.q_weighting == "relative";
+    // Per agent: each row's loss weight, 0 where the agent did not run.
+    std::vector<torch::Tensor> row_weight;
+    for (size_t i = 0; i < n_agents; ++i)
+      row_weight.push_back(present[i] * LossWeight(options, log_base[i]));
     Progress progress(out, options.algorithm,
                       static_cast<size_t>(options.epochs * train_rows.size(0)), options.progress);
     size_t done = 0;
@@ -582,14 +584,13 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
     for (int epoch = 0; epoch < options.epochs; ++epoch) {
       for (const torch::Tensor& b : Batches(train_rows, options.batch, rng)) {
         const torch::Tensor r = reward.index_select(0, b);
-        std::vector<torch::Tensor> base, o, d, mask, log_q, relative_weight;
+        std::vector<torch::Tensor> base, o, d, weight, log_q;
         for (size_t i = 0; i < n_agents; ++i) {
           base.push_back(log_base[i].index_select(0, b).unsqueeze(1));
           o.push_back(obs[i].index_select(0, b));
           d.push_back(digits[i].index_select(0, b));
-          mask.push_back(present[i].index_select(0, b));
+          weight.push_back(row_weight[i].index_select(0, b));
           log_q.push_back(base.back() + models->q[i]->forward(o.back(), d.back()));  // [B, K]
-          if (relative) relative_weight.push_back(RelativeWeight(base.back().squeeze(1)));
         }
         torch::Tensor loss = torch::zeros({});
         std::vector<torch::Tensor> agent_q;  // revenue / scale, for the central loss
@@ -602,9 +603,8 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
                     .exp();
             y = options.td_lambda * r + (1 - options.td_lambda) * options.gamma * next;
           }
-          const torch::Tensor row_weight = relative ? mask[i] * relative_weight[i] : mask[i];
           const torch::Tensor head_loss =
-              MaskedPoisson(log_q[i], y.unsqueeze(1).expand_as(log_q[i]), row_weight.unsqueeze(1),
+              MaskedPoisson(log_q[i], y.unsqueeze(1).expand_as(log_q[i]), weight[i].unsqueeze(1),
                             /*per_column=*/true);  // [K]
           loss = loss + credit[i] * head_loss.mean();
           // Error-proportional weights: heads that fit worse count more in the agent's Q.
