@@ -57,7 +57,7 @@ for world in ${ALLOT_QUALITY_WORLDS:-default b}; do
     cat "$run/evaluate.txt"
     grep -h "WARNING" "$run"/train-*.txt || true
     awk -v world="$world" -v seed="$seed" '
-      $2 == "offline" || $2 == "online" { printf "%-8s %-5s %-16s %7.2f\n", world, seed, $1, $4 }
+      $2 == "offline" || $2 == "online" || $1 == "oracle-windowed" { printf "%-8s %-5s %-16s %7.2f\n", world, seed, $1, $4 }
     ' "$run/evaluate.txt" >> "$summary"
   done
 done

@@ -34,9 +34,12 @@ constexpr char kUsage[] =
     "            training logs (length-delimited allot.v1.Transition, sharded) and "
     "DIR/manifest.json\n"
     "  evaluate  [--requests N] [--seed S] [--csv FILE] [--charts DIR] [--bundles DIR,DIR...]\n"
-    "            [--start-hour H] [--density K]\n"
+    "            [--start-hour H] [--density K] [--oracle-window-s W]\n"
     "            replays a held-out period through static, dcaf, analytic+fixed|pid|mpc and the "
     "oracle;\n"
+    "            oracle-windowed holds each module at its CPU target in every W simulated seconds\n"
+    "            (default ten control periods): the best a controller that holds its target can "
+    "do;\n"
     "            --density K simulates K times more requests per simulated second, each standing\n"
     "            for K times fewer real ones (less sampling noise in module CPU)\n"
     "  control   [--requests N] [--seed S] [--csv FILE] [--start-hour H] [--density K]\n"
@@ -99,8 +102,8 @@ Flags Parse(int argc, const char* const* argv) {
   static const std::map<std::string, std::set<std::string>> kFlags = {
       {"generate", {"world", "config", "out", "requests", "shards", "seed", "epsilon"}},
       {"evaluate",
-       {"world", "config", "requests", "seed", "csv", "charts", "bundles", "start-hour",
-        "density"}},
+       {"world", "config", "requests", "seed", "csv", "charts", "bundles", "start-hour", "density",
+        "oracle-window-s"}},
       {"control", {"world", "config", "requests", "seed", "csv", "start-hour", "density"}},
       {"drive", {"world", "config", "target", "qps", "duration", "seed", "start-hour", "csv"}},
       {"testbench", {"world", "config", "out", "seed"}},
@@ -177,6 +180,7 @@ int Evaluate(const Flags& f, std::ostream& out) {
   EvalOptions o;
   o.seed = static_cast<uint64_t>(f.Int("seed", 1, 0, INT64_MAX));
   o.requests = static_cast<size_t>(f.Int("requests", 0, 0, 100'000'000));
+  o.oracle_window_s = f.Num("oracle-window-s", 0.0, 0.0, 1e9);
   o.log_progress = true;
   o.extra_rows.push_back(AnalyticControllerRows());
   const auto world = LoadWorld(f);

@@ -158,12 +158,26 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
   }
 
   {
+    const double window_s =
+        options.oracle_window_s > 0 ? options.oracle_window_s : 10.0 * base.period_s;
+    WindowedOracle w = SolveWindowedOracle(world, table, requests, window_s, duration_s, scale,
+                                           oracle.lambda, bisection);
+    OraclePolicy policy("oracle-windowed", table, std::move(w.chosen), std::move(w.without_reuse),
+                        w.lambda, std::move(w.window));
+    RunOptions o = base;
+    o.lambdas = w.lambda.empty() ? oracle.lambda : w.lambda.front();
+    runs.push_back(RunRequests(world, requests, policy, o, "oracle-windowed"));
+    runs.back().hindsight = true;
+  }
+  log("windowed oracle");
+  {
     std::vector<uint32_t> chosen, plain;
     table.Best(StageLambdas(world, oracle.lambda), &chosen, &plain);
-    OraclePolicy policy("oracle", table, std::move(chosen), std::move(plain), oracle.lambda);
+    OraclePolicy policy("oracle", table, std::move(chosen), std::move(plain), {oracle.lambda});
     RunOptions o = base;
     o.lambdas = oracle.lambda;
     runs.push_back(RunRequests(world, requests, policy, o, "oracle"));
+    runs.back().hindsight = true;
   }
   log("oracle replay");
 

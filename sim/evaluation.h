@@ -47,6 +47,9 @@ struct EvalOptions {
   std::string stream = "evaluate";  // seed stream; never the one `generate` uses
   std::vector<RowFactory> extra_rows;
   bool log_progress = false;  // timings to stderr
+  // Window of the oracle that holds every module at its CPU target window by window
+  // (oracle-windowed); 0 = ten control periods.
+  double oracle_window_s = 0.0;
 };
 
 struct Evaluation {
@@ -76,8 +79,8 @@ RunResult RunRow(const World& world, const std::vector<Request>& requests, EvalR
 // CPU-noise seed shared by all rows (common random numbers).
 RunOptions EvaluationRunOptions(const World& world, double scale, uint64_t seed);
 
-// Generates the held-out stream and scores static, dcaf, analytic+fixed, the extra rows and the
-// oracle.
+// Generates the held-out stream and scores static, dcaf, analytic+fixed, the extra rows, the
+// windowed oracle and the oracle.
 Evaluation Evaluate(const World& world, const EvalOptions& options);
 
 // The same on given requests, with runs produced elsewhere (e.g. by a live server in `drive`)

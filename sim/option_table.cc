@@ -151,7 +151,8 @@ void OptionTable::PruneGroup(size_t begin) {
 }
 
 OptionTotals OptionTable::Best(const StageVector& lambda, std::vector<uint32_t>* chosen,
-                               std::vector<uint32_t>* chosen_without_reuse) const {
+                               std::vector<uint32_t>* chosen_without_reuse,
+                               RequestRange range) const {
   const float l0 = static_cast<float>(lambda[0]);
   const float l1 = static_cast<float>(lambda[1]);
   const float l2 = static_cast<float>(lambda[2]);
@@ -163,7 +164,7 @@ OptionTotals OptionTable::Best(const StageVector& lambda, std::vector<uint32_t>*
   const size_t n = num_requests();
   if (chosen) chosen->resize(n);
   if (chosen_without_reuse) chosen_without_reuse->resize(n);
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = range.begin, end = std::min(range.end, n); i < end; ++i) {
     uint32_t best = offset_[i];
     uint32_t best_plain = offset_[i];
     float best_score = -std::numeric_limits<float>::infinity();
@@ -189,7 +190,8 @@ OptionTotals OptionTable::Best(const StageVector& lambda, std::vector<uint32_t>*
   return totals;
 }
 
-OptionTotals OptionTable::BestSampled(const StageVector& lambda, size_t stride) const {
+OptionTotals OptionTable::BestSampled(const StageVector& lambda, size_t stride,
+                                      RequestRange range) const {
   // The solver's inner loop: no bookkeeping beyond the running best.
   const float l0 = static_cast<float>(lambda[0]);
   const float l1 = static_cast<float>(lambda[1]);
@@ -199,8 +201,8 @@ OptionTotals OptionTable::BestSampled(const StageVector& lambda, size_t stride) 
   const float* c1 = cost_[1].data();
   const float* c2 = cost_[2].data();
   OptionTotals totals;
-  const size_t n = num_requests();
-  for (size_t i = 0; i < n; i += stride) {
+  const size_t last = std::min(range.end, num_requests());
+  for (size_t i = range.begin; i < last; i += stride) {
     uint32_t best = offset_[i];
     float best_score = -std::numeric_limits<float>::infinity();
     const uint32_t end = offset_[i + 1];

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -17,6 +18,12 @@ using StageVector = std::array<double, kNumStages>;
 struct OptionTotals {
   double value = 0.0;
   StageVector cost{};  // core-ms per stage
+};
+
+// Requests [begin, end) of a table (end is clamped to the table's size).
+struct RequestRange {
+  size_t begin = 0;
+  size_t end = SIZE_MAX;
 };
 
 // An option: cache reuse r (0 none, else the reused stage number) and one joint per agent.
@@ -34,12 +41,14 @@ class OptionTable {
   size_t num_options() const { return value_.size(); }
   size_t num_combos() const { return combos_; }  // joint combinations without reuse
 
-  // Best option of every request at per-stage lambdas (ties go to the lower option). Optionally
-  // the chosen option per request and the best option that recomputes everything.
+  // Best option of every request in `range` at per-stage lambdas (ties go to the lower option).
+  // Optionally the chosen option per request and the best option that recomputes everything
+  // (both indexed by request; sized to the whole table, entries outside the range untouched).
   OptionTotals Best(const StageVector& lambda, std::vector<uint32_t>* chosen = nullptr,
-                    std::vector<uint32_t>* chosen_without_reuse = nullptr) const;
-  // Totals over every stride-th request only (a cheap estimate for warm starts).
-  OptionTotals BestSampled(const StageVector& lambda, size_t stride) const;
+                    std::vector<uint32_t>* chosen_without_reuse = nullptr,
+                    RequestRange range = {}) const;
+  // Totals over every stride-th request of `range` only (a cheap estimate for warm starts).
+  OptionTotals BestSampled(const StageVector& lambda, size_t stride, RequestRange range = {}) const;
 
   DecodedOption Decode(uint32_t option) const;
   float value(uint32_t option) const { return value_[option]; }

@@ -2,6 +2,7 @@
 #include "sim/oracle.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace allot::sim {
@@ -24,8 +25,10 @@ std::vector<double> ModuleCosts(const World& world, const StageVector& stage_cos
 
 OracleSolution SolveOracle(const World& world, const OptionTable& table,
                            const std::vector<double>& budget,
-                           const std::vector<double>& warm_lambda,
-                           const BisectionOptions& options) {
+                           const std::vector<double>& warm_lambda, const BisectionOptions& options,
+                           RequestRange range) {
+  range.end = std::min(range.end, table.num_requests());
+  const size_t n = range.end - std::min(range.begin, range.end);
   std::vector<double> start = warm_lambda;
   const bool cold = start.empty();
   if (cold) {
@@ -33,13 +36,12 @@ OracleSolution SolveOracle(const World& world, const OptionTable& table,
   }
   // Warm start on every 8th request (budget scaled alike), then polish on all of them.
   constexpr size_t kStride = 8;
-  if (cold && table.num_requests() >= 50 * kStride) {
+  if (cold && n >= 50 * kStride) {
     const CostFunction sampled = [&](const std::vector<double>& lambda) {
       std::vector<double> c =
-          ModuleCosts(world, table.BestSampled(StageLambdas(world, lambda), kStride).cost);
+          ModuleCosts(world, table.BestSampled(StageLambdas(world, lambda), kStride, range).cost);
       for (double& x : c)
-        x *= static_cast<double>(table.num_requests()) /
-             static_cast<double>((table.num_requests() + kStride - 1) / kStride);
+        x *= static_cast<double>(n) / static_cast<double>((n + kStride - 1) / kStride);
       return c;
     };
     BisectionOptions rough = options;
@@ -47,13 +49,44 @@ OracleSolution SolveOracle(const World& world, const OptionTable& table,
     start = CoordinateBisection(sampled, budget, start, rough);
   }
   const CostFunction cost = [&](const std::vector<double>& lambda) {
-    return ModuleCosts(world, table.BestSampled(StageLambdas(world, lambda), 1).cost);
+    return ModuleCosts(world, table.BestSampled(StageLambdas(world, lambda), 1, range).cost);
   };
   OracleSolution s;
   s.lambda = CoordinateBisection(cost, budget, start, options);
-  s.totals = table.Best(StageLambdas(world, s.lambda));
+  s.totals = table.Best(StageLambdas(world, s.lambda), nullptr, nullptr, range);
   s.cost = ModuleCosts(world, s.totals.cost);
   return s;
+}
+
+WindowedOracle SolveWindowedOracle(const World& world, const OptionTable& table,
+                                   std::span<const Request> requests, double window_s,
+                                   double duration_s, double scale,
+                                   const std::vector<double>& warm_lambda,
+                                   const BisectionOptions& options) {
+  WindowedOracle out;
+  out.window.resize(requests.size());
+  // The last window ends with the stream (a request at exactly duration_s belongs to it), so the
+  // windows' budgets add up to the whole stream's.
+  const size_t windows =
+      std::max<size_t>(1, static_cast<size_t>(std::ceil(duration_s / window_s - 1e-9)));
+  size_t begin = 0;
+  for (size_t k = 0; k < windows; ++k) {
+    const double start = window_s * static_cast<double>(k);
+    const bool last = k + 1 == windows;
+    size_t end = begin;
+    while (end < requests.size() && (last || requests[end].sim_s < start + window_s)) {
+      out.window[end] = static_cast<uint32_t>(k);
+      ++end;
+    }
+    const double span = last ? duration_s - start : window_s;
+    const OracleSolution s = SolveOracle(world, table, world.Budgets(span, scale), warm_lambda,
+                                         options, RequestRange{begin, end});
+    table.Best(StageLambdas(world, s.lambda), &out.chosen, &out.without_reuse,
+               RequestRange{begin, end});
+    out.lambda.push_back(s.lambda);
+    begin = end;
+  }
+  return out;
 }
 
 StaticChoice BestStatic(const World& world, const OptionTable& table,
@@ -88,12 +121,14 @@ StaticChoice BestStatic(const World& world, const OptionTable& table,
 }
 
 OraclePolicy::OraclePolicy(std::string name, const OptionTable& table, std::vector<uint32_t> chosen,
-                           std::vector<uint32_t> without_reuse, std::vector<double> lambda)
+                           std::vector<uint32_t> without_reuse,
+                           std::vector<std::vector<double>> lambda, std::vector<uint32_t> window)
     : name_(std::move(name)),
       table_(table),
       chosen_(std::move(chosen)),
       without_reuse_(std::move(without_reuse)),
-      lambda_(std::move(lambda)) {}
+      lambda_(std::move(lambda)),
+      window_(std::move(window)) {}
 
 AgentChoice OraclePolicy::Decide(const AgentView& view) {
   const size_t i = static_cast<size_t>(view.request->index);
@@ -104,7 +139,8 @@ AgentChoice OraclePolicy::Decide(const AgentView& view) {
   // A skipped stage's joint is meaningless; report what recomputing would have used.
   c.joint = stage < d.reuse ? plain.joint[stage] : d.joint[stage];
   c.cache_reuse = view.position == 0 ? d.reuse : 0;
-  c.lambda = view.module < lambda_.size() ? lambda_[view.module] : 0.0;
+  const std::vector<double>& lambda = lambda_[window_.empty() ? 0 : window_[i]];
+  c.lambda = view.module < lambda.size() ? lambda[view.module] : 0.0;
   c.predicted_value = table_.value(chosen_[i]);
   return c;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "sim/bisection.h"
@@ -21,10 +22,27 @@ struct OracleSolution {
 // Per request argmax of true revenue - sum_m lambda_m cost_m over all agents jointly; lambdas by
 // iterated coordinate bisection to meet budget[m] (per config module). By Lagrangian sufficiency
 // the result is the exact optimum for the compute it uses.
+// `range` restricts the solve to those requests.
 OracleSolution SolveOracle(const World& world, const OptionTable& table,
                            const std::vector<double>& budget,
                            const std::vector<double>& warm_lambda = {},
-                           const BisectionOptions& options = {});
+                           const BisectionOptions& options = {}, RequestRange range = {});
+
+// The hindsight optimum when every window of `window_s` simulated seconds must keep within its
+// own budget (each module at its CPU target, window by window, rather than over the whole day):
+// the best a controller that holds its target can reach. The daily optimum shifts compute from
+// troughs into peaks, which the online world punishes with degradation and timeouts.
+struct WindowedOracle {
+  std::vector<std::vector<double>> lambda;      // per window, per config module
+  std::vector<uint32_t> window;                 // per request
+  std::vector<uint32_t> chosen, without_reuse;  // per request, as OptionTable::Best gives them
+};
+// `requests` are the table's, in time order.
+WindowedOracle SolveWindowedOracle(const World& world, const OptionTable& table,
+                                   std::span<const Request> requests, double window_s,
+                                   double duration_s, double scale,
+                                   const std::vector<double>& warm_lambda = {},
+                                   const BisectionOptions& options = {});
 
 // Per-stage view of per-module vectors and back.
 StageVector StageLambdas(const World& world, const std::vector<double>& module_lambda);
@@ -38,11 +56,13 @@ struct StaticChoice {
 StaticChoice BestStatic(const World& world, const OptionTable& table,
                         const std::vector<double>& budget);
 
-// Replays chosen options (indices into the table, one per request by Request::index).
+// Replays chosen options (indices into the table, one per request by Request::index), reporting
+// the lambdas of each request's window (none: one window).
 class OraclePolicy final : public SimPolicy {
  public:
   OraclePolicy(std::string name, const OptionTable& table, std::vector<uint32_t> chosen,
-               std::vector<uint32_t> without_reuse, std::vector<double> lambda);
+               std::vector<uint32_t> without_reuse, std::vector<std::vector<double>> lambda,
+               std::vector<uint32_t> window = {});
   const std::string& name() const override { return name_; }
   AgentChoice Decide(const AgentView& view) override;
   std::optional<uint32_t> Counterfactual(const AgentView& view) override;
@@ -51,7 +71,8 @@ class OraclePolicy final : public SimPolicy {
   std::string name_;
   const OptionTable& table_;
   std::vector<uint32_t> chosen_, without_reuse_;
-  std::vector<double> lambda_;
+  std::vector<std::vector<double>> lambda_;  // per window
+  std::vector<uint32_t> window_;
 };
 
 }  // namespace allot::sim

@@ -39,7 +39,7 @@ Table BuildTable(const World& world, const Evaluation& ev) {
     const RunResult& run = ev.runs[i];
     TableRow row;
     row.policy = run.name;
-    row.mode = run.name == "oracle" ? "hindsight" : run.online ? "online" : "offline";
+    row.mode = run.hindsight ? "hindsight" : run.online ? "online" : "offline";
     row.revenue = run.revenue;
     row.oracle_revenue = ev.oracle_equal_revenue[i];
     row.pct_of_oracle = row.oracle_revenue > 0 ? 100.0 * run.revenue / row.oracle_revenue : 0.0;

@@ -51,6 +51,7 @@ struct RequestRecord {
 struct RunResult {
   std::string name;
   bool online = false;
+  bool hindsight = false;         // an oracle's replay
   double revenue = 0.0;           // expected, the table's revenue
   double realised_revenue = 0.0;  // with click noise and drawn timeouts
   std::vector<double> cost;       // core-ms per module (simulated requests)

@@ -138,6 +138,47 @@ TEST(OracleTest, BestStaticFitsTheBudget) {
   EXPECT_GE(oracle.totals.value, fixed.totals.value);
 }
 
+// Held to its target window by window, the oracle keeps every window within its own budget,
+// earns no more than the daily optimum at the same compute, and with one window is that optimum.
+TEST(OracleTest, WindowedOracleKeepsEveryWindowWithinItsBudget) {
+  const auto world = testing::MakeWorld();
+  StreamOptions stream;
+  stream.start_hour = 6;  // the morning ramp: traffic and value per request change by the hour
+  const RequestStream source(*world, stream);
+  const std::vector<Request> requests = source.Take(1200);
+  const double duration = requests.back().sim_s;
+  const double window = duration / 4;
+  const OptionTable table(*world, requests);
+  const WindowedOracle w =
+      SolveWindowedOracle(*world, table, requests, window, duration, source.scale());
+  ASSERT_EQ(w.lambda.size(), 4u);
+  std::vector<std::vector<double>> used(w.lambda.size(), std::vector<double>(3, 0.0));
+  double revenue = 0.0;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_EQ(w.window[i], std::min<uint32_t>(requests[i].sim_s / window, 3)) << i;
+    revenue += table.value(w.chosen[i]);
+    for (int s = 0; s < kNumStages; ++s)
+      used[w.window[i]][world->layout().stage_module(s)] += table.cost(w.chosen[i], s);
+  }
+  for (size_t k = 0; k < used.size(); ++k) {
+    const std::vector<double> budget = world->Budgets(window, source.scale());
+    for (size_t m = 0; m < 3; ++m) EXPECT_LE(used[k][m], budget[m] * (1 + 1e-3)) << k << m;
+  }
+  std::vector<double> total(3, 0.0);
+  for (const auto& u : used)
+    for (size_t m = 0; m < 3; ++m) total[m] += u[m];
+  const OracleSolution daily = SolveOracle(*world, table, total);
+  EXPECT_LE(revenue, daily.totals.value * (1 + 1e-3));
+
+  const WindowedOracle one =
+      SolveWindowedOracle(*world, table, requests, 2 * duration, duration, source.scale());
+  ASSERT_EQ(one.lambda.size(), 1u);
+  const OracleSolution whole = SolveOracle(*world, table, world->Budgets(duration, source.scale()));
+  double one_revenue = 0.0;
+  for (uint32_t o : one.chosen) one_revenue += table.value(o);
+  EXPECT_NEAR(one_revenue, whole.totals.value, 1e-3 * whole.totals.value);
+}
+
 TEST(BisectionTest, MeetsBudgetsOfCoupledModules) {
   // cost_0 = 10 / (1 + l0), cost_1 = 20 / (1 + l1) + 5 / (1 + l0): module 1 depends on both.
   const CostFunction cost = [](const std::vector<double>& l) {
