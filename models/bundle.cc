@@ -98,6 +98,7 @@ class LearnedScorer final : public ActionScorer {
   }
 
   const std::string& version() const override { return version_; }
+  const char* inference() const override { return "libtorch"; }
 
   bool Score(size_t agent, std::span<const float> features, AgentScores* out) const override {
     if (agent >= digits_.size() || static_cast<int64_t>(features.size()) != models_->widths[agent])

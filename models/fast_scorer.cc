@@ -271,6 +271,7 @@ class FastScorer final : public ActionScorer {
         reuse_(std::move(reuse)) {}
 
   const std::string& version() const override { return version_; }
+  const char* inference() const override { return "fast"; }
 
   bool Score(size_t index, std::span<const float> features, AgentScores* out) const override {
     if (index >= agents_.size() || static_cast<int>(features.size()) != agents_[index].width)

@@ -14,6 +14,7 @@ class ClippingScorer final : public ActionScorer {
       : inner_(std::move(inner)), guards_(std::move(guards)) {}
 
   const std::string& version() const override { return inner_->version(); }
+  const char* inference() const override { return inner_->inference(); }
 
   bool Score(size_t agent, std::span<const float> features, AgentScores* out) const override {
     thread_local std::vector<float> buffer;

@@ -22,6 +22,7 @@ class AnalyticScorer final : public ActionScorer {
   explicit AnalyticScorer(const AllotConfig& config);
 
   const std::string& version() const override { return version_; }
+  const char* inference() const override { return "analytic"; }
   bool Score(size_t agent, std::span<const float> features, AgentScores* out) const override;
 
   // Shared by learned scorers that bucket their predicted user value the same way.

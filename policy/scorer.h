@@ -28,6 +28,9 @@ class ActionScorer {
  public:
   virtual ~ActionScorer() = default;
   virtual const std::string& version() const = 0;
+  // How scores are computed, for operators: "analytic", "fast" (a bundle in plain loops) or
+  // "libtorch" (a bundle the fast path cannot express, about ten times slower per decision).
+  virtual const char* inference() const = 0;
   // agent: index into the config's agent list; features: the agent's feature vector (validated).
   // Returns false when it cannot score (the caller then answers with the safe default).
   virtual bool Score(size_t agent, std::span<const float> features, AgentScores* out) const = 0;

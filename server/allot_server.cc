@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <string_view>
 
 #include "models/bundle.h"
 #include "policy/analytic_scorer.h"
@@ -79,7 +80,7 @@ void AllotServer::Install(std::shared_ptr<const AllotConfig> config) {
     metrics_->SetModuleTarget(m.name, m.cpu_target, m.cpu_hard_limit);
     metrics_->SetLambda(m.name, lambdas->Get(m.name, m.initial_lambda));
   }
-  metrics_->SetPolicyInfo(config->version, policy->scorer->version());
+  metrics_->SetPolicyInfo(config->version, policy->scorer->version(), policy->scorer->inference());
 }
 
 std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
@@ -100,6 +101,12 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   self->bundles_ = std::make_unique<BundleWatcher>(
       [](const std::string& dir, const AllotConfig& c) { return models::LoadBundle(dir, c); },
       [raw](std::shared_ptr<const ActionScorer> scorer, const std::string& dir) {
+        if (std::string_view(scorer->inference()) == "libtorch") {
+          spdlog::warn(
+              "model bundle {} has layers the fast path cannot express; serving it through "
+              "LibTorch, about ten times slower per decision (allot_bundle_info{{inference}})",
+              dir);
+        }
         raw->InstallBundle(scorer, dir);
       },
       [raw](bool ok, const std::string& dir, const std::string& error) {

@@ -267,13 +267,13 @@ void ServerMetrics::SetModuleLoad(const std::string& module, double cpu, double 
 }
 
 void ServerMetrics::SetPolicyInfo(const std::string& config_version,
-                                  const std::string& bundle_version) {
+                                  const std::string& bundle_version, const std::string& inference) {
   static std::mutex mu;  // reloads are rare; serialise the remove-then-add of info series
   std::lock_guard<std::mutex> lock(mu);
   if (config_info_current_) config_info_.Remove(config_info_current_);
   if (bundle_info_current_) bundle_info_.Remove(bundle_info_current_);
   config_info_current_ = &config_info_.Add({{"version", config_version}});
-  bundle_info_current_ = &bundle_info_.Add({{"version", bundle_version}});
+  bundle_info_current_ = &bundle_info_.Add({{"version", bundle_version}, {"inference", inference}});
   config_info_current_->Set(1);
   bundle_info_current_->Set(1);
 }

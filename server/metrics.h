@@ -54,7 +54,10 @@ class ServerMetrics {
   void SetLambda(const std::string& module, double lambda);
   void SetModuleTarget(const std::string& module, double target, double hard_limit);
   void SetModuleLoad(const std::string& module, double cpu, double qps, double timestamp_s);
-  void SetPolicyInfo(const std::string& config_version, const std::string& bundle_version);
+  // allot_bundle_info{version, inference}: inference="libtorch" marks a bundle served off the
+  // fast path.
+  void SetPolicyInfo(const std::string& config_version, const std::string& bundle_version,
+                     const std::string& inference);
   void CountConfigReload(bool ok);
   void CountBundleReload(bool ok);
   // What the control loop decided for a module this period.

@@ -117,7 +117,30 @@ TEST_F(BundleServingTest, StartsWithTheNewestBundleAndRefusesACorruptNewerOne) {
   EXPECT_TRUE(Ready(server.channel()));
   const std::string metrics = server.ScrapeMetrics();
   EXPECT_NE(metrics.find(R"(allot_bundle_reloads_total{result="error"} 1)"), std::string::npos);
-  EXPECT_NE(metrics.find(R"(allot_bundle_info{version="20990101-000000-awrq"} 1)"),
+  EXPECT_NE(metrics.find(R"(allot_bundle_info{inference="fast",version="20990101-000000-awrq"} 1)"),
+            std::string::npos);
+}
+
+// Q-heads with hidden layers have no fast path: the bundle serves through LibTorch, about ten
+// times slower per decision, and operators see it in allot_bundle_info.
+TEST_F(BundleServingTest, ABundleOffTheFastPathIsShownInTheBundleInfo) {
+  const AllotConfig config = LoadEmbeddedDefaultConfig();
+  models::TrainOptions o;
+  o.heads = 2;
+  o.hidden = 8;
+  o.head_hidden = {4};
+  o.epochs = 1;
+  o.value_epochs = 1;
+  o.progress = false;
+  std::ostringstream progress;
+  const models::TrainSummary slow =
+      models::TrainBundle(models::ReadTrainingLog({source_ + "/log.binpb"}, config, false), config,
+                          o, models_, progress);
+  TestServer server(Config(true));
+  auto stub = server.stub();
+  EXPECT_EQ(Version(*stub), slow.version);
+  EXPECT_NE(server.ScrapeMetrics().find(R"(allot_bundle_info{inference="libtorch",version=")" +
+                                        slow.version + R"("} 1)"),
             std::string::npos);
 }
 

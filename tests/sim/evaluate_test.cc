@@ -38,6 +38,7 @@ class ReversedScorer final : public ActionScorer {
  public:
   explicit ReversedScorer(const AllotConfig& config) : inner_(config) {}
   const std::string& version() const override { return inner_.version(); }
+  const char* inference() const override { return inner_.inference(); }
   bool Score(size_t agent, std::span<const float> features, AgentScores* out) const override {
     if (!inner_.Score(agent, features, out)) return false;
     for (double& v : out->value) v = 1.0 / (1e-9 + v);

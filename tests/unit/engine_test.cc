@@ -208,6 +208,7 @@ TEST(TelemetryStoreTest, ZeroTimestampMeansNow) {
 class FailingScorer final : public ActionScorer {
  public:
   const std::string& version() const override { return version_; }
+  const char* inference() const override { return "analytic"; }
   bool Score(size_t, std::span<const float>, AgentScores*) const override {
     throw std::runtime_error("boom");
   }
@@ -301,6 +302,7 @@ class OverflowingScorer final : public ActionScorer {
   OverflowingScorer(const AllotConfig& config, double user_value, double value, double cost)
       : analytic_(config), user_value_(user_value), value_(value), cost_(cost) {}
   const std::string& version() const override { return analytic_.version(); }
+  const char* inference() const override { return analytic_.inference(); }
   bool Score(size_t agent, std::span<const float> features, AgentScores* out) const override {
     analytic_.Score(agent, features, out);
     out->user_value = user_value_;
