@@ -18,67 +18,6 @@
 namespace allot::models {
 namespace {
 
-YAML::Node SchemaNode(const AllotConfig& config) {
-  YAML::Node schema;
-  for (double b : config.value_model.bucket_bounds) schema["value_bucket_bounds"].push_back(b);
-  for (const AgentConfig& agent : config.agents) {
-    YAML::Node a;
-    a["name"] = agent.name;
-    for (const std::string& f : agent.features) a["features"].push_back(f);
-    for (const DecisionConfig& d : agent.decisions) {
-      YAML::Node dn;
-      dn["name"] = d.name;
-      dn["kind"] = DecisionKindName(d.kind);
-      for (const OptionConfig& o : d.options) dn["options"].push_back(o.label);
-      dn["min_selected"] = d.min_selected;
-      dn["max_selected"] = d.max_selected;
-      a["decisions"].push_back(dn);
-    }
-    a["joint_actions"] = ActionSpace(agent).size();
-    schema["agents"].push_back(a);
-  }
-  return schema;
-}
-
-std::string FlowText(const YAML::Node& node) {
-  YAML::Emitter out;
-  out << YAML::Flow << node;
-  return out.c_str();
-}
-
-// First difference between two schema nodes, as "path (bundle: X, config: Y)"; "" if equal.
-std::string FirstDifference(const YAML::Node& bundle, const YAML::Node& config,
-                            const std::string& path) {
-  if (bundle.Type() != config.Type())
-    return path + " (bundle: " + FlowText(bundle) + ", config: " + FlowText(config) + ")";
-  if (config.IsScalar()) {
-    return bundle.Scalar() == config.Scalar()
-               ? ""
-               : path + " (bundle: " + bundle.Scalar() + ", config: " + config.Scalar() + ")";
-  }
-  if (config.IsSequence()) {
-    if (bundle.size() != config.size()) {
-      return path + " (bundle has " + std::to_string(bundle.size()) + " entries, config " +
-             std::to_string(config.size()) + ")";
-    }
-    for (size_t i = 0; i < config.size(); ++i) {
-      const std::string d =
-          FirstDifference(bundle[i], config[i], path + "[" + std::to_string(i) + "]");
-      if (!d.empty()) return d;
-    }
-    return "";
-  }
-  if (config.IsMap()) {
-    for (const auto& kv : config) {
-      const std::string key = kv.first.as<std::string>();
-      const std::string d =
-          FirstDifference(bundle[key], kv.second, path.empty() ? key : path + "." + key);
-      if (!d.empty()) return d;
-    }
-  }
-  return "";
-}
-
 class LearnedScorer final : public ActionScorer {
  public:
   LearnedScorer(std::string version, BundleModels models, const AllotConfig& config,
@@ -157,8 +96,6 @@ class LearnedScorer final : public ActionScorer {
 
 }  // namespace
 
-std::string SchemaYaml(const AllotConfig& config) { return FlowText(SchemaNode(config)); }
-
 std::vector<std::string> ListBundles(const std::string& models_dir) {
   std::vector<std::pair<std::string, std::string>> found;  // (version, dir)
   std::error_code ec;
@@ -179,49 +116,17 @@ std::vector<std::string> ListBundles(const std::string& models_dir) {
 std::shared_ptr<const ActionScorer> LoadBundle(const std::string& dir, const AllotConfig& config,
                                                Inference inference) {
   const std::string where = "bundle " + dir + ": ";
-  YAML::Node manifest;
   try {
-    manifest = YAML::LoadFile((std::filesystem::path(dir) / kManifestFile).string());
-  } catch (const YAML::Exception& e) {
-    throw BundleError(where + "cannot read " + kManifestFile + ": " + e.what());
-  }
-  try {
-    const std::string difference =
-        FirstDifference(manifest["schema"], SchemaNode(config), "schema");
-    if (!difference.empty()) throw BundleError(where + "does not match the config: " + difference);
-    const int format = manifest["model_format"].as<int>(1);
-    if (format != kModelFormat) {
-      throw BundleError(where + "model_format " + std::to_string(format) +
-                        " is not served (this "
-                        "server serves format " +
-                        std::to_string(kModelFormat) + "); retrain it with allot-train");
-    }
-    Architecture arch;
-    const YAML::Node a = manifest["architecture"];
-    arch.algorithm = manifest["algorithm"].as<std::string>();
-    arch.heads = a["heads"].as<int>();
-    arch.hidden = a["hidden"].as<int64_t>();
-    arch.head_hidden = a["head_hidden"].as<std::vector<int64_t>>();
-    arch.mixer_embed = a["mixer_embed"].as<int64_t>();
-    arch.cross_layers = a["cross_layers"].as<int>();
-    arch.deep = a["deep"].as<std::vector<int64_t>>();
+    const BundleManifest manifest =
+        ReadManifest((std::filesystem::path(dir) / kManifestFile).string(), config);
     std::vector<double> calib_a, calib_b;
-    for (const YAML::Node& c : manifest["calibration"]) {
-      calib_a.push_back(c["a"].as<double>());
-      calib_b.push_back(c["b"].as<double>());
+    for (const AgentCalibration& c : manifest.calibration) {
+      calib_a.push_back(c.a);
+      calib_b.push_back(c.b);
     }
-    if (calib_a.size() != config.agents.size())
-      throw BundleError(where + "calibration: one entry per agent expected");
     ServedCostMap costs;
-    if (const YAML::Node source = manifest["cost_source"]) {
-      costs.use.assign(config.agents.size(), false);
-      for (size_t i = 0; i < config.agents.size(); ++i) {
-        const std::string kind = source[config.agents[i].name].as<std::string>("model");
-        if (kind != "map" && kind != "model")
-          throw BundleError(where + "cost_source." + config.agents[i].name +
-                            ": must be map or model");
-        costs.use[i] = kind == "map";
-      }
+    if (!manifest.cost_source.empty()) {
+      for (const std::string& kind : manifest.cost_source) costs.use.push_back(kind == "map");
       if (std::find(costs.use.begin(), costs.use.end(), true) != costs.use.end()) {
         std::string text;
         try {
@@ -232,18 +137,16 @@ std::shared_ptr<const ActionScorer> LoadBundle(const std::string& dir, const All
         costs.map = std::make_shared<const CostMap>(ParseCostMapYaml(text, kCostMapFile, config));
       }
     }
-    const std::string reuse_source = manifest["reuse_source"].as<std::string>("half_life");
-    if (reuse_source != "model" && reuse_source != "half_life")
-      throw BundleError(where + "reuse_source: must be model or half_life");
-    const bool reuse_model = reuse_source == "model";
+    const bool reuse_model = manifest.reuse_model;
+    const Architecture& arch = manifest.architecture;
     at::set_num_threads(1);  // one intra-op thread: requests run in parallel on gRPC's threads
     BundleModels models(config, arch);
     torch::serialize::InputArchive archive;
     archive.load_from((std::filesystem::path(dir) / kWeightsFile).string());
     models->load(archive);
     models->eval();
-    const std::string version = manifest["version"].as<std::string>();
-    const FittedRanges ranges = ReadFittedRanges(manifest["fitted_range"], config);
+    const std::string& version = manifest.version;
+    const FittedRanges& ranges = manifest.fitted_range;
     if (inference == Inference::kFast) {
       if (auto fast = MakeFastScorer(version, models, config, calib_a, calib_b, costs, reuse_model))
         return ClipToFittedRanges(std::move(fast), ranges);
@@ -252,8 +155,12 @@ std::shared_ptr<const ActionScorer> LoadBundle(const std::string& dir, const All
         std::make_shared<LearnedScorer>(version, std::move(models), config, calib_a, calib_b,
                                         std::move(costs), reuse_model),
         ranges);
-  } catch (const BundleError&) {
-    throw;
+  } catch (const BundleError& e) {
+    const std::string what = e.what();
+    if (what.rfind(where, 0) == 0) throw;
+    throw BundleError(where + what);
+  } catch (const YAML::BadFile& e) {
+    throw BundleError(where + "cannot read " + kManifestFile + ": " + e.what());
   } catch (const YAML::Exception& e) {
     throw BundleError(where + "malformed " + kManifestFile + ": " + e.what());
   } catch (const c10::Error& e) {

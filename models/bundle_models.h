@@ -5,25 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "models/bundle_manifest.h"
 #include "models/nets.h"
 #include "policy/action_space.h"
 #include "policy/config.h"
 
 namespace allot::models {
-
-// Everything needed to rebuild the networks before loading their weights.
-struct Architecture {
-  std::string algorithm = "awrq";
-  int heads = 1;
-  int64_t hidden = 64;
-  std::vector<int64_t> head_hidden = {};
-  int64_t mixer_embed = 32;
-  int cross_layers = 3;                  // DCN of the value and cost models (public code: 3)
-  std::vector<int64_t> deep = {64, 32};  // their deep towers (public code: [64, 32])
-  double dropout = 0.0;
-  bool recurrent() const { return algorithm != "dqn"; }
-  bool mixed() const { return algorithm == "qmix" || algorithm == "awrq"; }
-};
 
 // Per agent i: the user-value model (DCN, log of the expected revenue of the request), the cost
 // model (DCN on the observation and the action; output k is the log of the core-ms that agent
@@ -33,8 +20,6 @@ struct Architecture {
 // non-negative by construction (the structure of the analytic model and of ComRecycle's
 // base-plus-uplift logits).
 
-// Bundles written before the revenue-scale models had identity-link values; they are refused.
-inline constexpr int kModelFormat = 2;
 inline constexpr int64_t kReuseStages = 3;
 struct BundleModelsImpl : torch::nn::Module {
   BundleModelsImpl(const AllotConfig& config, const Architecture& arch);

@@ -711,72 +711,42 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
     archive.save_to((tmp / kWeightsFile).string());
   }
   if (!cost_map.empty()) std::ofstream(tmp / kCostMapFile) << CostMapYaml(cost_map, config);
-  YAML::Emitter y;
-  y << YAML::BeginMap;
-  y << YAML::Key << "version" << YAML::Value << summary.version;
+  BundleManifest manifest;
+  manifest.version = summary.version;
   {
     const std::time_t now = std::time(nullptr);
     char created[32];
     std::strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-    y << YAML::Key << "created" << YAML::Value << created;
+    manifest.created = created;
   }
-  y << YAML::Key << "model_format" << YAML::Value << kModelFormat;
-  y << YAML::Key << "algorithm" << YAML::Value << options.algorithm;
-  y << YAML::Key << "config_version" << YAML::Value << config.version;
-  y << YAML::Key << "input_hash" << YAML::Value << log.input_hash;
-  y << YAML::Key << "input_files" << YAML::Value << log.files.size();
-  y << YAML::Key << "transitions" << YAML::Value << log.rows;
-  y << YAML::Key << "skipped_records" << YAML::Value << log.skipped;
-  y << YAML::Key << "schema" << YAML::Value << YAML::Load(SchemaYaml(config));
-  y << YAML::Key << "architecture" << YAML::Value << YAML::BeginMap;
-  y << YAML::Key << "heads" << YAML::Value << arch.heads << YAML::Key << "hidden" << YAML::Value
-    << arch.hidden;
-  y << YAML::Key << "head_hidden" << YAML::Value << YAML::Flow << arch.head_hidden;
-  y << YAML::Key << "mixer_embed" << YAML::Value << arch.mixer_embed;
-  y << YAML::Key << "cross_layers" << YAML::Value << arch.cross_layers;
-  y << YAML::Key << "deep" << YAML::Value << YAML::Flow << arch.deep;
-  y << YAML::Key << "recurrent" << YAML::Value << arch.recurrent() << YAML::Key << "mixer"
-    << YAML::Value
-    << (arch.mixed()                 ? "monotone"
-        : options.algorithm == "vdn" ? "sum"
-                                     : "none");
-  y << YAML::EndMap;
-  y << YAML::Key << "hyperparameters" << YAML::Value << YAML::BeginMap;
-  y << YAML::Key << "lr" << YAML::Value << options.lr << YAML::Key << "gamma" << YAML::Value
-    << options.gamma << YAML::Key << "mixer_weight" << YAML::Value << mixer_weight << YAML::Key
-    << "td_lambda" << YAML::Value << options.td_lambda << YAML::Key << "q_weighting" << YAML::Value
-    << options.q_weighting;
-  y << YAML::Key << "batch" << YAML::Value << options.batch << YAML::Key << "epochs" << YAML::Value
-    << options.epochs;
-  y << YAML::Key << "value_epochs" << YAML::Value << options.value_epochs;
-  y << YAML::Key << "target_update" << YAML::Value << options.target_update;
-  y << YAML::Key << "dropout" << YAML::Value << options.dropout;
-  y << YAML::Key << "validation_fraction" << YAML::Value << options.validation_fraction;
-  y << YAML::Key << "seed" << YAML::Value << options.seed << YAML::Key << "revenue_scale"
-    << YAML::Value << scale;
-  y << YAML::EndMap;
-  y << YAML::Key << "reuse_source" << YAML::Value << (serve_reuse_model ? "model" : "half_life");
-  if (!cost_map.empty()) {
-    y << YAML::Key << "cost_source" << YAML::Value << YAML::BeginMap;
-    for (size_t i = 0; i < n_agents; ++i)
-      y << YAML::Key << config.agents[i].name << YAML::Value << cost_source[i];
-    y << YAML::EndMap;
-  }
-  WriteFittedRanges(y, MeasureFittedRanges(log), config);
-  y << YAML::Key << "calibration" << YAML::Value << YAML::BeginSeq;
-  for (size_t i = 0; i < n_agents; ++i) {
-    y << YAML::Flow << YAML::BeginMap << YAML::Key << "agent" << YAML::Value
-      << config.agents[i].name << YAML::Key << "a" << YAML::Value << calib_a[i] << YAML::Key << "b"
-      << YAML::Value << calib_b[i] << YAML::EndMap;
-  }
-  y << YAML::EndSeq;
-  y << YAML::Key << "warnings" << YAML::Value << YAML::BeginSeq;
-  for (const std::string& w : warnings) y << w;
-  y << YAML::EndSeq;
-  y << YAML::Key << "metrics" << YAML::Value << YAML::BeginMap;
-  for (const auto& [k, v] : summary.metrics) y << YAML::Key << k << YAML::Value << v;
-  y << YAML::EndMap << YAML::EndMap;
-  std::ofstream(tmp / kManifestFile) << y.c_str() << "\n";
+  manifest.config_version = config.version;
+  manifest.input_hash = log.input_hash;
+  manifest.input_files = static_cast<int64_t>(log.files.size());
+  manifest.transitions = static_cast<int64_t>(log.rows);
+  manifest.skipped_records = static_cast<int64_t>(log.skipped);
+  manifest.schema = YAML::Load(SchemaYaml(config));
+  manifest.architecture = arch;
+  manifest.hyperparameters = {options.lr,
+                              options.gamma,
+                              mixer_weight,
+                              options.td_lambda,
+                              options.q_weighting,
+                              options.batch,
+                              options.epochs,
+                              options.value_epochs,
+                              options.target_update,
+                              options.dropout,
+                              options.validation_fraction,
+                              options.seed,
+                              scale};
+  manifest.reuse_model = serve_reuse_model;
+  if (!cost_map.empty()) manifest.cost_source = cost_source;
+  manifest.fitted_range = MeasureFittedRanges(log);
+  for (size_t i = 0; i < n_agents; ++i)
+    manifest.calibration.push_back({config.agents[i].name, calib_a[i], calib_b[i]});
+  manifest.warnings = warnings;
+  manifest.metrics = summary.metrics;
+  WriteManifest(manifest, config, (tmp / kManifestFile).string());
   const std::filesystem::path final_dir = std::filesystem::path(models_dir) / summary.version;
   std::filesystem::rename(tmp, final_dir);  // fails rather than overwrite if it appeared meanwhile
   summary.bundle_dir = final_dir.string();

@@ -1,0 +1,248 @@
+// manifest.yaml: every key written here is read back by ReadManifest (the round-trip test keeps
+// them in step). Optional keys are those older bundles may lack.
+#include "models/bundle_manifest.h"
+
+#include <fstream>
+
+#include "models/bundle.h"
+#include "policy/action_space.h"
+
+namespace allot::models {
+namespace {
+
+YAML::Node SchemaNode(const AllotConfig& config) {
+  YAML::Node schema;
+  for (double b : config.value_model.bucket_bounds) schema["value_bucket_bounds"].push_back(b);
+  for (const AgentConfig& agent : config.agents) {
+    YAML::Node a;
+    a["name"] = agent.name;
+    for (const std::string& f : agent.features) a["features"].push_back(f);
+    for (const DecisionConfig& d : agent.decisions) {
+      YAML::Node dn;
+      dn["name"] = d.name;
+      dn["kind"] = DecisionKindName(d.kind);
+      for (const OptionConfig& o : d.options) dn["options"].push_back(o.label);
+      dn["min_selected"] = d.min_selected;
+      dn["max_selected"] = d.max_selected;
+      a["decisions"].push_back(dn);
+    }
+    a["joint_actions"] = ActionSpace(agent).size();
+    schema["agents"].push_back(a);
+  }
+  return schema;
+}
+
+std::string FlowText(const YAML::Node& node) {
+  YAML::Emitter out;
+  out << YAML::Flow << node;
+  return out.c_str();
+}
+
+// First difference between two schema nodes, as "path (bundle: X, config: Y)"; "" if equal.
+std::string FirstDifference(const YAML::Node& bundle, const YAML::Node& config,
+                            const std::string& path) {
+  if (bundle.Type() != config.Type())
+    return path + " (bundle: " + FlowText(bundle) + ", config: " + FlowText(config) + ")";
+  if (config.IsScalar()) {
+    return bundle.Scalar() == config.Scalar()
+               ? ""
+               : path + " (bundle: " + bundle.Scalar() + ", config: " + config.Scalar() + ")";
+  }
+  if (config.IsSequence()) {
+    if (bundle.size() != config.size()) {
+      return path + " (bundle has " + std::to_string(bundle.size()) + " entries, config " +
+             std::to_string(config.size()) + ")";
+    }
+    for (size_t i = 0; i < config.size(); ++i) {
+      const std::string d =
+          FirstDifference(bundle[i], config[i], path + "[" + std::to_string(i) + "]");
+      if (!d.empty()) return d;
+    }
+    return "";
+  }
+  if (config.IsMap()) {
+    for (const auto& kv : config) {
+      const std::string key = kv.first.as<std::string>();
+      const std::string d =
+          FirstDifference(bundle[key], kv.second, path.empty() ? key : path + "." + key);
+      if (!d.empty()) return d;
+    }
+  }
+  return "";
+}
+
+std::string ReuseSourceName(bool model) { return model ? "model" : "half_life"; }
+
+void WriteArchitecture(YAML::Emitter& y, const Architecture& a) {
+  y << YAML::Key << "architecture" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "heads" << YAML::Value << a.heads;
+  y << YAML::Key << "hidden" << YAML::Value << a.hidden;
+  y << YAML::Key << "head_hidden" << YAML::Value << YAML::Flow << a.head_hidden;
+  y << YAML::Key << "mixer_embed" << YAML::Value << a.mixer_embed;
+  y << YAML::Key << "cross_layers" << YAML::Value << a.cross_layers;
+  y << YAML::Key << "deep" << YAML::Value << YAML::Flow << a.deep;
+  y << YAML::Key << "recurrent" << YAML::Value << a.recurrent();
+  y << YAML::Key << "mixer" << YAML::Value << a.mixer();
+  y << YAML::EndMap;
+}
+
+Architecture ReadArchitecture(const YAML::Node& manifest) {
+  Architecture a;
+  const YAML::Node n = manifest["architecture"];
+  a.algorithm = manifest["algorithm"].as<std::string>();
+  a.heads = n["heads"].as<int>();
+  a.hidden = n["hidden"].as<int64_t>();
+  a.head_hidden = n["head_hidden"].as<std::vector<int64_t>>();
+  a.mixer_embed = n["mixer_embed"].as<int64_t>();
+  a.cross_layers = n["cross_layers"].as<int>();
+  a.deep = n["deep"].as<std::vector<int64_t>>();
+  return a;
+}
+
+void WriteHyperparameters(YAML::Emitter& y, const Hyperparameters& h) {
+  y << YAML::Key << "hyperparameters" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "lr" << YAML::Value << h.lr;
+  y << YAML::Key << "gamma" << YAML::Value << h.gamma;
+  y << YAML::Key << "mixer_weight" << YAML::Value << h.mixer_weight;
+  y << YAML::Key << "td_lambda" << YAML::Value << h.td_lambda;
+  y << YAML::Key << "q_weighting" << YAML::Value << h.q_weighting;
+  y << YAML::Key << "batch" << YAML::Value << h.batch;
+  y << YAML::Key << "epochs" << YAML::Value << h.epochs;
+  y << YAML::Key << "value_epochs" << YAML::Value << h.value_epochs;
+  y << YAML::Key << "target_update" << YAML::Value << h.target_update;
+  y << YAML::Key << "dropout" << YAML::Value << h.dropout;
+  y << YAML::Key << "validation_fraction" << YAML::Value << h.validation_fraction;
+  y << YAML::Key << "seed" << YAML::Value << h.seed;
+  y << YAML::Key << "revenue_scale" << YAML::Value << h.revenue_scale;
+  y << YAML::EndMap;
+}
+
+Hyperparameters ReadHyperparameters(const YAML::Node& n) {
+  Hyperparameters h;
+  if (!n) return h;
+  h.lr = n["lr"].as<double>(h.lr);
+  h.gamma = n["gamma"].as<double>(h.gamma);
+  h.mixer_weight = n["mixer_weight"].as<double>(h.mixer_weight);
+  h.td_lambda = n["td_lambda"].as<double>(h.td_lambda);
+  h.q_weighting = n["q_weighting"].as<std::string>(h.q_weighting);
+  h.batch = n["batch"].as<int>(h.batch);
+  h.epochs = n["epochs"].as<int>(h.epochs);
+  h.value_epochs = n["value_epochs"].as<int>(h.value_epochs);
+  h.target_update = n["target_update"].as<int>(h.target_update);
+  h.dropout = n["dropout"].as<double>(h.dropout);
+  h.validation_fraction = n["validation_fraction"].as<double>(h.validation_fraction);
+  h.seed = n["seed"].as<uint64_t>(h.seed);
+  h.revenue_scale = n["revenue_scale"].as<double>(h.revenue_scale);
+  return h;
+}
+
+std::vector<std::string> ReadCostSource(const YAML::Node& n, const AllotConfig& config) {
+  if (!n) return {};
+  std::vector<std::string> out;
+  for (const AgentConfig& agent : config.agents) {
+    std::string kind = n[agent.name].as<std::string>("model");
+    if (kind != "map" && kind != "model")
+      throw BundleError(std::string(kManifestFile) + ": cost_source." + agent.name +
+                        ": must be map or model");
+    out.push_back(std::move(kind));
+  }
+  return out;
+}
+
+std::vector<AgentCalibration> ReadCalibration(const YAML::Node& n, const AllotConfig& config) {
+  std::vector<AgentCalibration> out;
+  for (const YAML::Node& c : n) {
+    AgentCalibration a;
+    a.agent = c["agent"].as<std::string>("");
+    a.a = c["a"].as<double>();
+    a.b = c["b"].as<double>();
+    out.push_back(std::move(a));
+  }
+  if (out.size() != config.agents.size())
+    throw BundleError(std::string(kManifestFile) + ": calibration: one entry per agent expected");
+  return out;
+}
+
+}  // namespace
+
+std::string SchemaYaml(const AllotConfig& config) { return FlowText(SchemaNode(config)); }
+
+std::string Architecture::mixer() const {
+  return mixed() ? "monotone" : algorithm == "vdn" ? "sum" : "none";
+}
+
+BundleManifest ReadManifest(const std::string& path, const AllotConfig& config) {
+  const YAML::Node n = YAML::LoadFile(path);
+  BundleManifest m;
+  m.schema = n["schema"];
+  const std::string difference = FirstDifference(m.schema, SchemaNode(config), "schema");
+  if (!difference.empty()) throw BundleError("does not match the config: " + difference);
+  m.model_format = n["model_format"].as<int>(1);
+  if (m.model_format != kModelFormat) {
+    throw BundleError("model_format " + std::to_string(m.model_format) +
+                      " is not served (this server serves format " + std::to_string(kModelFormat) +
+                      "); retrain it with allot-train");
+  }
+  m.version = n["version"].as<std::string>();
+  m.created = n["created"].as<std::string>("");
+  m.config_version = n["config_version"].as<std::string>("");
+  m.input_hash = n["input_hash"].as<std::string>("");
+  m.input_files = n["input_files"].as<int64_t>(0);
+  m.transitions = n["transitions"].as<int64_t>(0);
+  m.skipped_records = n["skipped_records"].as<int64_t>(0);
+  m.architecture = ReadArchitecture(n);
+  m.hyperparameters = ReadHyperparameters(n["hyperparameters"]);
+  const std::string reuse = n["reuse_source"].as<std::string>("half_life");
+  if (reuse != ReuseSourceName(true) && reuse != ReuseSourceName(false))
+    throw BundleError(std::string(kManifestFile) + ": reuse_source: must be model or half_life");
+  m.reuse_model = reuse == ReuseSourceName(true);
+  m.cost_source = ReadCostSource(n["cost_source"], config);
+  m.fitted_range = ReadFittedRanges(n["fitted_range"], config);
+  m.calibration = ReadCalibration(n["calibration"], config);
+  if (const YAML::Node w = n["warnings"]) m.warnings = w.as<std::vector<std::string>>();
+  if (const YAML::Node metrics = n["metrics"])
+    m.metrics = metrics.as<std::map<std::string, double>>();
+  return m;
+}
+
+void WriteManifest(const BundleManifest& m, const AllotConfig& config, const std::string& path) {
+  YAML::Emitter y;
+  y << YAML::BeginMap;
+  y << YAML::Key << "version" << YAML::Value << m.version;
+  y << YAML::Key << "created" << YAML::Value << m.created;
+  y << YAML::Key << "model_format" << YAML::Value << m.model_format;
+  y << YAML::Key << "algorithm" << YAML::Value << m.architecture.algorithm;
+  y << YAML::Key << "config_version" << YAML::Value << m.config_version;
+  y << YAML::Key << "input_hash" << YAML::Value << m.input_hash;
+  y << YAML::Key << "input_files" << YAML::Value << m.input_files;
+  y << YAML::Key << "transitions" << YAML::Value << m.transitions;
+  y << YAML::Key << "skipped_records" << YAML::Value << m.skipped_records;
+  y << YAML::Key << "schema" << YAML::Value << m.schema;
+  WriteArchitecture(y, m.architecture);
+  WriteHyperparameters(y, m.hyperparameters);
+  y << YAML::Key << "reuse_source" << YAML::Value << ReuseSourceName(m.reuse_model);
+  if (!m.cost_source.empty()) {
+    y << YAML::Key << "cost_source" << YAML::Value << YAML::BeginMap;
+    for (size_t i = 0; i < m.cost_source.size() && i < config.agents.size(); ++i)
+      y << YAML::Key << config.agents[i].name << YAML::Value << m.cost_source[i];
+    y << YAML::EndMap;
+  }
+  WriteFittedRanges(y, m.fitted_range, config);
+  y << YAML::Key << "calibration" << YAML::Value << YAML::BeginSeq;
+  for (const AgentCalibration& c : m.calibration) {
+    y << YAML::Flow << YAML::BeginMap << YAML::Key << "agent" << YAML::Value << c.agent << YAML::Key
+      << "a" << YAML::Value << c.a << YAML::Key << "b" << YAML::Value << c.b << YAML::EndMap;
+  }
+  y << YAML::EndSeq;
+  y << YAML::Key << "warnings" << YAML::Value << YAML::BeginSeq;
+  for (const std::string& w : m.warnings) y << w;
+  y << YAML::EndSeq;
+  y << YAML::Key << "metrics" << YAML::Value << YAML::BeginMap;
+  for (const auto& [k, v] : m.metrics) y << YAML::Key << k << YAML::Value << v;
+  y << YAML::EndMap << YAML::EndMap;
+  std::ofstream out(path, std::ios::trunc);
+  out << y.c_str() << "\n";
+  if (!out) throw BundleError("cannot write " + path);
+}
+
+}  // namespace allot::models

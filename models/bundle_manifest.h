@@ -1,0 +1,89 @@
+// A bundle's manifest.yaml as one typed struct, written by the trainer and read by the loader, so
+// the two sides cannot drift apart. No LibTorch in this header.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "models/fitted_range.h"
+#include "policy/config.h"
+
+namespace allot::models {
+
+// Bundles written before the revenue-scale models had identity-link values; they are refused.
+inline constexpr int kModelFormat = 2;
+
+// Everything needed to rebuild the networks before loading their weights.
+struct Architecture {
+  std::string algorithm = "awrq";
+  int heads = 1;
+  int64_t hidden = 64;
+  std::vector<int64_t> head_hidden = {};
+  int64_t mixer_embed = 32;
+  int cross_layers = 3;                  // DCN of the value and cost models (public code: 3)
+  std::vector<int64_t> deep = {64, 32};  // their deep towers (public code: [64, 32])
+  double dropout = 0.0;
+  bool recurrent() const { return algorithm != "dqn"; }
+  bool mixed() const { return algorithm == "qmix" || algorithm == "awrq"; }
+  // How the agents' values combine in training: "monotone" (qmix, awrq), "sum" (vdn), "none".
+  std::string mixer() const;
+};
+
+// How the bundle was trained (recorded for people; the loader does not need it).
+struct Hyperparameters {
+  double lr = 0.0;
+  double gamma = 1.0;
+  double mixer_weight = 0.0;
+  double td_lambda = 1.0;
+  std::string q_weighting;
+  int batch = 0;
+  int epochs = 0;
+  int value_epochs = 0;
+  int target_update = 0;
+  double dropout = 0.0;
+  double validation_fraction = 0.0;
+  uint64_t seed = 0;
+  double revenue_scale = 1.0;  // mean training revenue the models trained in units of
+};
+
+// Served value = exp(a + log_value + b * mean head) per agent (see bundle_models.h).
+struct AgentCalibration {
+  std::string agent;
+  double a = 0.0;
+  double b = 1.0;
+};
+
+struct BundleManifest {
+  std::string version;
+  std::string created;  // UTC, ISO 8601
+  int model_format = kModelFormat;
+  std::string config_version;
+  std::string input_hash;  // of the training logs
+  int64_t input_files = 0;
+  int64_t transitions = 0;
+  int64_t skipped_records = 0;
+  YAML::Node schema;  // SchemaYaml of the config trained for
+  Architecture architecture;
+  Hyperparameters hyperparameters;
+  bool reuse_model = false;  // ComRecycle's reuse model served, else the config's half-life rule
+  // Per agent "map" (the AutoBucket cost map) or "model" (the cost network); empty: no cost map.
+  std::vector<std::string> cost_source;
+  FittedRanges fitted_range;
+  std::vector<AgentCalibration> calibration;  // one per agent, config order
+  std::vector<std::string> warnings;
+  std::map<std::string, double> metrics;  // validation metrics
+};
+
+// Reads a manifest written for `config` (SchemaYaml in bundle.h). Throws BundleError (bundle.h)
+// when the bundle's feature and action schema differs from the config's or its model format is not
+// served, and on values out of their domain, naming the key; YAML::Exception on malformed YAML.
+// Per-agent entries follow the config's agents.
+BundleManifest ReadManifest(const std::string& path, const AllotConfig& config);
+void WriteManifest(const BundleManifest& manifest, const AllotConfig& config,
+                   const std::string& path);
+
+}  // namespace allot::models
