@@ -1,0 +1,27 @@
+// The fast path's numeric kernels, kept apart from the scorer's logic (as faiss keeps its
+// distance kernels apart from its indexes): dense rows, dot products and the GRU step, each cloned
+// for AVX and picked at load time, with sums in a fixed order so every clone and every path gives
+// bit-identical results (the fast path must equal the LibTorch reference). No LibTorch here.
+#pragma once
+
+#include <cstddef>
+
+namespace allot::models::kernels {
+
+// a . b over n floats.
+float Dot(const float* __restrict a, const float* __restrict b, int n);
+
+// Y[r, :] = b + X[r, 0:n] W^T[0:n, :] for every row r < rows; wt is W transposed ([in][out]),
+// X rows are ldx apart and Y rows out apart.
+void MatMulRows(const float* __restrict wt, const float* __restrict b, int n, int out,
+                const float* __restrict x, int ldx, int rows, float* __restrict y);
+
+// x = max(x, 0) over n floats.
+void Relu(float* x, size_t n);
+
+// One GRU step (torch gate order r, z, n): gi and gh are the input and hidden pre-activations
+// [3H], gates is scratch [3H]; writes h2 = (1 - z) * n + z * h.
+void GruStep(const float* __restrict gi, const float* __restrict gh, const float* __restrict h,
+             int H, float* __restrict gates, float* __restrict h2);
+
+}  // namespace allot::models::kernels
