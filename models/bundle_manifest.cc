@@ -3,6 +3,7 @@
 #include "models/bundle_manifest.h"
 
 #include <fstream>
+#include <stdexcept>
 
 #include "models/bundle.h"
 #include "policy/action_space.h"
@@ -82,7 +83,7 @@ void WriteArchitecture(YAML::Emitter& y, const Architecture& a) {
   y << YAML::Key << "cross_layers" << YAML::Value << a.cross_layers;
   y << YAML::Key << "deep" << YAML::Value << YAML::Flow << a.deep;
   y << YAML::Key << "recurrent" << YAML::Value << a.recurrent();
-  y << YAML::Key << "mixer" << YAML::Value << a.mixer();
+  y << YAML::Key << "mixer" << YAML::Value << std::string(MixerName(a.traits().mixer));
   y << YAML::EndMap;
 }
 
@@ -90,6 +91,10 @@ Architecture ReadArchitecture(const YAML::Node& manifest) {
   Architecture a;
   const YAML::Node n = manifest["architecture"];
   a.algorithm = manifest["algorithm"].as<std::string>();
+  if (!FindAlgorithm(a.algorithm)) {
+    throw BundleError(std::string(kManifestFile) + ": algorithm: unknown '" + a.algorithm + "' (" +
+                      AlgorithmNames() + ")");
+  }
   a.heads = n["heads"].as<int>();
   a.hidden = n["hidden"].as<int64_t>();
   a.head_hidden = n["head_hidden"].as<std::vector<int64_t>>();
@@ -167,8 +172,11 @@ std::vector<AgentCalibration> ReadCalibration(const YAML::Node& n, const AllotCo
 
 std::string SchemaYaml(const AllotConfig& config) { return FlowText(SchemaNode(config)); }
 
-std::string Architecture::mixer() const {
-  return mixed() ? "monotone" : algorithm == "vdn" ? "sum" : "none";
+const AlgorithmTraits& Architecture::traits() const {
+  const AlgorithmTraits* found = FindAlgorithm(algorithm);
+  if (!found)
+    throw std::invalid_argument("unknown algorithm '" + algorithm + "' (" + AlgorithmNames() + ")");
+  return *found;
 }
 
 BundleManifest ReadManifest(const std::string& path, const AllotConfig& config) {

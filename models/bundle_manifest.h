@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "models/algorithms.h"
 #include "models/fitted_range.h"
 #include "policy/config.h"
 
@@ -27,10 +28,10 @@ struct Architecture {
   int cross_layers = 3;                  // DCN of the value and cost models (public code: 3)
   std::vector<int64_t> deep = {64, 32};  // their deep towers (public code: [64, 32])
   double dropout = 0.0;
-  bool recurrent() const { return algorithm != "dqn"; }
-  bool mixed() const { return algorithm == "qmix" || algorithm == "awrq"; }
-  // How the agents' values combine in training: "monotone" (qmix, awrq), "sum" (vdn), "none".
-  std::string mixer() const;
+  // The algorithm's row of algorithms.h; throws std::invalid_argument for an unknown name.
+  const AlgorithmTraits& traits() const;
+  bool recurrent() const { return traits().recurrent; }
+  bool mixed() const { return traits().mixer == Mixer::kMonotone; }  // has a mixer network
 };
 
 // How the bundle was trained (recorded for people; the loader does not need it).

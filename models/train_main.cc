@@ -1,4 +1,5 @@
 // allot-train: trains a model bundle from Transition logs (thin entry point over trainer.h).
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -19,7 +20,7 @@ constexpr char kUsage[] =
     "  --logs PATH      a log file or a directory of shards (repeatable)\n"
     "  --config FILE    schema to check records against (default: the embedded default config)\n"
     "  --out DIR        model directory; the bundle goes to DIR/<version> (default var/models)\n"
-    "  --algorithm NAME dqn | drqn | vdn | qmix | awrq (default awrq)\n"
+    "  --algorithm NAME one of the methods below (default awrq)\n"
     "  --threads N      LibTorch intra-op threads (default 1: the models' tensors are small)\n"
     "  --td-lambda X    each agent's target: X * revenue + (1 - X) * the next agent's value\n"
     "  --q-weighting W  relative (default): every request's options count alike in the\n"
@@ -28,8 +29,16 @@ constexpr char kUsage[] =
     "  --testbench CSV  AutoBucket measurements (allot-sim testbench): fit the cost map and serve\n"
     "                   it for the agents whose logged costs it predicts better\n";
 
+void PrintUsage(std::ostream& out) {
+  out << kUsage << "methods:\n";
+  for (const allot::models::AlgorithmTraits& a : allot::models::AlgorithmTable())
+    out << "  " << a.name << std::string(6 - std::min<size_t>(a.name.size(), 5), ' ') << a.summary
+        << "\n";
+}
+
 int Usage(const std::string& message) {
-  std::cerr << "allot-train: " << message << "\n" << kUsage;
+  std::cerr << "allot-train: " << message << "\n";
+  PrintUsage(std::cerr);
   return 2;
 }
 
@@ -43,7 +52,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
+      PrintUsage(std::cout);
       return 0;
     }
     if (arg == "--skip-bad") {

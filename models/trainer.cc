@@ -240,6 +240,8 @@ void ValidateTrainOptions(const TrainOptions& o) {
   auto require = [](bool ok, const std::string& what) {
     if (!ok) throw std::runtime_error(what);
   };
+  require(FindAlgorithm(o.algorithm) != nullptr,
+          "algorithm: unknown '" + o.algorithm + "' (" + AlgorithmNames() + ")");
   require(o.heads >= 1 && o.heads <= 1000, "heads: must be in [1, 1000]");
   require(o.hidden >= 1 && o.hidden <= 4096, "hidden: must be in [1, 4096]");
   require(o.lr > 0 && std::isfinite(o.lr), "lr: must be finite and > 0");
@@ -254,20 +256,11 @@ void ValidateTrainOptions(const TrainOptions& o) {
   require(o.validation_fraction > 0 && o.validation_fraction < 1, "validation: must be in (0, 1)");
 }
 
-const std::vector<std::string>& Algorithms() {
-  static const std::vector<std::string> names = {"dqn", "drqn", "vdn", "qmix", "awrq"};
-  return names;
-}
-
 TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
                          const TrainOptions& options, const std::string& models_dir,
                          std::ostream& out) {
-  const auto& names = Algorithms();
-  if (std::find(names.begin(), names.end(), options.algorithm) == names.end()) {
-    throw std::runtime_error("unknown algorithm '" + options.algorithm +
-                             "' (dqn, drqn, vdn, qmix, awrq)");
-  }
   ValidateTrainOptions(options);
+  const AlgorithmTraits* method = FindAlgorithm(options.algorithm);
   if (log.rows < 20)
     throw std::runtime_error("need at least 20 transitions, got " + std::to_string(log.rows));
   if (log.agents.size() != config.agents.size())
@@ -278,7 +271,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
 
   Architecture arch;
   arch.algorithm = options.algorithm;
-  arch.heads = options.algorithm == "awrq" ? std::max(1, options.heads) : 1;
+  arch.heads = method->multi_head ? std::max(1, options.heads) : 1;
   arch.hidden = options.hidden;
   arch.head_hidden = options.head_hidden;
   arch.mixer_embed = options.mixer_embed;
@@ -527,7 +520,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   // capacity) instead of scaling its reward, which would shrink the agent's values below revenue
   // and mis-price its compute by the same factor.
   std::vector<double> credit(n_agents, 1.0);
-  if (options.algorithm == "awrq") {
+  if (method->vgca_credit) {
     double total = 0;
     for (size_t i = 0; i < n_agents; ++i) {
       std::map<int64_t, std::pair<double, double>> by_action;  // joint -> (sum, count)
@@ -554,9 +547,8 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
     }
   }
 
-  const double mixer_weight = options.mixer_weight >= 0     ? options.mixer_weight
-                              : options.algorithm == "awrq" ? 0.0
-                                                            : 1.0;
+  const double mixer_weight =
+      options.mixer_weight >= 0 ? options.mixer_weight : method->default_mixer_weight;
 
   // 3. Action values. Every agent's heads give the log uplift of its action over the user value,
   // trained with a Poisson loss against the revenue that follows: the request's revenue, mixed
@@ -566,7 +558,7 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   // and the central loss that couples the agents (vdn: mean, qmix/awrq: monotone mixer).
   {
     std::vector<torch::Tensor> params = ParametersOf(models->q);
-    if (arch.mixed()) {
+    if (method->mixer == Mixer::kMonotone) {
       auto p = models->mixer->parameters();
       params.insert(params.end(), p.begin(), p.end());
     }
@@ -611,12 +603,12 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
           const torch::Tensor eta = (head_loss / head_loss.sum().clamp_min(1e-12)).detach();
           agent_q.push_back((log_q[i].exp() * eta).sum(1));
         }
-        if (options.algorithm == "vdn" || arch.mixed()) {
+        if (method->mixer != Mixer::kNone) {
           const torch::Tensor full = full_chain.index_select(0, b);
           // The forward value is the agents' Q; the gradient reaching them is scaled.
           const torch::Tensor q_raw = torch::stack(agent_q, 1);
           const torch::Tensor q_all = mixer_weight * q_raw + (1 - mixer_weight) * q_raw.detach();
-          const torch::Tensor q_tot = options.algorithm == "vdn"
+          const torch::Tensor q_tot = method->mixer == Mixer::kSum
                                           ? q_all.mean(1)
                                           : models->mixer->forward(q_all, state.index_select(0, b));
           const torch::Tensor central =

@@ -8,23 +8,17 @@
 #include <string>
 #include <vector>
 
+#include "models/algorithms.h"
 #include "models/training_log.h"
 #include "policy/config.h"
 
 namespace allot::models {
 
-// Action-value methods, selectable by name (ALGORITHMS.md section 3).
-//   dqn:  per-agent MLP Q, one head, independent TD learners on the chain's terminal revenue
-//   drqn: per-agent recurrent Q (GRU over the agent's decisions), otherwise as dqn
-//   vdn:  recurrent agents, Q_tot = sum of agent Qs, trained on revenue
-//   qmix: recurrent agents, monotone hypernetwork mixer, trained on revenue
-//   awrq: AWRQ-Mixer: recurrent agents with K heads, error-proportional head weights in training,
-//         VGCA credit-assigned TD targets with target networks, monotone mixer
-const std::vector<std::string>& Algorithms();
+// The action-value methods, selectable by name, are the rows of algorithms.h.
 
 struct TrainOptions {
   std::string algorithm = "awrq";
-  int heads = 20;       // K (awrq only; the baselines have one head)
+  int heads = 20;       // K (multi-head methods only: awrq; the others have one head)
   int64_t hidden = 32;  // GRU / encoder width (paper: 256; see bench/ for the cost)
   std::vector<int64_t> head_hidden = {};  // Q-head MLP (paper: [512, 256]); {} = linear heads
   int64_t mixer_embed = 32;

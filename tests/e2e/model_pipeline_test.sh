@@ -10,6 +10,13 @@ fail() { echo "model_pipeline_test: $*" >&2; exit 1; }
 
 "$build/allot-sim" generate --out "$work/logs" --requests 4000 --shards 2 --seed 3 >/dev/null
 "$build/allot-sim" testbench --out "$work/bench.csv" --seed 3 >/dev/null
+if err=$("$build/allot-train" --logs "$work/logs" --algorithm ppo --quiet 2>&1); then
+  fail "an unknown algorithm was accepted"
+fi
+grep -q "algorithm: unknown 'ppo' (dqn, drqn, vdn, qmix, awrq)" <<<"$err" ||
+  fail "unknown algorithm not named: $err"
+grep -Eq '^  awrq +AWRQ-Mixer' <<<"$("$build/allot-train" --help)" || fail "--help lists no methods"
+
 "$build/allot-train" --logs "$work/logs" --testbench "$work/bench.csv" --out "$work/models" \
   --algorithm awrq --seed 3 --epochs 1 --heads 2 --quiet >/dev/null
 bundle=$(ls -d "$work"/models/*-awrq)
@@ -33,6 +40,7 @@ echo "$table"
 grep -Eq '^awrq\+pid +online' <<<"$table" || fail "no awrq+pid row"
 grep -Eq '^awrq\+mpc +online' <<<"$table" || fail "no awrq+mpc row"
 grep -Eq '^awrq\+dcaf +offline' <<<"$table" || fail "no awrq+dcaf row"
+grep -Eq '^oracle-windowed +hindsight' <<<"$table" || fail "no oracle-windowed row"
 grep -Eq "^model quality $(basename "$bundle") .*recall -?[0-9.]+ / -?[0-9.]+ prerank" <<<"$table" ||
   fail "no r_s line for the bundle"
 echo "model_pipeline_test: ok"

@@ -131,6 +131,8 @@ TEST_F(BundleManifestTest, ValuesOutOfTheirDomainAreRefusedByKey) {
     }
     return "";
   };
+  EXPECT_NE(refused("algorithm: awrq", "algorithm: ppo").find("algorithm: unknown 'ppo'"),
+            std::string::npos);
   EXPECT_NE(refused("reuse_source: model", "reuse_source: always").find("reuse_source"),
             std::string::npos);
   EXPECT_NE(refused("recall: map", "recall: table").find("cost_source.recall"), std::string::npos);

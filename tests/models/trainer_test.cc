@@ -213,7 +213,8 @@ TEST_F(TrainerTest, EveryAlgorithmRoundTripsAndFastPathMatchesLibTorch) {
   const TrainingLog log = ReadTrainingLog({dir_ + "/logs/b.binpb"}, config_, false);
   std::mt19937 rng(3);
   std::normal_distribution<float> f(0.0f, 1.5f);
-  for (const std::string& algorithm : Algorithms()) {
+  for (const AlgorithmTraits& method : AlgorithmTable()) {
+    const std::string algorithm(method.name);
     TrainOptions o = Small(algorithm);
     o.epochs = 1;
     std::ostringstream progress;
