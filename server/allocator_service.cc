@@ -28,6 +28,21 @@ double RemainingMs(const grpc::CallbackServerContext& context) {
       .count();
 }
 
+// The body parsed as the method's message, or INVALID_ARGUMENT naming the message it is not.
+template <typename Message>
+grpc::Status ParseBody(const grpc::ByteBuffer& body, Message* message) {
+  grpc::ByteBuffer copy(body);  // Deserialize consumes its buffer; the copy shares the slices
+  if (grpc::SerializationTraits<Message>::Deserialize(&copy, message).ok()) return grpc::Status::OK;
+  return {grpc::StatusCode::INVALID_ARGUMENT,
+          "request: the body is not a valid " + Message::descriptor()->full_name()};
+}
+
+template <typename Message>
+grpc::Status SerializeBody(const Message& message, grpc::ByteBuffer* body) {
+  bool own = false;
+  return grpc::SerializationTraits<Message>::Serialize(message, body, &own);
+}
+
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const grpc::Status& status) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(status);
@@ -64,16 +79,24 @@ AllocatorService::AllocatorService(AllocationEngine& engine, TelemetryStore& tel
     : engine_(engine), telemetry_(telemetry), metrics_(metrics), control_(control), clock_(clock) {}
 
 grpc::ServerUnaryReactor* AllocatorService::Allocate(grpc::CallbackServerContext* context,
-                                                     const v1::AllocateRequest* request,
-                                                     v1::AllocateResponse* response) {
+                                                     const grpc::ByteBuffer* body,
+                                                     grpc::ByteBuffer* response_body) {
   const auto start = SteadyClock::now();
-  grpc::Status status;
-  try {
-    status = DoAllocate(context, *request, response);
-  } catch (const std::exception& e) {
-    // Unreachable by design (the engine does not throw); never let a bug kill the process.
-    spdlog::error("Allocate {}: internal error: {}", request->request_id(), e.what());
-    status = grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+  thread_local v1::AllocateRequest request;
+  thread_local v1::AllocateResponse response;
+  response.Clear();
+  grpc::Status status = ParseBody(*body, &request);
+  if (!status.ok()) {
+    metrics_.CountInvalid(RpcMethod::kAllocate, "request");
+  } else {
+    try {
+      status = DoAllocate(context, request, &response);
+    } catch (const std::exception& e) {
+      // Unreachable by design (the engine does not throw); never let a bug kill the process.
+      spdlog::error("Allocate {}: internal error: {}", request.request_id(), e.what());
+      status = grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+    }
+    if (status.ok()) status = SerializeBody(response, response_body);
   }
   metrics_.ObserveRpc(RpcMethod::kAllocate, status.error_code(), SecondsSince(start));
   return Finish(context, status);
@@ -117,10 +140,17 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
 }
 
 grpc::ServerUnaryReactor* AllocatorService::ReportLoad(grpc::CallbackServerContext* context,
-                                                       const v1::LoadReport* request,
-                                                       v1::ReportLoadResponse* response) {
+                                                       const grpc::ByteBuffer* body,
+                                                       grpc::ByteBuffer* response_body) {
   const auto start = SteadyClock::now();
-  const grpc::Status status = DoReportLoad(*context, *request);
+  v1::LoadReport request;
+  grpc::Status status = ParseBody(*body, &request);
+  if (!status.ok()) {
+    metrics_.CountInvalid(RpcMethod::kReportLoad, "request");
+  } else {
+    status = DoReportLoad(*context, request);
+    if (status.ok()) status = SerializeBody(v1::ReportLoadResponse(), response_body);
+  }
   metrics_.ObserveRpc(RpcMethod::kReportLoad, status.error_code(), SecondsSince(start));
   return Finish(context, status);
 }
@@ -153,13 +183,21 @@ grpc::Status AllocatorService::DoReportLoad(const grpc::CallbackServerContext& c
   return grpc::Status::OK;
 }
 
-grpc::ServerUnaryReactor* AllocatorService::GetControlState(
-    grpc::CallbackServerContext* context, const v1::GetControlStateRequest* request,
-    v1::ControlState* response) {
+grpc::ServerUnaryReactor* AllocatorService::GetControlState(grpc::CallbackServerContext* context,
+                                                            const grpc::ByteBuffer* body,
+                                                            grpc::ByteBuffer* response_body) {
   const auto start = SteadyClock::now();
-  FillControlState(response);
-  metrics_.ObserveRpc(RpcMethod::kGetControlState, grpc::StatusCode::OK, SecondsSince(start));
-  return Finish(context, grpc::Status::OK);
+  v1::GetControlStateRequest request;
+  grpc::Status status = ParseBody(*body, &request);
+  if (!status.ok()) {
+    metrics_.CountInvalid(RpcMethod::kGetControlState, "request");
+  } else {
+    v1::ControlState state;
+    FillControlState(&state);
+    status = SerializeBody(state, response_body);
+  }
+  metrics_.ObserveRpc(RpcMethod::kGetControlState, status.error_code(), SecondsSince(start));
+  return Finish(context, status);
 }
 
 void AllocatorService::FillControlState(v1::ControlState* state) const {

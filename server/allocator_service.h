@@ -20,7 +20,14 @@ struct ServingSnapshot {
   std::vector<AgentMetrics> agent_metrics;
 };
 
-class AllocatorService final : public v1::Allocator::CallbackService {
+// The methods take raw bodies and parse them here, so that a body that is not the method's
+// message gets INVALID_ARGUMENT saying so (gRPC's typed handlers answer UNIMPLEMENTED with no
+// message).
+using RawAllocatorService =
+    v1::Allocator::WithRawCallbackMethod_Allocate<v1::Allocator::WithRawCallbackMethod_ReportLoad<
+        v1::Allocator::WithRawCallbackMethod_GetControlState<v1::Allocator::Service>>>;
+
+class AllocatorService final : public RawAllocatorService {
  public:
   AllocatorService(AllocationEngine& engine, TelemetryStore& telemetry, ServerMetrics& metrics,
                    const ControlRunner& control, const Clock& clock);
@@ -31,14 +38,14 @@ class AllocatorService final : public v1::Allocator::CallbackService {
   std::shared_ptr<const ServingSnapshot> serving() const { return serving_.load(); }
 
   grpc::ServerUnaryReactor* Allocate(grpc::CallbackServerContext* context,
-                                     const v1::AllocateRequest* request,
-                                     v1::AllocateResponse* response) override;
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ReportLoad(grpc::CallbackServerContext* context,
-                                       const v1::LoadReport* request,
-                                       v1::ReportLoadResponse* response) override;
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetControlState(grpc::CallbackServerContext* context,
-                                            const v1::GetControlStateRequest* request,
-                                            v1::ControlState* response) override;
+                                            const grpc::ByteBuffer* request,
+                                            grpc::ByteBuffer* response) override;
 
   // Fills the control state (also used by the process for its start-up log line).
   void FillControlState(v1::ControlState* state) const;

@@ -1,6 +1,7 @@
 // The real gRPC server in-process on 127.0.0.1: allocation, validation, health, control state,
 // metrics, reload and graceful shutdown.
 #include <arpa/inet.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -9,8 +10,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <regex>
 #include <set>
@@ -134,6 +137,51 @@ TEST(ServerTest, BadInputIsRejectedWithTheFieldNamed) {
   EXPECT_TRUE(Call(*stub, MakeRequest("rank", 8), &response).ok());
   const std::string metrics = server.ScrapeMetrics();
   EXPECT_NE(metrics.find(R"(allot_invalid_requests_total{field="features",method="Allocate"} 2)"),
+            std::string::npos);
+}
+
+// Found by a probe: a body that is not the method's message got UNIMPLEMENTED with no message.
+TEST(ServerTest, ABodyThatIsNotTheMessageIsRefusedSayingSo) {
+  TestServer server;
+  grpc::GenericStub generic(server.channel());
+  const auto call = [&](const std::string& method, const std::string& bytes) {
+    const grpc::Slice slice(bytes);
+    const grpc::ByteBuffer body(&slice, 1);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::ByteBuffer reply;
+    std::mutex mu;
+    std::condition_variable done;
+    bool finished = false;
+    grpc::Status status;
+    generic.UnaryCall(&context, "/allot.v1.Allocator/" + method, grpc::StubOptions(), &body, &reply,
+                      [&](grpc::Status s) {
+                        std::lock_guard<std::mutex> lock(mu);
+                        status = std::move(s);
+                        finished = true;
+                        done.notify_one();
+                      });
+    std::unique_lock<std::mutex> lock(mu);
+    done.wait(lock, [&] { return finished; });
+    return status;
+  };
+  const std::string garbage = "\xff\xff\xff\xff";
+  for (const auto& [method, message] : std::vector<std::pair<std::string, std::string>>{
+           {"Allocate", "allot.v1.AllocateRequest"},
+           {"ReportLoad", "allot.v1.LoadReport"},
+           {"GetControlState", "allot.v1.GetControlStateRequest"}}) {
+    const grpc::Status s = call(method, garbage);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_EQ(s.error_message(), "request: the body is not a valid " + message) << method;
+  }
+  // A truncated but otherwise valid body is refused alike; a whole one is served.
+  std::string valid;
+  ASSERT_TRUE(MakeRequest("rank", 8).SerializeToString(&valid));
+  EXPECT_EQ(call("Allocate", valid.substr(0, valid.size() - 3)).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(call("Allocate", valid).ok());
+  EXPECT_NE(server.ScrapeMetrics().find(
+                R"(allot_invalid_requests_total{field="request",method="Allocate"} 2)"),
             std::string::npos);
 }
 
