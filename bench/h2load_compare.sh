@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Allocate against an empty gRPC call (grpc.health.v1/Check) on one allot-server, with h2load: the
+# speed yardstick. h2load ignores grpc-status, so every Allocate round is checked against the
+# server's own OK counter (allot_rpc_duration_seconds_count{code="OK",method="Allocate"}).
+# Rounds alternate Allocate and health at each load; prints QPS per round and the median ratio.
+#
+# Usage: bash bench/h2load_compare.sh
+# Environment: ALLOT_BUILD_DIR (build), ALLOT_BENCH_MODELS (bundle directory, var/models),
+# ALLOT_BENCH_AGENT (recall), ALLOT_BENCH_REQUESTS (per round, 100000), ALLOT_BENCH_ROUNDS (3),
+# ALLOT_BENCH_LOADS ("4x4 8x16": connections x streams per connection).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${ALLOT_BUILD_DIR:-build}
+models=${ALLOT_BENCH_MODELS:-var/models}
+agent=${ALLOT_BENCH_AGENT:-recall}
+requests=${ALLOT_BENCH_REQUESTS:-100000}
+rounds=${ALLOT_BENCH_ROUNDS:-3}
+loads=${ALLOT_BENCH_LOADS:-4x4 8x16}
+command -v h2load > /dev/null || { echo "h2load_compare: h2load missing (nghttp2-client)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/allot-h2load-XXXXXX)
+server=
+cleanup() {
+  [[ -n $server ]] && kill "$server" 2> /dev/null && wait "$server" 2> /dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$build/allot-server" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --model-dir "$models" \
+  2> "$work/server.log" &
+server=$!
+for _ in $(seq 300); do
+  grep -q "listening on port" "$work/server.log" && break
+  kill -0 "$server" 2> /dev/null || { cat "$work/server.log" >&2; exit 1; }
+  sleep 0.1
+done
+port=$(sed -n 's/.*listening on port \([0-9]*\) (metrics on port \([0-9]*\)).*/\1/p' "$work/server.log")
+metrics_port=$(sed -n 's/.*listening on port [0-9]* (metrics on port \([0-9]*\)).*/\1/p' \
+  "$work/server.log")
+[[ -n $port && -n $metrics_port ]] || { cat "$work/server.log" >&2; exit 1; }
+/usr/bin/python3 bench/grpc_bodies.py --proto-dir proto --target "127.0.0.1:$port" --agent "$agent" \
+  --out "$work"
+
+allocate_ok() {
+  curl -s "http://127.0.0.1:$metrics_port/metrics" |
+    awk '/^allot_rpc_duration_seconds_count\{code="OK",method="Allocate"\}/ { print $2 }'
+}
+
+# QPS of one h2load round: METHOD_PATH BODY CONNECTIONS STREAMS.
+run_h2load() {
+  local out
+  out=$(h2load -n "$requests" -c "$3" -m "$4" -t 1 -d "$2" \
+    -H 'content-type: application/grpc' -H 'te: trailers' "http://127.0.0.1:$port$1")
+  grep -q "$requests succeeded" <<< "$out" || { echo "$out" >&2; return 1; }
+  awk '/^finished in/ { gsub(",", "", $4); print $4 }' <<< "$out"
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+for load in $loads; do
+  connections=${load%x*}
+  streams=${load#*x}
+  ratios=()
+  for round in $(seq "$rounds"); do
+    before=$(allocate_ok)
+    allocate_qps=$(run_h2load /allot.v1.Allocator/Allocate "$work/allocate.bin" "$connections" "$streams")
+    after=$(allocate_ok)
+    ok=$(awk -v a="$after" -v b="${before:-0}" 'BEGIN { printf "%d", a - b }')
+    if ((ok != requests)); then
+      echo "h2load_compare: $ok of $requests Allocate calls were OK" >&2
+      exit 1
+    fi
+    health_qps=$(run_h2load /grpc.health.v1.Health/Check "$work/health.bin" "$connections" "$streams")
+    ratio=$(awk -v a="$allocate_qps" -v h="$health_qps" 'BEGIN { printf "%.3f", a / h }')
+    ratios+=("$ratio")
+    printf 'load %-5s round %d: Allocate %9.0f QPS (%d OK)  health %9.0f QPS  ratio %s\n' \
+      "$load" "$round" "$allocate_qps" "$ok" "$health_qps" "$ratio"
+  done
+  printf 'load %-5s median Allocate/health ratio over %d rounds: %s\n' "$load" "$rounds" \
+    "$(printf '%s\n' "${ratios[@]}" | median)"
+done
