@@ -234,54 +234,69 @@ CollapseReport CheckCollapse(BundleModelsImpl& models, const AllotConfig& config
   return report;
 }
 
-}  // namespace
+// One training run: the log's columns as tensors, the models, and what each phase leaves for the
+// next. The phases below run in TrainBundle's order; each names at its top what it uses.
+struct TrainingRun {
+  TrainingRun(const TrainingLog& training_log, const AllotConfig& allot_config,
+              const TrainOptions& train_options, std::ostream& progress_out);
 
-void ValidateTrainOptions(const TrainOptions& o) {
-  auto require = [](bool ok, const std::string& what) {
-    if (!ok) throw std::runtime_error(what);
-  };
-  require(FindAlgorithm(o.algorithm) != nullptr,
-          "algorithm: unknown '" + o.algorithm + "' (" + AlgorithmNames() + ")");
-  require(o.heads >= 1 && o.heads <= 1000, "heads: must be in [1, 1000]");
-  require(o.hidden >= 1 && o.hidden <= 4096, "hidden: must be in [1, 4096]");
-  require(o.lr > 0 && std::isfinite(o.lr), "lr: must be finite and > 0");
-  require(o.gamma >= 0 && o.gamma <= 1, "gamma: must be in [0, 1]");
-  require(o.td_lambda >= 0 && o.td_lambda <= 1, "td-lambda: must be in [0, 1]");
-  require(o.q_weighting == "relative" || o.q_weighting == "revenue",
-          "q-weighting: must be relative or revenue");
-  require(std::isfinite(o.mixer_weight), "mixer-weight: must be finite (negative: the default)");
-  require(o.batch >= 1, "batch: must be >= 1");
-  require(o.epochs >= 1 && o.value_epochs >= 1, "epochs: must be >= 1");
-  require(o.target_update >= 1, "target-update: must be >= 1");
-  require(o.validation_fraction > 0 && o.validation_fraction < 1, "validation: must be in (0, 1)");
-}
+  const TrainingLog& log;
+  const AllotConfig& config;
+  const TrainOptions& options;
+  std::ostream& out;
+  const AlgorithmTraits* method;
+  std::mt19937_64 rng;
+  Architecture arch;
+  BundleModels models{nullptr};
+  BundleModels target{nullptr};  // the action values' target networks
+  size_t n_agents;
+  int64_t rows;
+  std::vector<torch::Tensor> features, digits, cost, present;  // per agent
+  torch::Tensor revenue;
+  torch::Tensor full_chain;  // rows on which every agent ran: what the central losses train on
+  torch::Tensor train_rows, val_rows;
+  // Revenue is heavy-tailed: every model trains on revenue / mean so one learning rate suits
+  // every log; the served values are scaled back (the bundle's revenue_scale).
+  double scale = 1.0, log_scale = 0.0;
+  torch::Tensor reward;
+  double mixer_weight = 1.0;
+  TrainSummary summary;
+  std::vector<std::string> warnings;
+  std::vector<torch::Tensor> obs, buckets, log_base;  // ComputeObservations
+  CostMap cost_map;                                   // FitCostMapWhereItPredictsBetter
+  std::vector<std::string> cost_source;
+  bool serve_reuse_model = false;        // FitReuseModel
+  std::vector<double> credit;            // ComputeCredit
+  std::vector<double> calib_a, calib_b;  // CalibrateAndCheck
+};
 
-TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
-                         const TrainOptions& options, const std::string& models_dir,
-                         std::ostream& out) {
-  ValidateTrainOptions(options);
-  const AlgorithmTraits* method = FindAlgorithm(options.algorithm);
-  if (log.rows < 20)
-    throw std::runtime_error("need at least 20 transitions, got " + std::to_string(log.rows));
-  if (log.agents.size() != config.agents.size())
-    throw std::runtime_error("log and config disagree on agents");
-  torch::manual_seed(options.seed);
-  at::set_num_threads(std::max(1, options.threads));
-  std::mt19937_64 rng(options.seed);
-
+Architecture ArchitectureFor(const TrainOptions& options, const AlgorithmTraits& method) {
   Architecture arch;
   arch.algorithm = options.algorithm;
-  arch.heads = method->multi_head ? std::max(1, options.heads) : 1;
+  arch.heads = method.multi_head ? std::max(1, options.heads) : 1;
   arch.hidden = options.hidden;
   arch.head_hidden = options.head_hidden;
   arch.mixer_embed = options.mixer_embed;
   arch.dropout = options.dropout;
-  BundleModels models(config, arch);
-  BundleModels target(config, arch);
-  const size_t n_agents = config.agents.size();
-  const int64_t rows = static_cast<int64_t>(log.rows);
+  return arch;
+}
 
-  std::vector<torch::Tensor> features, digits, cost, present;
+TrainingRun::TrainingRun(const TrainingLog& training_log, const AllotConfig& allot_config,
+                         const TrainOptions& train_options, std::ostream& progress_out)
+    : log(training_log),
+      config(allot_config),
+      options(train_options),
+      out(progress_out),
+      method(FindAlgorithm(train_options.algorithm)),
+      rng(train_options.seed),
+      arch(ArchitectureFor(train_options, *method)),
+      n_agents(allot_config.agents.size()),
+      rows(static_cast<int64_t>(training_log.rows)) {
+  // The networks' initial weights come from torch's generator: seeded before they are built.
+  torch::manual_seed(options.seed);
+  at::set_num_threads(std::max(1, options.threads));
+  models = BundleModels(config, arch);
+  target = BundleModels(config, arch);
   for (size_t i = 0; i < n_agents; ++i) {
     const AgentColumns& c = log.agents[i];
     features.push_back(FloatTensor(c.features, {rows, static_cast<int64_t>(c.width)}));
@@ -291,9 +306,8 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
         torch::from_blob(const_cast<uint8_t*>(c.present.data()), {rows}, torch::kUInt8)
             .to(torch::kFloat));
   }
-  const torch::Tensor revenue = FloatTensor(log.revenue, {rows});
-  // Rows on which every agent ran: what the central (mixer) losses train on.
-  torch::Tensor full_chain = torch::ones({rows});
+  revenue = FloatTensor(log.revenue, {rows});
+  full_chain = torch::ones({rows});
   for (const torch::Tensor& p : present) full_chain = full_chain * p;
 
   // Deterministic split: a seeded permutation, the last validation_fraction held out.
@@ -303,67 +317,97 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   const int64_t n_val =
       std::clamp<int64_t>(static_cast<int64_t>(rows * options.validation_fraction), 1, rows - 1);
   const torch::Tensor all = LongTensor(order, {rows});
-  const torch::Tensor train_rows = all.slice(0, 0, rows - n_val);
-  const torch::Tensor val_rows = all.slice(0, rows - n_val, rows);
-  TrainSummary summary;
-  std::vector<std::string> warnings;
+  train_rows = all.slice(0, 0, rows - n_val);
+  val_rows = all.slice(0, rows - n_val, rows);
+  scale = std::max(1e-9, revenue.index_select(0, train_rows).mean().item<double>());
+  reward = revenue / scale;
+  log_scale = std::log(scale);
+  mixer_weight = options.mixer_weight >= 0 ? options.mixer_weight : method->default_mixer_weight;
+}
 
-  // Revenue is heavy-tailed: every model trains on revenue / mean so one learning rate suits
-  // every log; the served values are scaled back (the bundle's revenue_scale).
-  const double scale = std::max(1e-9, revenue.index_select(0, train_rows).mean().item<double>());
-  const torch::Tensor reward = revenue / scale;
-  const double log_scale = std::log(scale);
-
-  // 1. User value: DCN with Poisson loss on revenue (log-rate output), per agent on the rows
-  // where it ran.
-  {
-    torch::optim::Adam opt(ParametersOf(models->value), torch::optim::AdamOptions(options.lr));
-    Progress progress(out, "user-value",
-                      static_cast<size_t>(options.value_epochs * train_rows.size(0)),
-                      options.progress);
-    size_t done = 0;
-    for (int epoch = 0; epoch < options.value_epochs; ++epoch) {
-      for (const torch::Tensor& b : Batches(train_rows, options.batch, rng)) {
-        torch::Tensor loss = torch::zeros({});
-        for (size_t i = 0; i < n_agents; ++i) {
-          const torch::Tensor log_rate =
-              models->value[i]->forward(features[i].index_select(0, b)).squeeze(1);
-          loss = loss +
-                 MaskedPoisson(log_rate, reward.index_select(0, b), present[i].index_select(0, b));
-        }
-        opt.zero_grad();
-        loss.backward();
-        opt.step();
-        done += static_cast<size_t>(b.size(0));
-        progress.Update(done, loss.item<double>() / n_agents);
+// User value: DCN with Poisson loss on revenue (log-rate output), per agent on the rows
+// where it ran.
+void FitUserValues(TrainingRun& run) {
+  auto& options = run.options;
+  auto& out = run.out;
+  auto& rng = run.rng;
+  auto& models = run.models;
+  auto& n_agents = run.n_agents;
+  auto& features = run.features;
+  auto& present = run.present;
+  auto& train_rows = run.train_rows;
+  auto& reward = run.reward;
+  torch::optim::Adam opt(ParametersOf(models->value), torch::optim::AdamOptions(options.lr));
+  Progress progress(out, "user-value",
+                    static_cast<size_t>(options.value_epochs * train_rows.size(0)),
+                    options.progress);
+  size_t done = 0;
+  for (int epoch = 0; epoch < options.value_epochs; ++epoch) {
+    for (const torch::Tensor& b : Batches(train_rows, options.batch, rng)) {
+      torch::Tensor loss = torch::zeros({});
+      for (size_t i = 0; i < n_agents; ++i) {
+        const torch::Tensor log_rate =
+            models->value[i]->forward(features[i].index_select(0, b)).squeeze(1);
+        loss = loss +
+               MaskedPoisson(log_rate, reward.index_select(0, b), present[i].index_select(0, b));
       }
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      done += static_cast<size_t>(b.size(0));
+      progress.Update(done, loss.item<double>() / n_agents);
     }
   }
+}
 
-  // Observations: features and the predicted value bucket; the log user value is the base the
-  // action-value heads add their log uplift to.
-  std::vector<torch::Tensor> obs, buckets, log_base;
-  {
-    torch::NoGradGuard no_grad;
-    const auto& bounds = config.value_model.bucket_bounds;
-    const torch::Tensor bounds_t =
-        torch::tensor(std::vector<double>(bounds.begin(), bounds.end()), torch::kFloat);
-    for (size_t i = 0; i < n_agents; ++i) {
-      const torch::Tensor base = models->value[i]->forward(features[i]).squeeze(1).clamp(-30, 30);
-      const torch::Tensor v = (base + log_scale).exp();  // revenue units
-      const torch::Tensor bucket =
-          torch::bucketize(v, bounds_t, /*out_int32=*/false, /*right=*/true);
-      obs.push_back(models->Observation(features[i], bucket));
-      buckets.push_back(bucket);
-      log_base.push_back(base);
-      const torch::Tensor val = PresentRows(val_rows, present[i]);
-      summary.metrics["value_" + config.agents[i].name + "_rank_corr"] = SpearmanCorrelation(
-          ToDoubles(v.index_select(0, val)), ToDoubles(revenue.index_select(0, val)));
-    }
+// Observations: features and the predicted value bucket; the log user value is the base the
+// action-value heads add their log uplift to.
+void ComputeObservations(TrainingRun& run) {
+  auto& config = run.config;
+  auto& models = run.models;
+  auto& n_agents = run.n_agents;
+  auto& features = run.features;
+  auto& present = run.present;
+  auto& revenue = run.revenue;
+  auto& val_rows = run.val_rows;
+  auto& log_scale = run.log_scale;
+  auto& summary = run.summary;
+  auto& obs = run.obs;
+  auto& buckets = run.buckets;
+  auto& log_base = run.log_base;
+  torch::NoGradGuard no_grad;
+  const auto& bounds = config.value_model.bucket_bounds;
+  const torch::Tensor bounds_t =
+      torch::tensor(std::vector<double>(bounds.begin(), bounds.end()), torch::kFloat);
+  for (size_t i = 0; i < n_agents; ++i) {
+    const torch::Tensor base = models->value[i]->forward(features[i]).squeeze(1).clamp(-30, 30);
+    const torch::Tensor v = (base + log_scale).exp();  // revenue units
+    const torch::Tensor bucket = torch::bucketize(v, bounds_t, /*out_int32=*/false, /*right=*/true);
+    obs.push_back(models->Observation(features[i], bucket));
+    buckets.push_back(bucket);
+    log_base.push_back(base);
+    const torch::Tensor val = PresentRows(val_rows, present[i]);
+    summary.metrics["value_" + config.agents[i].name + "_rank_corr"] = SpearmanCorrelation(
+        ToDoubles(v.index_select(0, val)), ToDoubles(revenue.index_select(0, val)));
   }
+}
 
-  // 2. Cost: DCN on (observation, action) -> log core-ms of the agent's module and of every later
-  // agent's module, Poisson loss (non-negative by construction).
+// Cost: DCN on (observation, action) -> log core-ms of the agent's module and of every later
+// agent's module, Poisson loss (non-negative by construction).
+void FitCosts(TrainingRun& run) {
+  auto& config = run.config;
+  auto& options = run.options;
+  auto& out = run.out;
+  auto& rng = run.rng;
+  auto& models = run.models;
+  auto& n_agents = run.n_agents;
+  auto& digits = run.digits;
+  auto& cost = run.cost;
+  auto& present = run.present;
+  auto& train_rows = run.train_rows;
+  auto& val_rows = run.val_rows;
+  auto& summary = run.summary;
+  auto& obs = run.obs;
   std::vector<torch::Tensor> cost_targets;  // per agent [rows, n_agents - i]
   for (size_t i = 0; i < n_agents; ++i) {
     std::vector<torch::Tensor> parts(cost.begin() + static_cast<ptrdiff_t>(i), cost.end());
@@ -411,11 +455,23 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
       }
     }
   }
+}
 
-  // The AutoBucket cost map, served per agent for its own module where it predicts the logged
-  // costs better than the learned cost model on the validation rows.
-  CostMap cost_map;
-  std::vector<std::string> cost_source(n_agents, "model");
+// The AutoBucket cost map, served per agent for its own module where it predicts the logged
+// costs better than the learned cost model on the validation rows.
+void FitCostMapWhereItPredictsBetter(TrainingRun& run) {
+  auto& log = run.log;
+  auto& config = run.config;
+  auto& options = run.options;
+  auto& n_agents = run.n_agents;
+  auto& present = run.present;
+  auto& val_rows = run.val_rows;
+  auto& summary = run.summary;
+  auto& warnings = run.warnings;
+  auto& buckets = run.buckets;
+  auto& cost_map = run.cost_map;
+  auto& cost_source = run.cost_source;
+  cost_source.assign(n_agents, "model");
   if (!options.testbench_csv.empty()) {
     // A test bench that cannot cover the config (a channel that never runs alone when
     // min_selected > 1, a bucket without traffic) leaves the learned cost model serving.
@@ -445,81 +501,102 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
       if (mae < summary.metrics["cost_" + agent + "_mae_ms"]) cost_source[i] = "map";
     }
   }
+}
 
-  // ComRecycle's reuse model, on the requests where the first agent chose a cache reuse: revenue
-  // ~ Poisson(user value x retained share), the share a function of the request, the reused stage
-  // and the cached output's age and size. It is served where it fits validation revenue better
-  // than the config's half-life rule.
-  bool serve_reuse_model = false;
-  {
-    std::vector<int64_t> reuse_rows, stage;
-    std::vector<float> age, size, half_life_share;
-    for (int64_t r = 0; r < rows; ++r) {
-      const int reused = log.cache_reuse[static_cast<size_t>(r)];
-      if (reused <= 0 || reused > kReuseStages || !log.agents[0].decided[static_cast<size_t>(r)])
-        continue;
-      const size_t at = static_cast<size_t>(r) * kCacheStages + static_cast<size_t>(reused - 1);
-      if (log.cache_age[at] < 0) continue;
-      reuse_rows.push_back(r);
-      stage.push_back(reused - 1);
-      age.push_back(log.cache_age[at]);
-      size.push_back(log.cache_size[at]);
-      double half_life = 0;
-      for (const CacheStageConfig& c : config.cache_reuse.stages)
-        if (StageNumber(c.stage) == reused) half_life = c.half_life_s;
-      half_life_share.push_back(
-          half_life > 0 ? static_cast<float>(std::exp2(-log.cache_age[at] / half_life)) : 1.0f);
-    }
-    const int64_t n_reuse = static_cast<int64_t>(reuse_rows.size());
-    summary.metrics["reuse_rows"] = static_cast<double>(n_reuse);
-    if (n_reuse >= 50) {
-      const torch::Tensor idx = LongTensor(reuse_rows, {n_reuse});
-      const torch::Tensor input =
-          models->ReuseInput(obs[0].index_select(0, idx), LongTensor(stage, {n_reuse}),
-                             FloatTensor(age, {n_reuse}), FloatTensor(size, {n_reuse}));
-      const torch::Tensor base = log_base[0].index_select(0, idx);
-      const torch::Tensor target_r = reward.index_select(0, idx);
-      const int64_t n_val_reuse = std::max<int64_t>(1, n_reuse / 10);
-      const int64_t n_train_reuse = n_reuse - n_val_reuse;
-      torch::optim::Adam opt(models->reuse->parameters(), torch::optim::AdamOptions(options.lr));
-      const torch::Tensor row_weight = LossWeight(options, base.slice(0, 0, n_train_reuse));
-      for (int epoch = 0; epoch < 4 * options.value_epochs; ++epoch) {
-        for (const torch::Tensor& b : Batches(torch::arange(n_train_reuse), options.batch, rng)) {
-          const torch::Tensor log_rate =
-              base.index_select(0, b) +
-              BundleModelsImpl::LogRetained(models->reuse->forward(input.index_select(0, b)))
-                  .squeeze(1);
-          const torch::Tensor loss =
-              MaskedPoisson(log_rate, target_r.index_select(0, b), row_weight.index_select(0, b));
-          opt.zero_grad();
-          loss.backward();
-          opt.step();
-        }
-      }
-      torch::NoGradGuard no_grad;
-      const torch::Tensor val = torch::arange(n_train_reuse, n_reuse);
-      const torch::Tensor y = target_r.index_select(0, val).to(torch::kDouble);
-      const torch::Tensor b_val = base.index_select(0, val).to(torch::kDouble);
-      const torch::Tensor model_share =
-          BundleModelsImpl::LogRetained(models->reuse->forward(input.index_select(0, val)))
-              .squeeze(1)
-              .to(torch::kDouble);
-      const torch::Tensor rule_share =
-          FloatTensor(half_life_share, {n_reuse}).index_select(0, val).to(torch::kDouble).log();
-      const double dev_model = PoissonDeviance(y, b_val + model_share);
-      const double dev_rule = PoissonDeviance(y, b_val + rule_share);
-      summary.metrics["reuse_deviance"] = dev_model;
-      summary.metrics["reuse_deviance_half_life"] = dev_rule;
-      summary.metrics["reuse_retained_mean"] = model_share.exp().mean().item<double>();
-      serve_reuse_model = dev_model < dev_rule;
-    }
+// ComRecycle's reuse model, on the requests where the first agent chose a cache reuse: revenue
+// ~ Poisson(user value x retained share), the share a function of the request, the reused stage
+// and the cached output's age and size. It is served where it fits validation revenue better
+// than the config's half-life rule.
+void FitReuseModel(TrainingRun& run) {
+  auto& log = run.log;
+  auto& config = run.config;
+  auto& options = run.options;
+  auto& rng = run.rng;
+  auto& models = run.models;
+  auto& rows = run.rows;
+  auto& reward = run.reward;
+  auto& summary = run.summary;
+  auto& obs = run.obs;
+  auto& log_base = run.log_base;
+  auto& serve_reuse_model = run.serve_reuse_model;
+  std::vector<int64_t> reuse_rows, stage;
+  std::vector<float> age, size, half_life_share;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int reused = log.cache_reuse[static_cast<size_t>(r)];
+    if (reused <= 0 || reused > kReuseStages || !log.agents[0].decided[static_cast<size_t>(r)])
+      continue;
+    const size_t at = static_cast<size_t>(r) * kCacheStages + static_cast<size_t>(reused - 1);
+    if (log.cache_age[at] < 0) continue;
+    reuse_rows.push_back(r);
+    stage.push_back(reused - 1);
+    age.push_back(log.cache_age[at]);
+    size.push_back(log.cache_size[at]);
+    double half_life = 0;
+    for (const CacheStageConfig& c : config.cache_reuse.stages)
+      if (StageNumber(c.stage) == reused) half_life = c.half_life_s;
+    half_life_share.push_back(
+        half_life > 0 ? static_cast<float>(std::exp2(-log.cache_age[at] / half_life)) : 1.0f);
   }
+  const int64_t n_reuse = static_cast<int64_t>(reuse_rows.size());
+  summary.metrics["reuse_rows"] = static_cast<double>(n_reuse);
+  if (n_reuse >= 50) {
+    const torch::Tensor idx = LongTensor(reuse_rows, {n_reuse});
+    const torch::Tensor input =
+        models->ReuseInput(obs[0].index_select(0, idx), LongTensor(stage, {n_reuse}),
+                           FloatTensor(age, {n_reuse}), FloatTensor(size, {n_reuse}));
+    const torch::Tensor base = log_base[0].index_select(0, idx);
+    const torch::Tensor target_r = reward.index_select(0, idx);
+    const int64_t n_val_reuse = std::max<int64_t>(1, n_reuse / 10);
+    const int64_t n_train_reuse = n_reuse - n_val_reuse;
+    torch::optim::Adam opt(models->reuse->parameters(), torch::optim::AdamOptions(options.lr));
+    const torch::Tensor row_weight = LossWeight(options, base.slice(0, 0, n_train_reuse));
+    for (int epoch = 0; epoch < 4 * options.value_epochs; ++epoch) {
+      for (const torch::Tensor& b : Batches(torch::arange(n_train_reuse), options.batch, rng)) {
+        const torch::Tensor log_rate =
+            base.index_select(0, b) +
+            BundleModelsImpl::LogRetained(models->reuse->forward(input.index_select(0, b)))
+                .squeeze(1);
+        const torch::Tensor loss =
+            MaskedPoisson(log_rate, target_r.index_select(0, b), row_weight.index_select(0, b));
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+      }
+    }
+    torch::NoGradGuard no_grad;
+    const torch::Tensor val = torch::arange(n_train_reuse, n_reuse);
+    const torch::Tensor y = target_r.index_select(0, val).to(torch::kDouble);
+    const torch::Tensor b_val = base.index_select(0, val).to(torch::kDouble);
+    const torch::Tensor model_share =
+        BundleModelsImpl::LogRetained(models->reuse->forward(input.index_select(0, val)))
+            .squeeze(1)
+            .to(torch::kDouble);
+    const torch::Tensor rule_share =
+        FloatTensor(half_life_share, {n_reuse}).index_select(0, val).to(torch::kDouble).log();
+    const double dev_model = PoissonDeviance(y, b_val + model_share);
+    const double dev_rule = PoissonDeviance(y, b_val + rule_share);
+    summary.metrics["reuse_deviance"] = dev_model;
+    summary.metrics["reuse_deviance_half_life"] = dev_rule;
+    summary.metrics["reuse_retained_mean"] = model_share.exp().mean().item<double>();
+    serve_reuse_model = dev_model < dev_rule;
+  }
+}
 
-  // VGCA credit: w_t = Var_j E[R | a_t = j] over the agent's joint actions, normalised to mean 1.
-  // It weighs each agent's loss (agents whose choices move revenue more get more of the model's
-  // capacity) instead of scaling its reward, which would shrink the agent's values below revenue
-  // and mis-price its compute by the same factor.
-  std::vector<double> credit(n_agents, 1.0);
+// VGCA credit: w_t = Var_j E[R | a_t = j] over the agent's joint actions, normalised to mean 1.
+// It weighs each agent's loss (agents whose choices move revenue more get more of the model's
+// capacity) instead of scaling its reward, which would shrink the agent's values below revenue
+// and mis-price its compute by the same factor.
+void ComputeCredit(TrainingRun& run) {
+  auto& log = run.log;
+  auto& config = run.config;
+  auto& method = run.method;
+  auto& n_agents = run.n_agents;
+  auto& present = run.present;
+  auto& train_rows = run.train_rows;
+  auto& scale = run.scale;
+  auto& summary = run.summary;
+  auto& credit = run.credit;
+  credit.assign(n_agents, 1.0);
   if (method->vgca_credit) {
     double total = 0;
     for (size_t i = 0; i < n_agents; ++i) {
@@ -546,91 +623,123 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
       summary.metrics["vgca_credit_" + config.agents[i].name] = credit[i] / n_agents;
     }
   }
+}
 
-  const double mixer_weight =
-      options.mixer_weight >= 0 ? options.mixer_weight : method->default_mixer_weight;
-
-  // 3. Action values. Every agent's heads give the log uplift of its action over the user value,
-  // trained with a Poisson loss against the revenue that follows: the request's revenue, mixed
-  // with the next agent's target-network value of its logged action when td_lambda < 1 (SARSA
-  // along the chain). A cache-reuse request trains the agents that ran. The algorithms differ in
-  // the network (MLP or GRU over the decisions), the heads (awrq: K, error-proportional weights)
-  // and the central loss that couples the agents (vdn: mean, qmix/awrq: monotone mixer).
-  {
-    std::vector<torch::Tensor> params = ParametersOf(models->q);
-    if (method->mixer == Mixer::kMonotone) {
-      auto p = models->mixer->parameters();
-      params.insert(params.end(), p.begin(), p.end());
-    }
-    torch::optim::Adam opt(params, torch::optim::AdamOptions(options.lr));
-    CopyParameters(*models, *target);
-    const torch::Tensor state = models->MixerState(obs, digits);
-    // Per agent: each row's loss weight, 0 where the agent did not run.
-    std::vector<torch::Tensor> row_weight;
-    for (size_t i = 0; i < n_agents; ++i)
-      row_weight.push_back(present[i] * LossWeight(options, log_base[i]));
-    Progress progress(out, options.algorithm,
-                      static_cast<size_t>(options.epochs * train_rows.size(0)), options.progress);
-    size_t done = 0;
-    int64_t step = 0;
-    for (int epoch = 0; epoch < options.epochs; ++epoch) {
-      for (const torch::Tensor& b : Batches(train_rows, options.batch, rng)) {
-        const torch::Tensor r = reward.index_select(0, b);
-        std::vector<torch::Tensor> base, o, d, weight, log_q;
-        for (size_t i = 0; i < n_agents; ++i) {
-          base.push_back(log_base[i].index_select(0, b).unsqueeze(1));
-          o.push_back(obs[i].index_select(0, b));
-          d.push_back(digits[i].index_select(0, b));
-          weight.push_back(row_weight[i].index_select(0, b));
-          log_q.push_back(base.back() + models->q[i]->forward(o.back(), d.back()));  // [B, K]
-        }
-        torch::Tensor loss = torch::zeros({});
-        std::vector<torch::Tensor> agent_q;  // revenue / scale, for the central loss
-        for (size_t i = 0; i < n_agents; ++i) {
-          torch::Tensor y = r;
-          if (i + 1 < n_agents && options.td_lambda < 1) {
-            torch::NoGradGuard no_grad;
-            const torch::Tensor next =
-                (base[i + 1].squeeze(1) + target->q[i + 1]->forward(o[i + 1], d[i + 1]).mean(1))
-                    .exp();
-            y = options.td_lambda * r + (1 - options.td_lambda) * options.gamma * next;
-          }
-          const torch::Tensor head_loss =
-              MaskedPoisson(log_q[i], y.unsqueeze(1).expand_as(log_q[i]), weight[i].unsqueeze(1),
-                            /*per_column=*/true);  // [K]
-          loss = loss + credit[i] * head_loss.mean();
-          // Error-proportional weights: heads that fit worse count more in the agent's Q.
-          const torch::Tensor eta = (head_loss / head_loss.sum().clamp_min(1e-12)).detach();
-          agent_q.push_back((log_q[i].exp() * eta).sum(1));
-        }
-        if (method->mixer != Mixer::kNone) {
-          const torch::Tensor full = full_chain.index_select(0, b);
-          // The forward value is the agents' Q; the gradient reaching them is scaled.
-          const torch::Tensor q_raw = torch::stack(agent_q, 1);
-          const torch::Tensor q_all = mixer_weight * q_raw + (1 - mixer_weight) * q_raw.detach();
-          const torch::Tensor q_tot = method->mixer == Mixer::kSum
-                                          ? q_all.mean(1)
-                                          : models->mixer->forward(q_all, state.index_select(0, b));
-          const torch::Tensor central =
-              ((q_tot - r).pow(2) * full).sum() / full.sum().clamp_min(1.0);
-          loss = loss + central;
-        }
-        opt.zero_grad();
-        loss.backward();
-        opt.step();
-        if (++step % options.target_update == 0) CopyParameters(*models, *target);
-        done += static_cast<size_t>(b.size(0));
-        progress.Update(done, loss.item<double>());
-      }
-    }
-    summary.transitions_per_second = done / std::max(1e-9, progress.seconds());
-    summary.metrics["train_transitions_per_second"] = summary.transitions_per_second;
+// Action values. Every agent's heads give the log uplift of its action over the user value,
+// trained with a Poisson loss against the revenue that follows: the request's revenue, mixed
+// with the next agent's target-network value of its logged action when td_lambda < 1 (SARSA
+// along the chain). A cache-reuse request trains the agents that ran. The algorithms differ in
+// the network (MLP or GRU over the decisions), the heads (awrq: K, error-proportional weights)
+// and the central loss that couples the agents (vdn: mean, qmix/awrq: monotone mixer).
+void FitActionValues(TrainingRun& run) {
+  auto& options = run.options;
+  auto& out = run.out;
+  auto& method = run.method;
+  auto& rng = run.rng;
+  auto& models = run.models;
+  auto& target = run.target;
+  auto& n_agents = run.n_agents;
+  auto& digits = run.digits;
+  auto& present = run.present;
+  auto& full_chain = run.full_chain;
+  auto& train_rows = run.train_rows;
+  auto& reward = run.reward;
+  auto& summary = run.summary;
+  auto& obs = run.obs;
+  auto& log_base = run.log_base;
+  auto& credit = run.credit;
+  auto& mixer_weight = run.mixer_weight;
+  std::vector<torch::Tensor> params = ParametersOf(models->q);
+  if (method->mixer == Mixer::kMonotone) {
+    auto p = models->mixer->parameters();
+    params.insert(params.end(), p.begin(), p.end());
   }
+  torch::optim::Adam opt(params, torch::optim::AdamOptions(options.lr));
+  CopyParameters(*models, *target);
+  const torch::Tensor state = models->MixerState(obs, digits);
+  // Per agent: each row's loss weight, 0 where the agent did not run.
+  std::vector<torch::Tensor> row_weight;
+  for (size_t i = 0; i < n_agents; ++i)
+    row_weight.push_back(present[i] * LossWeight(options, log_base[i]));
+  Progress progress(out, options.algorithm,
+                    static_cast<size_t>(options.epochs * train_rows.size(0)), options.progress);
+  size_t done = 0;
+  int64_t step = 0;
+  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+    for (const torch::Tensor& b : Batches(train_rows, options.batch, rng)) {
+      const torch::Tensor r = reward.index_select(0, b);
+      std::vector<torch::Tensor> base, o, d, weight, log_q;
+      for (size_t i = 0; i < n_agents; ++i) {
+        base.push_back(log_base[i].index_select(0, b).unsqueeze(1));
+        o.push_back(obs[i].index_select(0, b));
+        d.push_back(digits[i].index_select(0, b));
+        weight.push_back(row_weight[i].index_select(0, b));
+        log_q.push_back(base.back() + models->q[i]->forward(o.back(), d.back()));  // [B, K]
+      }
+      torch::Tensor loss = torch::zeros({});
+      std::vector<torch::Tensor> agent_q;  // revenue / scale, for the central loss
+      for (size_t i = 0; i < n_agents; ++i) {
+        torch::Tensor y = r;
+        if (i + 1 < n_agents && options.td_lambda < 1) {
+          torch::NoGradGuard no_grad;
+          const torch::Tensor next =
+              (base[i + 1].squeeze(1) + target->q[i + 1]->forward(o[i + 1], d[i + 1]).mean(1))
+                  .exp();
+          y = options.td_lambda * r + (1 - options.td_lambda) * options.gamma * next;
+        }
+        const torch::Tensor head_loss =
+            MaskedPoisson(log_q[i], y.unsqueeze(1).expand_as(log_q[i]), weight[i].unsqueeze(1),
+                          /*per_column=*/true);  // [K]
+        loss = loss + credit[i] * head_loss.mean();
+        // Error-proportional weights: heads that fit worse count more in the agent's Q.
+        const torch::Tensor eta = (head_loss / head_loss.sum().clamp_min(1e-12)).detach();
+        agent_q.push_back((log_q[i].exp() * eta).sum(1));
+      }
+      if (method->mixer != Mixer::kNone) {
+        const torch::Tensor full = full_chain.index_select(0, b);
+        // The forward value is the agents' Q; the gradient reaching them is scaled.
+        const torch::Tensor q_raw = torch::stack(agent_q, 1);
+        const torch::Tensor q_all = mixer_weight * q_raw + (1 - mixer_weight) * q_raw.detach();
+        const torch::Tensor q_tot = method->mixer == Mixer::kSum
+                                        ? q_all.mean(1)
+                                        : models->mixer->forward(q_all, state.index_select(0, b));
+        const torch::Tensor central = ((q_tot - r).pow(2) * full).sum() / full.sum().clamp_min(1.0);
+        loss = loss + central;
+      }
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      if (++step % options.target_update == 0) CopyParameters(*models, *target);
+      done += static_cast<size_t>(b.size(0));
+      progress.Update(done, loss.item<double>());
+    }
+  }
+  summary.transitions_per_second = done / std::max(1e-9, progress.seconds());
+  summary.metrics["train_transitions_per_second"] = summary.transitions_per_second;
+}
 
-  // 4. Calibration and checks on the validation split (serving uses the plain head mean). The
-  // calibration is one multiplicative factor per agent: it corrects the overall level and leaves
-  // the differences between one request's options as learned.
-  std::vector<double> calib_a(n_agents, 0.0), calib_b(n_agents, 1.0);
+// Calibration and checks on the validation split (serving uses the plain head mean). The
+// calibration is one multiplicative factor per agent: it corrects the overall level and leaves
+// the differences between one request's options as learned.
+void CalibrateAndCheck(TrainingRun& run) {
+  auto& log = run.log;
+  auto& config = run.config;
+  auto& out = run.out;
+  auto& models = run.models;
+  auto& n_agents = run.n_agents;
+  auto& digits = run.digits;
+  auto& present = run.present;
+  auto& val_rows = run.val_rows;
+  auto& reward = run.reward;
+  auto& scale = run.scale;
+  auto& summary = run.summary;
+  auto& warnings = run.warnings;
+  auto& obs = run.obs;
+  auto& log_base = run.log_base;
+  auto& calib_a = run.calib_a;
+  auto& calib_b = run.calib_b;
+  calib_a.assign(n_agents, 0.0);
+  calib_b.assign(n_agents, 1.0);
   {
     torch::NoGradGuard no_grad;
     models->eval();
@@ -682,15 +791,35 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   }
   for (const std::string& w : warnings) out << "allot-train: WARNING: " << w << std::endl;
   summary.warnings = warnings;
+}
 
-  // Served user values are in revenue units: the scale the models trained in moves into the
-  // value networks' output bias (the action-value heads add to that base, so they follow).
-  {
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < n_agents; ++i) models->value[i]->head->bias.add_(log_scale);
-  }
+// Served user values are in revenue units: the scale the models trained in moves into the
+// value networks' output bias (the action-value heads add to that base, so they follow).
+void MoveRevenueScaleIntoValues(TrainingRun& run) {
+  auto& models = run.models;
+  auto& n_agents = run.n_agents;
+  auto& log_scale = run.log_scale;
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < n_agents; ++i) models->value[i]->head->bias.add_(log_scale);
+}
 
-  // 5. Write the bundle atomically.
+// Write the bundle atomically.
+TrainSummary WriteBundle(TrainingRun& run, const std::string& models_dir) {
+  auto& log = run.log;
+  auto& config = run.config;
+  auto& options = run.options;
+  auto& arch = run.arch;
+  auto& models = run.models;
+  auto& n_agents = run.n_agents;
+  auto& scale = run.scale;
+  auto& summary = run.summary;
+  auto& warnings = run.warnings;
+  auto& cost_map = run.cost_map;
+  auto& cost_source = run.cost_source;
+  auto& serve_reuse_model = run.serve_reuse_model;
+  auto& mixer_weight = run.mixer_weight;
+  auto& calib_a = run.calib_a;
+  auto& calib_b = run.calib_b;
   std::filesystem::create_directories(models_dir);
   summary.version = NewVersion(models_dir, options.algorithm);
   const std::filesystem::path tmp = std::filesystem::path(models_dir) /
@@ -743,6 +872,49 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   std::filesystem::rename(tmp, final_dir);  // fails rather than overwrite if it appeared meanwhile
   summary.bundle_dir = final_dir.string();
   return summary;
+}
+
+}  // namespace
+
+void ValidateTrainOptions(const TrainOptions& o) {
+  auto require = [](bool ok, const std::string& what) {
+    if (!ok) throw std::runtime_error(what);
+  };
+  require(FindAlgorithm(o.algorithm) != nullptr,
+          "algorithm: unknown '" + o.algorithm + "' (" + AlgorithmNames() + ")");
+  require(o.heads >= 1 && o.heads <= 1000, "heads: must be in [1, 1000]");
+  require(o.hidden >= 1 && o.hidden <= 4096, "hidden: must be in [1, 4096]");
+  require(o.lr > 0 && std::isfinite(o.lr), "lr: must be finite and > 0");
+  require(o.gamma >= 0 && o.gamma <= 1, "gamma: must be in [0, 1]");
+  require(o.td_lambda >= 0 && o.td_lambda <= 1, "td-lambda: must be in [0, 1]");
+  require(o.q_weighting == "relative" || o.q_weighting == "revenue",
+          "q-weighting: must be relative or revenue");
+  require(std::isfinite(o.mixer_weight), "mixer-weight: must be finite (negative: the default)");
+  require(o.batch >= 1, "batch: must be >= 1");
+  require(o.epochs >= 1 && o.value_epochs >= 1, "epochs: must be >= 1");
+  require(o.target_update >= 1, "target-update: must be >= 1");
+  require(o.validation_fraction > 0 && o.validation_fraction < 1, "validation: must be in (0, 1)");
+}
+
+TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
+                         const TrainOptions& options, const std::string& models_dir,
+                         std::ostream& out) {
+  ValidateTrainOptions(options);
+  if (log.rows < 20)
+    throw std::runtime_error("need at least 20 transitions, got " + std::to_string(log.rows));
+  if (log.agents.size() != config.agents.size())
+    throw std::runtime_error("log and config disagree on agents");
+  TrainingRun run(log, config, options, out);
+  FitUserValues(run);
+  ComputeObservations(run);
+  FitCosts(run);
+  FitCostMapWhereItPredictsBetter(run);
+  FitReuseModel(run);
+  ComputeCredit(run);
+  FitActionValues(run);
+  CalibrateAndCheck(run);
+  MoveRevenueScaleIntoValues(run);
+  return WriteBundle(run, models_dir);
 }
 
 }  // namespace allot::models
