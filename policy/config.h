@@ -192,7 +192,7 @@ struct ServerConfig {
   int max_id_length = 256;
   int max_cache_entries = 8;
   double drain_delay_s = 0.0;  // NOT_SERVING before shutdown, for load balancers to notice
-  double shutdown_timeout_s = 10.0;
+  double shutdown_timeout_s = 10.0;  // at most this long for calls in the handlers to finish
   double reload_poll_s = 2.0;  // config file change check interval (0 = SIGHUP only)
 };
 

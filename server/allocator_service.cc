@@ -43,6 +43,20 @@ grpc::Status SerializeBody(const Message& message, grpc::ByteBuffer* body) {
   return grpc::SerializationTraits<Message>::Serialize(message, body, &own);
 }
 
+// Counts a handler as running for its scope (shutdown waits for none to run).
+class InHandler {
+ public:
+  explicit InHandler(std::atomic<int>& count) : count_(count) {
+    count_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  ~InHandler() { count_.fetch_sub(1, std::memory_order_acq_rel); }
+  InHandler(const InHandler&) = delete;
+  InHandler& operator=(const InHandler&) = delete;
+
+ private:
+  std::atomic<int>& count_;
+};
+
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const grpc::Status& status) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(status);
@@ -81,6 +95,7 @@ AllocatorService::AllocatorService(AllocationEngine& engine, TelemetryStore& tel
 grpc::ServerUnaryReactor* AllocatorService::Allocate(grpc::CallbackServerContext* context,
                                                      const grpc::ByteBuffer* body,
                                                      grpc::ByteBuffer* response_body) {
+  const InHandler running(in_handlers_);
   const auto start = SteadyClock::now();
   thread_local v1::AllocateRequest request;
   thread_local v1::AllocateResponse response;
@@ -142,6 +157,7 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
 grpc::ServerUnaryReactor* AllocatorService::ReportLoad(grpc::CallbackServerContext* context,
                                                        const grpc::ByteBuffer* body,
                                                        grpc::ByteBuffer* response_body) {
+  const InHandler running(in_handlers_);
   const auto start = SteadyClock::now();
   v1::LoadReport request;
   grpc::Status status = ParseBody(*body, &request);
@@ -186,6 +202,7 @@ grpc::Status AllocatorService::DoReportLoad(const grpc::CallbackServerContext& c
 grpc::ServerUnaryReactor* AllocatorService::GetControlState(grpc::CallbackServerContext* context,
                                                             const grpc::ByteBuffer* body,
                                                             grpc::ByteBuffer* response_body) {
+  const InHandler running(in_handlers_);
   const auto start = SteadyClock::now();
   v1::GetControlStateRequest request;
   grpc::Status status = ParseBody(*body, &request);

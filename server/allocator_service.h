@@ -50,6 +50,9 @@ class AllocatorService final : public RawAllocatorService {
   // Fills the control state (also used by the process for its start-up log line).
   void FillControlState(v1::ControlState* state) const;
 
+  // Calls whose handler is running now (handlers answer inline, in microseconds).
+  int calls_in_handlers() const { return in_handlers_.load(std::memory_order_acquire); }
+
  private:
   grpc::Status DoAllocate(grpc::CallbackServerContext* context, const v1::AllocateRequest& request,
                           v1::AllocateResponse* response);
@@ -62,6 +65,7 @@ class AllocatorService final : public RawAllocatorService {
   const ControlRunner& control_;
   const Clock& clock_;
   std::atomic<std::shared_ptr<const ServingSnapshot>> serving_;
+  std::atomic<int> in_handlers_{0};
 };
 
 }  // namespace allot

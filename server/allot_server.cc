@@ -251,10 +251,16 @@ void AllotServer::Shutdown() {
       spdlog::info("shutdown: NOT_SERVING, draining for {} s", settings.drain_delay_s);
       std::this_thread::sleep_for(std::chrono::duration<double>(settings.drain_delay_s));
     }
-    const auto deadline = std::chrono::system_clock::now() +
-                          std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::duration<double>(settings.shutdown_timeout_s));
-    server_->Shutdown(deadline);
+    // Handlers answer inline in microseconds: once none is running, the last responses only
+    // need a short grace to flush. gRPC would otherwise wait the whole timeout for idle
+    // connections whose clients do not read its GOAWAY.
+    const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::duration<double>(settings.shutdown_timeout_s));
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (service_->calls_in_handlers() > 0 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    constexpr std::chrono::milliseconds kFlushGrace(500);
+    server_->Shutdown(std::chrono::system_clock::now() + std::min(timeout, kFlushGrace));
   }
   if (watcher_.joinable()) watcher_.join();
   if (bundles_) bundles_->Stop();

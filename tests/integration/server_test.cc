@@ -364,6 +364,31 @@ TEST(ServerTest, ShutdownFailsNoCallInFlight) {
   EXPECT_EQ(failed.load(), 0);
 }
 
+// Found by a probe: an idle connection whose client does not read the server's GOAWAY held
+// shutdown for about three seconds. Handlers answer inline, so once none is running shutdown
+// only needs a short grace for the last responses to flush.
+TEST(ServerTest, AnIdleConnectionDoesNotHoldUpShutdown) {
+  TestServer server;
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(server.server().port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  // The HTTP/2 preface and an empty SETTINGS frame: a connected client that then only idles.
+  const std::string hello = std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") +
+                            std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
+  ASSERT_EQ(write(fd, hello.data(), hello.size()), static_cast<ssize_t>(hello.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto start = std::chrono::steady_clock::now();
+  server.server().Shutdown();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  close(fd);
+  EXPECT_LT(seconds, 1.5);
+}
+
 TEST(ServerTest, ClientLibraryBuildsRequestsByNameAndFallsBackOnError) {
   TestServer server;
   // The 10 ms production deadline is about latency, which this test does not measure: a shared CI
