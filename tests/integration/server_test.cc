@@ -364,6 +364,54 @@ TEST(ServerTest, ShutdownFailsNoCallInFlight) {
   EXPECT_EQ(failed.load(), 0);
 }
 
+// A replica leaves without failing a call: clients that check health on their side (gRPC's
+// client-side health checking on "readiness", round robin over two replicas) stop sending to
+// it while it drains, and every call lands on the other.
+TEST(ServerTest, AHealthAwareClientLosesNoCallWhileAReplicaDrains) {
+  TestServer leaving(DefaultConfigWith("drain_delay_s: 0.0", "drain_delay_s: 0.5"));
+  TestServer staying;
+  grpc::ChannelArguments args;
+  args.SetServiceConfigJSON(
+      R"({"loadBalancingConfig": [{"round_robin": {}}],
+          "healthCheckConfig": {"serviceName": "readiness"}})");
+  const auto channel =
+      grpc::CreateCustomChannel("ipv4:" + leaving.target() + "," + staying.target(),
+                                grpc::InsecureChannelCredentials(), args);
+  ASSERT_TRUE(
+      channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5)));
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      auto stub = v1::Allocator::NewStub(channel);
+      while (!stop.load()) {
+        v1::AllocateResponse response;
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+        (stub->Allocate(&context, MakeRequest("rank", 8), &response).ok() ? ok : failed)++;
+      }
+    });
+  }
+  while (ok.load() < 500) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto counted = [](const TestServer& server) {
+    const std::string metrics = server.ScrapeMetrics();
+    const std::regex line(
+        R"(allot_rpc_duration_seconds_count\{code="OK",method="Allocate"\} (\d+))");
+    std::smatch m;
+    return std::regex_search(metrics, m, line) ? std::stoi(m[1]) : 0;
+  };
+  EXPECT_GT(counted(leaving), 0);  // both replicas served
+  leaving.server().Shutdown();
+  const int after_shutdown = ok.load();
+  while (ok.load() < after_shutdown + 500)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  stop = true;
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GE(counted(staying), 500);
+}
+
 // Found by a probe: an idle connection whose client does not read the server's GOAWAY held
 // shutdown for about three seconds. Handlers answer inline, so once none is running shutdown
 // only needs a short grace for the last responses to flush.
