@@ -156,13 +156,9 @@ std::string JointLabel(const AgentConfig& agent, const ActionSpace& space, size_
     const DecisionConfig& decision = agent.decisions[d];
     const uint32_t choice = space.Choice(joint, d);
     std::string part;
-    if (decision.kind == DecisionKind::kLink) {
-      for (size_t o = 0; o < decision.options.size(); ++o) {
-        if (choice & (1u << o)) part += (part.empty() ? "" : "+") + decision.options[o].label;
-      }
-    } else {
-      part = decision.options[choice].label;
-    }
+    ForEachSelected(
+        decision.kind, choice, static_cast<uint32_t>(decision.options.size()),
+        [&](uint32_t o) { part += (part.empty() ? "" : "+") + decision.options[o].label; });
     out += (out.empty() ? "" : " ") + decision.name + "=" + part;
   }
   return out;

@@ -10,7 +10,7 @@ namespace {
 std::vector<uint32_t> FeasibleChoices(const DecisionConfig& d) {
   std::vector<uint32_t> out;
   const uint32_t n = static_cast<uint32_t>(d.options.size());
-  if (d.kind != DecisionKind::kLink) {
+  if (!SelectsMany(d.kind)) {
     for (uint32_t i = 0; i < n; ++i) out.push_back(i);
     return out;
   }
@@ -27,7 +27,7 @@ uint32_t SafeDefaultChoice(const DecisionConfig& d) {
   for (const std::string& label : d.safe_default) {
     for (uint32_t i = 0; i < d.options.size(); ++i) {
       if (d.options[i].label != label) continue;
-      choice = d.kind == DecisionKind::kLink ? (choice | (1u << i)) : i;
+      choice = WithOption(d.kind, choice, i);
     }
   }
   return choice;

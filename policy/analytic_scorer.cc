@@ -41,13 +41,8 @@ AnalyticScorer::AnalyticScorer(const AllotConfig& config) : value_model_(config.
             if (it != o.module_cost_ms.end()) t.cross_cost[k * space.size() + j] += it->second;
           }
         };
-        if (decision.kind == DecisionKind::kLink) {
-          for (size_t i = 0; i < decision.options.size(); ++i) {
-            if (choice & (1u << i)) add(decision.options[i]);
-          }
-        } else {
-          add(decision.options[choice]);
-        }
+        ForEachSelected(decision.kind, choice, static_cast<uint32_t>(decision.options.size()),
+                        [&](uint32_t i) { add(decision.options[i]); });
       }
       t.cost[j] *= multiplier;
     }

@@ -21,9 +21,7 @@ namespace {
 }
 
 DecisionKind ParseKind(const std::string& text, const std::string& path) {
-  if (text == "link") return DecisionKind::kLink;
-  if (text == "switch") return DecisionKind::kSwitch;
-  if (text == "queue") return DecisionKind::kQueue;
+  if (const auto kind = ParseDecisionKind(text)) return *kind;
   Fail(path, "must be one of link, switch, queue (got '" + text + "')");
 }
 
@@ -268,18 +266,6 @@ void ValidateDecision(const DecisionConfig& d, const std::string& path, int buck
 }
 
 }  // namespace
-
-const char* DecisionKindName(DecisionKind kind) {
-  switch (kind) {
-    case DecisionKind::kLink:
-      return "link";
-    case DecisionKind::kSwitch:
-      return "switch";
-    case DecisionKind::kQueue:
-      return "queue";
-  }
-  return "unknown";
-}
 
 const AgentConfig* AllotConfig::FindAgent(const std::string& name) const {
   for (const auto& a : agents) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "policy/decision_kind.h"
+
 namespace allot {
 
 // Thrown by the loaders: the message starts with the dotted key path at fault.
@@ -16,9 +18,6 @@ class ConfigError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
-
-enum class DecisionKind { kLink, kSwitch, kQueue };
-const char* DecisionKindName(DecisionKind kind);
 
 // One option of a decision in the analytic model: revenue gain per value bucket, CPU cost.
 struct OptionConfig {
@@ -191,9 +190,9 @@ struct ServerConfig {
   int max_behavior_ids = 512;
   int max_id_length = 256;
   int max_cache_entries = 8;
-  double drain_delay_s = 0.0;  // NOT_SERVING before shutdown, for load balancers to notice
+  double drain_delay_s = 0.0;        // NOT_SERVING before shutdown, for load balancers to notice
   double shutdown_timeout_s = 10.0;  // at most this long for calls in the handlers to finish
-  double reload_poll_s = 2.0;  // config file change check interval (0 = SIGHUP only)
+  double reload_poll_s = 2.0;        // config file change check interval (0 = SIGHUP only)
 };
 
 struct LoggingConfig {

@@ -230,14 +230,9 @@ void ServerMetrics::RecordAllocation(const AgentMetrics& m, const Allocation& a,
   const AgentConfig& agent = policy.config->agents[a.agent];
   const ActionSpace& space = policy.spaces[a.agent];
   for (size_t d = 0; d < agent.decisions.size(); ++d) {
-    const uint32_t choice = space.Choice(a.joint, d);
-    if (agent.decisions[d].kind == DecisionKind::kLink) {
-      for (size_t i = 0; i < m.actions[d].size(); ++i) {
-        if (choice & (1u << i)) m.actions[d][i]->Increment();
-      }
-    } else {
-      m.actions[d][choice]->Increment();
-    }
+    ForEachSelected(agent.decisions[d].kind, space.Choice(a.joint, d),
+                    static_cast<uint32_t>(m.actions[d].size()),
+                    [&](uint32_t i) { m.actions[d][i]->Increment(); });
   }
   if (a.fallback) {
     const std::string_view reason = a.fallback_reason;

@@ -26,21 +26,11 @@ void FillAllocateResponse(const Allocation& a, v1::AllocateResponse* response) {
     v1::Decision* out = response->add_decisions();
     out->set_name(decision.name);
     out->set_kind(ToProto(decision.kind));
-    switch (decision.kind) {
-      case DecisionKind::kLink:
-        for (size_t i = 0; i < decision.options.size(); ++i) {
-          if (choice & (1u << i)) out->add_selected(decision.options[i].label);
-        }
-        break;
-      case DecisionKind::kSwitch:
-        out->set_switch_on(choice == 1);
-        out->add_selected(decision.options[choice].label);
-        break;
-      case DecisionKind::kQueue:
-        out->set_queue_length(decision.options[choice].queue_length);
-        out->add_selected(decision.options[choice].label);
-        break;
-    }
+    ForEachSelected(decision.kind, choice, static_cast<uint32_t>(decision.options.size()),
+                    [&](uint32_t i) { out->add_selected(decision.options[i].label); });
+    if (decision.kind == DecisionKind::kSwitch) out->set_switch_on(choice == 1);
+    if (decision.kind == DecisionKind::kQueue)
+      out->set_queue_length(decision.options[choice].queue_length);
   }
   response->set_cache_reuse(static_cast<v1::CacheReuse>(a.cache.reuse));
   response->set_lambda(a.lambda);

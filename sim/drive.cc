@@ -72,7 +72,7 @@ class RemotePolicy final : public SimPolicy {
                                     [&](const OptionConfig& opt) { return opt.label == label; });
         if (o == decision.options.end()) return std::nullopt;
         const uint32_t index = static_cast<uint32_t>(o - decision.options.begin());
-        choices[d] = decision.kind == DecisionKind::kLink ? (choices[d] | (1u << index)) : index;
+        choices[d] = WithOption(decision.kind, choices[d], index);
       }
     }
     const size_t joint = space.IndexOf(choices);

@@ -100,7 +100,7 @@ std::vector<TestbenchRow> RunTestbench(const World& world, uint64_t seed) {
         // decision: channel o alone).
         std::vector<uint32_t> choices(agent.space.Choices(agent.space.safe_default()).begin(),
                                       agent.space.Choices(agent.space.safe_default()).end());
-        choices[d] = decision.kind == DecisionKind::kLink ? (1u << o) : static_cast<uint32_t>(o);
+        choices[d] = WithOption(decision.kind, 0, static_cast<uint32_t>(o));
         const size_t joint = agent.space.IndexOf(choices);
         if (joint >= agent.space.size()) continue;  // not allowed alone (e.g. min_selected > 1)
         ChainSettings settings = world.layout().reference();
