@@ -10,6 +10,7 @@
 # ALLOT_BENCH_LOADS ("4x4 8x16": connections x streams per connection).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/start_server.sh
 build=${ALLOT_BUILD_DIR:-build}
 models=${ALLOT_BENCH_MODELS:-var/models}
 agent=${ALLOT_BENCH_AGENT:-recall}
@@ -21,23 +22,12 @@ command -v h2load > /dev/null || { echo "h2load_compare: h2load missing (nghttp2
 work=$(mktemp -d /tmp/allot-h2load-XXXXXX)
 server=
 cleanup() {
-  [[ -n $server ]] && kill "$server" 2> /dev/null && wait "$server" 2> /dev/null
+  stop_server
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-"$build/allot-server" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --model-dir "$models" \
-  2> "$work/server.log" &
-server=$!
-for _ in $(seq 300); do
-  grep -q "listening on port" "$work/server.log" && break
-  kill -0 "$server" 2> /dev/null || { cat "$work/server.log" >&2; exit 1; }
-  sleep 0.1
-done
-port=$(sed -n 's/.*listening on port \([0-9]*\) (metrics on port \([0-9]*\)).*/\1/p' "$work/server.log")
-metrics_port=$(sed -n 's/.*listening on port [0-9]* (metrics on port \([0-9]*\)).*/\1/p' \
-  "$work/server.log")
-[[ -n $port && -n $metrics_port ]] || { cat "$work/server.log" >&2; exit 1; }
+start_server
 /usr/bin/python3 bench/grpc_bodies.py --proto-dir proto --target "127.0.0.1:$port" --agent "$agent" \
   --out "$work"
 

@@ -10,6 +10,7 @@
 # ALLOT_SOAK_LOAD (0.8 of capacity), ALLOT_SOAK_WARMUP_S (60), ALLOT_BENCH_AGENT (recall).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/start_server.sh
 build=${ALLOT_BUILD_DIR:-build}
 models=${ALLOT_BENCH_MODELS:-var/models}
 seconds=${ALLOT_SOAK_SECONDS:-600}
@@ -22,21 +23,12 @@ server=
 sampler=
 cleanup() {
   [[ -n $sampler ]] && kill "$sampler" 2> /dev/null
-  [[ -n $server ]] && kill "$server" 2> /dev/null && wait "$server" 2> /dev/null
+  stop_server
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-"$build/allot-server" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --model-dir "$models" \
-  2> "$work/server.log" &
-server=$!
-for _ in $(seq 300); do
-  grep -q "listening on port" "$work/server.log" && break
-  kill -0 "$server" 2> /dev/null || { cat "$work/server.log" >&2; exit 1; }
-  sleep 0.1
-done
-port=$(sed -n 's/.*listening on port \([0-9]*\) (metrics.*/\1/p' "$work/server.log")
-[[ -n $port ]] || { cat "$work/server.log" >&2; exit 1; }
+start_server
 target=127.0.0.1:$port
 
 # Capacity: the highest open-loop rate, stepping down from the closed-loop QPS by 10%, that
