@@ -94,6 +94,26 @@ class LearnedScorer final : public ActionScorer {
   std::vector<torch::Tensor> actions_;  // per agent: [A, sum of choices] one-hot
 };
 
+// models.min_offpolicy_ratio: a bundle must have been estimated, on its validation logs, to net at
+// least that fraction of what the logging policy netted.
+void CheckOffPolicyFloor(const BundleManifest& manifest, double min_ratio) {
+  if (min_ratio <= 0.0) return;
+  const std::string floor = "models.min_offpolicy_ratio " + std::to_string(min_ratio);
+  if (!manifest.offpolicy)
+    throw BundleError("has no off-policy estimate (offpolicy in " + std::string(kManifestFile) +
+                      ") and " + floor + " requires one; retrain it with allot-train");
+  const OffPolicyReport& r = *manifest.offpolicy;
+  if (!r.unusable.empty())
+    throw BundleError("has no usable off-policy estimate (" + r.unusable + ") and " + floor +
+                      " requires one");
+  const double needed = min_ratio * r.net.logged;
+  if (!(r.net.dr.estimate >= needed)) {
+    throw BundleError("off-policy estimate of net return per request " +
+                      std::to_string(r.net.dr.estimate) + " (doubly robust) is below " + floor +
+                      " x the logging policy's " + std::to_string(r.net.logged));
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> ListBundles(const std::string& models_dir) {
@@ -119,6 +139,7 @@ std::shared_ptr<const ActionScorer> LoadBundle(const std::string& dir, const All
   try {
     const BundleManifest manifest =
         ReadManifest((std::filesystem::path(dir) / kManifestFile).string(), config);
+    CheckOffPolicyFloor(manifest, config.models.min_offpolicy_ratio);
     std::vector<double> calib_a, calib_b;
     for (const AgentCalibration& c : manifest.calibration) {
       calib_a.push_back(c.a);

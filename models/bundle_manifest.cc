@@ -3,7 +3,9 @@
 #include "models/bundle_manifest.h"
 
 #include <fstream>
+#include <optional>
 #include <stdexcept>
+#include <utility>
 
 #include "models/bundle.h"
 #include "policy/action_space.h"
@@ -168,6 +170,61 @@ std::vector<AgentCalibration> ReadCalibration(const YAML::Node& n, const AllotCo
   return out;
 }
 
+void WriteOutcome(YAML::Emitter& y, const char* name, const OutcomeEstimates& e) {
+  y << YAML::Key << name << YAML::Value << YAML::Flow << YAML::BeginMap;
+  y << YAML::Key << "logged" << YAML::Value << e.logged;
+  for (const auto& [key, interval] :
+       {std::pair{"ips", &e.ips}, std::pair{"snips", &e.snips}, std::pair{"dr", &e.dr}}) {
+    y << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq << interval->estimate
+      << interval->lower << interval->upper << YAML::EndSeq;
+  }
+  y << YAML::EndMap;
+}
+
+void WriteOffPolicy(YAML::Emitter& y, const OffPolicyReport& r) {
+  y << YAML::Key << "offpolicy" << YAML::Value << YAML::BeginMap;
+  if (!r.unusable.empty()) {
+    y << YAML::Key << "unusable" << YAML::Value << r.unusable << YAML::EndMap;
+    return;
+  }
+  y << YAML::Key << "requests" << YAML::Value << r.requests;
+  y << YAML::Key << "matched" << YAML::Value << r.matched;
+  y << YAML::Key << "effective_sample_size" << YAML::Value << r.effective_sample_size;
+  WriteOutcome(y, "revenue", r.revenue);
+  WriteOutcome(y, "cost", r.cost);
+  WriteOutcome(y, "net", r.net);
+  y << YAML::EndMap;
+}
+
+OutcomeEstimates ReadOutcome(const YAML::Node& n, const std::string& at) {
+  if (!n.IsMap()) throw BundleError(std::string(kManifestFile) + ": " + at + ": missing");
+  OutcomeEstimates e;
+  e.logged = n["logged"].as<double>();
+  for (const auto& [key, interval] :
+       {std::pair{"ips", &e.ips}, std::pair{"snips", &e.snips}, std::pair{"dr", &e.dr}}) {
+    const YAML::Node v = n[key];
+    if (!v.IsSequence() || v.size() != 3)
+      throw BundleError(std::string(kManifestFile) + ": " + at + "." + key +
+                        ": expected [estimate, lower, upper]");
+    *interval = {v[0].as<double>(), v[1].as<double>(), v[2].as<double>()};
+  }
+  return e;
+}
+
+std::optional<OffPolicyReport> ReadOffPolicy(const YAML::Node& n) {
+  if (!n) return std::nullopt;
+  OffPolicyReport r;
+  r.unusable = n["unusable"].as<std::string>("");
+  if (!r.unusable.empty()) return r;
+  r.requests = n["requests"].as<int64_t>();
+  r.matched = n["matched"].as<int64_t>();
+  r.effective_sample_size = n["effective_sample_size"].as<double>();
+  r.revenue = ReadOutcome(n["revenue"], "offpolicy.revenue");
+  r.cost = ReadOutcome(n["cost"], "offpolicy.cost");
+  r.net = ReadOutcome(n["net"], "offpolicy.net");
+  return r;
+}
+
 }  // namespace
 
 std::string SchemaYaml(const AllotConfig& config) { return FlowText(SchemaNode(config)); }
@@ -210,6 +267,7 @@ BundleManifest ReadManifest(const std::string& path, const AllotConfig& config) 
   if (const YAML::Node w = n["warnings"]) m.warnings = w.as<std::vector<std::string>>();
   if (const YAML::Node metrics = n["metrics"])
     m.metrics = metrics.as<std::map<std::string, double>>();
+  m.offpolicy = ReadOffPolicy(n["offpolicy"]);
   return m;
 }
 
@@ -247,7 +305,9 @@ void WriteManifest(const BundleManifest& m, const AllotConfig& config, const std
   y << YAML::EndSeq;
   y << YAML::Key << "metrics" << YAML::Value << YAML::BeginMap;
   for (const auto& [k, v] : m.metrics) y << YAML::Key << k << YAML::Value << v;
-  y << YAML::EndMap << YAML::EndMap;
+  y << YAML::EndMap;
+  if (m.offpolicy) WriteOffPolicy(y, *m.offpolicy);
+  y << YAML::EndMap;
   std::ofstream out(path, std::ios::trunc);
   out << y.c_str() << "\n";
   if (!out) throw BundleError("cannot write " + path);

@@ -6,11 +6,13 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "models/algorithms.h"
 #include "models/fitted_range.h"
+#include "models/offpolicy.h"
 #include "policy/config.h"
 
 namespace allot::models {
@@ -77,6 +79,9 @@ struct BundleManifest {
   std::vector<AgentCalibration> calibration;  // one per agent, config order
   std::vector<std::string> warnings;
   std::map<std::string, double> metrics;  // validation metrics
+  // Off-policy estimates against the logging policy on the validation rows (absent in bundles
+  // trained before propensities were logged).
+  std::optional<OffPolicyReport> offpolicy;
 };
 
 // Reads a manifest written for `config` (SchemaYaml in bundle.h). Throws BundleError (bundle.h)

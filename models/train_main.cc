@@ -129,6 +129,7 @@ int main(int argc, char** argv) {
     const auto summary = allot::models::TrainBundle(log, config, options, out, std::cerr);
     std::cout << "bundle " << summary.version << " written to " << summary.bundle_dir << "\n";
     for (const auto& [k, v] : summary.metrics) std::cout << "  " << k << " = " << v << "\n";
+    if (summary.offpolicy) std::cout << allot::models::FormatOffPolicyReport(*summary.offpolicy);
     return 0;
   } catch (const allot::ConfigError& e) {
     std::cerr << "allot-train: invalid config: " << e.what() << "\n";

@@ -800,6 +800,17 @@ void MoveRevenueScaleIntoValues(TrainingRun& run) {
 }
 
 // Write the bundle atomically.
+// The bundle as the server would load it, replayed over the validation rows against the logging
+// policy (offpolicy.h): what it would have earned, spent and netted at the logged prices.
+OffPolicyReport EvaluateOnValidation(const TrainingRun& run, const std::string& bundle_dir) {
+  AllotConfig config = run.config;
+  config.models.min_offpolicy_ratio = 0.0;  // the floor reads what is being computed here
+  const std::shared_ptr<const ActionScorer> scorer = LoadBundle(bundle_dir, config);
+  const torch::Tensor rows = run.val_rows.contiguous();
+  const std::vector<int64_t> val(rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + rows.numel());
+  return EvaluateOffPolicy(run.log, val, config, scorer);
+}
+
 TrainSummary WriteBundle(TrainingRun& run, const std::string& models_dir) {
   auto& log = run.log;
   auto& config = run.config;
@@ -863,6 +874,9 @@ TrainSummary WriteBundle(TrainingRun& run, const std::string& models_dir) {
     manifest.calibration.push_back({config.agents[i].name, calib_a[i], calib_b[i]});
   manifest.warnings = warnings;
   manifest.metrics = summary.metrics;
+  WriteManifest(manifest, config, (tmp / kManifestFile).string());
+  manifest.offpolicy = EvaluateOnValidation(run, tmp.string());
+  summary.offpolicy = manifest.offpolicy;
   WriteManifest(manifest, config, (tmp / kManifestFile).string());
   const std::filesystem::path final_dir = std::filesystem::path(models_dir) / summary.version;
   std::filesystem::rename(tmp, final_dir);  // fails rather than overwrite if it appeared meanwhile

@@ -4,11 +4,13 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "models/algorithms.h"
+#include "models/offpolicy.h"
 #include "models/training_log.h"
 #include "policy/config.h"
 
@@ -70,6 +72,8 @@ struct TrainSummary {
   std::map<std::string, double> metrics;  // validation metrics, also in the manifest
   double transitions_per_second = 0.0;    // action-value training throughput
   std::vector<std::string> warnings;      // also printed and in the manifest
+  // Against the logging policy on the validation rows (also in the manifest).
+  std::optional<OffPolicyReport> offpolicy;
 };
 
 // Throws std::runtime_error naming the first option no training run can use, as allot-train's

@@ -55,6 +55,8 @@ std::string Check(const v1::Transition& t, const AllotConfig& config,
            std::to_string(steps);
   }
   if (!std::isfinite(t.revenue()) || t.revenue() < 0) return "revenue: must be finite and >= 0";
+  if (!(t.cache_reuse_propensity() >= 0 && t.cache_reuse_propensity() <= 1))
+    return "cache_reuse_propensity: must be in [0, 1]";
   agent_of_step->clear();
   size_t next_agent = 0;
   for (int k = 0; k < t.steps_size(); ++k) {
@@ -83,6 +85,7 @@ std::string Check(const v1::Transition& t, const AllotConfig& config,
     }
     if (!std::isfinite(s.cost()) || s.cost() < 0) return at + "cost: must be finite and >= 0";
     if (!std::isfinite(s.lambda()) || s.lambda() < 0) return at + "lambda: must be finite and >= 0";
+    if (!(s.propensity() >= 0 && s.propensity() <= 1)) return at + "propensity: must be in [0, 1]";
     if (s.served_from_cache() && !reused)
       return at + "served_from_cache: set on a request without cache reuse";
   }
@@ -94,6 +97,7 @@ void AppendStep(const v1::AgentStep* s, const ActionSpace& space, AgentColumns& 
   c.present.push_back(ran ? 1 : 0);
   c.decided.push_back(s != nullptr ? 1 : 0);
   c.explored.push_back(s != nullptr && s->explored() ? 1 : 0);
+  c.propensity.push_back(s != nullptr ? static_cast<float>(s->propensity()) : 0.0f);
   if (s == nullptr) {  // skipped by a cache reuse before deciding: a masked row
     c.features.insert(c.features.end(), c.width, 0.0f);
     c.digits.insert(c.digits.end(), c.decisions, 0);
@@ -131,23 +135,47 @@ void AppendCache(const v1::Transition& t, TrainingLog& log) {
   log.cache_age.insert(log.cache_age.end(), age.begin(), age.end());
   log.cache_size.insert(log.cache_size.end(), size.begin(), size.end());
   log.cache_reuse.push_back(static_cast<int8_t>(t.cache_reuse()));
+  log.cache_propensity.push_back(static_cast<float>(t.cache_reuse_propensity()));
 }
 
 }  // namespace
 
+TrainingLogBuilder::TrainingLogBuilder(const AllotConfig& config) : config_(config) {
+  for (const AgentConfig& a : config.agents) spaces_.emplace_back(a);
+  log_.agents.resize(config.agents.size());
+  for (size_t i = 0; i < config.agents.size(); ++i) {
+    log_.agents[i].width = config.agents[i].features.size();
+    log_.agents[i].decisions = spaces_[i].num_decisions();
+  }
+}
+
+std::string TrainingLogBuilder::Add(const v1::Transition& t) {
+  const std::string problem = Check(t, config_, spaces_, &agent_of_step_);
+  if (!problem.empty()) return problem;
+  if (t.steps_size() == 0) {  // nobody was asked: no decision to learn from
+    ++log_.reused;
+    return "";
+  }
+  log_.partial += t.cache_reuse() != v1::CACHE_REUSE_NONE;
+  size_t k = 0;
+  for (size_t i = 0; i < config_.agents.size(); ++i) {
+    const bool has = k < agent_of_step_.size() && agent_of_step_[k] == i;
+    AppendStep(has ? &t.steps(static_cast<int>(k)) : nullptr, spaces_[i], log_.agents[i]);
+    k += has;
+  }
+  AppendCache(t, log_);
+  log_.revenue.push_back(static_cast<float>(t.revenue()));
+  log_.timestamp_ms.push_back(t.timestamp_ms());
+  ++log_.rows;
+  return "";
+}
+
 TrainingLog ReadTrainingLog(const std::vector<std::string>& paths, const AllotConfig& config,
                             bool skip_bad) {
-  TrainingLog log;
+  TrainingLogBuilder builder(config);
+  TrainingLog& log = builder.log();
   log.files = ExpandPaths(paths);
-  std::vector<ActionSpace> spaces;
-  for (const AgentConfig& a : config.agents) spaces.emplace_back(a);
-  log.agents.resize(config.agents.size());
-  for (size_t i = 0; i < config.agents.size(); ++i) {
-    log.agents[i].width = config.agents[i].features.size();
-    log.agents[i].decisions = spaces[i].num_decisions();
-  }
   uint64_t hash = 1469598103934665603ull;
-  std::vector<size_t> agent_of_step;
   for (const std::string& file : log.files) {
     std::ifstream in(file, std::ios::binary);
     if (!in) throw LogError(file + ": cannot read");
@@ -167,33 +195,17 @@ TrainingLog ReadTrainingLog(const std::vector<std::string>& paths, const AllotCo
         ++log.skipped;
         break;
       }
-      const std::string problem = Check(t, config, spaces, &agent_of_step);
+      const std::string problem = builder.Add(t);
       if (!problem.empty()) {
         if (!skip_bad) throw LogError(file + ": record " + std::to_string(record) + ": " + problem);
         ++log.skipped;
-        continue;
       }
-      if (t.steps_size() == 0) {  // nobody was asked: no decision to learn from
-        ++log.reused;
-        continue;
-      }
-      log.partial += t.cache_reuse() != v1::CACHE_REUSE_NONE;
-      size_t k = 0;
-      for (size_t i = 0; i < config.agents.size(); ++i) {
-        const bool has = k < agent_of_step.size() && agent_of_step[k] == i;
-        AppendStep(has ? &t.steps(static_cast<int>(k)) : nullptr, spaces[i], log.agents[i]);
-        k += has;
-      }
-      AppendCache(t, log);
-      log.revenue.push_back(static_cast<float>(t.revenue()));
-      log.timestamp_ms.push_back(t.timestamp_ms());
-      ++log.rows;
     }
   }
   std::ostringstream hex;
   hex << std::hex << hash;
   log.input_hash = hex.str();
-  return log;
+  return builder.Finish();
 }
 
 }  // namespace allot::models

@@ -7,7 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "policy/action_space.h"
 #include "policy/config.h"
+
+namespace allot::v1 {
+class Transition;
+}
 
 namespace allot::models {
 
@@ -28,6 +33,7 @@ struct AgentColumns {
   std::vector<uint8_t> present;   // rows: 1 when the agent's stage ran for this request
   std::vector<uint8_t> decided;   // rows: 1 when the agent was asked (its features are real)
   std::vector<uint8_t> explored;  // rows: 1 when the logging policy explored
+  std::vector<float> propensity;  // rows: P(logged joint) under the logging policy (0: unknown)
   size_t width = 0;
   size_t decisions = 0;
 };
@@ -42,12 +48,30 @@ struct TrainingLog {
   // usable cached output (-1: none) and its size; the reuse the logging policy chose (0 none).
   std::vector<float> cache_age, cache_size;
   std::vector<int8_t> cache_reuse;
+  std::vector<float> cache_propensity;  // rows: P(logged cache_reuse) (0: unknown)
   size_t rows = 0;
   size_t skipped = 0;  // bad records skipped (skip_bad only)
   size_t partial = 0;  // cache-reuse records: they train the agents that ran and the reuse model
   size_t reused = 0;   // records with no agent step at all (nothing to learn from)
   std::vector<std::string> files;
   std::string input_hash;  // FNV-1a over the files' bytes, hex
+};
+
+// Adds transitions one at a time, checked against the config's schema (the reader's core; the
+// simulator uses it to evaluate logs it holds in memory).
+class TrainingLogBuilder {
+ public:
+  explicit TrainingLogBuilder(const AllotConfig& config);
+  // Appends a valid record and returns ""; returns "FIELD: problem" and appends nothing otherwise.
+  std::string Add(const v1::Transition& t);
+  TrainingLog& log() { return log_; }
+  TrainingLog Finish() { return std::move(log_); }
+
+ private:
+  const AllotConfig& config_;
+  std::vector<ActionSpace> spaces_;
+  std::vector<size_t> agent_of_step_;
+  TrainingLog log_;
 };
 
 // paths: files and/or directories (every *.binpb file inside, sorted). A bad record throws

@@ -76,6 +76,7 @@ AllotConfig Parse(const YAML::Node& root) {
     s.Read("dir", c.models.dir);
     s.Read("poll_s", c.models.poll_s);
     s.Read("serve_analytic", c.models.serve_analytic);
+    s.Read("min_offpolicy_ratio", c.models.min_offpolicy_ratio);
   });
   r.ReadMap("lambda", [&](YamlMap& s) {
     s.Read("min", c.lambda.min);
@@ -299,6 +300,8 @@ void Validate(const AllotConfig& c) {
     Fail("logging.format", "must be text or json");
   }
   if (c.models.poll_s < 0) Fail("models.poll_s", "must be >= 0");
+  if (!(c.models.min_offpolicy_ratio >= 0 && c.models.min_offpolicy_ratio <= 10))
+    Fail("models.min_offpolicy_ratio", "must be in [0, 10]");
 
   if (c.lambda.min < 0) Fail("lambda.min", "must be >= 0");
   if (c.lambda.max <= c.lambda.min) Fail("lambda.max", "must be > lambda.min");

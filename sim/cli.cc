@@ -22,6 +22,7 @@
 #include "sim/evaluation.h"
 #include "sim/generate.h"
 #include "sim/model_quality.h"
+#include "sim/offpolicy_check.h"
 #include "sim/report.h"
 #include "sim/testbench.h"
 
@@ -35,13 +36,20 @@ constexpr char kUsage[] =
     "DIR/manifest.json\n"
     "  evaluate  [--requests N] [--seed S] [--csv FILE] [--charts DIR] [--bundles DIR,DIR...]\n"
     "            [--start-hour H] [--density K] [--oracle-window-s W]\n"
+    "            [--offpolicy-requests N] [--offpolicy-epsilon E]\n"
     "            replays a held-out period through static, dcaf, analytic+fixed|pid|mpc and the "
     "oracle;\n"
     "            oracle-windowed holds each module at its CPU target in every W simulated seconds\n"
     "            (default ten control periods): the best a controller that holds its target can "
     "do;\n"
     "            --density K simulates K times more requests per simulated second, each standing\n"
-    "            for K times fewer real ones (less sampling noise in module CPU)\n"
+    "            for K times fewer real ones (less sampling noise in module CPU); with bundles,\n"
+    "            the off-policy check below on N held-out requests (default 50000, 0: none)\n"
+    "  offpolicy --bundles DIR,DIR... [--requests N] [--seed S] [--epsilon E]\n"
+    "            logs N held-out requests epsilon-greedy (E, default 0.1) around the analytic\n"
+    "            rule at its budget-meeting lambdas, estimates each bundle (and the analytic "
+    "rule)\n"
+    "            from them with IPS, SNIPS and doubly robust, and replays each for the truth\n"
     "  control   [--requests N] [--seed S] [--csv FILE] [--start-hour H] [--density K]\n"
     "            the analytic model under the PID and the MPC controller on the same held-out\n"
     "            stream: mu and nu per module, overall and inside/outside promotions\n"
@@ -103,10 +111,11 @@ Flags Parse(int argc, const char* const* argv) {
       {"generate", {"world", "config", "out", "requests", "shards", "seed", "epsilon"}},
       {"evaluate",
        {"world", "config", "requests", "seed", "csv", "charts", "bundles", "start-hour", "density",
-        "oracle-window-s"}},
+        "oracle-window-s", "offpolicy-requests", "offpolicy-epsilon"}},
       {"control", {"world", "config", "requests", "seed", "csv", "start-hour", "density"}},
       {"drive", {"world", "config", "target", "qps", "duration", "seed", "start-hour", "csv"}},
       {"testbench", {"world", "config", "out", "seed"}},
+      {"offpolicy", {"world", "config", "bundles", "requests", "seed", "epsilon"}},
   };
   if (argc < 2) throw UsageError("a command is required");
   Flags f;
@@ -176,31 +185,65 @@ int Generate(const Flags& f, std::ostream& out) {
   return 0;
 }
 
+// --bundles DIR,DIR...: a bundle that cannot be served is a usage error naming it.
+std::vector<std::shared_ptr<const ActionScorer>> LoadBundles(const Flags& f, const World& world) {
+  std::vector<std::shared_ptr<const ActionScorer>> scorers;
+  if (!f.Has("bundles")) return scorers;
+  std::stringstream list(f.Str("bundles"));
+  for (std::string dir; std::getline(list, dir, ',');) {
+    if (dir.empty()) continue;
+    try {
+      scorers.push_back(models::LoadBundle(dir, world.config()));
+    } catch (const models::BundleError& e) {
+      throw UsageError(e.what());
+    }
+  }
+  return scorers;
+}
+
+// The analytic rule (the logging policy's base, a check of the check) and every bundle.
+std::vector<Candidate> Candidates(const World& world,
+                                  const std::vector<std::shared_ptr<const ActionScorer>>& scorers) {
+  std::vector<Candidate> candidates{{"analytic", std::make_shared<AnalyticScorer>(world.config())}};
+  for (const auto& scorer : scorers) candidates.emplace_back(scorer->version(), scorer);
+  return candidates;
+}
+
+int OffPolicy(const Flags& f, std::ostream& out) {
+  const auto world = LoadWorld(f);
+  const std::vector<std::shared_ptr<const ActionScorer>> scorers = LoadBundles(f, *world);
+  if (scorers.empty()) throw UsageError("offpolicy needs --bundles DIR[,DIR...]");
+  OffPolicyCheckOptions o;
+  o.seed = static_cast<uint64_t>(f.Int("seed", 1, 0, INT64_MAX));
+  o.requests = static_cast<size_t>(f.Int("requests", 50'000, 1, 100'000'000));
+  o.epsilon = f.Num("epsilon", 0.1, 1e-6, 1.0);
+  const auto start = std::chrono::steady_clock::now();
+  // The evaluation's held-out day and its budget-meeting lambdas, as `evaluate` prices it.
+  const HeldOutStream held = MakeHeldOutStream(*world, o.seed, 0);
+  const std::vector<double> lambdas =
+      TuneDcafLambdas(*world, held.requests, world->Budgets(held.duration_s, held.scale),
+                      world->config().controller.period_s, held.scale);
+  out << FormatOffPolicyCheck(
+      CheckOffPolicy(*world, held.requests, held.scale, lambdas, Candidates(*world, scorers), o));
+  spdlog::info("offpolicy: {} requests, {:.1f} s", o.requests, SecondsSince(start));
+  return 0;
+}
+
 int Evaluate(const Flags& f, std::ostream& out) {
   EvalOptions o;
   o.seed = static_cast<uint64_t>(f.Int("seed", 1, 0, INT64_MAX));
   o.requests = static_cast<size_t>(f.Int("requests", 0, 0, 100'000'000));
   o.oracle_window_s = f.Num("oracle-window-s", 0.0, 0.0, 1e9);
   o.log_progress = true;
+  OffPolicyCheckOptions offpolicy;
+  offpolicy.seed = o.seed;
+  offpolicy.requests = static_cast<size_t>(f.Int("offpolicy-requests", 50'000, 0, 100'000'000));
+  offpolicy.epsilon = f.Num("offpolicy-epsilon", 0.1, 1e-6, 1.0);
   o.extra_rows.push_back(AnalyticControllerRows());
   const auto world = LoadWorld(f);
-  // Learned bundles, comma-separated: each is evaluated offline (+dcaf) and under the PID and the
-  // MPC controller.
-  std::vector<std::shared_ptr<const ActionScorer>> scorers;
-  if (f.Has("bundles")) {
-    std::stringstream list(f.Str("bundles"));
-    for (std::string dir; std::getline(list, dir, ',');) {
-      if (dir.empty()) continue;
-      std::shared_ptr<const ActionScorer> scorer;
-      try {
-        scorer = models::LoadBundle(dir, world->config());
-      } catch (const models::BundleError& e) {
-        throw UsageError(e.what());
-      }
-      o.extra_rows.push_back(BundleControllerRows(scorer));
-      scorers.push_back(scorer);
-    }
-  }
+  // Learned bundles: each is evaluated offline (+dcaf) and under the PID and the MPC controller.
+  const std::vector<std::shared_ptr<const ActionScorer>> scorers = LoadBundles(f, *world);
+  for (const auto& scorer : scorers) o.extra_rows.push_back(BundleControllerRows(scorer));
   const auto start = std::chrono::steady_clock::now();
   const Evaluation ev = Evaluate(*world, o);
   const Table table = BuildTable(*world, ev);
@@ -215,6 +258,10 @@ int Evaluate(const Flags& f, std::ostream& out) {
     for (const auto& scorer : scorers) {
       PrintModelQuality(scorer->version(),
                         MeasureModelQuality(*world, held.requests, *scorer, kQualityRequests), out);
+    }
+    if (!scorers.empty() && offpolicy.requests > 0) {
+      out << FormatOffPolicyCheck(CheckOffPolicy(*world, held.requests, held.scale, ev.dcaf_lambdas,
+                                                 Candidates(*world, scorers), offpolicy));
     }
   }
   if (f.Has("csv")) WriteFile(f.Str("csv"), FormatCsv(table));
@@ -290,6 +337,7 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
     if (f.command == "evaluate") return Evaluate(f, out);
     if (f.command == "control") return Control(f, out);
     if (f.command == "drive") return Drive(f, out);
+    if (f.command == "offpolicy") return OffPolicy(f, out);
     return Testbench(f, out);
   } catch (const UsageError& e) {
     err << "allot-sim: " << e.what() << "\n" << kUsage;

@@ -129,6 +129,7 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
 
   const std::vector<double> dcaf_lambdas =
       TuneDcafLambdas(world, requests, ev.budget, base.period_s, scale);
+  ev.dcaf_lambdas = dcaf_lambdas;
   auto config = std::make_shared<const AllotConfig>(world.config());
   {
     ScorerPolicy policy("dcaf", config, Analytic(world));

@@ -56,6 +56,7 @@ struct Evaluation {
   std::vector<RunResult> runs;               // table order; the oracle last
   std::vector<double> oracle_equal_revenue;  // per run: the optimum at that run's compute
   std::vector<double> budget;                // per module
+  std::vector<double> dcaf_lambdas;          // the analytic model's budget-meeting lambdas
   double duration_s = 0.0;                   // simulated seconds covered
   size_t num_options = 0;                    // hindsight options kept after pruning
 };

@@ -34,6 +34,8 @@ std::string JsonNumber(double v) {
   return buf;
 }
 
+}  // namespace
+
 void ToTransition(const World& world, const RequestRecord& rec, uint64_t seed, int64_t index,
                   v1::Transition* t) {
   const Request& r = *rec.request;
@@ -54,6 +56,7 @@ void ToTransition(const World& world, const RequestRecord& rec, uint64_t seed, i
     step->set_served_from_cache(!s.executed);
     step->set_lambda(s.lambda);
     step->set_explored(s.explored);
+    step->set_propensity(s.propensity);
   }
   t->set_revenue(rec.revenue);
   t->set_user_value(r.value);
@@ -65,12 +68,11 @@ void ToTransition(const World& world, const RequestRecord& rec, uint64_t seed, i
     cache->set_size(c.size);
   }
   t->set_cache_reuse(static_cast<v1::CacheReuse>(rec.cache_reuse));
+  t->set_cache_reuse_propensity(rec.cache_propensity);
   t->set_cache_saved_cost(rec.saved_cost);
   t->set_time_slot(static_cast<uint32_t>(std::floor(r.hour * 4.0)) % 96);
   t->set_degradation_level(static_cast<uint32_t>(rec.degradation));
 }
-
-}  // namespace
 
 GenerateSummary Generate(const World& world, const GenerateOptions& options) {
   const AllotConfig& config = world.config();

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "allot/v1/transition.pb.h"
+#include "sim/run_result.h"
 #include "sim/world.h"
 
 namespace allot::sim {
@@ -30,6 +32,11 @@ struct GenerateSummary {
   std::vector<std::string> files;
   std::string manifest;  // path of manifest.json
 };
+
+// One request as the generator logs it: request_id "gen-<seed>-<index>", the decided steps with
+// their propensities, the cache the first agent saw and the revenue.
+void ToTransition(const World& world, const RequestRecord& rec, uint64_t seed, int64_t index,
+                  v1::Transition* t);
 
 // Throws std::runtime_error on I/O errors.
 GenerateSummary Generate(const World& world, const GenerateOptions& options);

@@ -82,17 +82,28 @@ EpsilonGreedyPolicy::EpsilonGreedyPolicy(const World& world, std::unique_ptr<Sim
 
 AgentChoice EpsilonGreedyPolicy::Decide(const AgentView& view) {
   AgentChoice c = base_->Decide(view);
+  const uint32_t base_joint = c.joint;
+  const int base_reuse = c.cache_reuse;
   std::uniform_real_distribution<double> coin(0.0, 1.0);
+  const size_t n = world_.layout().chain()[view.position].space.size();
   if (coin(rng_) < epsilon_) {
-    const size_t n = world_.layout().chain()[view.position].space.size();
     c.joint = static_cast<uint32_t>(std::uniform_int_distribution<size_t>(0, n - 1)(rng_));
     c.explored = true;
   }
-  if (!view.caches.empty() && coin(rng_) < epsilon_) {
-    // Recompute, or reuse any stage that has something cached.
-    const size_t pick = std::uniform_int_distribution<size_t>(0, view.caches.size())(rng_);
-    c.cache_reuse = pick == view.caches.size() ? 0 : view.caches[pick].stage;
-    c.explored = true;
+  // The base choice is kept with probability 1 - epsilon, and every option is drawn with
+  // epsilon / options (the base one included).
+  const auto propensity = [&](bool is_base, size_t options) {
+    return (is_base ? 1.0 - epsilon_ : 0.0) + epsilon_ / static_cast<double>(options);
+  };
+  c.propensity = propensity(c.joint == base_joint, n);
+  if (!view.caches.empty()) {
+    if (coin(rng_) < epsilon_) {
+      // Recompute, or reuse any stage that has something cached.
+      const size_t pick = std::uniform_int_distribution<size_t>(0, view.caches.size())(rng_);
+      c.cache_reuse = pick == view.caches.size() ? 0 : view.caches[pick].stage;
+      c.explored = true;
+    }
+    c.cache_propensity = propensity(c.cache_reuse == base_reuse, view.caches.size() + 1);
   }
   return c;
 }

@@ -32,6 +32,7 @@ struct StepRecord {
   double cost = 0.0;      // measured core-ms
   double lambda = 0.0;
   bool explored = false;
+  double propensity = 1.0;  // of `chosen` under the policy
   std::vector<float> features;
 };
 
@@ -40,6 +41,7 @@ struct RequestRecord {
   std::vector<StepRecord> steps;  // chain order
   std::vector<CachedStage> caches;
   int cache_reuse = 0;
+  double cache_propensity = 1.0;  // of the reuse the policy chose
   double expected_revenue = 0.0;  // after timeouts (in expectation)
   double revenue = 0.0;           // realised
   double saved_cost = 0.0;        // compute the reuse saved vs the counterfactual chain

@@ -139,6 +139,7 @@ void Runner::Process(const Request& r) {
           return c.stage == choice.cache_reuse;
         });
         reuse = usable ? choice.cache_reuse : 0;
+        if (record) rec.cache_propensity = choice.cache_propensity;
       }
       if (record) {
         StepRecord& step = rec.steps[static_cast<size_t>(s)];
@@ -146,6 +147,7 @@ void Runner::Process(const Request& r) {
         step.chosen = choice.joint;
         step.lambda = choice.lambda;
         step.explored = choice.explored;
+        step.propensity = choice.propensity;
         if (options_.record_features) step.features = features_;
       }
     }

@@ -32,6 +32,9 @@ struct AgentChoice {
   double user_value = 0.0;  // the policy's estimate
   bool explored = false;
   bool fallback = false;
+  // Probability with which the policy chose `joint`, and `cache_reuse` (1: deterministic).
+  double propensity = 1.0;
+  double cache_propensity = 1.0;
 };
 
 class SimPolicy {

@@ -65,6 +65,7 @@ inline v1::AgentStep* AddStep(v1::Transition& t, const char* agent, int choice,
   s->add_features(feature(rng));
   s->set_joint_action(static_cast<uint32_t>(choice));
   s->set_cost(1.0 + choice);
+  s->set_propensity(1.0 / 3.0);  // every writer below draws the choice uniformly
   return s;
 }
 
@@ -149,6 +150,7 @@ inline void WriteReuseLog(const std::string& path, int rows, uint64_t seed) {
     cache->set_age_seconds(cache_age);
     cache->set_size(100);
     t.set_cache_reuse(reused ? v1::CACHE_REUSE_RECALL : v1::CACHE_REUSE_NONE);
+    t.set_cache_reuse_propensity(0.5);
     t.set_revenue(SyntheticRevenue(a, b, rng) * (reused ? SyntheticRetained(cache_age) : 1.0));
     google::protobuf::util::SerializeDelimitedToOstream(t, &out);
   }

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "models/bundle.h"
+#include "models/bundle_manifest.h"
 #include "models/fitted_range.h"
 #include "models/policy_checks.h"
 #include "models/training_log.h"
@@ -144,6 +145,50 @@ TEST_F(TrainerTest, AwrqRecoversTheBestJointActionOfAKnownTask) {
   EXPECT_GE(second_right, 45);
   EXPECT_GT(summary.metrics.at("q_first_rank_corr"), 0.5);
   EXPECT_TRUE(summary.warnings.empty()) << summary.warnings.front();
+}
+
+// The trained bundle is estimated against the (uniform) logging policy on the validation rows,
+// the estimate is kept in the manifest, and models.min_offpolicy_ratio refuses bundles below it.
+TEST_F(TrainerTest, BundlesCarryOffPolicyEstimatesAndAFloorRefusesThem) {
+  const TrainingLog log = ReadTrainingLog({dir_ + "/logs"}, config_, false);
+  std::ostringstream progress;
+  const TrainSummary summary = TrainBundle(log, config_, Small("awrq"), dir_ + "/models", progress);
+  ASSERT_TRUE(summary.offpolicy.has_value());
+  const OffPolicyReport& ope = *summary.offpolicy;
+  ASSERT_TRUE(ope.unusable.empty()) << ope.unusable;
+  EXPECT_EQ(ope.requests, 400);  // the validation tenth of 4000
+  EXPECT_GT(ope.matched, 20);
+  // The optimum (2, 1) earns 3.0; uniform logging earns 1.58.
+  EXPECT_NEAR(ope.revenue.snips.estimate, 3.0, 0.3);
+  EXPECT_GT(ope.net.dr.lower, ope.net.logged);
+
+  const BundleManifest manifest =
+      ReadManifest((std::filesystem::path(summary.bundle_dir) / "manifest.yaml").string(), config_);
+  ASSERT_TRUE(manifest.offpolicy.has_value());
+  EXPECT_EQ(manifest.offpolicy->matched, ope.matched);
+  EXPECT_DOUBLE_EQ(manifest.offpolicy->net.dr.estimate, ope.net.dr.estimate);
+  EXPECT_DOUBLE_EQ(manifest.offpolicy->revenue.ips.upper, ope.revenue.ips.upper);
+
+  AllotConfig strict = config_;
+  strict.models.min_offpolicy_ratio = 1.2;
+  EXPECT_NE(LoadBundle(summary.bundle_dir, strict), nullptr);
+  strict.models.min_offpolicy_ratio = 5.0;
+  try {
+    LoadBundle(summary.bundle_dir, strict);
+    ADD_FAILURE() << "a bundle below the floor loaded";
+  } catch (const BundleError& e) {
+    EXPECT_NE(std::string(e.what()).find("models.min_offpolicy_ratio"), std::string::npos)
+        << e.what();
+  }
+  // A bundle without estimates (trained before propensities were logged) cannot meet a floor.
+  std::filesystem::path manifest_path = std::filesystem::path(summary.bundle_dir) / "manifest.yaml";
+  BundleManifest stripped = manifest;
+  stripped.offpolicy.reset();
+  WriteManifest(stripped, config_, manifest_path.string());
+  strict.models.min_offpolicy_ratio = 0.5;
+  EXPECT_THROW(LoadBundle(summary.bundle_dir, strict), BundleError);
+  strict.models.min_offpolicy_ratio = 0.0;
+  EXPECT_NE(LoadBundle(summary.bundle_dir, strict), nullptr);
 }
 
 // Share of users worth less than 1 (f0 < -0.2, V < 0.75) for whom the bundle's first agent

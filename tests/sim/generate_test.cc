@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -43,6 +44,14 @@ TEST(GenerateTest, ShardsReadBackWithConsistentTotals) {
       EXPECT_LT(t.time_slot(), 96u);
       EXPECT_GE(t.user_value(), 0.0);
       reuses += t.cache_reuse() != v1::CACHE_REUSE_NONE;
+      // The reuse is drawn among "recompute" and every cached stage.
+      const double options = 1.0 + static_cast<double>(t.cache_size());
+      if (t.cache_size() == 0)
+        EXPECT_DOUBLE_EQ(t.cache_reuse_propensity(), 1.0);
+      else
+        EXPECT_TRUE(std::abs(t.cache_reuse_propensity() - (0.8 + 0.2 / options)) < 1e-12 ||
+                    std::abs(t.cache_reuse_propensity() - 0.2 / options) < 1e-12)
+            << t.cache_reuse_propensity();
       if (t.cache_reuse() != v1::CACHE_REUSE_NONE) {
         EXPECT_GT(t.cache_size(), 0);
       }
@@ -58,6 +67,14 @@ TEST(GenerateTest, ShardsReadBackWithConsistentTotals) {
         for (const AgentLayout& layout : world->layout().chain()) {
           if (layout.agent == index) {
             EXPECT_LT(step.joint_action(), layout.space.size());
+            // Epsilon-greedy: the base choice with 1 - eps + eps / n, any other with eps / n;
+            // a step that did not explore kept the base choice.
+            const double n = static_cast<double>(layout.space.size());
+            const double base = 0.8 + 0.2 / n, other = 0.2 / n;
+            if (!step.explored()) EXPECT_DOUBLE_EQ(step.propensity(), base);
+            EXPECT_TRUE(std::abs(step.propensity() - base) < 1e-12 ||
+                        std::abs(step.propensity() - other) < 1e-12)
+                << step.propensity();
           }
         }
       }
