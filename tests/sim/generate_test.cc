@@ -45,12 +45,12 @@ TEST(GenerateTest, ShardsReadBackWithConsistentTotals) {
       EXPECT_GE(t.user_value(), 0.0);
       reuses += t.cache_reuse() != v1::CACHE_REUSE_NONE;
       // The reuse is drawn among "recompute" and every cached stage.
-      const double options = 1.0 + static_cast<double>(t.cache_size());
+      const double reuse_choices = 1.0 + static_cast<double>(t.cache_size());
       if (t.cache_size() == 0)
         EXPECT_DOUBLE_EQ(t.cache_reuse_propensity(), 1.0);
       else
-        EXPECT_TRUE(std::abs(t.cache_reuse_propensity() - (0.8 + 0.2 / options)) < 1e-12 ||
-                    std::abs(t.cache_reuse_propensity() - 0.2 / options) < 1e-12)
+        EXPECT_TRUE(std::abs(t.cache_reuse_propensity() - (0.8 + 0.2 / reuse_choices)) < 1e-12 ||
+                    std::abs(t.cache_reuse_propensity() - 0.2 / reuse_choices) < 1e-12)
             << t.cache_reuse_propensity();
       if (t.cache_reuse() != v1::CACHE_REUSE_NONE) {
         EXPECT_GT(t.cache_size(), 0);
@@ -69,9 +69,11 @@ TEST(GenerateTest, ShardsReadBackWithConsistentTotals) {
             EXPECT_LT(step.joint_action(), layout.space.size());
             // Epsilon-greedy: the base choice with 1 - eps + eps / n, any other with eps / n;
             // a step that did not explore kept the base choice.
-            const double n = static_cast<double>(layout.space.size());
-            const double base = 0.8 + 0.2 / n, other = 0.2 / n;
-            if (!step.explored()) EXPECT_DOUBLE_EQ(step.propensity(), base);
+            const double choices = static_cast<double>(layout.space.size());
+            const double base = 0.8 + 0.2 / choices, other = 0.2 / choices;
+            if (!step.explored()) {
+              EXPECT_DOUBLE_EQ(step.propensity(), base);
+            }
             EXPECT_TRUE(std::abs(step.propensity() - base) < 1e-12 ||
                         std::abs(step.propensity() - other) < 1e-12)
                 << step.propensity();
