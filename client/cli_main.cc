@@ -1,6 +1,7 @@
 // allot-cli: operator tool on top of the client library (schema, one allocation, load reports,
 // and a demo that shows decisions moving with request value).
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -14,9 +15,11 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: allot-cli --target HOST:PORT COMMAND [ARGS]\n"
-    "  state                                    modules, lambda, load and agent schemas\n"
+    "  state                                    modules, compute price, load and agent schemas\n"
     "  allocate AGENT [FEATURE=VALUE ...]       one Allocate call (unset features are 0)\n"
     "  report-load MODULE CPU QPS [LEVEL]       one ReportLoad call (CPU as a fraction)\n"
+    "  explain AGENT [FEATURE=VALUE ...]        one Allocate call with every option's value,\n"
+    "                                           cost per module and priced score\n"
     "  demo                                     allocations for low- to high-value requests\n";
 
 int Fail(const std::string& message, int code = 1) {
@@ -32,8 +35,8 @@ std::string Describe(const allot::v1::AllocateResponse& r) {
     out << " ";
   }
   char buf[200];
-  std::snprintf(buf, sizeof(buf), "| value=%.3f cost=%.1fms lambda=%.3f bucket=%u%s",
-                r.predicted_value(), r.predicted_cost(), r.lambda(), r.value_bucket(),
+  std::snprintf(buf, sizeof(buf), "| value=%.3f cost=%.1fms price=%.3f bucket=%u%s",
+                r.predicted_value(), r.predicted_cost(), r.compute_price(), r.value_bucket(),
                 r.fallback() ? (" FALLBACK(" + r.fallback_reason() + ")").c_str() : "");
   return out.str() + buf;
 }
@@ -41,8 +44,8 @@ std::string Describe(const allot::v1::AllocateResponse& r) {
 void PrintState(const allot::v1::ControlState& s) {
   std::printf("config %s, bundle %s\n", s.config_version().c_str(), s.bundle_version().c_str());
   for (const auto& m : s.modules()) {
-    std::printf("module %-8s target=%.2f lambda=%.3f controller=%s", m.name().c_str(),
-                m.cpu_target(), m.lambda(), m.controller().c_str());
+    std::printf("module %-8s target=%.2f price=%.3f controller=%s", m.name().c_str(),
+                m.cpu_target(), m.compute_price(), m.controller().c_str());
     if (m.has_last_load()) {
       std::printf(" cpu=%.2f qps=%.0f age=%.1fs%s", m.last_load().cpu_utilization(),
                   m.last_load().qps(), m.last_load().age_seconds(),
@@ -66,33 +69,78 @@ void PrintState(const allot::v1::ControlState& s) {
   }
 }
 
+// Every option of one explained decision, highest priced score first: why the chosen one won.
+void PrintExplanation(const allot::v1::AllocateResponse& r, size_t max_rows) {
+  const allot::v1::Explanation& e = r.explanation();
+  std::printf("agent %s: user_value=%.3f bucket=%u inference=%s cost cap=%s\n", r.agent().c_str(),
+              e.user_value(), e.value_bucket(), e.inference().c_str(),
+              e.max_cost_ms() > 0 ? (std::to_string(e.max_cost_ms()) + "ms").c_str() : "none");
+  std::printf("  %-44s %9s %9s  %s\n", "option", "value", "priced", "cost x compute_price");
+  const size_t rows = std::min<size_t>(max_rows, static_cast<size_t>(e.options_size()));
+  for (size_t i = 0; i < rows; ++i) {
+    const allot::v1::OptionScore& o = e.options(static_cast<int>(i));
+    std::string costs;
+    for (const auto& c : o.costs()) {
+      char buf[96];
+      std::snprintf(buf, sizeof(buf), "%s%s %.2fms x %.4f", costs.empty() ? "" : ", ",
+                    c.module().c_str(), c.cost_ms(), c.compute_price());
+      costs += buf;
+    }
+    std::printf("%s %-44s %9.4f %9.4f  %s%s\n", o.chosen() ? "*" : " ", o.label().c_str(),
+                o.value(), o.priced_score(), costs.c_str(), o.over_cap() ? "  OVER CAP" : "");
+  }
+  if (rows < static_cast<size_t>(e.options_size()))
+    std::printf("  ... %d more options\n", e.options_size() - static_cast<int>(rows));
+}
+
+// A request of a user whose historical value is `hist` (log scale). Later stages also see what
+// the earlier ones produced: a typical candidate count and a top score that rises with the
+// user's value. Features the agent lacks are skipped.
+allot::v1::AllocateRequest DemoRequest(const allot::AllotClient& client,
+                                       const allot::v1::AgentSchema& agent, float hist,
+                                       const std::string& request_id) {
+  auto builder = client.NewRequest(agent.name());
+  const std::vector<std::pair<const char*, float>> features = {
+      {"user_hist_value_log", hist},
+      {"user_activity", hist > 0 ? 1.0f : 0.2f},
+      {"ctr_7d", hist > 1 ? 0.08f : 0.02f},
+      {"recall_candidates_log", 6.5f},
+      {"recall_top_score", 0.5f + 0.12f * hist},
+      {"prerank_candidates_log", 6.0f},
+      {"prerank_top_score", 0.5f + 0.12f * hist}};
+  const auto& names = agent.features();
+  for (const auto& [name, value] : features) {
+    if (std::find(names.begin(), names.end(), name) != names.end()) builder.Set(name, value);
+  }
+  builder.RequestId(request_id);
+  return builder.request();
+}
+
 int Demo(allot::AllotClient& client) {
   // Request value rises with the user's historical value; each agent answers for the same users.
   const std::vector<std::pair<const char*, float>> users = {
       {"new, low value", -1.5f}, {"average", 0.0f}, {"engaged", 1.0f}, {"top spender", 2.2f}};
   for (const auto& agent : client.schema().agents()) {
     std::printf("\n== agent %s ==\n", agent.name().c_str());
-    const auto& names = agent.features();
     for (const auto& [label, hist] : users) {
-      auto builder = client.NewRequest(agent.name());
-      // Later stages also see what the earlier ones produced: a typical candidate count and a
-      // top score that rises with the user's value. Features the agent lacks are skipped.
-      const std::vector<std::pair<const char*, float>> features = {
-          {"user_hist_value_log", hist},
-          {"user_activity", hist > 0 ? 1.0f : 0.2f},
-          {"ctr_7d", hist > 1 ? 0.08f : 0.02f},
-          {"recall_candidates_log", 6.5f},
-          {"recall_top_score", 0.5f + 0.12f * hist},
-          {"prerank_candidates_log", 6.0f},
-          {"prerank_top_score", 0.5f + 0.12f * hist}};
-      for (const auto& [name, value] : features) {
-        if (std::find(names.begin(), names.end(), name) != names.end()) builder.Set(name, value);
-      }
-      builder.RequestId(std::string("demo-") + label);
-      const allot::AllocationResult r = client.Allocate(builder.request());
+      const allot::AllocationResult r =
+          client.Allocate(DemoRequest(client, agent, hist, std::string("demo-") + label));
       if (!r.from_server) return Fail("Allocate failed: " + r.status.error_message());
       std::printf("%-15s %s\n", label, Describe(r.response).c_str());
     }
+  }
+  // Why: the last agent's options for the lowest- and the highest-value user, as explain shows
+  // them (two calls: within the default per-caller explain limit).
+  const allot::v1::AgentSchema& last = client.schema().agents(client.schema().agents_size() - 1);
+  for (const auto& [label, hist] : {users.front(), users.back()}) {
+    std::printf("\n== why: agent %s, %s user (best 5 options by priced score; * = chosen) ==\n",
+                last.name().c_str(), label);
+    allot::v1::AllocateRequest request =
+        DemoRequest(client, last, hist, std::string("demo-explain-") + label);
+    request.set_explain(true);
+    const allot::AllocationResult r = client.Allocate(request);
+    if (!r.from_server) return Fail("explain failed: " + r.status.error_message());
+    PrintExplanation(r.response, 5);
   }
   std::printf("\n== repeat request with cached stage outputs (recall agent, engaged user) ==\n");
   for (double age : {2.0, 20.0, 60.0}) {
@@ -133,7 +181,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (command == "demo") return Demo(client);
-    if (command == "allocate" && args.size() >= 2) {
+    if ((command == "allocate" || command == "explain") && args.size() >= 2) {
       auto builder = client.NewRequest(args[1]);
       for (size_t i = 2; i < args.size(); ++i) {
         const size_t eq = args[i].find('=');
@@ -141,9 +189,12 @@ int main(int argc, char** argv) {
           return Fail("expected FEATURE=VALUE, got '" + args[i] + "'", 2);
         builder.Set(args[i].substr(0, eq), std::stof(args[i].substr(eq + 1)));
       }
-      const allot::AllocationResult r = client.Allocate(builder.request());
+      allot::v1::AllocateRequest request = builder.request();
+      request.set_explain(command == "explain");
+      const allot::AllocationResult r = client.Allocate(request);
       if (!r.from_server) return Fail(r.status.error_message());
       std::printf("%s\n", Describe(r.response).c_str());
+      if (command == "explain") PrintExplanation(r.response, SIZE_MAX);
       return 0;
     }
     if (command == "report-load" && args.size() >= 4) {

@@ -150,19 +150,6 @@ std::string Fixed(double x) {
   return text;
 }
 
-std::string JointLabel(const AgentConfig& agent, const ActionSpace& space, size_t joint) {
-  std::string out;
-  for (size_t d = 0; d < space.num_decisions(); ++d) {
-    const DecisionConfig& decision = agent.decisions[d];
-    const uint32_t choice = space.Choice(joint, d);
-    std::string part;
-    ForEachSelected(
-        decision.kind, choice, static_cast<uint32_t>(decision.options.size()),
-        [&](uint32_t o) { part += (part.empty() ? "" : "+") + decision.options[o].label; });
-    out += (out.empty() ? "" : " ") + decision.name + "=" + part;
-  }
-  return out;
-}
 
 struct CollapseReport {
   std::map<std::string, double> metrics;
@@ -220,7 +207,7 @@ CollapseReport CheckCollapse(BundleModelsImpl& models, const AllotConfig& config
     const std::vector<int64_t> chosen(chosen_t.data_ptr<int64_t>(),
                                       chosen_t.data_ptr<int64_t>() + rows);
     const CollapseCheck check = DetectCollapse(agent, chosen, logged, net, a, [&](int64_t joint) {
-      return JointLabel(config.agents[i], space, static_cast<size_t>(joint));
+      return JointActionLabel(config.agents[i], space, static_cast<size_t>(joint));
     });
     report.metrics["policy_" + agent + "_top_action_share"] = check.top_share;
     report.metrics["policy_" + agent + "_logged_top_action_share"] = check.logged_top_share;

@@ -84,7 +84,7 @@ std::string Check(const v1::Transition& t, const AllotConfig& config,
              std::to_string(spaces[i].size()) + ")";
     }
     if (!std::isfinite(s.cost()) || s.cost() < 0) return at + "cost: must be finite and >= 0";
-    if (!std::isfinite(s.lambda()) || s.lambda() < 0) return at + "lambda: must be finite and >= 0";
+    if (!std::isfinite(s.compute_price()) || s.compute_price() < 0) return at + "compute_price: must be finite and >= 0";
     if (!(s.propensity() >= 0 && s.propensity() <= 1)) return at + "propensity: must be in [0, 1]";
     if (s.served_from_cache() && !reused)
       return at + "served_from_cache: set on a request without cache reuse";
@@ -116,7 +116,7 @@ void AppendStep(const v1::AgentStep* s, const ActionSpace& space, AgentColumns& 
   }
   c.joint.push_back(s->joint_action());
   c.cost.push_back(static_cast<float>(s->cost()));
-  c.lambda.push_back(static_cast<float>(s->lambda()));
+  c.lambda.push_back(static_cast<float>(s->compute_price()));
 }
 
 // The cache context of one request: age and size per stage (-1 age: no usable cache).

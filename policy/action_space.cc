@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <bit>
 
+#include "policy/decision_kind.h"
+
 namespace allot {
 namespace {
 
@@ -66,6 +68,19 @@ size_t ActionSpace::IndexOf(std::span<const uint32_t> choices) const {
     index = index * digit.size() + static_cast<size_t>(it - digit.begin());
   }
   return index;
+}
+
+std::string JointActionLabel(const AgentConfig& agent, const ActionSpace& space, size_t joint) {
+  std::string out;
+  for (size_t d = 0; d < space.num_decisions(); ++d) {
+    const DecisionConfig& decision = agent.decisions[d];
+    std::string part;
+    ForEachSelected(
+        decision.kind, space.Choice(joint, d), static_cast<uint32_t>(decision.options.size()),
+        [&](uint32_t o) { part += (part.empty() ? "" : "+") + decision.options[o].label; });
+    out += (out.empty() ? "" : " ") + decision.name + "=" + part;
+  }
+  return out;
 }
 
 }  // namespace allot

@@ -45,4 +45,7 @@ class ActionSpace {
   size_t safe_default_ = 0;
 };
 
+// A joint action as people read it: "channels=hot+personal prerank_queue=400".
+std::string JointActionLabel(const AgentConfig& agent, const ActionSpace& space, size_t joint);
+
 }  // namespace allot

@@ -150,6 +150,13 @@ Allocation AllocationEngine::SafeDefault(const std::shared_ptr<const PolicySnaps
   return out;
 }
 
+double CostCap(const AgentConfig& agent, const ModulePrice* price) {
+  double cap = agent.max_cost_ms;
+  if (price && price->max_cost_ms > 0 && (cap <= 0 || price->max_cost_ms < cap))
+    cap = price->max_cost_ms;
+  return cap;
+}
+
 Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>& policy,
                                     size_t agent, std::span<const float> request_features,
                                     std::span<const CachedStage> caches) const {
@@ -182,10 +189,7 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
   const ModulePrice* price = lambdas->Price(
       policy->module_layout, policy->agent_module_index[agent], policy->agent_module[agent]);
   out.lambda = price ? price->lambda : 0.0;
-  // The tighter of the configured per-agent cap and the controller's overload cap.
-  double cap = config.agents[agent].max_cost_ms;
-  if (price && price->max_cost_ms > 0 && (cap <= 0 || price->max_cost_ms < cap))
-    cap = price->max_cost_ms;
+  const double cap = CostCap(config.agents[agent], price);
   // Prices of the later modules this agent's choice loads (by config module index).
   thread_local std::vector<double> module_lambda, priced;
   module_lambda.clear();

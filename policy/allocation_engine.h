@@ -69,6 +69,10 @@ struct LambdaTable {
   }
 };
 
+// The own module's per-request cost cap in force (0 = none): the tighter of the agent's configured
+// cap and the controller's overload cap in `price` (may be null).
+double CostCap(const AgentConfig& agent, const ModulePrice* price);
+
 struct Allocation {
   std::shared_ptr<const PolicySnapshot> policy;  // keeps the action space alive for rendering
   size_t agent = 0;

@@ -67,6 +67,7 @@ AllotConfig Parse(const YAML::Node& root) {
     s.Read("drain_delay_s", c.server.drain_delay_s);
     s.Read("shutdown_timeout_s", c.server.shutdown_timeout_s);
     s.Read("reload_poll_s", c.server.reload_poll_s);
+    s.Read("explain_per_caller_per_s", c.server.explain_per_caller_per_s);
   });
   r.ReadMap("logging", [&](YamlMap& s) {
     s.Read("level", c.logging.level);
@@ -292,6 +293,8 @@ void Validate(const AllotConfig& c) {
   if (c.server.drain_delay_s < 0) Fail("server.drain_delay_s", "must be >= 0");
   CheckPositive(c.server.shutdown_timeout_s, "server.shutdown_timeout_s");
   if (c.server.reload_poll_s < 0) Fail("server.reload_poll_s", "must be >= 0");
+  if (!(c.server.explain_per_caller_per_s >= 0 && c.server.explain_per_caller_per_s <= 1e6))
+    Fail("server.explain_per_caller_per_s", "must be in [0, 1e6]");
 
   static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
                                                 "error", "critical", "off"};

@@ -193,6 +193,9 @@ struct ServerConfig {
   double drain_delay_s = 0.0;        // NOT_SERVING before shutdown, for load balancers to notice
   double shutdown_timeout_s = 10.0;  // at most this long for calls in the handlers to finish
   double reload_poll_s = 2.0;        // config file change check interval (0 = SIGHUP only)
+  // Allocate calls with explain set, per caller (peer address) and second; 0 refuses them all.
+  // Explaining scores the request twice and answers with every option, so it is rate-limited.
+  double explain_per_caller_per_s = 2.0;
 };
 
 struct LoggingConfig {

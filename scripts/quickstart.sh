@@ -24,7 +24,7 @@ echo
 echo "### allot-server is up on 127.0.0.1:$port (metrics: http://127.0.0.1:$metrics_port/metrics)"
 ./build/allot-cli --target "127.0.0.1:$port" state
 echo
-echo "### allocations for requests of rising value (trained bundle; lambda from the controller)"
+echo "### allocations for requests of rising value (trained bundle; price of compute from the controller), then why"
 ./build/allot-cli --target "127.0.0.1:$port" demo
 echo
 echo "### load: Allocate vs grpc.health.v1/Check on the same server (closed loop, 16 in flight)"
@@ -35,5 +35,5 @@ curl -s "http://127.0.0.1:$metrics_port/metrics" | grep -E '^allot_(lambda|actio
 
 if [[ ${ALLOT_DEMO_ONLY:-0} == 1 ]]; then exit 0; fi
 echo
-echo "### serving until Ctrl-C (allot-cli --target 127.0.0.1:$port state|allocate|report-load|demo)"
+echo "### serving until Ctrl-C (allot-cli --target 127.0.0.1:$port state|allocate|explain|report-load|demo)"
 wait $server

@@ -129,14 +129,21 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
     metrics_.CountInvalid(RpcMethod::kAllocate, valid.field);
     return valid.status;
   }
+  const AllotConfig& config = *serving->policy->config;
+  if (request.explain() && !explain_limiter_.Allow(CallerOfPeer(context->peer()),
+                                                   config.server.explain_per_caller_per_s)) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "explain: over server.explain_per_caller_per_s (" +
+                            std::to_string(config.server.explain_per_caller_per_s) +
+                            " per second per caller)");
+  }
   const auto start = SteadyClock::now();
   const double remaining_ms = RemainingMs(*context);
-  const Allocation allocation =
-      remaining_ms < serving->policy->config->server.min_deadline_ms
-          ? engine_.SafeDefault(serving->policy, agent, "deadline")
-          : engine_.Decide(
-                serving->policy, agent,
-                {request.features().data(), static_cast<size_t>(request.features_size())}, caches);
+  const std::span<const float> features(request.features().data(),
+                                        static_cast<size_t>(request.features_size()));
+  const Allocation allocation = remaining_ms < config.server.min_deadline_ms
+                                    ? engine_.SafeDefault(serving->policy, agent, "deadline")
+                                    : engine_.Decide(serving->policy, agent, features, caches);
   response->set_request_id(request.request_id());
   FillAllocateResponse(allocation, response);
   const AgentMetrics& m = serving->agent_metrics[agent];
@@ -150,6 +157,14 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
   if (allocation.fallback) {
     spdlog::debug("Allocate {} agent={} fallback={}", request.request_id(), request.agent(),
                   allocation.fallback_reason);
+  }
+  // After the decision's metrics: explaining is not part of the decision's time.
+  if (request.explain() && !allocation.fallback) {
+    // At the prices in force now: a controller update since the decision shows in the scores.
+    if (const auto explanation = ExplainDecision(*serving->policy, *engine_.lambdas(), agent,
+                                                 features, allocation.joint)) {
+      FillExplanation(*explanation, config, response->mutable_explanation());
+    }
   }
   return grpc::Status::OK;
 }
@@ -235,7 +250,7 @@ void AllocatorService::FillControlState(v1::ControlState* state) const {
     out->set_name(m.name);
     out->set_cpu_target(m.cpu_target);
     out->set_cpu_hard_limit(m.cpu_hard_limit);
-    out->set_lambda(lambdas->Get(m.name, m.initial_lambda));
+    out->set_compute_price(lambdas->Get(m.name, m.initial_lambda));
     if (i < decisions.size()) {
       const ModuleDecision& d = decisions[i];
       out->set_controller(d.controller);

@@ -9,6 +9,7 @@
 #include "policy/allocation_engine.h"
 #include "policy/clock.h"
 #include "policy/telemetry_store.h"
+#include "server/caller_rate_limiter.h"
 #include "server/control_runner.h"
 #include "server/metrics.h"
 
@@ -64,6 +65,7 @@ class AllocatorService final : public RawAllocatorService {
   ServerMetrics& metrics_;
   const ControlRunner& control_;
   const Clock& clock_;
+  CallerRateLimiter explain_limiter_{clock_};
   std::atomic<std::shared_ptr<const ServingSnapshot>> serving_;
   std::atomic<int> in_handlers_{0};
 };

@@ -33,7 +33,7 @@ void FillAllocateResponse(const Allocation& a, v1::AllocateResponse* response) {
       out->set_queue_length(decision.options[choice].queue_length);
   }
   response->set_cache_reuse(static_cast<v1::CacheReuse>(a.cache.reuse));
-  response->set_lambda(a.lambda);
+  response->set_compute_price(a.lambda);
   response->set_bundle_version(policy.scorer->version());
   response->set_predicted_value(a.value);
   response->set_predicted_cost(a.cost);
@@ -41,6 +41,29 @@ void FillAllocateResponse(const Allocation& a, v1::AllocateResponse* response) {
   response->set_fallback_reason(a.fallback_reason);
   response->set_value_bucket(static_cast<uint32_t>(a.value_bucket));
   response->set_user_value(a.user_value);
+}
+
+void FillExplanation(const DecisionExplanation& explanation, const AllotConfig& config,
+                     v1::Explanation* out) {
+  out->set_user_value(explanation.user_value);
+  out->set_value_bucket(static_cast<uint32_t>(explanation.value_bucket));
+  out->set_inference(explanation.inference);
+  out->set_max_cost_ms(explanation.max_cost_ms);
+  for (const OptionExplanation& o : explanation.options) {
+    v1::OptionScore* option = out->add_options();
+    option->set_joint_action(static_cast<uint32_t>(o.joint));
+    option->set_label(o.label);
+    option->set_value(o.value);
+    for (const ModuleCharge& c : o.charges) {
+      v1::ModuleCost* cost = option->add_costs();
+      cost->set_module(config.modules[c.module].name);
+      cost->set_cost_ms(c.cost_ms);
+      cost->set_compute_price(c.price);
+    }
+    option->set_priced_score(o.priced);
+    option->set_over_cap(o.over_cap);
+    option->set_chosen(o.chosen);
+  }
 }
 
 void FillAgentSchemas(const PolicySnapshot& policy, v1::ControlState* state) {

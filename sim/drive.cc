@@ -44,7 +44,7 @@ class RemotePolicy final : public SimPolicy {
     AgentChoice choice;
     choice.fallback = response.fallback() || !result.from_server;
     summary_.fallbacks += choice.fallback;
-    choice.lambda = response.lambda();
+    choice.lambda = response.compute_price();
     choice.predicted_value = response.predicted_value();
     choice.predicted_cost = response.predicted_cost();
     choice.user_value = response.user_value();

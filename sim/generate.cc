@@ -54,7 +54,7 @@ void ToTransition(const World& world, const RequestRecord& rec, uint64_t seed, i
     step->set_joint_action(s.executed ? s.applied : s.chosen);
     step->set_cost(s.executed ? s.cost : 0.0);
     step->set_served_from_cache(!s.executed);
-    step->set_lambda(s.lambda);
+    step->set_compute_price(s.lambda);
     step->set_explored(s.explored);
     step->set_propensity(s.propensity);
   }

@@ -84,7 +84,7 @@ def main():
                                             features=features_for(widths["recall"], 1), cache=cache),
                          timeout=2)
     print(f"drive_server: cache request -> cache_reuse={pb.CacheReuse.Name(resp.cache_reuse)} "
-          f"lambda={getattr(resp, 'lambda'):.3f} bundle={resp.bundle_version} fallback={resp.fallback}", flush=True)
+          f"price={resp.compute_price:.3f} bundle={resp.bundle_version} fallback={resp.fallback}", flush=True)
     try:
         stub.Allocate(pb.AllocateRequest(request_id="bad-1", agent="recall", features=[1.0]), timeout=2)
         fail("Allocate with 1 feature for 'recall' succeeded; expected INVALID_ARGUMENT")

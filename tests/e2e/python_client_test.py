@@ -108,6 +108,22 @@ class AllotServerTest(unittest.TestCase):
         queue = reply.decisions[0]
         self.assertIn(str(queue.queue_length), list(rank.decisions[0].options))
         self.assertGreater(reply.predicted_cost, 0)
+        # The price of compute is a plain attribute (it was `lambda`, a Python keyword).
+        self.assertGreater(reply.compute_price, 0)
+        self.assertNotIn("lambda", allocator_pb2.AllocateResponse.DESCRIPTOR.fields_by_name)
+        self.assertEqual(allocator_pb2.AllocateResponse.DESCRIPTOR.fields_by_name["compute_price"].number, 5)
+        modules = self.stub.GetControlState(allocator_pb2.GetControlStateRequest(), timeout=5).modules
+        self.assertTrue(all(m.compute_price > 0 for m in modules))
+
+    def test_explain_prices_every_option(self):
+        reply = self.stub.Allocate(allocator_pb2.AllocateRequest(
+            agent="prerank", features=[0.5] * 8, explain=True), timeout=5)
+        options = reply.explanation.options
+        self.assertGreater(len(options), 1)
+        self.assertEqual(sum(o.chosen for o in options), 1)
+        for o in options:
+            priced = o.value - sum(c.cost_ms * c.compute_price for c in o.costs)
+            self.assertAlmostEqual(o.priced_score, priced, places=9)
 
     def test_bad_input_names_the_field(self):
         with self.assertRaises(grpc.RpcError) as err:

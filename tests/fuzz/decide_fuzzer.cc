@@ -68,7 +68,7 @@ void Allocate(World& w, const uint8_t* data, size_t size) {
       caches);
   v1::AllocateResponse response;
   FillAllocateResponse(a, &response);
-  Require(std::isfinite(response.lambda()) && std::isfinite(response.predicted_value()) &&
+  Require(std::isfinite(response.compute_price()) && std::isfinite(response.predicted_value()) &&
               std::isfinite(response.predicted_cost()) && std::isfinite(response.user_value()),
           "non-finite number in an AllocateResponse");
   Require(a.joint < w.policy->spaces[agent].size(), "joint action out of the action space");

@@ -269,7 +269,7 @@ TEST_F(BundleServingTest, HotSwapKeepsTheControlStateLearnedUnderTelemetry) {
   for (int m = 0; m < before.modules_size(); ++m) {
     SCOPED_TRACE(before.modules(m).name());
     EXPECT_EQ(after.modules(m).controller(), before.modules(m).controller());
-    EXPECT_DOUBLE_EQ(after.modules(m).lambda(), before.modules(m).lambda());
+    EXPECT_DOUBLE_EQ(after.modules(m).compute_price(), before.modules(m).compute_price());
     EXPECT_DOUBLE_EQ(after.modules(m).predicted_cpu(), before.modules(m).predicted_cpu());
     EXPECT_EQ(after.modules(m).forecast_qps_size(), before.modules(m).forecast_qps_size());
   }

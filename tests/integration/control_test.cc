@@ -35,7 +35,7 @@ TEST(ControlInServerTest, ReportedOverloadRaisesTheModulesLambda) {
   auto stub = server.stub();
   v1::AllocateResponse response;
   ASSERT_EQ(AllocateMany(*stub, "rank", 200), 200);
-  const double before = GetState(*stub).modules(2).lambda();
+  const double before = GetState(*stub).modules(2).compute_price();
   for (int i = 0; i < 5; ++i) {
     v1::LoadReport report;
     report.set_module("rank");
@@ -49,7 +49,7 @@ TEST(ControlInServerTest, ReportedOverloadRaisesTheModulesLambda) {
   }
   const v1::ControlState state = GetState(*stub);
   const v1::ModuleState& rank = state.modules(2);
-  EXPECT_GT(rank.lambda(), before);
+  EXPECT_GT(rank.compute_price(), before);
   EXPECT_EQ(rank.controller(), "mpc");
   EXPECT_FALSE(rank.stale());
   EXPECT_GT(rank.predicted_cpu(), 0.0);
@@ -60,7 +60,7 @@ TEST(ControlInServerTest, ReportedOverloadRaisesTheModulesLambda) {
   // New decisions use the new price.
   grpc::ClientContext context;
   ASSERT_TRUE(stub->Allocate(&context, MakeRequest("rank", 8), &response).ok());
-  EXPECT_DOUBLE_EQ(response.lambda(), rank.lambda());
+  EXPECT_DOUBLE_EQ(response.compute_price(), rank.compute_price());
   const std::string metrics = server.ScrapeMetrics();
   EXPECT_NE(metrics.find(R"(allot_controller_active{controller="mpc",module="rank"} 1)"),
             std::string::npos);
@@ -94,7 +94,7 @@ TEST(ControlInServerTest, ReloadKeepsTheControllersStateWhereTheModulesStay) {
   v1::ModuleState after = GetState(*stub).modules(2);
   EXPECT_EQ(after.controller(), "mpc");
   EXPECT_DOUBLE_EQ(after.predicted_cpu(), before.predicted_cpu());
-  EXPECT_DOUBLE_EQ(after.lambda(), before.lambda());
+  EXPECT_DOUBLE_EQ(after.compute_price(), before.compute_price());
 
   server.WriteConfig(std::regex_replace(slow, std::regex("cpu_target: 0.46"), "cpu_target: 0.44"));
   ASSERT_TRUE(server.server().Reload());
@@ -136,7 +136,7 @@ double RecallLambdaUnderReports(std::optional<double> hostile_cpu, std::string* 
     clock.AdvanceMs(1000);
   }
   if (metrics) *metrics = server.ScrapeMetrics();
-  return GetState(*stub).modules(0).lambda();
+  return GetState(*stub).modules(0).compute_price();
 }
 
 // Found by a probe: one caller reporting recall at full load every 0.2 s moved its lambda from 0.1

@@ -76,7 +76,7 @@ TEST(ServerTest, AllocationsStayWithinTheConfiguredActionSpaces) {
       EXPECT_FALSE(response.fallback());
       EXPECT_EQ(response.agent(), agent.name());
       EXPECT_EQ(response.bundle_version(), "analytic");
-      EXPECT_DOUBLE_EQ(response.lambda(), 0.1);
+      EXPECT_DOUBLE_EQ(response.compute_price(), 0.1);
       EXPECT_GT(response.predicted_cost(), 0.0);
       ASSERT_EQ(response.decisions_size(), agent.decisions_size());
       for (int d = 0; d < agent.decisions_size(); ++d) {
@@ -230,7 +230,7 @@ TEST(ServerTest, ReportedLoadShowsUpInControlState) {
   const v1::ModuleState& prerank = state.modules(1);
   EXPECT_EQ(prerank.name(), "prerank");
   EXPECT_DOUBLE_EQ(prerank.cpu_target(), 0.46);
-  EXPECT_DOUBLE_EQ(prerank.lambda(), 0.1);
+  EXPECT_DOUBLE_EQ(prerank.compute_price(), 0.1);
   ASSERT_TRUE(prerank.has_last_load());
   EXPECT_DOUBLE_EQ(prerank.last_load().cpu_utilization(), 0.42);
   EXPECT_DOUBLE_EQ(prerank.last_load().qps(), 1234);

@@ -138,8 +138,8 @@ inline void WriteReuseLog(const std::string& path, int rows, uint64_t seed) {
     const double cache_age = age(rng);
     const bool reused = reuse(rng);
     v1::AgentStep* first = AddStep(t, "first", a, rng);
-    AddStep(t, "second", b, rng)->set_lambda(0.05);
-    first->set_lambda(0.05);
+    AddStep(t, "second", b, rng)->set_compute_price(0.05);
+    first->set_compute_price(0.05);
     if (reused) {  // the first agent's stage was served from the cache
       first->set_served_from_cache(true);
       first->set_cost(0.0);
