@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "models/log_check.h"
 #include "models/trainer.h"
 #include "models/training_log.h"
 #include "policy/config.h"
@@ -16,7 +17,7 @@ constexpr char kUsage[] =
     "                   [--seed N] [--epochs N] [--heads K] [--batch N] [--lr X] [--hidden N]\n"
     "                   [--gamma X] [--td-lambda X] [--mixer-weight X] [--target-update N]\n"
     "                   [--validation X] [--threads N] [--skip-bad] [--quiet] [--testbench CSV]\n"
-    "                   [--q-weighting relative|revenue]\n"
+    "                   [--q-weighting relative|revenue] [--check-logs]\n"
     "  --logs PATH      a log file or a directory of shards (repeatable)\n"
     "  --config FILE    schema to check records against (default: the embedded default config)\n"
     "  --out DIR        model directory; the bundle goes to DIR/<version> (default var/models)\n"
@@ -25,6 +26,8 @@ constexpr char kUsage[] =
     "  --td-lambda X    each agent's target: X * revenue + (1 - X) * the next agent's value\n"
     "  --q-weighting W  relative (default): every request's options count alike in the\n"
     "                   action-value loss; revenue: requests count by their revenue\n"
+    "  --check-logs     only read the logs and print, per agent, how often each joint action and\n"
+    "                   option was logged; exit 1 when an option never occurs (a wrong encoding)\n"
     "  --skip-bad       skip and count records that do not fit the schema instead of failing\n"
     "  --testbench CSV  AutoBucket measurements (allot-sim testbench): fit the cost map and serve\n"
     "                   it for the agents whose logged costs it predicts better\n";
@@ -48,7 +51,7 @@ int main(int argc, char** argv) {
   allot::models::TrainOptions options;
   std::vector<std::string> logs;
   std::string config_path, out = "var/models";
-  bool skip_bad = false;
+  bool skip_bad = false, check_logs = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -57,6 +60,10 @@ int main(int argc, char** argv) {
     }
     if (arg == "--skip-bad") {
       skip_bad = true;
+      continue;
+    }
+    if (arg == "--check-logs") {
+      check_logs = true;
       continue;
     }
     if (arg == "--quiet") {
@@ -126,6 +133,15 @@ int main(int argc, char** argv) {
     if (log.reused)
       std::cerr << ", " << log.reused << " served wholly from the cache (no decision to learn)";
     std::cerr << "\n";
+    const allot::models::LogCheck check = allot::models::CheckLogs(log, config);
+    if (check_logs) {
+      std::cout << allot::models::FormatLogCheck(check);
+      return check.flagged() ? 1 : 0;
+    }
+    if (check.flagged()) {
+      std::cerr << "allot-train: warning: some options never occur in the logs (run with "
+                   "--check-logs to see which)\n";
+    }
     const auto summary = allot::models::TrainBundle(log, config, options, out, std::cerr);
     std::cout << "bundle " << summary.version << " written to " << summary.bundle_dir << "\n";
     for (const auto& [k, v] : summary.metrics) std::cout << "  " << k << " = " << v << "\n";

@@ -1,0 +1,131 @@
+#include "models/log_check.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+#include <sstream>
+
+#include "policy/action_space.h"
+#include "policy/decision_kind.h"
+
+namespace allot::models {
+
+namespace {
+
+AgentLogCheck CheckAgent(const TrainingLog& log, const AgentConfig& agent,
+                         const AgentColumns& columns) {
+  const ActionSpace space(agent);
+  AgentLogCheck out;
+  out.agent = agent.name;
+  out.joint_count.assign(space.size(), 0);
+  for (size_t j = 0; j < space.size(); ++j)
+    out.joint_label.push_back(JointActionLabel(agent, space, j));
+  for (const DecisionConfig& d : agent.decisions) {
+    DecisionCounts counts{d.name, d.kind, {}};
+    for (const OptionConfig& o : d.options) counts.options.push_back({o.label, 0});
+    out.decisions.push_back(std::move(counts));
+  }
+  for (size_t row = 0; row < log.rows; ++row) {
+    if (!columns.decided[row]) continue;
+    ++out.decided;
+    out.explored += columns.explored[row];
+    out.propensity += columns.propensity[row] > 0;
+    const size_t joint = static_cast<size_t>(columns.joint[row]);
+    ++out.joint_count[joint];
+  }
+  // Options from the joint counts: every selected option of a joint action counts its requests.
+  for (size_t j = 0; j < space.size(); ++j) {
+    if (out.joint_count[j] == 0) {
+      out.never_joint.push_back(j);
+      continue;
+    }
+    for (size_t d = 0; d < space.num_decisions(); ++d) {
+      DecisionCounts& counts = out.decisions[d];
+      ForEachSelected(counts.kind, space.Choice(j, d), static_cast<uint32_t>(counts.options.size()),
+                      [&](uint32_t o) { counts.options[o].count += out.joint_count[j]; });
+    }
+  }
+  out.unexpected_gaps =
+      !out.never_joint.empty() && out.explored >= 10 * static_cast<int64_t>(space.size());
+  for (size_t d = 0; d < out.decisions.size(); ++d) {
+    for (size_t o = 0; o < out.decisions[d].options.size(); ++o) {
+      if (out.decisions[d].options[o].count == 0) out.never_option.emplace_back(d, o);
+    }
+  }
+  return out;
+}
+
+std::string Percent(int64_t part, int64_t whole) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f%%",
+                whole > 0 ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0);
+  return buf;
+}
+
+void FormatAgent(const AgentLogCheck& a, size_t top_joint, std::ostringstream& out) {
+  out << "agent " << a.agent << ": asked in " << a.decided << " requests, "
+      << Percent(a.explored, a.decided) << " explored, propensity logged for "
+      << Percent(a.propensity, a.decided) << "\n";
+  const size_t n = a.joint_count.size();
+  out << "  joint actions: " << n - a.never_joint.size() << " of " << n << " occur; most logged:\n";
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t x, size_t y) { return a.joint_count[x] > a.joint_count[y]; });
+  for (size_t k = 0; k < std::min(top_joint, n) && a.joint_count[order[k]] > 0; ++k) {
+    const size_t j = order[k];
+    out << "    " << j << "  " << a.joint_label[j] << "  " << Percent(a.joint_count[j], a.decided)
+        << "\n";
+  }
+  for (const DecisionCounts& d : a.decisions) {
+    out << "  " << d.name << " (" << DecisionKindName(d.kind) << "):";
+    for (const OptionCount& o : d.options)
+      out << "  " << o.label << " " << Percent(o.count, a.decided);
+    out << "\n";
+  }
+  for (const auto& [d, o] : a.never_option) {
+    out << "  NEVER LOGGED: " << a.decisions[d].name << "=" << a.decisions[d].options[o].label
+        << " (check the joint-action encoding, or that the logging policy explores)\n";
+  }
+  if (!a.never_joint.empty()) {
+    out << "  joint actions never logged (" << a.never_joint.size() << "):";
+    const size_t shown = std::min<size_t>(a.never_joint.size(), 8);
+    for (size_t k = 0; k < shown; ++k) out << " " << a.never_joint[k];
+    if (shown < a.never_joint.size()) out << " ...";
+    out << "; the models learn nothing about them but what their options share with others\n";
+  }
+  if (a.unexpected_gaps) {
+    out << "  MISSING: " << a.never_joint.size() << " joint actions never occur although "
+        << a.explored << " explored requests would log each ~"
+        << a.explored / static_cast<int64_t>(n) << " times under uniform exploration (check "
+        << "the joint-action encoding: mixed radix, last decision fastest)\n";
+  }
+}
+
+}  // namespace
+
+bool LogCheck::flagged() const {
+  return std::any_of(agents.begin(), agents.end(), [](const AgentLogCheck& a) {
+    return !a.never_option.empty() || a.unexpected_gaps;
+  });
+}
+
+LogCheck CheckLogs(const TrainingLog& log, const AllotConfig& config) {
+  LogCheck out;
+  out.rows = static_cast<int64_t>(log.rows);
+  for (size_t a = 0; a < config.agents.size(); ++a)
+    out.agents.push_back(CheckAgent(log, config.agents[a], log.agents[a]));
+  return out;
+}
+
+std::string FormatLogCheck(const LogCheck& check, size_t top_joint) {
+  std::ostringstream out;
+  out << check.rows << " logged requests\n";
+  for (const AgentLogCheck& a : check.agents) FormatAgent(a, top_joint, out);
+  out << (check.flagged()
+              ? "check-logs: some actions never occur (see NEVER LOGGED and MISSING above)\n"
+              : "check-logs: every option of every decision occurs\n");
+  return out.str();
+}
+
+}  // namespace allot::models
