@@ -159,7 +159,7 @@ double CostCap(const AgentConfig& agent, const ModulePrice* price) {
 
 Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>& policy,
                                     size_t agent, std::span<const float> request_features,
-                                    std::span<const CachedStage> caches) const {
+                                    std::span<const CachedStage> caches, DecisionUse use) const {
   // Requests out of a reject bound were refused before they got here (the simulator clips them).
   thread_local std::vector<float> clipped;
   const std::span<const float> features =
@@ -215,14 +215,14 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
     const std::shared_ptr<CacheBudget> budget = cache_budget_.load();
     double mu = -1.0;
     if (budget) {
-      budget->Record(scores.user_value, caches);
+      if (use == DecisionUse::kServe) budget->Record(scores.user_value, caches);
       mu = budget->mu();
     }
     out.cache =
         ChooseCacheReuse(config.cache_reuse, scores.user_value, {stage_lambda, n}, caches, mu,
                          LearnedReuse(*policy, agent, features, scores, out.joint, caches));
   }
-  reservoir_.MaybeRecord(agent, scores);
+  if (use == DecisionUse::kServe) reservoir_.MaybeRecord(agent, scores);
   return out;
 }
 

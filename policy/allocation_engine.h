@@ -88,6 +88,10 @@ struct Allocation {
   const char* fallback_reason = "";
 };
 
+// A serving decision feeds the control loop (the score reservoir) and the cache budget's
+// statistics; a shadow decision (a candidate policy deciding beside the serving one) must not.
+enum class DecisionUse { kServe, kShadow };
+
 class AllocationEngine {
  public:
   AllocationEngine(std::shared_ptr<const PolicySnapshot> policy, size_t reservoir_size,
@@ -105,7 +109,8 @@ class AllocationEngine {
   // `agent` must index policy->spaces and `features` must have the agent's width (the caller
   // validates). Never throws: a scorer failure answers with the safe default, marked fallback.
   Allocation Decide(const std::shared_ptr<const PolicySnapshot>& policy, size_t agent,
-                    std::span<const float> features, std::span<const CachedStage> caches) const;
+                    std::span<const float> features, std::span<const CachedStage> caches,
+                    DecisionUse use = DecisionUse::kServe) const;
   // The configured safe default, marked as a fallback with the given reason.
   Allocation SafeDefault(const std::shared_ptr<const PolicySnapshot>& policy, size_t agent,
                          const char* reason) const;

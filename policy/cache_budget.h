@@ -31,6 +31,12 @@ class CacheBudget {
   static double SolveMu(const CacheReuseConfig& config, const std::vector<double>& values,
                         const std::vector<std::vector<CachedStage>>& caches);
 
+  // Requests remembered in the current window.
+  size_t window_requests() {
+    std::lock_guard<std::mutex> lock(mu_lock_);
+    return values_.size();
+  }
+
   static constexpr double kInitialMu = 1e3;
 
  private:

@@ -79,6 +79,10 @@ AllotConfig Parse(const YAML::Node& root) {
     s.Read("serve_analytic", c.models.serve_analytic);
     s.Read("min_offpolicy_ratio", c.models.min_offpolicy_ratio);
   });
+  r.ReadMap("experiments", [&](YamlMap& s) {
+    s.Read("shadow_bundle", c.experiments.shadow_bundle);
+    s.Read("shadow_sample_rate", c.experiments.shadow_sample_rate);
+  });
   r.ReadMap("lambda", [&](YamlMap& s) {
     s.Read("min", c.lambda.min);
     s.Read("max", c.lambda.max);
@@ -305,6 +309,8 @@ void Validate(const AllotConfig& c) {
   if (c.models.poll_s < 0) Fail("models.poll_s", "must be >= 0");
   if (!(c.models.min_offpolicy_ratio >= 0 && c.models.min_offpolicy_ratio <= 10))
     Fail("models.min_offpolicy_ratio", "must be in [0, 10]");
+  if (!(c.experiments.shadow_sample_rate >= 0 && c.experiments.shadow_sample_rate <= 1))
+    Fail("experiments.shadow_sample_rate", "must be in [0, 1]");
 
   if (c.lambda.min < 0) Fail("lambda.min", "must be >= 0");
   if (c.lambda.max <= c.lambda.min) Fail("lambda.max", "must be > lambda.min");

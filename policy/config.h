@@ -214,10 +214,20 @@ struct ModelsConfig {
   double min_offpolicy_ratio = 0.0;
 };
 
+// A candidate decides beside the serving policy on a sample of requests: its choice is counted
+// (allot_shadow_decisions_total) and logged at debug level, never returned.
+struct ExperimentsConfig {
+  // A bundle directory (relative paths are under models.dir), "analytic" for the config's
+  // analytic model, or "" for no shadow.
+  std::string shadow_bundle;
+  double shadow_sample_rate = 0.01;  // share of Allocate calls the shadow also decides
+};
+
 struct AllotConfig {
   ServerConfig server;
   LoggingConfig logging;
   ModelsConfig models;
+  ExperimentsConfig experiments;
   LambdaConfig lambda;
   ControllerConfig controller;
   TelemetryConfig telemetry;

@@ -5,7 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdint>
 #include <exception>
+#include <random>
 
 #include "server/proto_convert.h"
 #include "server/request_validation.h"
@@ -100,12 +102,13 @@ grpc::ServerUnaryReactor* AllocatorService::Allocate(grpc::CallbackServerContext
   thread_local v1::AllocateRequest request;
   thread_local v1::AllocateResponse response;
   response.Clear();
+  ShadowTask shadow;
   grpc::Status status = ParseBody(*body, &request);
   if (!status.ok()) {
     metrics_.CountInvalid(RpcMethod::kAllocate, "request");
   } else {
     try {
-      status = DoAllocate(context, request, &response);
+      status = DoAllocate(context, request, &response, &shadow);
     } catch (const std::exception& e) {
       // Unreachable by design (the engine does not throw); never let a bug kill the process.
       spdlog::error("Allocate {}: internal error: {}", request.request_id(), e.what());
@@ -114,12 +117,82 @@ grpc::ServerUnaryReactor* AllocatorService::Allocate(grpc::CallbackServerContext
     if (status.ok()) status = SerializeBody(response, response_body);
   }
   metrics_.ObserveRpc(RpcMethod::kAllocate, status.error_code(), SecondsSince(start));
-  return Finish(context, status);
+  grpc::ServerUnaryReactor* reactor = Finish(context, status);
+  // The answer is on its way: the shadow decision costs the caller nothing but this thread's
+  // time, and never touches the context again.
+  if (shadow.serving && status.ok()) DecideInShadow(request, shadow);
+  return reactor;
+}
+
+void FillShadowState(const ServingSnapshot& serving, v1::ShadowState* out) {
+  out->set_bundle_version(serving.shadow->scorer->version());
+  out->set_sample_rate(serving.shadow_sample_rate);
+  const auto count = [](const prometheus::Counter* c) { return static_cast<uint64_t>(c->Value()); };
+  for (size_t a = 0; a < serving.shadow_metrics.size(); ++a) {
+    const ShadowMetrics& m = serving.shadow_metrics[a];
+    v1::ShadowAgreement* agent = out->add_agents();
+    agent->set_agent(serving.policy->config->agents[a].name);
+    agent->set_agree(count(m.agree));
+    agent->set_differ(count(m.differ));
+    agent->set_failed(count(m.failed));
+  }
+}
+
+bool InShadowSample(const std::string& request_id, double rate) {
+  if (rate >= 1.0) return true;
+  if (!(rate > 0.0)) return false;
+  uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across processes and builds
+  if (request_id.empty()) {
+    thread_local std::mt19937_64 draw(std::random_device{}());
+    h = draw();
+  } else {
+    for (const char c : request_id) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ull;
+    }
+    // FNV's high bits barely depend on the last characters ("req-1", "req-2"): mix them in.
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+  }
+  return static_cast<double>(h >> 11) * 0x1.0p-53 < rate;
+}
+
+void AllocatorService::DecideInShadow(const v1::AllocateRequest& request,
+                                      const ShadowTask& task) const {
+  try {
+    const ServingSnapshot& serving = *task.serving;
+    const std::span<const float> features(request.features().data(),
+                                          static_cast<size_t>(request.features_size()));
+    const Allocation a =
+        engine_.Decide(serving.shadow, task.agent, features, task.caches, DecisionUse::kShadow);
+    const ShadowMetrics& m = serving.shadow_metrics[task.agent];
+    if (a.fallback) {
+      m.failed->Increment();
+    } else if (a.joint == task.served_joint) {
+      m.agree->Increment();
+    } else {
+      m.differ->Increment();
+    }
+    if (spdlog::should_log(spdlog::level::debug)) {
+      const AgentConfig& agent = serving.policy->config->agents[task.agent];
+      const ActionSpace& space = serving.policy->spaces[task.agent];
+      spdlog::debug("shadow {} agent={} served=[{}] shadow {}=[{}]{}", request.request_id(),
+                    agent.name, JointActionLabel(agent, space, task.served_joint),
+                    serving.shadow->scorer->version(),
+                    a.fallback ? "" : JointActionLabel(agent, space, a.joint),
+                    a.fallback ? a.fallback_reason : "");
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("shadow decision for {}: {}", request.request_id(), e.what());
+  }
 }
 
 grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
                                           const v1::AllocateRequest& request,
-                                          v1::AllocateResponse* response) {
+                                          v1::AllocateResponse* response, ShadowTask* shadow) {
   const std::shared_ptr<const ServingSnapshot> serving = serving_.load();
   thread_local std::vector<CachedStage> caches;
   size_t agent = 0;
@@ -157,6 +230,10 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
   if (allocation.fallback) {
     spdlog::debug("Allocate {} agent={} fallback={}", request.request_id(), request.agent(),
                   allocation.fallback_reason);
+  }
+  if (serving->shadow && !allocation.fallback &&
+      InShadowSample(request.request_id(), serving->shadow_sample_rate)) {
+    *shadow = {serving, agent, allocation.joint, caches};
   }
   // After the decision's metrics: explaining is not part of the decision's time.
   if (request.explain() && !allocation.fallback) {
@@ -243,6 +320,7 @@ void AllocatorService::FillControlState(v1::ControlState* state) const {
   state->set_config_version(config.version);
   state->set_telemetry_source(control_.telemetry_source());
   if (const auto budget = engine_.cache_budget()) state->set_cache_budget_mu(budget->mu());
+  if (serving->shadow) FillShadowState(*serving, state->mutable_shadow());
   const std::vector<ModuleDecision> decisions = control_.last();
   for (size_t i = 0; i < config.modules.size(); ++i) {
     const ModuleConfig& m = config.modules[i];

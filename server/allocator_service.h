@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <memory>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "allot/v1/allocator.grpc.pb.h"
@@ -19,7 +21,26 @@ namespace allot {
 struct ServingSnapshot {
   std::shared_ptr<const PolicySnapshot> policy;
   std::vector<AgentMetrics> agent_metrics;
+  // The candidate deciding in shadow (null: none) on shadow_sample_rate of the calls.
+  std::shared_ptr<const PolicySnapshot> shadow;
+  double shadow_sample_rate = 0.0;
+  std::vector<ShadowMetrics> shadow_metrics;
 };
+
+// A served decision that the shadow candidate makes too, once the answer is on its way.
+struct ShadowTask {
+  std::shared_ptr<const ServingSnapshot> serving;  // null: no shadow decision for this call
+  size_t agent = 0;
+  size_t served_joint = 0;
+  std::span<const CachedStage> caches;  // the handler thread's, valid until its next call
+};
+
+// Whether a call is in the shadow sample: by a hash of its request_id, so that every stage (and
+// every replica) shadows the same requests; calls without one by a per-thread generator.
+bool InShadowSample(const std::string& request_id, double rate);
+
+// The shadow's agreement counts for GetControlState.
+void FillShadowState(const ServingSnapshot& serving, v1::ShadowState* out);
 
 // The methods take raw bodies and parse them here, so that a body that is not the method's
 // message gets INVALID_ARGUMENT saying so (gRPC's typed handlers answer UNIMPLEMENTED with no
@@ -56,7 +77,8 @@ class AllocatorService final : public RawAllocatorService {
 
  private:
   grpc::Status DoAllocate(grpc::CallbackServerContext* context, const v1::AllocateRequest& request,
-                          v1::AllocateResponse* response);
+                          v1::AllocateResponse* response, ShadowTask* shadow);
+  void DecideInShadow(const v1::AllocateRequest& request, const ShadowTask& task) const;
   grpc::Status DoReportLoad(const grpc::CallbackServerContext& context,
                             const v1::LoadReport& request);
 

@@ -62,6 +62,17 @@ void AllotServer::Install(std::shared_ptr<const AllotConfig> config) {
   auto serving = std::make_shared<ServingSnapshot>();
   serving->policy = policy;
   serving->agent_metrics = metrics_->ForPolicy(*policy);
+  std::shared_ptr<const ActionScorer> shadow;
+  {
+    std::lock_guard<std::mutex> lock(bundle_mu_);
+    shadow = shadow_;
+  }
+  if (shadow) {
+    serving->shadow = MakePolicySnapshot(config, shadow);
+    serving->shadow_sample_rate = config->experiments.shadow_sample_rate;
+    serving->shadow_metrics = metrics_->ForShadow(*serving->shadow);
+  }
+  metrics_->SetShadowInfo(shadow ? shadow->version() : "");
   if (engine_) {
     engine_->SetPolicy(policy);
   } else {
@@ -96,6 +107,7 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
                              e.what());
   }
   self->telemetry_ = std::make_unique<TelemetryStore>(*options.clock);
+  self->ResolveShadow(*config);
   self->Install(config);
   AllotServer* raw = self.get();
   self->bundles_ = std::make_unique<BundleWatcher>(
@@ -182,6 +194,14 @@ bool AllotServer::Reload() {
   }
   const std::shared_ptr<const AllotConfig> current = config();
   if (next->version == current->version) return true;
+  try {
+    ResolveShadow(*next);
+  } catch (const std::exception& e) {
+    metrics_->CountConfigReload(false);
+    spdlog::error("reload of {} failed, keeping config version {}: {}", options_.config_path,
+                  current->version, e.what());
+    return false;
+  }
   if (next->server.listen != current->server.listen ||
       next->server.metrics_listen != current->server.metrics_listen) {
     spdlog::warn("reload: listen addresses changed; they take effect only after a restart");
@@ -206,6 +226,38 @@ void AllotServer::InstallBundle(std::shared_ptr<const ActionScorer> scorer,
   std::lock_guard<std::mutex> lock(reload_mu_);
   Install(current);
   UpdateReadiness();
+}
+
+void AllotServer::ResolveShadow(const AllotConfig& config) {
+  const std::string& name = config.experiments.shadow_bundle;
+  std::string key, dir;
+  if (!name.empty()) {
+    dir = name == "analytic" || name.front() == '/' ? name : config.models.dir + "/" + name;
+    key = dir + "\n" + (name == "analytic" ? config.version : models::SchemaYaml(config));
+  }
+  {
+    std::lock_guard<std::mutex> lock(bundle_mu_);
+    if (key == shadow_key_) return;
+  }
+  std::shared_ptr<const ActionScorer> shadow;
+  if (name == "analytic") {
+    shadow = std::make_shared<const AnalyticScorer>(config);
+  } else if (!name.empty()) {
+    // A shadow never serves: the off-policy floor guards serving, not observing.
+    AllotConfig observe = config;
+    observe.models.min_offpolicy_ratio = 0.0;
+    try {
+      shadow = models::LoadBundle(dir, observe);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("experiments.shadow_bundle: cannot load '" + dir + "': " + e.what());
+    }
+    WarmUp(*shadow, config);
+    spdlog::info("shadow scoring with bundle {} on {:.2f}% of the calls", dir,
+                 100.0 * config.experiments.shadow_sample_rate);
+  }
+  std::lock_guard<std::mutex> lock(bundle_mu_);
+  shadow_ = std::move(shadow);
+  shadow_key_ = std::move(key);
 }
 
 void AllotServer::UpdateReadiness() {

@@ -62,6 +62,9 @@ class AllotServer {
   void WatchConfigFile();
   void InstallBundle(std::shared_ptr<const ActionScorer> scorer, const std::string& dir);
   void UpdateReadiness();
+  // Loads the shadow candidate `config` names, or keeps the one loaded for the same directory and
+  // schema; throws std::runtime_error naming experiments.shadow_bundle when it cannot.
+  void ResolveShadow(const AllotConfig& config);
 
   ServerOptions options_;
   std::unique_ptr<ServerMetrics> metrics_;
@@ -76,6 +79,8 @@ class AllotServer {
   std::mutex bundle_mu_;
   std::shared_ptr<const ActionScorer> bundle_;  // guarded by bundle_mu_; null = none loaded
   std::string bundle_schema_;  // guarded by bundle_mu_: schema it was checked against
+  std::shared_ptr<const ActionScorer> shadow_;  // guarded by bundle_mu_; null = no shadow
+  std::string shadow_key_;  // guarded by bundle_mu_: directory and schema it was loaded for
 
   std::mutex reload_mu_;  // serialises reloads (SIGHUP and the file watcher)
   std::mutex mu_;

@@ -55,6 +55,16 @@ ServerMetrics::ServerMetrics(const std::string& bind_address)
                      .Name("allot_fallbacks_total")
                      .Help("Allocate answers given by the safe default, by agent and reason")
                      .Register(*registry_)),
+      shadow_decisions_(
+          prometheus::BuildCounter()
+              .Name("allot_shadow_decisions_total")
+              .Help("Decisions of the shadow candidate, by agent and outcome: agree (the same "
+                    "joint action as the serving policy), differ, failed (could not score)")
+              .Register(*registry_)),
+      shadow_info_(prometheus::BuildGauge()
+                       .Name("allot_shadow_info")
+                       .Help("1 for the bundle deciding in shadow (none: no shadow)")
+                       .Register(*registry_)),
       cache_reuse_(prometheus::BuildCounter()
                        .Name("allot_cache_reuse_total")
                        .Help("Cache-reuse choices for requests that carried cache state")
@@ -223,6 +233,28 @@ std::vector<AgentMetrics> ServerMetrics::ForPolicy(const PolicySnapshot& policy)
     out.push_back(std::move(m));
   }
   return out;
+}
+
+std::vector<ShadowMetrics> ServerMetrics::ForShadow(const PolicySnapshot& policy) {
+  std::vector<ShadowMetrics> out;
+  for (const AgentConfig& agent : policy.config->agents) {
+    ShadowMetrics m;
+    m.agree = &shadow_decisions_.Add({{"agent", agent.name}, {"outcome", "agree"}});
+    m.differ = &shadow_decisions_.Add({{"agent", agent.name}, {"outcome", "differ"}});
+    m.failed = &shadow_decisions_.Add({{"agent", agent.name}, {"outcome", "failed"}});
+    out.push_back(m);
+  }
+  return out;
+}
+
+void ServerMetrics::SetShadowInfo(const std::string& bundle_version) {
+  if (shadow_info_current_) {
+    shadow_info_.Remove(shadow_info_current_);
+    shadow_info_current_ = nullptr;
+  }
+  if (bundle_version.empty()) return;
+  shadow_info_current_ = &shadow_info_.Add({{"bundle", bundle_version}});
+  shadow_info_current_->Set(1);
 }
 
 void ServerMetrics::RecordAllocation(const AgentMetrics& m, const Allocation& a,

@@ -38,6 +38,14 @@ struct AgentMetrics {
   std::vector<std::vector<prometheus::Counter*>> actions;
 };
 
+// Shadow decisions of one agent: the candidate chose the same joint action as the serving policy,
+// another one, or could not score (its safe default).
+struct ShadowMetrics {
+  prometheus::Counter* agree = nullptr;
+  prometheus::Counter* differ = nullptr;
+  prometheus::Counter* failed = nullptr;
+};
+
 class ServerMetrics {
  public:
   // bind_address "" = no HTTP exposer (the registry is still usable, e.g. in tests).
@@ -50,6 +58,10 @@ class ServerMetrics {
   void CountInvalid(RpcMethod method, const std::string& field);
   std::vector<AgentMetrics> ForPolicy(const PolicySnapshot& policy);
   void RecordAllocation(const AgentMetrics& m, const Allocation& a, const PolicySnapshot& policy);
+  // allot_shadow_decisions_total{agent, outcome} handles for the candidate's agents.
+  std::vector<ShadowMetrics> ForShadow(const PolicySnapshot& policy);
+  // allot_shadow_info{bundle}: 1 for the candidate in shadow, none when there is no shadow.
+  void SetShadowInfo(const std::string& bundle_version);
 
   void SetLambda(const std::string& module, double lambda);
   void SetModuleTarget(const std::string& module, double target, double hard_limit);
@@ -80,6 +92,8 @@ class ServerMetrics {
   prometheus::Family<prometheus::Histogram>& predicted_cost_;
   prometheus::Family<prometheus::Counter>& actions_;
   prometheus::Family<prometheus::Counter>& fallbacks_;
+  prometheus::Family<prometheus::Counter>& shadow_decisions_;
+  prometheus::Family<prometheus::Gauge>& shadow_info_;
   prometheus::Family<prometheus::Counter>& cache_reuse_;
   prometheus::Family<prometheus::Counter>& cache_saved_;
   prometheus::Family<prometheus::Gauge>& lambda_;
@@ -113,6 +127,7 @@ class ServerMetrics {
   std::array<std::array<std::atomic<prometheus::Histogram*>, kNumGrpcCodes>, kNumRpcMethods> rpc_{};
   prometheus::Gauge* config_info_current_ = nullptr;
   prometheus::Gauge* bundle_info_current_ = nullptr;
+  prometheus::Gauge* shadow_info_current_ = nullptr;
 };
 
 }  // namespace allot

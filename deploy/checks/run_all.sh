@@ -136,7 +136,11 @@ cp /usr/share/grpc-proto/grpc/health/v1/health.proto "$WORK/py/protos/healthchec
   --grpc_python_out="$WORK/py" "$ROOT"/proto/allot/v1/*.proto "$WORK/py/protos/healthcheck/health.proto" ||
   die "protoc (python stubs)"
 METRICS_PORT=$(free_port)
-"$BUILD_DIR/allot-server" --config "$WORK/configs/base.yaml" --listen 127.0.0.1:0 \
+# The analytic model decides in shadow on every call, so that the shadow panels have series.
+sed -e 's/^  shadow_bundle: ""/  shadow_bundle: analytic/' -e 's/^  shadow_sample_rate: .*/  shadow_sample_rate: 1.0/' \
+  "$WORK/configs/base.yaml" >"$WORK/configs/live.yaml"
+grep -q '^  shadow_bundle: analytic' "$WORK/configs/live.yaml" || die "live config: no experiments.shadow_bundle to set"
+"$BUILD_DIR/allot-server" --config "$WORK/configs/live.yaml" --listen 127.0.0.1:0 \
   --metrics-listen "127.0.0.1:$METRICS_PORT" --model-dir "$WORK/models" 2>"$WORK/server.log" &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")

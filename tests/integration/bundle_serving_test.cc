@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "models/trainer.h"
 #include "models/training_log.h"
+#include "server/allocator_service.h"
 #include "tests/integration/test_server.h"
 #include "tests/models/synthetic.h"
 
@@ -273,6 +275,119 @@ TEST_F(BundleServingTest, HotSwapKeepsTheControlStateLearnedUnderTelemetry) {
     EXPECT_DOUBLE_EQ(after.modules(m).predicted_cpu(), before.modules(m).predicted_cpu());
     EXPECT_EQ(after.modules(m).forecast_qps_size(), before.modules(m).forecast_qps_size());
   }
+}
+
+std::string WithShadow(std::string yaml, const std::string& bundle, const std::string& rate) {
+  yaml = std::regex_replace(yaml, std::regex("shadow_bundle: \"\""), "shadow_bundle: " + bundle);
+  return std::regex_replace(yaml, std::regex("shadow_sample_rate: 0.01"),
+                            "shadow_sample_rate: " + rate);
+}
+
+v1::ControlState State(v1::Allocator::Stub& stub) {
+  grpc::ClientContext context;
+  v1::ControlState state;
+  EXPECT_TRUE(stub.GetControlState(&context, v1::GetControlStateRequest(), &state).ok());
+  return state;
+}
+
+// The analytic model serves; the trained bundle (outside the model directory) decides in shadow
+// on every call. Every answer is the one a server without a shadow gives, and the shadow's
+// choices are counted in the control state and the metrics.
+TEST_F(BundleServingTest, ShadowDecisionsAreCountedAndNeverReturned) {
+  // One clock that does not move: both control loops keep the initial prices.
+  ManualClock clock;
+  TestServer plain(Config(true), &clock);
+  TestServer shadowed(WithShadow(Config(true), bundle_, "1.0"), &clock);
+  auto plain_stub = plain.stub();
+  auto shadowed_stub = shadowed.stub();
+  const v1::ControlState schema = State(*plain_stub);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> feature(0.0f, 1.5f);
+  int calls = 0;
+  for (const v1::AgentSchema& agent : schema.agents()) {
+    for (int i = 0; i < 60; ++i, ++calls) {
+      v1::AllocateRequest request = MakeRequest(agent.name(), agent.features_size());
+      request.set_request_id("shadow-" + std::to_string(calls));
+      for (int f = 0; f < agent.features_size(); ++f) request.set_features(f, feature(rng));
+      v1::AllocateResponse expected, got;
+      grpc::ClientContext c1, c2;
+      ASSERT_TRUE(plain_stub->Allocate(&c1, request, &expected).ok());
+      ASSERT_TRUE(shadowed_stub->Allocate(&c2, request, &got).ok());
+      EXPECT_EQ(got.SerializeAsString(), expected.SerializeAsString()) << agent.name();
+      EXPECT_EQ(got.bundle_version(), "analytic");
+    }
+  }
+  // The counts are made after each answer is sent: wait for the last one.
+  v1::ControlState state;
+  uint64_t counted = 0, differ = 0;
+  for (int attempt = 0; attempt < 200 && counted < static_cast<uint64_t>(calls); ++attempt) {
+    state = State(*shadowed_stub);
+    counted = differ = 0;
+    for (const v1::ShadowAgreement& a : state.shadow().agents()) {
+      counted += a.agree() + a.differ() + a.failed();
+      differ += a.differ();
+    }
+    if (counted < static_cast<uint64_t>(calls))
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(state.has_shadow());
+  EXPECT_NE(state.shadow().bundle_version(), "analytic");
+  EXPECT_DOUBLE_EQ(state.shadow().sample_rate(), 1.0);
+  EXPECT_EQ(counted, static_cast<uint64_t>(calls));
+  EXPECT_GT(differ, 0u) << "a randomly trained bundle agrees with the analytic model everywhere";
+  EXPECT_FALSE(State(*plain_stub).has_shadow());
+  const std::string metrics = shadowed.ScrapeMetrics();
+  EXPECT_NE(metrics.find("allot_shadow_decisions_total{agent=\"rank\",outcome=\"differ\"}"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("allot_shadow_info{bundle=\"" + state.shadow().bundle_version() + "\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(BundleServingTest, AShadowThatCannotLoadIsRefusedWithItsKeyNamed) {
+  try {
+    TestServer server(WithShadow(Config(true), models_ + "/nowhere", "0.5"));
+    FAIL() << "started with a missing shadow bundle";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("experiments.shadow_bundle"), std::string::npos)
+        << e.what();
+  }
+  // On reload the last good config keeps serving, its shadow too.
+  TestServer server(WithShadow(Config(true), "analytic", "0.5"));
+  const std::string version = server.server().config()->version;
+  server.WriteConfig(WithShadow(Config(true), models_ + "/nowhere", "0.5"));
+  EXPECT_FALSE(server.server().Reload());
+  EXPECT_EQ(server.server().config()->version, version);
+  auto stub = server.stub();
+  EXPECT_EQ(State(*stub).shadow().bundle_version(), "analytic");
+  // A relative name is a bundle under models.dir; removing the key ends the shadow.
+  Install("candidate");
+  std::string yaml = WithShadow(Config(true), "candidate", "0.5");
+  server.WriteConfig(yaml);
+  ASSERT_TRUE(server.server().Reload());
+  EXPECT_EQ(State(*stub).shadow().bundle_version(), "candidate");
+  server.WriteConfig(Config(true));
+  ASSERT_TRUE(server.server().Reload());
+  EXPECT_FALSE(State(*stub).has_shadow());
+  EXPECT_EQ(server.ScrapeMetrics().find("allot_shadow_info{"), std::string::npos);
+}
+
+TEST(ShadowSampleTest, SamplesTheSameRequestsEverywhereAtTheConfiguredRate) {
+  int in = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string id = "req-" + std::to_string(i);
+    const bool sampled = InShadowSample(id, 0.1);
+    EXPECT_EQ(InShadowSample(id, 0.1), sampled) << "stable per request id";
+    if (sampled) {
+      EXPECT_TRUE(InShadowSample(id, 0.2)) << "a larger sample contains a smaller one";
+    }
+    in += sampled;
+  }
+  EXPECT_NEAR(in, 2000, 150);  // ~3.5 sigma
+  EXPECT_FALSE(InShadowSample("x", 0.0));
+  EXPECT_TRUE(InShadowSample("x", 1.0));
+  int anonymous = 0;
+  for (int i = 0; i < 20000; ++i) anonymous += InShadowSample("", 0.25);
+  EXPECT_NEAR(anonymous, 5000, 230);
 }
 
 }  // namespace

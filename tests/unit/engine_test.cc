@@ -241,6 +241,32 @@ TEST_F(EngineTest, DecidesWithTheModulesLambda) {
   EXPECT_EQ(engine.reservoir().recorded(), 2u);
 }
 
+// A shadow decision is the same decision, but feeds neither the control loop's reservoir nor the
+// cache budget's statistics.
+TEST_F(EngineTest, AShadowDecisionLeavesNoTrace) {
+  std::string yaml = EmbeddedDefaultConfigYaml();
+  const std::string from = "mode: lambda";
+  ASSERT_NE(yaml.find(from), std::string::npos);
+  yaml.replace(yaml.find(from), from.size(), "mode: budget");
+  auto config = std::make_shared<const AllotConfig>(LoadConfigFromString(yaml, "budget"));
+  auto policy = MakePolicySnapshot(config, std::make_shared<const AnalyticScorer>(*config));
+  AllocationEngine engine(policy, 16, 1);
+  ASSERT_NE(engine.cache_budget(), nullptr);
+  const std::vector<float> x(8, 0.5f);
+  const std::vector<CachedStage> caches = {{2, true, 5.0, 30}};  // a fresh rank output
+  const Allocation served = engine.Decide(policy, 0, x, caches);
+  const uint64_t recorded = engine.reservoir().recorded();
+  const double mu = engine.cache_budget()->mu();
+  for (int i = 0; i < 50; ++i) {
+    const Allocation shadow = engine.Decide(policy, 0, x, caches, DecisionUse::kShadow);
+    EXPECT_EQ(shadow.joint, served.joint);
+    EXPECT_EQ(shadow.cache.reuse, served.cache.reuse);
+  }
+  EXPECT_EQ(engine.reservoir().recorded(), recorded);
+  EXPECT_EQ(engine.cache_budget()->mu(), mu);
+  EXPECT_EQ(engine.cache_budget()->window_requests(), 1u);
+}
+
 // The engine prices the compute an upstream choice causes downstream at the downstream module's
 // lambda: when pre-rank compute gets dear, recall stops picking the channel that loads it.
 TEST_F(EngineTest, PricesLaterModulesCostsAtTheirLambdas) {
