@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "policy/config_reference.h"
 #include "policy/yaml_map.h"
 
 namespace allot {
@@ -53,9 +54,9 @@ void ReadDecision(YamlMap& r, DecisionConfig& decision) {
   });
 }
 
-AllotConfig Parse(const YAML::Node& root) {
+AllotConfig Parse(const YAML::Node& root, ConfigKeyRecorder* recorder = nullptr) {
   AllotConfig c;
-  YamlMap r(root, "");
+  YamlMap r(root, "", recorder);
   r.ReadMap("server", [&](YamlMap& s) {
     s.Read("listen", c.server.listen);
     s.Read("metrics_listen", c.server.metrics_listen);
@@ -489,6 +490,20 @@ AllotConfig LoadConfigFromString(const std::string& yaml, const std::string& sou
   config.source = source;
   config.version = ContentHash(yaml);
   return config;
+}
+
+std::vector<ConfigKeyRecord> RecordConfigKeys() {
+  ConfigKeyRecorder recorder;
+  YAML::Node root = ParseYamlDocument(EmbeddedDefaultConfigYaml());
+  // The default config has no feature bound; one makes the parser read a bound's keys too.
+  root["agents"][0]["feature_bounds"].push_back(
+      YAML::Load("{feature: f, min: 0, max: 1, action: clip}"));
+  Parse(root, &recorder);
+  std::vector<ConfigKeyRecord> keys;
+  for (auto& [path, record] : recorder) keys.push_back(std::move(record));
+  std::sort(keys.begin(), keys.end(),
+            [](const ConfigKeyRecord& a, const ConfigKeyRecord& b) { return a.order < b.order; });
+  return keys;
 }
 
 AllotConfig LoadConfigFromFile(const std::string& path) {

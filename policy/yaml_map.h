@@ -3,8 +3,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <charconv>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -16,12 +18,24 @@
 
 namespace allot {
 
+// A key the reader was asked for: its path with list indices dropped ("agents[].name"), its
+// type, and the value it had before reading (the default when the key is absent).
+struct ConfigKeyRecord {
+  std::string key;
+  std::string type;
+  std::string default_value;
+  size_t order = 0;  // first asked for as the order-th key
+};
+using ConfigKeyRecorder = std::map<std::string, ConfigKeyRecord>;
+
 // Reads one YAML mapping under a dotted key path. Missing keys keep the caller's default; keys
 // never asked for are rejected by RejectUnknownKeys() (typos must not pass silently). Errors throw
 // ConfigError("<path>: <what>"). Shared by the Allot config and the simulator's world config.
 class YamlMap {
  public:
-  YamlMap(const YAML::Node& node, std::string path) : node_(node), path_(std::move(path)) {
+  // `recorder` (optional) learns every key asked for, here and in nested maps and lists.
+  YamlMap(const YAML::Node& node, std::string path, ConfigKeyRecorder* recorder = nullptr)
+      : node_(node), path_(std::move(path)), recorder_(recorder) {
     if (node_ && !node_.IsNull() && !node_.IsMap()) Fail(path_, "must be a mapping");
   }
 
@@ -37,6 +51,7 @@ class YamlMap {
 
   template <typename T>
   void Read(const std::string& key, T& out) {
+    Record(key, TypeName<T>(), Format(out));
     YAML::Node value = Get(key);
     if (!value || value.IsNull()) return;
     if (!value.IsScalar()) Fail(Child(key), "must be a scalar");
@@ -51,6 +66,7 @@ class YamlMap {
   }
 
   void ReadStrings(const std::string& key, std::vector<std::string>& out) {
+    Record(key, "string list", FormatList(out));
     YAML::Node value = Get(key);
     if (!value || value.IsNull()) return;
     if (value.IsScalar()) {
@@ -67,6 +83,7 @@ class YamlMap {
   }
 
   void ReadDoubles(const std::string& key, std::vector<double>& out) {
+    Record(key, "number list", FormatList(out));
     YAML::Node value = Get(key);
     if (!value || value.IsNull()) return;
     if (!value.IsSequence()) Fail(Child(key), "must be a list of numbers");
@@ -86,24 +103,29 @@ class YamlMap {
 
   // Calls fn(reader, index) for each element of a list of mappings.
   void ReadList(const std::string& key, const std::function<void(YamlMap&, size_t)>& fn) {
+    Record(key, "list", "[]");
     YAML::Node value = Get(key);
     if (!value || value.IsNull()) return;
     if (!value.IsSequence()) Fail(Child(key), "must be a list");
     for (size_t i = 0; i < value.size(); ++i) {
-      YamlMap item(value[i], Child(key) + "[" + std::to_string(i) + "]");
+      YamlMap item(value[i], Child(key) + "[" + std::to_string(i) + "]", recorder_);
       fn(item, i);
       item.RejectUnknownKeys();
     }
   }
 
   void ReadMap(const std::string& key, const std::function<void(YamlMap&)>& fn) {
-    YamlMap sub(Get(key), Child(key));
+    Record(key, "section", "");
+    YamlMap sub(Get(key), Child(key), recorder_);
     fn(sub);
     sub.RejectUnknownKeys();
   }
 
   // A mapping of names to numbers (feature weights, per-module costs); names are free-form.
   void ReadNumberMap(const std::string& key, std::map<std::string, double>& out) {
+    Record(key, "name: number map", "{}");
+    ConfigKeyRecorder* recorder = recorder_;
+    recorder_ = nullptr;  // the names inside are free-form, not keys
     ReadMap(key, [&](YamlMap& m) {
       if (!m.node() || !m.node().IsMap()) return;
       for (const auto& kv : m.node()) {
@@ -113,6 +135,7 @@ class YamlMap {
         out[name] = value;
       }
     });
+    recorder_ = recorder;
   }
 
   void RejectUnknownKeys() const {
@@ -131,9 +154,53 @@ class YamlMap {
   }
 
  private:
+  void Record(const std::string& key, std::string type, std::string default_value) {
+    if (!recorder_) return;
+    std::string path;  // without list indices
+    for (const char c : Child(key)) {
+      if (!path.empty() && path.back() == '[' && c != ']') continue;
+      path += c;
+    }
+    recorder_->try_emplace(
+        path, ConfigKeyRecord{path, std::move(type), std::move(default_value), recorder_->size()});
+  }
+
+  template <typename T>
+  static const char* TypeName() {
+    if constexpr (std::is_same_v<T, bool>) return "bool";
+    if constexpr (std::is_integral_v<T>) return "integer";
+    if constexpr (std::is_floating_point_v<T>) return "number";
+    return "string";
+  }
+
+  template <typename T>
+  static std::string Format(const T& value) {
+    if constexpr (std::is_same_v<T, bool>) {
+      return value ? "true" : "false";
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (value == std::numeric_limits<T>::max()) return "max";
+      if (value == -std::numeric_limits<T>::max()) return "-max";
+      char buf[32];
+      const auto end = std::to_chars(buf, buf + sizeof(buf), value).ptr;  // shortest exact
+      return std::string(buf, end);
+    } else if constexpr (std::is_integral_v<T>) {
+      return std::to_string(value);
+    } else {
+      return "\"" + std::string(value) + "\"";
+    }
+  }
+
+  template <typename T>
+  static std::string FormatList(const std::vector<T>& values) {
+    std::string out = "[";
+    for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + Format(values[i]);
+    return out + "]";
+  }
+
   YAML::Node node_;
   std::string path_;
   std::set<std::string> seen_;
+  ConfigKeyRecorder* recorder_ = nullptr;
 };
 
 // Parses one YAML document; a syntax error becomes ConfigError("<yaml>: parse error at line N:

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "policy/config.h"
+#include "policy/config_reference.h"
 #include "server/allot_server.h"
 #include "server/logging.h"
 
@@ -17,13 +18,14 @@ namespace {
 constexpr char kUsage[] =
     "usage: allot-server [--config FILE] [--listen ADDR] [--metrics-listen ADDR] [--model-dir "
     "DIR]\n"
-    "                    [--check-config] [--print-default-config]\n"
+    "                    [--check-config] [--print-default-config] [--config-reference]\n"
     "  --config FILE          config to serve and watch (default: the embedded default config)\n"
     "  --listen ADDR          gRPC address, e.g. 0.0.0.0:50051 (port 0 picks a free port)\n"
     "  --metrics-listen ADDR  Prometheus /metrics address\n"
     "  --model-dir DIR        model bundle directory\n"
     "  --check-config         validate the config and exit (0 valid, 1 invalid)\n"
-    "  --print-default-config print the embedded default config and exit\n";
+    "  --print-default-config print the embedded default config and exit\n"
+    "  --config-reference     print every config key with its default and purpose (Markdown)\n";
 
 int g_signal_pipe[2] = {-1, -1};
 
@@ -61,6 +63,9 @@ int main(int argc, char** argv) {
       check_only = true;
     } else if (arg == "--print-default-config") {
       std::cout << allot::EmbeddedDefaultConfigYaml();
+      return 0;
+    } else if (arg == "--config-reference") {
+      std::cout << allot::FormatConfigReference();
       return 0;
     } else if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;

@@ -3,7 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+#include <map>
 #include <string>
+
+#include "policy/config_reference.h"
 
 namespace allot {
 namespace {
@@ -169,6 +174,45 @@ TEST(ConfigTest, MissingFileIsAClearError) {
 TEST(ConfigTest, EmbeddedDefaultMatchesTheCheckedInFile) {
   const AllotConfig file = LoadConfigFromFile(std::string(ALLOT_SOURCE_DIR) + "/config/allot.yaml");
   EXPECT_EQ(file.version, LoadEmbeddedDefaultConfig().version);
+}
+
+}  // namespace
+}  // namespace allot
+
+namespace allot {
+namespace {
+
+// The reference cannot drift: every key the parser reads is documented, nothing else is, and
+// docs/config-reference.md is what allot-server --config-reference prints.
+TEST(ConfigReferenceTest, EveryKeyIsDocumentedAndTheReferenceFileIsCurrent) {
+  const std::vector<ConfigKeyRecord> keys = RecordConfigKeys();
+  EXPECT_GT(keys.size(), 90u);
+  for (const std::string& key : UndocumentedConfigKeys())
+    ADD_FAILURE() << "config key " << key << " has no entry in policy/config_docs.cc";
+  for (const std::string& key : StaleConfigKeyDocs())
+    ADD_FAILURE() << "policy/config_docs.cc documents " << key << ", which the parser never reads";
+  std::ifstream in(std::string(ALLOT_SOURCE_DIR) + "/docs/config-reference.md");
+  const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(file, FormatConfigReference())
+      << "regenerate: build/allot-server --config-reference > docs/config-reference.md";
+}
+
+TEST(ConfigReferenceTest, DefaultsAreTheParsersAndListKeysAreFound) {
+  std::map<std::string, ConfigKeyRecord> by_key;
+  for (const ConfigKeyRecord& k : RecordConfigKeys()) by_key[k.key] = k;
+  const AllotConfig defaults;
+  ASSERT_TRUE(by_key.count("controller.reservoir_size"));
+  EXPECT_EQ(by_key["controller.reservoir_size"].default_value,
+            std::to_string(defaults.controller.reservoir_size));
+  EXPECT_EQ(by_key["controller.day_length_s"].default_value, "86400");
+  EXPECT_EQ(by_key["lambda.max_step"].default_value, "0.05");
+  EXPECT_EQ(by_key["models.serve_analytic"].default_value, "true");
+  EXPECT_EQ(by_key["server.listen"].type, "string");
+  EXPECT_TRUE(by_key.count("agents[].decisions[].options[].length"));
+  EXPECT_TRUE(by_key.count("agents[].feature_bounds[].action"));
+  EXPECT_FALSE(by_key.count("value_model.weights.ctr_7d")) << "free-form names are not keys";
+  // In the parser's order: sections as the config file has them.
+  EXPECT_EQ(RecordConfigKeys().front().key, "server");
 }
 
 }  // namespace

@@ -1,0 +1,226 @@
+// What each config key is for and when to change it. Keys are paths as the parser reads them;
+// config_reference_test fails on a key read but not documented here, or documented but not read.
+#include "policy/config_reference.h"
+
+namespace allot {
+
+const std::map<std::string, std::string>& ConfigKeyDocs() {
+  static const std::map<std::string, std::string> docs = {
+      // server
+      {"server", "The gRPC endpoint, request limits and lifecycle."},
+      {"server.listen", "gRPC address. Restart to change (a reload logs and ignores it)."},
+      {"server.metrics_listen", "Prometheus /metrics address. Restart to change."},
+      {"server.min_deadline_ms",
+       "A call with less time left before its deadline is answered with the safe default "
+       "(fallback_reason=deadline) without scoring. Raise it if decisions near the deadline "
+       "arrive too late for your stage to use."},
+      {"server.max_features", "Largest features list accepted (INVALID_ARGUMENT above)."},
+      {"server.max_behavior_ids", "Largest behavior_ids list accepted."},
+      {"server.max_id_length", "Longest request_id, user_id or ReportLoad reporter name accepted."},
+      {"server.max_cache_entries", "Most cached stage outputs one request may describe."},
+      {"server.drain_delay_s",
+       "On SIGTERM, readiness turns NOT_SERVING this long before the server stops taking calls. "
+       "Set it above your load balancer's endpoint propagation time (Kubernetes: a few s)."},
+      {"server.shutdown_timeout_s", "At most this long for calls in flight to finish at shutdown."},
+      {"server.reload_poll_s",
+       "How often the config file is checked for changes (0: only on SIGHUP)."},
+      {"server.explain_per_caller_per_s",
+       "Allocate calls with explain=true allowed per caller (peer address) and second; bursts of "
+       "one second's worth. Explaining scores a request twice and answers with every option. "
+       "0 refuses explain."},
+      // logging
+      {"logging", "Server log output (stderr)."},
+      {"logging.level",
+       "trace, debug, info, warn, error, critical or off. debug also logs every "
+       "fallback and every shadow decision."},
+      {"logging.format", "text, or json for log pipelines (one object per line)."},
+      // models
+      {"models", "Where learned model bundles come from and when one may serve."},
+      {"models.dir",
+       "Directory of bundles (one subdirectory per version, the newest valid one serves)."},
+      {"models.poll_s", "How often models.dir is checked for a newer bundle (0: only at start)."},
+      {"models.serve_analytic",
+       "With no servable bundle, answer from the analytic model below (ready) instead of "
+       "reporting NOT_SERVING. Turn off when the analytic model is not calibrated for your chain."},
+      {"models.min_offpolicy_ratio",
+       "Refuse a bundle whose doubly robust off-policy estimate of net return per request "
+       "(manifest offpolicy.net.dr) is below this fraction of the logging policy's, or that has "
+       "no estimate. 0: no floor. Set it (e.g. 0.95) once your logs carry propensities."},
+      // experiments
+      {"experiments", "Candidates observed beside the serving policy before they serve."},
+      {"experiments.shadow_bundle",
+       "A bundle directory (relative to models.dir, or absolute) or \"analytic\" that decides in "
+       "shadow: on a sample of calls, after the answer is sent, at the serving prices; counted "
+       "in allot_shadow_decisions_total and GetControlState.shadow, never returned. \"\": none."},
+      {"experiments.shadow_sample_rate",
+       "Share of Allocate calls the shadow also decides, picked by a hash of request_id (every "
+       "stage and replica shadows the same requests). Each costs one more scoring on the "
+       "handler thread after the answer."},
+      // lambda
+      {"lambda", "Bounds and safety of the price of compute (lambda, revenue per core-ms)."},
+      {"lambda.min", "Lowest price the controller may set."},
+      {"lambda.max",
+       "Highest price the controller may set. Keep it above the price at which your cheapest "
+       "options win for every request, or the CPU target cannot be held at peak."},
+      {"lambda.max_step",
+       "Largest absolute change per control period (lets lambda leave zero). The limit is "
+       "max(max_step, max_step_ratio * lambda)."},
+      {"lambda.max_step_ratio",
+       "Largest relative change per control period (lets lambda cross orders of magnitude)."},
+      {"lambda.safe_value",
+       "Price decayed to while telemetry is stale: choose one that keeps the modules safe at "
+       "peak traffic."},
+      {"lambda.stale_after_s",
+       "A module whose newest load sample is older than this is stale: its lambda is held, then "
+       "decays to safe_value."},
+      {"lambda.decay_half_life_s", "Half-life of the decay towards safe_value while stale."},
+      // controller
+      {"controller", "The per-module lambda controller and its traffic forecast."},
+      {"controller.kind",
+       "mpc (model-predictive, MaRCA's balancer; PID takes over while its predictions are poor) "
+       "or pid."},
+      {"controller.period_s", "Control period: lambda is updated this often."},
+      {"controller.horizon", "MPC look-ahead in periods."},
+      {"controller.alpha", "MPC discount of later periods in the objective."},
+      {"controller.beta",
+       "MPC damping of load changes, applied only at or above critical_load: higher is smoother "
+       "and slower near the target."},
+      {"controller.critical_load", "CPU fraction above which MPC damps load changes (beta)."},
+      {"controller.samples", "MPC random rate-limited lambda paths tried per period."},
+      {"controller.pid_kp", "PID proportional gain (on log lambda and relative CPU error)."},
+      {"controller.pid_ki", "PID integral gain, per second."},
+      {"controller.pid_kd", "PID derivative gain, seconds."},
+      {"controller.reservoir_size",
+       "Scored requests kept for the controller to re-decide at candidate prices (a ring of the "
+       "newest). It holds reservoir_size x sample_every requests of traffic: at Q calls/s per "
+       "replica, that many / Q seconds. Size it to about one minute of traffic: longer lags a "
+       "change of traffic mix, shorter makes the predicted cost noisy."},
+      {"controller.sample_every",
+       "Record one scored call in this many into the reservoir. Raise it with QPS so the "
+       "reservoir still spans about a minute without growing; each record copies the call's "
+       "scores."},
+      {"controller.load_lag",
+       "MPC load model: cpu[t+1] = load_lag * cpu[t] + (1 - load_lag) * k * qps * cost(lambda). "
+       "Higher for modules whose CPU responds slowly (queues, autoscaling)."},
+      {"controller.calibration_alpha",
+       "Smoothing of k (CPU per core-ms per second), learned online from telemetry."},
+      {"controller.fallback_error",
+       "MPC hands a module to PID while its smoothed relative prediction error exceeds this."},
+      {"controller.overshoot_budget",
+       "MPC aims below the target by a back-off so that the load it cannot predict overshoots "
+       "the target by this much on average (fraction of target). Lower is safer, costs compute."},
+      {"controller.error_window", "Prediction errors (periods) the back-off is judged from."},
+      {"controller.state_gain",
+       "MPC state observer: a plan starts from predicted + state_gain * (measured - predicted)."},
+      {"controller.max_backoff", "Largest MPC back-off below the target (fraction of target)."},
+      {"controller.lambda_grid", "MPC constant-lambda candidates per period."},
+      {"controller.seed", "Seed of the MPC's random shooting (deterministic runs)."},
+      {"controller.day_length_s",
+       "Length of the traffic cycle the forecast learns (86400: a day). Shorter only in "
+       "compressed simulations."},
+      {"controller.forecast_slots",
+       "Time slots per cycle in the forecast's seasonal profile (96: 15 minutes a slot)."},
+      {"controller.forecast_level_alpha", "Holt-Winters level smoothing of the QPS forecast."},
+      {"controller.forecast_trend_beta", "Holt-Winters trend smoothing."},
+      {"controller.forecast_seasonal_gamma", "Holt-Winters seasonal profile smoothing."},
+      // telemetry
+      {"telemetry", "Where the controller reads each module's CPU load and QPS."},
+      {"telemetry.source",
+       "report_load (stages call ReportLoad; each replica sees its reporters) or prometheus "
+       "(every replica queries the same numbers: modules[].cpu_query and qps_query)."},
+      {"telemetry.prometheus_url", "Prometheus base URL for source: prometheus."},
+      {"telemetry.query_timeout_s", "Timeout of one Prometheus query."},
+      {"telemetry.reporter_window_s",
+       "A reporter counts while its newest report is this recent; a module's load is the median "
+       "over its counting reporters."},
+      {"telemetry.max_future_skew_s", "Reports stamped further ahead of this server are refused."},
+      {"telemetry.max_reporters", "Live reporters per module; new names are refused beyond it."},
+      {"telemetry.reports_per_s", "Per reporter, sustained (bursts of twice that pass)."},
+      {"telemetry.reporters",
+       "Allow-list of reporter names (empty: any). Set it in production: see deploy/README.md."},
+      // value_model
+      {"value_model",
+       "The analytic user value: exp(bias + sum of weight x feature). It serves when no bundle "
+       "does, and its buckets are part of the agents' observation."},
+      {"value_model.bias", "Log-scale intercept of the analytic value."},
+      {"value_model.bucket_bounds",
+       "Upper bounds of the value buckets (N bounds, N+1 buckets), ascending; the analytic "
+       "options' gain lists have one entry per bucket."},
+      {"value_model.weights", "Feature name to log-scale weight; features not listed weigh 0."},
+      // modules
+      {"modules",
+       "Required: the clusters whose CPU is priced. One lambda and one controller each."},
+      {"modules[].name", "Required, unique. Agents and cache stages refer to it."},
+      {"modules[].cpu_target",
+       "Fraction of the module's CPU the controller holds on average. Leave headroom for "
+       "forecast error and bursts."},
+      {"modules[].cpu_hard_limit",
+       "Above this fraction per-request cost caps apply (the overload backstop); above "
+       "cpu_target."},
+      {"modules[].initial_lambda",
+       "Price at start, before the controller has telemetry. A price near the one it settles at "
+       "in steady traffic shortens the first minutes."},
+      {"modules[].cpu_query", "PromQL returning the module's CPU fraction (source: prometheus)."},
+      {"modules[].qps_query", "PromQL returning the module's requests/s (source: prometheus)."},
+      // agents
+      {"agents",
+       "Required: one per stage that calls Allocate. Its decisions define its joint action "
+       "space, whose index is the training logs' joint_action."},
+      {"agents[].name", "Required, unique: Allocate's agent field."},
+      {"agents[].module", "Required: the module whose compute this agent's choices spend."},
+      {"agents[].max_cost_ms",
+       "Per-request cap on the agent's predicted cost in core-ms (0: none): options above it are "
+       "not chosen."},
+      {"agents[].features",
+       "Required: feature names in the order Allocate's features list carries them. Changing "
+       "the list changes the schema: bundles trained for the old one stop serving."},
+      {"agents[].feature_bounds", "Optional trusted ranges of features."},
+      {"agents[].feature_bounds[].feature", "A name from the agent's features."},
+      {"agents[].feature_bounds[].min", "Lowest trusted value."},
+      {"agents[].feature_bounds[].max", "Highest trusted value."},
+      {"agents[].feature_bounds[].action",
+       "clip (into the range before scoring) or reject (INVALID_ARGUMENT naming the feature)."},
+      {"agents[].decisions",
+       "Required: the agent's decisions, in joint-index order (the last varies fastest)."},
+      {"agents[].decisions[].name", "Required, unique within the agent."},
+      {"agents[].decisions[].kind",
+       "link (a set of channels: bitmask of options), switch (off/on) or queue (one length)."},
+      {"agents[].decisions[].min_selected", "link only: fewest channels per request."},
+      {"agents[].decisions[].max_selected", "link only: most channels per request (0: all)."},
+      {"agents[].decisions[].safe_default",
+       "Required: the option labels answered when no decision can be made (link: channels; "
+       "switch and queue: one label). Clients fall back to it too."},
+      {"agents[].decisions[].options", "Required: the options (link: channels)."},
+      {"agents[].decisions[].options[].name", "link and switch: the option's label."},
+      {"agents[].decisions[].options[].length", "queue: the queue length (its label)."},
+      {"agents[].decisions[].options[].gain",
+       "Analytic model only: the option's value uplift per value bucket."},
+      {"agents[].decisions[].options[].cost_ms",
+       "Analytic model only: core-ms the option costs in the agent's module."},
+      {"agents[].decisions[].options[].cost_multiplier",
+       "Analytic model only: scales the agent's whole cost when chosen (a heavier model)."},
+      {"agents[].decisions[].options[].module_cost_ms",
+       "Analytic model only: core-ms the option causes in later modules, by module name."},
+      // cache_reuse
+      {"cache_reuse", "ComRecycle: reuse a repeat request's cached stage output."},
+      {"cache_reuse.enabled", "Consider reuse when a request describes cached outputs."},
+      {"cache_reuse.max_age_s", "Older cached outputs are never reused."},
+      {"cache_reuse.mode",
+       "lambda (reuse when the priced compute saved exceeds the value lost) or budget (save the "
+       "most compute while the value lost stays under decay_budget)."},
+      {"cache_reuse.decay_budget", "budget mode: largest share of value reuse may lose."},
+      {"cache_reuse.window_s",
+       "budget mode: the multiplier is solved over each window and used for the next."},
+      {"cache_reuse.stages", "Required when enabled: the cacheable stages, in chain order."},
+      {"cache_reuse.stages[].stage", "recall, prerank or rank."},
+      {"cache_reuse.stages[].module",
+       "The module whose compute reusing this stage saves (with every earlier stage's)."},
+      {"cache_reuse.stages[].half_life_s",
+       "Config rule: a cached output keeps 0.5^(age / half_life_s) of its value (a learned "
+       "reuse model replaces it when it fits better)."},
+      {"cache_reuse.stages[].stage_cost_ms", "Core-ms this stage costs a request."},
+  };
+  return docs;
+}
+
+}  // namespace allot

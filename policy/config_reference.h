@@ -1,0 +1,28 @@
+// The config reference: every key the parser reads, found by parsing the embedded default config
+// with a recorder (so a new key cannot be missed), with its type, its default and what it is for.
+// docs/config-reference.md is this, generated (`allot-server --config-reference`); a unit test
+// keeps the two equal and every key documented.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "policy/yaml_map.h"
+
+namespace allot {
+
+// Every key the config parser asks for, in path order ("agents[].decisions[].kind").
+std::vector<ConfigKeyRecord> RecordConfigKeys();
+
+// What each key is for and when to change it, by key path (policy/config_docs.cc).
+const std::map<std::string, std::string>& ConfigKeyDocs();
+
+// Keys the parser reads that have no documentation, and documented keys it does not read.
+std::vector<std::string> UndocumentedConfigKeys();
+std::vector<std::string> StaleConfigKeyDocs();
+
+// The reference as Markdown: one table per top-level section.
+std::string FormatConfigReference();
+
+}  // namespace allot
