@@ -95,7 +95,10 @@ class LearnedScorer final : public ActionScorer {
 };
 
 // models.min_offpolicy_ratio: a bundle must have been estimated, on its validation logs, to net at
-// least that fraction of what the logging policy netted.
+// least that fraction of what the logging policy netted, with 95% confidence: the lower bound of
+// the doubly robust interval is compared. The point estimate is not enough: where the candidate
+// rarely chose what was logged (a small effective sample size), it can be several times the
+// truth with an interval to match.
 void CheckOffPolicyFloor(const BundleManifest& manifest, double min_ratio) {
   if (min_ratio <= 0.0) return;
   const std::string floor = "models.min_offpolicy_ratio " + std::to_string(min_ratio);
@@ -107,9 +110,11 @@ void CheckOffPolicyFloor(const BundleManifest& manifest, double min_ratio) {
     throw BundleError("has no usable off-policy estimate (" + r.unusable + ") and " + floor +
                       " requires one");
   const double needed = min_ratio * r.net.logged;
-  if (!(r.net.dr.estimate >= needed)) {
+  if (!(r.net.dr.lower >= needed)) {
     throw BundleError("off-policy estimate of net return per request " +
-                      std::to_string(r.net.dr.estimate) + " (doubly robust) is below " + floor +
+                      std::to_string(r.net.dr.estimate) + " (doubly robust, 95% lower bound " +
+                      std::to_string(r.net.dr.lower) + ", effective sample size " +
+                      std::to_string(r.effective_sample_size) + ") is below " + floor +
                       " x the logging policy's " + std::to_string(r.net.logged));
   }
 }

@@ -209,8 +209,9 @@ struct ModelsConfig {
   std::string dir = "var/models";
   double poll_s = 10.0;
   bool serve_analytic = true;  // ready (and answering from the analytic model) with no bundle
-  // Refuse a bundle whose doubly robust off-policy estimate of net return per request (manifest
-  // `offpolicy.net.dr`) is below this fraction of the logging policy's; 0 = no floor.
+  // Refuse a bundle unless the 95% lower bound of its doubly robust off-policy estimate of net
+  // return per request (manifest `offpolicy.net.dr`) is at least this fraction of the logging
+  // policy's; 0 = no floor.
   double min_offpolicy_ratio = 0.0;
 };
 

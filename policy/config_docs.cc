@@ -43,9 +43,11 @@ const std::map<std::string, std::string>& ConfigKeyDocs() {
        "With no servable bundle, answer from the analytic model below (ready) instead of "
        "reporting NOT_SERVING. Turn off when the analytic model is not calibrated for your chain."},
       {"models.min_offpolicy_ratio",
-       "Refuse a bundle whose doubly robust off-policy estimate of net return per request "
-       "(manifest offpolicy.net.dr) is below this fraction of the logging policy's, or that has "
-       "no estimate. 0: no floor. Set it (e.g. 0.95) once your logs carry propensities."},
+       "Refuse a bundle unless the 95% lower bound of its doubly robust off-policy estimate of "
+       "net return per request (manifest offpolicy.net.dr, on its validation logs) is at least "
+       "this fraction of the logging policy's; a bundle with no estimate is refused too. 0: no "
+       "floor. With a small effective sample size the bound is loose and the floor refuses: "
+       "log more exploration, or ramp through a shadow instead."},
       // experiments
       {"experiments", "Candidates observed beside the serving policy before they serve."},
       {"experiments.shadow_bundle",

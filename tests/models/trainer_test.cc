@@ -169,10 +169,14 @@ TEST_F(TrainerTest, BundlesCarryOffPolicyEstimatesAndAFloorRefusesThem) {
   EXPECT_DOUBLE_EQ(manifest.offpolicy->net.dr.estimate, ope.net.dr.estimate);
   EXPECT_DOUBLE_EQ(manifest.offpolicy->revenue.ips.upper, ope.revenue.ips.upper);
 
+  // The floor is met with 95% confidence or not at all: against the interval's lower bound.
   AllotConfig strict = config_;
-  strict.models.min_offpolicy_ratio = 1.2;
+  const double certain = ope.net.dr.lower / ope.net.logged;
+  ASSERT_GT(certain, 1.0);
+  ASSERT_LT(certain * 1.02, ope.net.dr.estimate / ope.net.logged);
+  strict.models.min_offpolicy_ratio = certain * 0.98;
   EXPECT_NE(LoadBundle(summary.bundle_dir, strict), nullptr);
-  strict.models.min_offpolicy_ratio = 5.0;
+  strict.models.min_offpolicy_ratio = certain * 1.02;  // the point estimate would pass
   try {
     LoadBundle(summary.bundle_dir, strict);
     ADD_FAILURE() << "a bundle below the floor loaded";
