@@ -6,6 +6,7 @@
 #
 # Usage: bash bench/h2load_compare.sh
 # Environment: ALLOT_BUILD_DIR (build), ALLOT_BENCH_MODELS (bundle directory, var/models),
+# ALLOT_BENCH_CONFIG (config file; default: the embedded config),
 # ALLOT_BENCH_AGENT (recall), ALLOT_BENCH_REQUESTS (per round, 100000), ALLOT_BENCH_ROUNDS (3),
 # ALLOT_BENCH_LOADS ("4x4 8x16": connections x streams per connection).
 set -euo pipefail

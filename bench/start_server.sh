@@ -1,9 +1,12 @@
 # Sourced by the bench scripts: starts allot-server on free loopback ports with the bundles in
-# $models, logging to $work/server.log, and sets server (its pid), port and metrics_port. The
-# caller's EXIT trap stops it (stop_server).
+# $models (and the config file $ALLOT_BENCH_CONFIG when set, else the embedded default), logging to
+# $work/server.log, and sets server (its pid), port and metrics_port. The caller's EXIT trap stops
+# it (stop_server).
 start_server() {
-  "$build/allot-server" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --model-dir "$models" \
-    2> "$work/server.log" &
+  local config=()
+  [[ -n ${ALLOT_BENCH_CONFIG:-} ]] && config=(--config "$ALLOT_BENCH_CONFIG")
+  "$build/allot-server" "${config[@]}" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+    --model-dir "$models" 2> "$work/server.log" &
   server=$!
   for _ in $(seq 300); do
     grep -q "listening on port" "$work/server.log" && break

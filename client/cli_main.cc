@@ -53,6 +53,20 @@ void PrintState(const allot::v1::ControlState& s) {
     }
     std::printf("\n");
   }
+  if (s.has_shadow()) {
+    std::printf("shadow %s on %.1f%% of calls:", s.shadow().bundle_version().c_str(),
+                100.0 * s.shadow().sample_rate());
+    for (const auto& a : s.shadow().agents()) {
+      const uint64_t decided = a.agree() + a.differ();
+      std::printf(
+          " %s agrees %.1f%% of %llu", a.agent().c_str(),
+          decided ? 100.0 * static_cast<double>(a.agree()) / static_cast<double>(decided) : 0.0,
+          static_cast<unsigned long long>(decided));
+      if (a.failed()) std::printf(" (%llu failed)", static_cast<unsigned long long>(a.failed()));
+      std::printf(";");
+    }
+    std::printf("\n");
+  }
   for (const auto& a : s.agents()) {
     std::printf("agent %-8s module=%s joint_actions=%u features=[", a.name().c_str(),
                 a.module().c_str(), a.joint_actions());

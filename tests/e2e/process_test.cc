@@ -239,5 +239,38 @@ TEST(ProcessTest, BenchMeasuresAllocateAgainstHealth) {
   EXPECT_EQ(bad.exit_code, 2);
 }
 
+// allot-cli explain prints every option as a table, the chosen one starred, and the demo ends by
+// explaining the lowest- and highest-value users' decisions.
+TEST(ProcessTest, CliExplainsADecisionAndTheDemoShowsWhy) {
+  // A limit this test cannot reach however slowly it runs (the limit has its own tests).
+  const std::string config = TempDir() + "/allot.yaml";
+  std::ofstream(config) << DefaultConfigWith("explain_per_caller_per_s: 2.0",
+                                             "explain_per_caller_per_s: 1000");
+  ServerProcess server(
+      {"--config", config, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"});
+  ASSERT_GT(server.port(), 0);
+  const std::string cli = std::string(ALLOT_CLI_BIN) + " --target " + server.target();
+  const Output explain = RunCommand(cli + " explain rank user_hist_value_log=2.2 ctr_7d=0.08");
+  EXPECT_EQ(explain.exit_code, 0) << explain.text;
+  EXPECT_NE(explain.text.find("cost x compute_price"), std::string::npos) << explain.text;
+  // rank has 8 joint actions: a header line, 8 rows; exactly one starred.
+  const std::regex row(
+      R"(\n([* ]) queue_length=\d+ heavy_model=(on|off) +[-0-9.]+ +[-0-9.]+  rank )");
+  int rows = 0, starred = 0;
+  for (std::sregex_iterator it(explain.text.begin(), explain.text.end(), row), end; it != end;
+       ++it) {
+    ++rows;
+    starred += (*it)[1] == "*";
+  }
+  EXPECT_EQ(rows, 8) << explain.text;
+  EXPECT_EQ(starred, 1) << explain.text;
+  const Output unknown = RunCommand(cli + " explain rank no_such_feature=1");
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.text;
+  EXPECT_NE(unknown.text.find("no_such_feature"), std::string::npos) << unknown.text;
+  const Output demo = RunCommand(cli + " demo");
+  EXPECT_EQ(demo.exit_code, 0) << demo.text;
+  EXPECT_NE(demo.text.find("== why: agent rank, top spender user"), std::string::npos) << demo.text;
+}
+
 }  // namespace
 }  // namespace allot
