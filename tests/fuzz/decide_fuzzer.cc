@@ -11,6 +11,7 @@
 #include "allot/v1/allocator.pb.h"
 #include "policy/analytic_scorer.h"
 #include "policy/control_loop.h"
+#include "policy/explanation.h"
 #include "policy/telemetry_source.h"
 #include "server/proto_convert.h"
 #include "server/request_validation.h"
@@ -57,6 +58,25 @@ struct World {
   uint64_t inputs = 0;
 };
 
+// What the explain flag adds to a response: finite, sorted, exactly one option chosen.
+void Explain(World& w, const v1::AllocateRequest& request, size_t agent, const Allocation& a,
+             v1::AllocateResponse* response) {
+  const auto explanation = ExplainDecision(
+      *w.policy, *w.engine.lambdas(), agent,
+      {request.features().data(), static_cast<size_t>(request.features_size())}, a.joint);
+  Require(explanation.has_value(), "a decided request could not be explained");
+  FillExplanation(*explanation, *w.config, response->mutable_explanation());
+  int chosen = 0;
+  double previous = INFINITY;
+  for (const v1::OptionScore& o : response->explanation().options()) {
+    Require(std::isfinite(o.value()) && std::isfinite(o.priced_score()), "non-finite option");
+    Require(o.priced_score() <= previous, "options not sorted by priced score");
+    previous = o.priced_score();
+    chosen += o.chosen();
+  }
+  Require(chosen == 1, "not exactly one option chosen");
+}
+
 void Allocate(World& w, const uint8_t* data, size_t size) {
   v1::AllocateRequest request;
   if (!request.ParseFromArray(data, static_cast<int>(size))) return;
@@ -72,6 +92,7 @@ void Allocate(World& w, const uint8_t* data, size_t size) {
               std::isfinite(response.predicted_cost()) && std::isfinite(response.user_value()),
           "non-finite number in an AllocateResponse");
   Require(a.joint < w.policy->spaces[agent].size(), "joint action out of the action space");
+  if (request.explain() && !a.fallback) Explain(w, request, agent, a, &response);
 }
 
 void Report(World& w, const uint8_t* data, size_t size) {
