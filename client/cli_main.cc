@@ -84,12 +84,12 @@ void PrintState(const allot::v1::ControlState& s) {
 }
 
 // Every option of one explained decision, highest priced score first: why the chosen one won.
-void PrintExplanation(const allot::v1::AllocateResponse& r, size_t max_rows) {
-  const allot::v1::Explanation& e = r.explanation();
-  std::printf("agent %s: user_value=%.3f bucket=%u inference=%s cost cap=%s\n", r.agent().c_str(),
-              e.user_value(), e.value_bucket(), e.inference().c_str(),
+void PrintOptions(const allot::v1::Explanation& e, const std::string& who, size_t max_rows) {
+  std::printf("%s, scored by %s (%s): user_value=%.3f bucket=%u cost cap=%s\n", who.c_str(),
+              e.model().c_str(), e.inference().c_str(), e.user_value(), e.value_bucket(),
               e.max_cost_ms() > 0 ? (std::to_string(e.max_cost_ms()) + "ms").c_str() : "none");
-  std::printf("  %-44s %9s %9s  %s\n", "option", "value", "priced", "cost x compute_price");
+  std::printf("  %5s %-44s %9s %9s  %s\n", "index", "option", "value", "priced",
+              "cost x compute_price");
   const size_t rows = std::min<size_t>(max_rows, static_cast<size_t>(e.options_size()));
   for (size_t i = 0; i < rows; ++i) {
     const allot::v1::OptionScore& o = e.options(static_cast<int>(i));
@@ -100,11 +100,19 @@ void PrintExplanation(const allot::v1::AllocateResponse& r, size_t max_rows) {
                     c.module().c_str(), c.cost_ms(), c.compute_price());
       costs += buf;
     }
-    std::printf("%s %-44s %9.4f %9.4f  %s%s\n", o.chosen() ? "*" : " ", o.label().c_str(),
-                o.value(), o.priced_score(), costs.c_str(), o.over_cap() ? "  OVER CAP" : "");
+    std::printf("%s %5u %-44s %9.4f %9.4f  %s%s\n", o.chosen() ? "*" : " ", o.joint_action(),
+                o.label().c_str(), o.value(), o.priced_score(), costs.c_str(),
+                o.over_cap() ? "  OVER CAP" : "");
   }
   if (rows < static_cast<size_t>(e.options_size()))
     std::printf("  ... %d more options\n", e.options_size() - static_cast<int>(rows));
+}
+
+void PrintExplanation(const allot::v1::AllocateResponse& r, size_t max_rows) {
+  PrintOptions(r.explanation(), "agent " + r.agent(), max_rows);
+  if (r.has_shadow_explanation()) {
+    PrintOptions(r.shadow_explanation(), "shadow candidate (never answered)", max_rows);
+  }
 }
 
 // A request of a user whose historical value is `hist` (log scale). Later stages also see what

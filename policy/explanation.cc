@@ -37,6 +37,7 @@ std::optional<DecisionExplanation> ExplainDecision(const PolicySnapshot& policy,
   out.user_value = scores.user_value;
   out.value_bucket = scores.value_bucket;
   out.inference = policy.scorer->inference();
+  out.model = policy.scorer->version();
   out.max_cost_ms = CostCap(config.agents[agent], price);
   const size_t n = scores.value.size();
   for (size_t j = 0; j < n; ++j) {

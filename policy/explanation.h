@@ -34,6 +34,7 @@ struct DecisionExplanation {
   double user_value = 0.0;
   int value_bucket = 0;
   std::string inference;
+  std::string model;  // the scorer's version
   double max_cost_ms = 0.0;
 };
 

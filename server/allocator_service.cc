@@ -238,9 +238,21 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
   // After the decision's metrics: explaining is not part of the decision's time.
   if (request.explain() && !allocation.fallback) {
     // At the prices in force now: a controller update since the decision shows in the scores.
-    if (const auto explanation = ExplainDecision(*serving->policy, *engine_.lambdas(), agent,
-                                                 features, allocation.joint)) {
+    const std::shared_ptr<const LambdaTable> lambdas = engine_.lambdas();
+    if (const auto explanation =
+            ExplainDecision(*serving->policy, *lambdas, agent, features, allocation.joint)) {
       FillExplanation(*explanation, config, response->mutable_explanation());
+    }
+    // The candidate's view of the same request, for telling why it would decide otherwise.
+    if (serving->shadow) {
+      const Allocation candidate =
+          engine_.Decide(serving->shadow, agent, features, caches, DecisionUse::kShadow);
+      const auto explanation =
+          candidate.fallback
+              ? std::nullopt
+              : ExplainDecision(*serving->shadow, *lambdas, agent, features, candidate.joint);
+      if (explanation)
+        FillExplanation(*explanation, config, response->mutable_shadow_explanation());
     }
   }
   return grpc::Status::OK;

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <thread>
 
+#include "policy/action_space.h"
 #include "policy/config.h"
 #include "policy/config_reference.h"
 #include "server/allot_server.h"
@@ -19,13 +20,17 @@ constexpr char kUsage[] =
     "usage: allot-server [--config FILE] [--listen ADDR] [--metrics-listen ADDR] [--model-dir "
     "DIR]\n"
     "                    [--check-config] [--print-default-config] [--config-reference]\n"
+    "                    [--joint-actions AGENT]\n"
     "  --config FILE          config to serve and watch (default: the embedded default config)\n"
     "  --listen ADDR          gRPC address, e.g. 0.0.0.0:50051 (port 0 picks a free port)\n"
     "  --metrics-listen ADDR  Prometheus /metrics address\n"
     "  --model-dir DIR        model bundle directory\n"
     "  --check-config         validate the config and exit (0 valid, 1 invalid)\n"
     "  --print-default-config print the embedded default config and exit\n"
-    "  --config-reference     print every config key with its default and purpose (Markdown)\n";
+    "  --config-reference     print every config key with its default and purpose (Markdown)\n"
+    "  --joint-actions AGENT  print the agent's joint-action indices "
+    "(Transition.steps[].joint_action)\n"
+    "                         with the choices each stands for, under the config, and exit\n";
 
 int g_signal_pipe[2] = {-1, -1};
 
@@ -44,6 +49,7 @@ int UsageError(const std::string& message) {
 int main(int argc, char** argv) {
   allot::ServerOptions options;
   bool check_only = false;
+  std::string joint_actions_of;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&](std::string* out) {
@@ -59,6 +65,8 @@ int main(int argc, char** argv) {
       if (!value(&options.metrics_listen)) return UsageError("--metrics-listen needs an address");
     } else if (arg == "--model-dir") {
       if (!value(&options.model_dir)) return UsageError("--model-dir needs a directory");
+    } else if (arg == "--joint-actions") {
+      if (!value(&joint_actions_of)) return UsageError("--joint-actions needs an agent name");
     } else if (arg == "--check-config") {
       check_only = true;
     } else if (arg == "--print-default-config") {
@@ -84,6 +92,18 @@ int main(int argc, char** argv) {
               << (options.config_path.empty() ? "<embedded>" : options.config_path) << ": "
               << e.what() << "\n";
     return 1;
+  }
+  if (!joint_actions_of.empty()) {
+    const allot::AgentConfig* agent = config.FindAgent(joint_actions_of);
+    if (!agent) {
+      std::cerr << "allot-server: --joint-actions: no agent '" << joint_actions_of << "' in "
+                << config.source << "\n";
+      return 2;
+    }
+    const allot::ActionSpace space(*agent);
+    for (size_t j = 0; j < space.size(); ++j)
+      std::cout << j << "\t" << allot::JointActionLabel(*agent, space, j) << "\n";
+    return 0;
   }
   if (check_only) {
     std::cout << "config " << config.source << " is valid (version " << config.version << ")\n";

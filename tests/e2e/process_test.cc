@@ -152,6 +152,22 @@ TEST(ProcessTest, BadConfigExitsNonZeroNamingTheKey) {
   std::filesystem::remove_all(dir);
 }
 
+// The README's worked example: recall's channels i2i+hot with elastic recall on is index 9.
+TEST(ProcessTest, JointActionsListsEveryIndexWithItsChoices) {
+  const Output out = RunCommand(std::string(ALLOT_SERVER_BIN) + " --joint-actions recall");
+  EXPECT_EQ(out.exit_code, 0) << out.text;
+  EXPECT_NE(out.text.find("\n9\tchannels=i2i+hot elastic_recall=on\n"), std::string::npos)
+      << out.text;
+  EXPECT_NE(out.text.find("\n61\tchannels=i2i+u2i_dnn+hot+graph+semantic elastic_recall=on\n"),
+            std::string::npos);
+  EXPECT_EQ(out.text.find("\n62\t"), std::string::npos);
+  const Output rank = RunCommand(std::string(ALLOT_SERVER_BIN) + " --joint-actions rank");
+  EXPECT_NE(rank.text.find("\n7\tqueue_length=400 heavy_model=on"), std::string::npos) << rank.text;
+  const Output unknown = RunCommand(std::string(ALLOT_SERVER_BIN) + " --joint-actions nobody");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.text.find("no agent 'nobody'"), std::string::npos) << unknown.text;
+}
+
 TEST(ProcessTest, CheckConfigAcceptsTheShippedConfig) {
   const Output out = RunCommand(std::string(ALLOT_SERVER_BIN) + " --check-config --config " +
                                 ALLOT_SOURCE_DIR + "/config/allot.yaml");
@@ -255,7 +271,7 @@ TEST(ProcessTest, CliExplainsADecisionAndTheDemoShowsWhy) {
   EXPECT_NE(explain.text.find("cost x compute_price"), std::string::npos) << explain.text;
   // rank has 8 joint actions: a header line, 8 rows; exactly one starred.
   const std::regex row(
-      R"(\n([* ]) queue_length=\d+ heavy_model=(on|off) +[-0-9.]+ +[-0-9.]+  rank )");
+      R"(\n([* ]) +\d+ queue_length=\d+ heavy_model=(on|off) +[-0-9.]+ +[-0-9.]+  rank )");
   int rows = 0, starred = 0;
   for (std::sregex_iterator it(explain.text.begin(), explain.text.end(), row), end; it != end;
        ++it) {

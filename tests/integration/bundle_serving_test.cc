@@ -341,6 +341,26 @@ TEST_F(BundleServingTest, ShadowDecisionsAreCountedAndNeverReturned) {
             std::string::npos);
   EXPECT_NE(metrics.find("allot_shadow_info{bundle=\"" + state.shadow().bundle_version() + "\"} 1"),
             std::string::npos);
+
+  // Explaining shows the candidate's view beside the serving one; its choice is never the answer.
+  v1::AllocateRequest request = MakeRequest("rank", 8, 1.5f);
+  request.set_explain(true);
+  v1::AllocateResponse plain_answer, shadowed_answer;
+  grpc::ClientContext c1, c2;
+  ASSERT_TRUE(plain_stub->Allocate(&c1, request, &plain_answer).ok());
+  ASSERT_TRUE(shadowed_stub->Allocate(&c2, request, &shadowed_answer).ok());
+  EXPECT_FALSE(plain_answer.has_shadow_explanation());
+  ASSERT_TRUE(shadowed_answer.has_shadow_explanation());
+  EXPECT_EQ(shadowed_answer.explanation().SerializeAsString(),
+            plain_answer.explanation().SerializeAsString());
+  const v1::Explanation& candidate = shadowed_answer.shadow_explanation();
+  EXPECT_EQ(candidate.model(), state.shadow().bundle_version());
+  EXPECT_EQ(shadowed_answer.explanation().model(), "analytic");
+  ASSERT_EQ(candidate.options_size(), 8);
+  int chosen = 0;
+  for (const v1::OptionScore& o : candidate.options()) chosen += o.chosen();
+  EXPECT_EQ(chosen, 1);
+  EXPECT_EQ(shadowed_answer.predicted_value(), plain_answer.predicted_value());
 }
 
 TEST_F(BundleServingTest, AShadowThatCannotLoadIsRefusedWithItsKeyNamed) {
