@@ -142,6 +142,7 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < requests.size(); ++i) {
     requests[i].set_agent(agent);
     requests[i].set_request_id("bench-" + std::to_string(i));
+    requests[i].set_user_id("bench-user-" + std::to_string(i));  // spread over experiment arms
     for (int j = 0; j < width; ++j) requests[i].add_features(feature(rng));
   }
 

@@ -16,9 +16,12 @@ namespace {
 constexpr char kUsage[] =
     "usage: allot-cli --target HOST:PORT COMMAND [ARGS]\n"
     "  state                                    modules, compute price, load and agent schemas\n"
-    "  allocate AGENT [FEATURE=VALUE ...]       one Allocate call (unset features are 0)\n"
+    "  allocate AGENT [--user ID] [FEATURE=VALUE ...]\n"
+    "                                           one Allocate call (unset features are 0; the\n"
+    "                                           user id picks the experiment arm)\n"
     "  report-load MODULE CPU QPS [LEVEL]       one ReportLoad call (CPU as a fraction)\n"
-    "  explain AGENT [FEATURE=VALUE ...]        one Allocate call with every option's value,\n"
+    "  explain AGENT [--user ID] [FEATURE=VALUE ...]\n"
+    "                                           one Allocate call with every option's value,\n"
     "                                           cost per module and priced score\n"
     "  demo                                     allocations for low- to high-value requests\n";
 
@@ -38,7 +41,7 @@ std::string Describe(const allot::v1::AllocateResponse& r) {
   std::snprintf(buf, sizeof(buf), "| value=%.3f cost=%.1fms price=%.3f bucket=%u%s",
                 r.predicted_value(), r.predicted_cost(), r.compute_price(), r.value_bucket(),
                 r.fallback() ? (" FALLBACK(" + r.fallback_reason() + ")").c_str() : "");
-  return out.str() + buf;
+  return out.str() + buf + (r.arm().empty() ? "" : " arm=" + r.arm());
 }
 
 void PrintState(const allot::v1::ControlState& s) {
@@ -50,6 +53,15 @@ void PrintState(const allot::v1::ControlState& s) {
       std::printf(" cpu=%.2f qps=%.0f age=%.1fs%s", m.last_load().cpu_utilization(),
                   m.last_load().qps(), m.last_load().age_seconds(),
                   m.last_load().stale() ? " STALE" : "");
+    }
+    std::printf("\n");
+  }
+  for (const auto& arm : s.arms()) {
+    std::printf("arm %-10s bundle=%s weight=%.3f", arm.name().c_str(), arm.bundle_version().c_str(),
+                arm.weight());
+    for (const auto& m : arm.modules()) {
+      std::printf(" | %s price=%.3f %s share=%.2f", m.module().c_str(), m.compute_price(),
+                  m.controller().c_str(), m.load_share());
     }
     std::printf("\n");
   }
@@ -206,6 +218,10 @@ int main(int argc, char** argv) {
     if ((command == "allocate" || command == "explain") && args.size() >= 2) {
       auto builder = client.NewRequest(args[1]);
       for (size_t i = 2; i < args.size(); ++i) {
+        if (args[i] == "--user" && i + 1 < args.size()) {
+          builder.UserId(args[++i]);
+          continue;
+        }
         const size_t eq = args[i].find('=');
         if (eq == std::string::npos)
           return Fail("expected FEATURE=VALUE, got '" + args[i] + "'", 2);

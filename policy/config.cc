@@ -83,6 +83,13 @@ AllotConfig Parse(const YAML::Node& root, ConfigKeyRecorder* recorder = nullptr)
   r.ReadMap("experiments", [&](YamlMap& s) {
     s.Read("shadow_bundle", c.experiments.shadow_bundle);
     s.Read("shadow_sample_rate", c.experiments.shadow_sample_rate);
+    s.ReadList("arms", [&](YamlMap& a, size_t) {
+      ArmConfig arm;
+      a.Read("name", arm.name);
+      a.Read("bundle", arm.bundle);
+      a.Read("weight", arm.weight);
+      c.experiments.arms.push_back(std::move(arm));
+    });
   });
   r.ReadMap("lambda", [&](YamlMap& s) {
     s.Read("min", c.lambda.min);
@@ -312,6 +319,20 @@ void Validate(const AllotConfig& c) {
     Fail("models.min_offpolicy_ratio", "must be in [0, 10]");
   if (!(c.experiments.shadow_sample_rate >= 0 && c.experiments.shadow_sample_rate <= 1))
     Fail("experiments.shadow_sample_rate", "must be in [0, 1]");
+  double arm_weights = 0.0;
+  std::set<std::string> arm_names = {"main"};
+  for (size_t i = 0; i < c.experiments.arms.size(); ++i) {
+    const ArmConfig& arm = c.experiments.arms[i];
+    const std::string p = Indexed("experiments.arms", i);
+    if (arm.name.empty()) Fail(p + ".name", "must not be empty");
+    if (!arm_names.insert(arm.name).second)
+      Fail(p + ".name", "'" + arm.name + "' is not unique (\"main\" is the serving arm)");
+    if (arm.bundle.empty()) Fail(p + ".bundle", "must name a bundle directory or \"analytic\"");
+    if (!(arm.weight > 0 && arm.weight < 1)) Fail(p + ".weight", "must be in (0, 1)");
+    arm_weights += arm.weight;
+  }
+  if (!(arm_weights < 1.0))
+    Fail("experiments.arms", "weights must sum to less than 1 (the main arm keeps the rest)");
 
   if (c.lambda.min < 0) Fail("lambda.min", "must be >= 0");
   if (c.lambda.max <= c.lambda.min) Fail("lambda.max", "must be > lambda.min");
@@ -498,6 +519,7 @@ std::vector<ConfigKeyRecord> RecordConfigKeys() {
   // The default config has no feature bound; one makes the parser read a bound's keys too.
   root["agents"][0]["feature_bounds"].push_back(
       YAML::Load("{feature: f, min: 0, max: 1, action: clip}"));
+  root["experiments"]["arms"].push_back(YAML::Load("{name: a, bundle: b, weight: 0.1}"));
   Parse(root, &recorder);
   std::vector<ConfigKeyRecord> keys;
   for (auto& [path, record] : recorder) keys.push_back(std::move(record));

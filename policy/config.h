@@ -217,11 +217,22 @@ struct ModelsConfig {
 
 // A candidate decides beside the serving policy on a sample of requests: its choice is counted
 // (allot_shadow_decisions_total) and logged at debug level, never returned.
+// An experiment arm: the users whose user_id hashes into its weight are decided by its bundle,
+// at its own price of compute, kept by its own controller over its own share of each module.
+struct ArmConfig {
+  std::string name;
+  std::string bundle;   // a bundle directory (relative: under models.dir) or "analytic"
+  double weight = 0.0;  // share of users, in (0, 1); the main arm keeps 1 - the sum
+
+  bool operator==(const ArmConfig&) const = default;
+};
+
 struct ExperimentsConfig {
   // A bundle directory (relative paths are under models.dir), "analytic" for the config's
   // analytic model, or "" for no shadow.
   std::string shadow_bundle;
   double shadow_sample_rate = 0.01;  // share of Allocate calls the shadow also decides
+  std::vector<ArmConfig> arms;       // besides the main arm (the serving bundle)
 };
 
 struct AllotConfig {

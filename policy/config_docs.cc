@@ -58,6 +58,21 @@ const std::map<std::string, std::string>& ConfigKeyDocs() {
        "Share of Allocate calls the shadow also decides, picked by a hash of request_id (every "
        "stage and replica shadows the same requests). Each costs one more scoring on the "
        "handler thread after the answer."},
+      {"experiments.arms",
+       "Experiment arms besides the main one (the serving bundle). A request is in an arm by a "
+       "hash of its user_id (no user_id: main), so a user stays in one arm; AllocateResponse.arm "
+       "names it, for joining with your revenue logs. Each arm decides with its bundle at its "
+       "own price of compute, set by its own controller from its share of each module's load. "
+       "Arms are added, reweighted or removed by a reload; an arm whose bundle cannot load fails "
+       "the reload."},
+      {"experiments.arms[].name", "Required, unique, not \"main\": the arm label of its metrics."},
+      {"experiments.arms[].bundle",
+       "Required: a bundle directory (relative to models.dir, or absolute) or \"analytic\". "
+       "Subject to models.min_offpolicy_ratio, as it serves."},
+      {"experiments.arms[].weight",
+       "Share of users in the arm, in (0, 1); the weights sum to less than 1 and the main arm "
+       "keeps the rest. Arms own consecutive ranges of the hash in config order: changing a "
+       "weight moves only the users between the old and the new boundaries."},
       // lambda
       {"lambda", "Bounds and safety of the price of compute (lambda, revenue per core-ms)."},
       {"lambda.min", "Lowest price the controller may set."},

@@ -124,6 +124,33 @@ grpc::ServerUnaryReactor* AllocatorService::Allocate(grpc::CallbackServerContext
   return reactor;
 }
 
+void AllocatorService::FillArmStates(const ServingSnapshot& serving,
+                                     v1::ControlState* state) const {
+  const AllotConfig& config = *serving.policy->config;
+  for (size_t a = 0; a < serving.arms.size(); ++a) {
+    const ArmServing& arm = serving.arms[a];
+    v1::ArmState* out = state->add_arms();
+    out->set_name(arm.name);
+    const PolicySnapshot& policy = arm.policy ? *arm.policy : *serving.policy;
+    out->set_bundle_version(policy.scorer->version());
+    out->set_weight(arm.weight);
+    const AllocationEngine& engine = arm.runtime ? *arm.runtime->engine : engine_;
+    const std::shared_ptr<const LambdaTable> lambdas = engine.lambdas();
+    const std::vector<ModuleDecision> decisions =
+        arm.runtime ? arm.runtime->control->last() : control_.last();
+    for (size_t m = 0; m < config.modules.size(); ++m) {
+      v1::ArmModule* module = out->add_modules();
+      module->set_module(config.modules[m].name);
+      module->set_compute_price(
+          lambdas->Get(config.modules[m].name, config.modules[m].initial_lambda));
+      if (m < decisions.size()) module->set_controller(decisions[m].controller);
+      double all = 0.0;
+      for (size_t i = 0; i < serving.arm_load->arms(); ++i) all += serving.arm_load->Total(i, m);
+      module->set_load_share(all > 0 ? serving.arm_load->Total(a, m) / all : 0.0);
+    }
+  }
+}
+
 void FillShadowState(const ServingSnapshot& serving, v1::ShadowState* out) {
   out->set_bundle_version(serving.shadow->scorer->version());
   out->set_sample_rate(serving.shadow_sample_rate);
@@ -141,23 +168,11 @@ void FillShadowState(const ServingSnapshot& serving, v1::ShadowState* out) {
 bool InShadowSample(const std::string& request_id, double rate) {
   if (rate >= 1.0) return true;
   if (!(rate > 0.0)) return false;
-  uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across processes and builds
   if (request_id.empty()) {
     thread_local std::mt19937_64 draw(std::random_device{}());
-    h = draw();
-  } else {
-    for (const char c : request_id) {
-      h ^= static_cast<unsigned char>(c);
-      h *= 1099511628211ull;
-    }
-    // FNV's high bits barely depend on the last characters ("req-1", "req-2"): mix them in.
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
+    return static_cast<double>(draw() >> 11) * 0x1.0p-53 < rate;
   }
-  return static_cast<double>(h >> 11) * 0x1.0p-53 < rate;
+  return StableUnitHash("shadow", request_id) < rate;
 }
 
 void AllocatorService::DecideInShadow(const v1::AllocateRequest& request,
@@ -214,14 +229,30 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
   const double remaining_ms = RemainingMs(*context);
   const std::span<const float> features(request.features().data(),
                                         static_cast<size_t>(request.features_size()));
+  // An experiment arm decides with its own policy and prices; the main arm is the service's.
+  const size_t arm = serving->arms.empty() ? 0 : ArmOf(request.user_id(), serving->arm_weights);
+  const bool in_experiment_arm = arm > 0;
+  const std::shared_ptr<const PolicySnapshot>& policy =
+      in_experiment_arm ? serving->arms[arm].policy : serving->policy;
+  AllocationEngine& engine = in_experiment_arm ? *serving->arms[arm].runtime->engine : engine_;
   const Allocation allocation = remaining_ms < config.server.min_deadline_ms
-                                    ? engine_.SafeDefault(serving->policy, agent, "deadline")
-                                    : engine_.Decide(serving->policy, agent, features, caches);
+                                    ? engine.SafeDefault(policy, agent, "deadline")
+                                    : engine.Decide(policy, agent, features, caches);
   response->set_request_id(request.request_id());
   FillAllocateResponse(allocation, response);
+  if (!serving->arms.empty()) {
+    const ArmServing& a = serving->arms[arm];
+    response->set_arm(a.name);
+    a.metrics[agent].decisions->Increment();
+    if (!allocation.fallback) {
+      a.metrics[agent].predicted_value->Increment(allocation.value);
+      a.metrics[agent].predicted_cost_ms->Increment(allocation.cost);
+      serving->arm_load->Add(arm, policy->agent_module_index[agent], allocation.cost);
+    }
+  }
   const AgentMetrics& m = serving->agent_metrics[agent];
   m.decision_seconds->Observe(SecondsSince(start));
-  metrics_.RecordAllocation(m, allocation, *serving->policy);
+  metrics_.RecordAllocation(m, allocation, *policy);
   if (!caches.empty()) {
     m.cache_reuse[allocation.cache.reuse]->Increment();
     if (allocation.cache.reuse != 0)
@@ -231,20 +262,21 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
     spdlog::debug("Allocate {} agent={} fallback={}", request.request_id(), request.agent(),
                   allocation.fallback_reason);
   }
-  if (serving->shadow && !allocation.fallback &&
+  // The shadow is compared with the main arm's decisions.
+  if (serving->shadow && !in_experiment_arm && !allocation.fallback &&
       InShadowSample(request.request_id(), serving->shadow_sample_rate)) {
     *shadow = {serving, agent, allocation.joint, caches};
   }
   // After the decision's metrics: explaining is not part of the decision's time.
   if (request.explain() && !allocation.fallback) {
     // At the prices in force now: a controller update since the decision shows in the scores.
-    const std::shared_ptr<const LambdaTable> lambdas = engine_.lambdas();
+    const std::shared_ptr<const LambdaTable> lambdas = engine.lambdas();
     if (const auto explanation =
-            ExplainDecision(*serving->policy, *lambdas, agent, features, allocation.joint)) {
+            ExplainDecision(*policy, *lambdas, agent, features, allocation.joint)) {
       FillExplanation(*explanation, config, response->mutable_explanation());
     }
     // The candidate's view of the same request, for telling why it would decide otherwise.
-    if (serving->shadow) {
+    if (serving->shadow && !in_experiment_arm) {
       const Allocation candidate =
           engine_.Decide(serving->shadow, agent, features, caches, DecisionUse::kShadow);
       const auto explanation =
@@ -333,6 +365,7 @@ void AllocatorService::FillControlState(v1::ControlState* state) const {
   state->set_telemetry_source(control_.telemetry_source());
   if (const auto budget = engine_.cache_budget()) state->set_cache_budget_mu(budget->mu());
   if (serving->shadow) FillShadowState(*serving, state->mutable_shadow());
+  if (!serving->arms.empty()) FillArmStates(*serving, state);
   const std::vector<ModuleDecision> decisions = control_.last();
   for (size_t i = 0; i < config.modules.size(); ++i) {
     const ModuleConfig& m = config.modules[i];

@@ -9,6 +9,7 @@
 
 #include "allot/v1/allocator.grpc.pb.h"
 #include "policy/allocation_engine.h"
+#include "policy/arm_split.h"
 #include "policy/clock.h"
 #include "policy/telemetry_store.h"
 #include "server/caller_rate_limiter.h"
@@ -16,6 +17,29 @@
 #include "server/metrics.h"
 
 namespace allot {
+
+// One experiment arm's own serving state: its bundle, and its own engine (prices, reservoir,
+// cache budget) and control loop. Shared by the serving snapshots that route to it, so a request
+// in flight keeps it alive across a reload that removes the arm.
+struct ArmRuntime {
+  std::string name;
+  std::string key;  // the bundle directory and schema it was loaded for
+  std::shared_ptr<const ActionScorer> scorer;
+  std::unique_ptr<AllocationEngine> engine;
+  std::unique_ptr<ControlRunner> control;
+  ~ArmRuntime() {
+    if (control) control->Stop();
+  }
+};
+
+// What a request reads about one arm.
+struct ArmServing {
+  std::string name;
+  double weight = 0.0;
+  std::shared_ptr<ArmRuntime> runtime;           // null for the main arm (the service's engine)
+  std::shared_ptr<const PolicySnapshot> policy;  // null for the main arm (ServingSnapshot::policy)
+  std::vector<ArmMetrics> metrics;               // per agent
+};
 
 // What one request reads: the policy and the metric handles resolved for it, swapped together.
 struct ServingSnapshot {
@@ -25,6 +49,10 @@ struct ServingSnapshot {
   std::shared_ptr<const PolicySnapshot> shadow;
   double shadow_sample_rate = 0.0;
   std::vector<ShadowMetrics> shadow_metrics;
+  // Experiment arms, main first; empty when none are configured.
+  std::vector<ArmServing> arms;
+  std::vector<double> arm_weights;         // of arms[1..], for ArmOf
+  std::shared_ptr<ArmLoadShare> arm_load;  // predicted cost by arm and module
 };
 
 // A served decision that the shadow candidate makes too, once the answer is on its way.
@@ -71,6 +99,7 @@ class AllocatorService final : public RawAllocatorService {
 
   // Fills the control state (also used by the process for its start-up log line).
   void FillControlState(v1::ControlState* state) const;
+  void FillArmStates(const ServingSnapshot& serving, v1::ControlState* state) const;
 
   // Calls whose handler is running now (handlers answer inline, in microseconds).
   int calls_in_handlers() const { return in_handlers_.load(std::memory_order_acquire); }

@@ -5,6 +5,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <string_view>
@@ -73,13 +74,15 @@ void AllotServer::Install(std::shared_ptr<const AllotConfig> config) {
     serving->shadow_metrics = metrics_->ForShadow(*serving->shadow);
   }
   metrics_->SetShadowInfo(shadow ? shadow->version() : "");
+  InstallArms(config, *serving);
   if (engine_) {
     engine_->SetPolicy(policy);
   } else {
     // First install: the reservoir is sized once, from the config the process started with.
     engine_ = std::make_unique<AllocationEngine>(policy, config->controller.reservoir_size,
                                                  config->controller.sample_every);
-    control_ = std::make_unique<ControlRunner>(*engine_, *telemetry_, *metrics_, *options_.clock);
+    control_ = std::make_unique<ControlRunner>(*engine_, *telemetry_, *metrics_, *options_.clock,
+                                               "", ArmTelemetry(0));
     service_ = std::make_unique<AllocatorService>(*engine_, *telemetry_, *metrics_, *control_,
                                                   *options_.clock);
   }
@@ -108,6 +111,7 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   }
   self->telemetry_ = std::make_unique<TelemetryStore>(*options.clock);
   self->ResolveShadow(*config);
+  self->ResolveArms(*config);
   self->Install(config);
   AllotServer* raw = self.get();
   self->bundles_ = std::make_unique<BundleWatcher>(
@@ -196,6 +200,7 @@ bool AllotServer::Reload() {
   if (next->version == current->version) return true;
   try {
     ResolveShadow(*next);
+    ResolveArms(*next);
   } catch (const std::exception& e) {
     metrics_->CountConfigReload(false);
     spdlog::error("reload of {} failed, keeping config version {}: {}", options_.config_path,
@@ -260,6 +265,134 @@ void AllotServer::ResolveShadow(const AllotConfig& config) {
   shadow_key_ = std::move(key);
 }
 
+namespace {
+
+// Where a bundle named in experiments.* lives: "analytic", an absolute path, or under models.dir.
+std::string BundleDir(const AllotConfig& config, const std::string& name) {
+  return name == "analytic" || name.front() == '/' ? name : config.models.dir + "/" + name;
+}
+
+}  // namespace
+
+void AllotServer::StepControlOnce() {
+  control_->StepOnce();
+  std::vector<std::shared_ptr<ArmRuntime>> arms;
+  {
+    std::lock_guard<std::mutex> lock(bundle_mu_);
+    for (const auto& [name, arm] : arms_) arms.push_back(arm);
+  }
+  for (const auto& arm : arms) {
+    if (arm->control) arm->control->StepOnce();
+  }
+}
+
+void AllotServer::ResolveArms(const AllotConfig& config) {
+  for (size_t i = 0; i < config.experiments.arms.size(); ++i) {
+    const ArmConfig& arm = config.experiments.arms[i];
+    const std::string dir = BundleDir(config, arm.bundle);
+    const std::string key =
+        dir + "\n" + (arm.bundle == "analytic" ? config.version : models::SchemaYaml(config));
+    {
+      std::lock_guard<std::mutex> lock(bundle_mu_);
+      const auto it = arms_.find(arm.name);
+      if (it != arms_.end() && it->second->key == key) continue;
+    }
+    auto runtime = std::make_shared<ArmRuntime>();
+    runtime->name = arm.name;
+    runtime->key = key;
+    if (arm.bundle == "analytic") {
+      runtime->scorer = std::make_shared<const AnalyticScorer>(config);
+    } else {
+      try {
+        runtime->scorer = models::LoadBundle(dir, config);  // an arm serves: the floor applies
+      } catch (const std::exception& e) {
+        throw std::runtime_error("experiments.arms[" + std::to_string(i) +
+                                 "].bundle: cannot load '" + dir + "': " + e.what());
+      }
+      WarmUp(*runtime->scorer, config);
+    }
+    std::lock_guard<std::mutex> lock(bundle_mu_);
+    // A loaded arm of the same name is replaced; its loop stops when the last request using
+    // it is done (ArmRuntime's destructor), or at once below in InstallArms.
+    if (const auto it = arms_.find(arm.name); it != arms_.end() && it->second->control)
+      it->second->control->Stop();
+    arms_[arm.name] = std::move(runtime);
+  }
+}
+
+TelemetryDecorator AllotServer::ArmTelemetry(size_t arm_index) {
+  return [this, arm_index](std::unique_ptr<TelemetrySource> source,
+                           const AllotConfig& config) -> std::unique_ptr<TelemetrySource> {
+    const auto& arms = config.experiments.arms;
+    if (arms.empty()) return source;
+    double weight = 1.0;
+    for (const ArmConfig& a : arms) weight -= a.weight;
+    if (arm_index > 0) weight = arms[arm_index - 1].weight;
+    std::vector<std::string> modules;
+    for (const ModuleConfig& m : config.modules) modules.push_back(m.name);
+    std::shared_ptr<ArmLoadShare> share;
+    {
+      std::lock_guard<std::mutex> lock(bundle_mu_);
+      share = arm_load_;
+    }
+    return std::make_unique<ArmShareSource>(std::move(source), std::move(share), arm_index, weight,
+                                            std::move(modules));
+  };
+}
+
+void AllotServer::InstallArms(const std::shared_ptr<const AllotConfig>& config,
+                              ServingSnapshot& serving) {
+  const auto& arms = config->experiments.arms;
+  std::vector<std::shared_ptr<ArmRuntime>> runtimes;
+  {
+    std::lock_guard<std::mutex> lock(bundle_mu_);
+    // Arms no longer configured stop deciding prices now.
+    for (auto it = arms_.begin(); it != arms_.end();) {
+      const bool kept = std::any_of(arms.begin(), arms.end(),
+                                    [&](const ArmConfig& a) { return a.name == it->first; });
+      if (kept) {
+        ++it;
+        continue;
+      }
+      if (it->second->control) it->second->control->Stop();
+      it = arms_.erase(it);
+    }
+    if (arms.empty()) {
+      arm_load_.reset();
+      return;
+    }
+    if (!arm_load_ || arm_load_->arms() != arms.size() + 1 ||
+        arm_load_->modules() != config->modules.size())
+      arm_load_ = std::make_shared<ArmLoadShare>(arms.size() + 1, config->modules.size());
+    for (const ArmConfig& a : arms) runtimes.push_back(arms_.at(a.name));
+  }
+  serving.arm_load = arm_load_;
+  double main_weight = 1.0;
+  for (const ArmConfig& a : arms) main_weight -= a.weight;
+  serving.arms.push_back(
+      {"main", main_weight, nullptr, nullptr, metrics_->ForArm("main", *config)});
+  for (size_t i = 0; i < arms.size(); ++i) {
+    ArmRuntime& runtime = *runtimes[i];
+    auto policy = MakePolicySnapshot(config, runtime.scorer);
+    if (!runtime.engine) {
+      runtime.engine = std::make_unique<AllocationEngine>(policy, config->controller.reservoir_size,
+                                                          config->controller.sample_every);
+      runtime.control =
+          std::make_unique<ControlRunner>(*runtime.engine, *telemetry_, *metrics_, *options_.clock,
+                                          runtime.name, ArmTelemetry(i + 1));
+      runtime.control->Configure(config);
+      runtime.control->StepOnce();
+      runtime.control->Start();
+    } else {
+      runtime.engine->SetPolicy(policy);
+      runtime.control->Configure(config);
+    }
+    serving.arm_weights.push_back(arms[i].weight);
+    serving.arms.push_back({arms[i].name, arms[i].weight, runtimes[i], policy,
+                            metrics_->ForArm(arms[i].name, *config)});
+  }
+}
+
 void AllotServer::UpdateReadiness() {
   if (!server_) return;
   bool ready;
@@ -317,6 +450,12 @@ void AllotServer::Shutdown() {
   if (watcher_.joinable()) watcher_.join();
   if (bundles_) bundles_->Stop();
   if (control_) control_->Stop();
+  {
+    std::lock_guard<std::mutex> lock(bundle_mu_);
+    for (auto& [name, arm] : arms_) {
+      if (arm->control) arm->control->Stop();
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,6 +51,8 @@ class AllotServer {
   void Wait();
 
   AllocationEngine& engine() { return *engine_; }
+  // One control period now for the main loop and every experiment arm's (tests).
+  void StepControlOnce();
   ControlRunner& control() { return *control_; }
   BundleWatcher& bundles() { return *bundles_; }
   const AllocatorService& service() const { return *service_; }
@@ -65,6 +68,14 @@ class AllotServer {
   // Loads the shadow candidate `config` names, or keeps the one loaded for the same directory and
   // schema; throws std::runtime_error naming experiments.shadow_bundle when it cannot.
   void ResolveShadow(const AllotConfig& config);
+  // Loads the bundles of the experiment arms `config` names (keeping those loaded for the same
+  // directory and schema); throws std::runtime_error naming experiments.arms[i].bundle.
+  void ResolveArms(const AllotConfig& config);
+  // The arms of `config` for the serving snapshot: engines and control loops created, updated
+  // or stopped to match. Called from Install.
+  void InstallArms(const std::shared_ptr<const AllotConfig>& config, ServingSnapshot& serving);
+  // The telemetry an arm's control loop reads: its share of each module's load.
+  TelemetryDecorator ArmTelemetry(size_t arm_index_in_config);
 
   ServerOptions options_;
   std::unique_ptr<ServerMetrics> metrics_;
@@ -81,6 +92,10 @@ class AllotServer {
   std::string bundle_schema_;  // guarded by bundle_mu_: schema it was checked against
   std::shared_ptr<const ActionScorer> shadow_;  // guarded by bundle_mu_; null = no shadow
   std::string shadow_key_;  // guarded by bundle_mu_: directory and schema it was loaded for
+  // Experiment arms by name (guarded by bundle_mu_), and the load they cause by arm and module
+  // (replaced when the arms or modules change; read by the arms' telemetry).
+  std::map<std::string, std::shared_ptr<ArmRuntime>> arms_;
+  std::shared_ptr<ArmLoadShare> arm_load_;  // guarded by bundle_mu_
 
   std::mutex reload_mu_;  // serialises reloads (SIGHUP and the file watcher)
   std::mutex mu_;

@@ -12,8 +12,15 @@
 namespace allot {
 
 ControlRunner::ControlRunner(AllocationEngine& engine, const TelemetryStore& reports,
-                             ServerMetrics& metrics, const Clock& clock)
-    : engine_(engine), engine_ports_(engine), reports_(reports), metrics_(metrics), clock_(clock) {}
+                             ServerMetrics& metrics, const Clock& clock, std::string arm,
+                             TelemetryDecorator decorate)
+    : engine_(engine),
+      arm_(std::move(arm)),
+      decorate_(std::move(decorate)),
+      engine_ports_(engine),
+      reports_(reports),
+      metrics_(metrics),
+      clock_(clock) {}
 
 ControlRunner::~ControlRunner() { Stop(); }
 
@@ -39,8 +46,12 @@ bool SameTelemetry(const AllotConfig& a, const AllotConfig& b) {
 void ControlRunner::Configure(std::shared_ptr<const AllotConfig> config) {
   std::lock_guard<std::mutex> step(step_mu_);
   std::unique_ptr<TelemetrySource> source;
-  if (!source_ || !SameTelemetry(*config_, *config))
+  // A decorated source depends on the arms too (weights, shares): rebuilt on every change.
+  if (!source_ || !SameTelemetry(*config_, *config) ||
+      (decorate_ && config_->experiments.arms != config->experiments.arms)) {
     source = MakeTelemetrySource(*config, reports_);
+    if (decorate_) source = decorate_(std::move(source), *config);
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (!loop_) {
     loop_ = std::make_unique<ControlLoop>(
@@ -77,6 +88,17 @@ void ControlRunner::StepOnce() {
   }
   const auto start = std::chrono::steady_clock::now();
   const std::vector<ModuleDecision> decisions = loop->Step();
+  // With experiment arms the main loop's prices are also shown beside the arms' (arm="main").
+  if (!arm_.empty() || !config->experiments.arms.empty()) {
+    for (size_t m = 0; m < decisions.size(); ++m) {
+      metrics_.SetArmLambda(arm_.empty() ? "main" : arm_, config->modules[m].name,
+                            decisions[m].lambda);
+    }
+  }
+  if (!arm_.empty()) {
+    if (const auto budget = engine_.cache_budget()) budget->MaybeRoll(clock_.NowSeconds());
+    return;
+  }
   if (const auto budget = engine_.cache_budget()) {
     if (budget->MaybeRoll(clock_.NowSeconds()))
       spdlog::info("cache reuse budget: mu = {:.4g}", budget->mu());

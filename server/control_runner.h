@@ -3,8 +3,10 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -13,10 +15,16 @@
 
 namespace allot {
 
+// Wraps the telemetry source a config calls for (experiment arms: each arm's share of the load).
+using TelemetryDecorator = std::function<std::unique_ptr<TelemetrySource>(
+    std::unique_ptr<TelemetrySource> source, const AllotConfig& config)>;
+
 class ControlRunner {
  public:
+  // `arm` empty: the main loop, exported as allot_lambda and friends. Otherwise an experiment
+  // arm's loop, exported as allot_arm_lambda{arm}. `decorate` (optional) wraps its telemetry.
   ControlRunner(AllocationEngine& engine, const TelemetryStore& reports, ServerMetrics& metrics,
-                const Clock& clock);
+                const Clock& clock, std::string arm = "", TelemetryDecorator decorate = {});
   ~ControlRunner();
 
   // Builds the loop (and its telemetry source) for the first config; later configs reconfigure
@@ -34,6 +42,8 @@ class ControlRunner {
   void Export(const AllotConfig& config, const std::vector<ModuleDecision>& decisions);
 
   AllocationEngine& engine_;
+  const std::string arm_;
+  const TelemetryDecorator decorate_;
   EnginePorts engine_ports_;
   const TelemetryStore& reports_;
   ServerMetrics& metrics_;

@@ -55,6 +55,23 @@ ServerMetrics::ServerMetrics(const std::string& bind_address)
                      .Name("allot_fallbacks_total")
                      .Help("Allocate answers given by the safe default, by agent and reason")
                      .Register(*registry_)),
+      arm_decisions_(prometheus::BuildCounter()
+                         .Name("allot_arm_decisions_total")
+                         .Help("Allocate decisions by experiment arm and agent")
+                         .Register(*registry_)),
+      arm_predicted_value_(prometheus::BuildCounter()
+                               .Name("allot_arm_predicted_value_total")
+                               .Help("Predicted revenue of the chosen actions, by arm and agent")
+                               .Register(*registry_)),
+      arm_predicted_cost_(
+          prometheus::BuildCounter()
+              .Name("allot_arm_predicted_cost_core_ms_total")
+              .Help("Predicted own-module cost of the chosen actions (core-ms), by arm and agent")
+              .Register(*registry_)),
+      arm_lambda_(prometheus::BuildGauge()
+                      .Name("allot_arm_lambda")
+                      .Help("An experiment arm's own price of compute, by arm and module")
+                      .Register(*registry_)),
       shadow_decisions_(
           prometheus::BuildCounter()
               .Name("allot_shadow_decisions_total")
@@ -233,6 +250,20 @@ std::vector<AgentMetrics> ServerMetrics::ForPolicy(const PolicySnapshot& policy)
     out.push_back(std::move(m));
   }
   return out;
+}
+
+std::vector<ArmMetrics> ServerMetrics::ForArm(const std::string& arm, const AllotConfig& config) {
+  std::vector<ArmMetrics> out;
+  for (const AgentConfig& agent : config.agents) {
+    const prometheus::Labels labels = {{"arm", arm}, {"agent", agent.name}};
+    out.push_back({&arm_decisions_.Add(labels), &arm_predicted_value_.Add(labels),
+                   &arm_predicted_cost_.Add(labels)});
+  }
+  return out;
+}
+
+void ServerMetrics::SetArmLambda(const std::string& arm, const std::string& module, double lambda) {
+  arm_lambda_.Add({{"arm", arm}, {"module", module}}).Set(lambda);
 }
 
 std::vector<ShadowMetrics> ServerMetrics::ForShadow(const PolicySnapshot& policy) {

@@ -46,6 +46,15 @@ struct ShadowMetrics {
   prometheus::Counter* failed = nullptr;
 };
 
+// What one experiment arm decided for one agent: decisions, and the predicted revenue and cost
+// of its choices (the revenue proxy; the realised revenue is in the callers' logs, by
+// AllocateResponse.arm).
+struct ArmMetrics {
+  prometheus::Counter* decisions = nullptr;
+  prometheus::Counter* predicted_value = nullptr;
+  prometheus::Counter* predicted_cost_ms = nullptr;
+};
+
 class ServerMetrics {
  public:
   // bind_address "" = no HTTP exposer (the registry is still usable, e.g. in tests).
@@ -60,6 +69,9 @@ class ServerMetrics {
   void RecordAllocation(const AgentMetrics& m, const Allocation& a, const PolicySnapshot& policy);
   // allot_shadow_decisions_total{agent, outcome} handles for the candidate's agents.
   std::vector<ShadowMetrics> ForShadow(const PolicySnapshot& policy);
+  // allot_arm_*_total{arm, agent} handles, per agent of the config.
+  std::vector<ArmMetrics> ForArm(const std::string& arm, const AllotConfig& config);
+  void SetArmLambda(const std::string& arm, const std::string& module, double lambda);
   // allot_shadow_info{bundle}: 1 for the candidate in shadow, none when there is no shadow.
   void SetShadowInfo(const std::string& bundle_version);
 
@@ -92,6 +104,10 @@ class ServerMetrics {
   prometheus::Family<prometheus::Histogram>& predicted_cost_;
   prometheus::Family<prometheus::Counter>& actions_;
   prometheus::Family<prometheus::Counter>& fallbacks_;
+  prometheus::Family<prometheus::Counter>& arm_decisions_;
+  prometheus::Family<prometheus::Counter>& arm_predicted_value_;
+  prometheus::Family<prometheus::Counter>& arm_predicted_cost_;
+  prometheus::Family<prometheus::Gauge>& arm_lambda_;
   prometheus::Family<prometheus::Counter>& shadow_decisions_;
   prometheus::Family<prometheus::Gauge>& shadow_info_;
   prometheus::Family<prometheus::Counter>& cache_reuse_;

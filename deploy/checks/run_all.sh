@@ -137,9 +137,12 @@ cp /usr/share/grpc-proto/grpc/health/v1/health.proto "$WORK/py/protos/healthchec
   die "protoc (python stubs)"
 METRICS_PORT=$(free_port)
 # The analytic model decides in shadow on every call, so that the shadow panels have series.
+# and an experiment arm (the analytic model again) has half of the users, for the arm panels.
 sed -e 's/^  shadow_bundle: ""/  shadow_bundle: analytic/' -e 's/^  shadow_sample_rate: .*/  shadow_sample_rate: 1.0/' \
+  -e 's/^  arms: \[\]/  arms: [{name: candidate, bundle: analytic, weight: 0.5}]/' \
   "$WORK/configs/base.yaml" >"$WORK/configs/live.yaml"
 grep -q '^  shadow_bundle: analytic' "$WORK/configs/live.yaml" || die "live config: no experiments.shadow_bundle to set"
+grep -q '^  arms: \[{name: candidate' "$WORK/configs/live.yaml" || die "live config: no experiments.arms to set"
 "$BUILD_DIR/allot-server" --config "$WORK/configs/live.yaml" --listen 127.0.0.1:0 \
   --metrics-listen "127.0.0.1:$METRICS_PORT" --model-dir "$WORK/models" 2>"$WORK/server.log" &
 SERVER_PID=$!

@@ -37,14 +37,7 @@ TEST(ControlInServerTest, ReportedOverloadRaisesTheModulesLambda) {
   ASSERT_EQ(AllocateMany(*stub, "rank", 200), 200);
   const double before = GetState(*stub).modules(2).compute_price();
   for (int i = 0; i < 5; ++i) {
-    v1::LoadReport report;
-    report.set_module("rank");
-    report.set_cpu_utilization(0.9);
-    report.set_qps(1000);
-    report.set_timestamp_ms(SystemClock::Instance().NowMs() + i);
-    grpc::ClientContext context;
-    v1::ReportLoadResponse ignored;
-    ASSERT_TRUE(stub->ReportLoad(&context, report, &ignored).ok());
+    ASSERT_TRUE(ReportLoad(*stub, "rank", 0.9, i));
     server.server().control().StepOnce();
   }
   const v1::ControlState state = GetState(*stub);

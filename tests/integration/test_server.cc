@@ -84,6 +84,18 @@ std::string TestServer::ScrapeMetrics() const {
   return body == std::string::npos ? "" : response.substr(body + 4);
 }
 
+bool ReportLoad(v1::Allocator::Stub& stub, const std::string& module, double cpu,
+                int64_t offset_ms) {
+  v1::LoadReport report;
+  report.set_module(module);
+  report.set_cpu_utilization(cpu);
+  report.set_qps(1000);
+  report.set_timestamp_ms(SystemClock::Instance().NowMs() + offset_ms);
+  grpc::ClientContext context;
+  v1::ReportLoadResponse ignored;
+  return stub.ReportLoad(&context, report, &ignored).ok();
+}
+
 int AllocateMany(v1::Allocator::Stub& stub, const std::string& agent, int n) {
   int ok = 0;
   for (int i = 0; i < n; ++i) {

@@ -40,6 +40,10 @@ class TestServer {
 // engine's reservoir holds scored requests for the control loop; returns how many succeeded.
 int AllocateMany(v1::Allocator::Stub& stub, const std::string& agent, int n);
 
+// One ReportLoad of `module` at `cpu` and 1000 QPS, stamped now + offset_ms; true when accepted.
+bool ReportLoad(v1::Allocator::Stub& stub, const std::string& module, double cpu,
+                int64_t offset_ms = 0);
+
 // A valid request for the agent with `width` features, all set to `value`.
 v1::AllocateRequest MakeRequest(const std::string& agent, int width, float value = 0.3f);
 

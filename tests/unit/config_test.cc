@@ -197,6 +197,38 @@ TEST(ConfigReferenceTest, EveryKeyIsDocumentedAndTheReferenceFileIsCurrent) {
       << "regenerate: build/allot-server --config-reference > docs/config-reference.md";
 }
 
+TEST(ConfigReferenceTest, ArmsAreValidatedNamingTheField) {
+  const auto with_arms = [](const std::string& arms) {
+    std::string yaml = EmbeddedDefaultConfigYaml();
+    yaml.replace(yaml.find("  arms: []"), 10, "  arms: " + arms);
+    return yaml;
+  };
+  const auto error = [&](const std::string& arms) {
+    try {
+      LoadConfigFromString(with_arms(arms), "arms");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(error("[{name: a, bundle: analytic, weight: 0.2}]"), "");
+  EXPECT_EQ(
+      error("[{name: main, bundle: analytic, weight: 0.2}]").rfind("experiments.arms[0].name", 0),
+      0u);
+  EXPECT_EQ(error("[{name: a, bundle: x, weight: 0.2}, {name: a, bundle: y, weight: 0.1}]")
+                .rfind("experiments.arms[1].name", 0),
+            0u);
+  EXPECT_EQ(error("[{name: a, weight: 0.2}]").rfind("experiments.arms[0].bundle", 0), 0u);
+  EXPECT_EQ(error("[{name: a, bundle: x, weight: 1.0}]").rfind("experiments.arms[0].weight", 0),
+            0u);
+  EXPECT_EQ(error("[{name: a, bundle: x, weight: 0.6}, {name: b, bundle: y, weight: 0.4}]")
+                .rfind("experiments.arms:", 0),
+            0u);
+  EXPECT_EQ(error("[{name: a, bundle: x, weight: 0.2, colour: red}]")
+                .rfind("experiments.arms[0].colour", 0),
+            0u);
+}
+
 TEST(ConfigReferenceTest, DefaultsAreTheParsersAndListKeysAreFound) {
   std::map<std::string, ConfigKeyRecord> by_key;
   for (const ConfigKeyRecord& k : RecordConfigKeys()) by_key[k.key] = k;
