@@ -244,7 +244,9 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
     const ArmServing& a = serving->arms[arm];
     response->set_arm(a.name);
     a.metrics[agent].decisions->Increment();
-    if (!allocation.fallback) {
+    if (allocation.fallback) {
+      a.metrics[agent].fallbacks->Increment();
+    } else {
       a.metrics[agent].predicted_value->Increment(allocation.value);
       a.metrics[agent].predicted_cost_ms->Increment(allocation.cost);
       serving->arm_load->Add(arm, policy->agent_module_index[agent], allocation.cost);

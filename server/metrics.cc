@@ -68,6 +68,10 @@ ServerMetrics::ServerMetrics(const std::string& bind_address)
               .Name("allot_arm_predicted_cost_core_ms_total")
               .Help("Predicted own-module cost of the chosen actions (core-ms), by arm and agent")
               .Register(*registry_)),
+      arm_fallbacks_(prometheus::BuildCounter()
+                         .Name("allot_arm_fallbacks_total")
+                         .Help("Allocate answers given by the safe default, by arm and agent")
+                         .Register(*registry_)),
       arm_lambda_(prometheus::BuildGauge()
                       .Name("allot_arm_lambda")
                       .Help("An experiment arm's own price of compute, by arm and module")
@@ -257,7 +261,7 @@ std::vector<ArmMetrics> ServerMetrics::ForArm(const std::string& arm, const Allo
   for (const AgentConfig& agent : config.agents) {
     const prometheus::Labels labels = {{"arm", arm}, {"agent", agent.name}};
     out.push_back({&arm_decisions_.Add(labels), &arm_predicted_value_.Add(labels),
-                   &arm_predicted_cost_.Add(labels)});
+                   &arm_predicted_cost_.Add(labels), &arm_fallbacks_.Add(labels)});
   }
   return out;
 }

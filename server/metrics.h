@@ -53,6 +53,7 @@ struct ArmMetrics {
   prometheus::Counter* decisions = nullptr;
   prometheus::Counter* predicted_value = nullptr;
   prometheus::Counter* predicted_cost_ms = nullptr;
+  prometheus::Counter* fallbacks = nullptr;  // answered with the safe default
 };
 
 class ServerMetrics {
@@ -107,6 +108,7 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>& arm_decisions_;
   prometheus::Family<prometheus::Counter>& arm_predicted_value_;
   prometheus::Family<prometheus::Counter>& arm_predicted_cost_;
+  prometheus::Family<prometheus::Counter>& arm_fallbacks_;
   prometheus::Family<prometheus::Gauge>& arm_lambda_;
   prometheus::Family<prometheus::Counter>& shadow_decisions_;
   prometheus::Family<prometheus::Gauge>& shadow_info_;

@@ -116,6 +116,8 @@ TEST(ArmsInServerTest, UsersAreSplitStablyAndEveryAnswerNamesItsArm) {
   EXPECT_NE(metrics.find(R"(allot_arm_decisions_total{agent="rank",arm="candidate"})"),
             std::string::npos);
   EXPECT_NE(metrics.find(R"(allot_arm_lambda{arm="candidate",module="rank"})"), std::string::npos);
+  EXPECT_NE(metrics.find(R"(allot_arm_fallbacks_total{agent="rank",arm="main"} 0)"),
+            std::string::npos);
   // Without arms, answers name none.
   TestServer plain;
   auto plain_stub = plain.stub();
