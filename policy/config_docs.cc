@@ -71,8 +71,9 @@ const std::map<std::string, std::string>& ConfigKeyDocs() {
        "Subject to models.min_offpolicy_ratio, as it serves."},
       {"experiments.arms[].weight",
        "Share of users in the arm, in (0, 1); the weights sum to less than 1 and the main arm "
-       "keeps the rest. Arms own consecutive ranges of the hash in config order: changing a "
-       "weight moves only the users between the old and the new boundaries."},
+       "keeps the rest. Arms own consecutive ranges of the hash in config order, so changing "
+       "one arm's weight also moves the users of the arms after it: add new arms at the end, "
+       "and grow the last one."},
       // lambda
       {"lambda", "Bounds and safety of the price of compute (lambda, revenue per core-ms)."},
       {"lambda.min", "Lowest price the controller may set."},

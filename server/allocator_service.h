@@ -23,8 +23,6 @@ namespace allot {
 // in flight keeps it alive across a reload that removes the arm.
 struct ArmRuntime {
   std::string name;
-  std::string key;  // the bundle directory and schema it was loaded for
-  std::shared_ptr<const ActionScorer> scorer;
   std::unique_ptr<AllocationEngine> engine;
   std::unique_ptr<ControlRunner> control;
   ~ArmRuntime() {

@@ -82,7 +82,7 @@ void AllotServer::Install(std::shared_ptr<const AllotConfig> config) {
     engine_ = std::make_unique<AllocationEngine>(policy, config->controller.reservoir_size,
                                                  config->controller.sample_every);
     control_ = std::make_unique<ControlRunner>(*engine_, *telemetry_, *metrics_, *options_.clock,
-                                               "", ArmTelemetry(0));
+                                               "", ArmTelemetry("main"));
     service_ = std::make_unique<AllocatorService>(*engine_, *telemetry_, *metrics_, *control_,
                                                   *options_.clock);
   }
@@ -110,8 +110,7 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
                              e.what());
   }
   self->telemetry_ = std::make_unique<TelemetryStore>(*options.clock);
-  self->ResolveShadow(*config);
-  self->ResolveArms(*config);
+  self->CommitExperiments(self->LoadExperiments(*config));
   self->Install(config);
   AllotServer* raw = self.get();
   self->bundles_ = std::make_unique<BundleWatcher>(
@@ -198,9 +197,11 @@ bool AllotServer::Reload() {
   }
   const std::shared_ptr<const AllotConfig> current = config();
   if (next->version == current->version) return true;
+  // Everything the new config's experiments need is loaded before anything changes: a bundle
+  // that cannot load leaves the serving state as it was.
+  PendingExperiments experiments;
   try {
-    ResolveShadow(*next);
-    ResolveArms(*next);
+    experiments = LoadExperiments(*next);
   } catch (const std::exception& e) {
     metrics_->CountConfigReload(false);
     spdlog::error("reload of {} failed, keeping config version {}: {}", options_.config_path,
@@ -213,6 +214,7 @@ bool AllotServer::Reload() {
   }
   if (next->logging != current->logging)
     ConfigureLogging(next->logging.level, next->logging.format);
+  CommitExperiments(std::move(experiments));
   Install(next);
   UpdateReadiness();
   metrics_->CountConfigReload(true);
@@ -222,47 +224,16 @@ bool AllotServer::Reload() {
 
 void AllotServer::InstallBundle(std::shared_ptr<const ActionScorer> scorer,
                                 const std::string& dir) {
+  // The config read under the reload lock: a reload in progress is not undone.
+  std::lock_guard<std::mutex> reload(reload_mu_);
   const std::shared_ptr<const AllotConfig> current = config();
   {
     std::lock_guard<std::mutex> lock(bundle_mu_);
     bundle_ = std::move(scorer);
     bundle_schema_ = models::SchemaYaml(*current);
   }
-  std::lock_guard<std::mutex> lock(reload_mu_);
   Install(current);
   UpdateReadiness();
-}
-
-void AllotServer::ResolveShadow(const AllotConfig& config) {
-  const std::string& name = config.experiments.shadow_bundle;
-  std::string key, dir;
-  if (!name.empty()) {
-    dir = name == "analytic" || name.front() == '/' ? name : config.models.dir + "/" + name;
-    key = dir + "\n" + (name == "analytic" ? config.version : models::SchemaYaml(config));
-  }
-  {
-    std::lock_guard<std::mutex> lock(bundle_mu_);
-    if (key == shadow_key_) return;
-  }
-  std::shared_ptr<const ActionScorer> shadow;
-  if (name == "analytic") {
-    shadow = std::make_shared<const AnalyticScorer>(config);
-  } else if (!name.empty()) {
-    // A shadow never serves: the off-policy floor guards serving, not observing.
-    AllotConfig observe = config;
-    observe.models.min_offpolicy_ratio = 0.0;
-    try {
-      shadow = models::LoadBundle(dir, observe);
-    } catch (const std::exception& e) {
-      throw std::runtime_error("experiments.shadow_bundle: cannot load '" + dir + "': " + e.what());
-    }
-    WarmUp(*shadow, config);
-    spdlog::info("shadow scoring with bundle {} on {:.2f}% of the calls", dir,
-                 100.0 * config.experiments.shadow_sample_rate);
-  }
-  std::lock_guard<std::mutex> lock(bundle_mu_);
-  shadow_ = std::move(shadow);
-  shadow_key_ = std::move(key);
 }
 
 namespace {
@@ -272,7 +243,71 @@ std::string BundleDir(const AllotConfig& config, const std::string& name) {
   return name == "analytic" || name.front() == '/' ? name : config.models.dir + "/" + name;
 }
 
+// What a loaded experiment scorer was loaded for: its directory and the schema (the analytic
+// model: the whole config, whose gains and costs it reads).
+std::string ScorerKey(const AllotConfig& config, const std::string& name) {
+  return BundleDir(config, name) + "\n" +
+         (name == "analytic" ? config.version : models::SchemaYaml(config));
+}
+
+// `name`'s scorer for `config`; `what` names the key in errors. The off-policy floor applies
+// only when it serves.
+std::shared_ptr<const ActionScorer> LoadExperimentScorer(const AllotConfig& config,
+                                                         const std::string& name,
+                                                         const std::string& what, bool serves) {
+  if (name == "analytic") return std::make_shared<const AnalyticScorer>(config);
+  const std::string dir = BundleDir(config, name);
+  AllotConfig checks = config;
+  if (!serves) checks.models.min_offpolicy_ratio = 0.0;
+  std::shared_ptr<const ActionScorer> scorer;
+  try {
+    scorer = models::LoadBundle(dir, checks);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(what + ": cannot load '" + dir + "': " + e.what());
+  }
+  WarmUp(*scorer, config);
+  return scorer;
+}
+
 }  // namespace
+
+AllotServer::PendingExperiments AllotServer::LoadExperiments(const AllotConfig& config) {
+  PendingExperiments pending;
+  const std::string& shadow = config.experiments.shadow_bundle;
+  pending.shadow_key = shadow.empty() ? "" : ScorerKey(config, shadow);
+  std::map<std::string, std::string> loaded;  // arm name -> key
+  {
+    std::lock_guard<std::mutex> lock(bundle_mu_);
+    pending.shadow_changed = pending.shadow_key != shadow_key_;
+    for (const auto& [name, scorer] : arm_scorers_) loaded[name] = scorer.first;
+  }
+  if (pending.shadow_changed && !shadow.empty()) {
+    // A shadow never serves: the off-policy floor guards serving, not observing.
+    pending.shadow =
+        LoadExperimentScorer(config, shadow, "experiments.shadow_bundle", /*serves=*/false);
+    spdlog::info("shadow scoring with {} on {:.2f}% of the calls", BundleDir(config, shadow),
+                 100.0 * config.experiments.shadow_sample_rate);
+  }
+  for (size_t i = 0; i < config.experiments.arms.size(); ++i) {
+    const ArmConfig& arm = config.experiments.arms[i];
+    const std::string key = ScorerKey(config, arm.bundle);
+    if (loaded.count(arm.name) && loaded[arm.name] == key) continue;
+    pending.arm_scorers[arm.name] = {
+        key, LoadExperimentScorer(config, arm.bundle,
+                                  "experiments.arms[" + std::to_string(i) + "].bundle",
+                                  /*serves=*/true)};
+  }
+  return pending;
+}
+
+void AllotServer::CommitExperiments(PendingExperiments pending) {
+  std::lock_guard<std::mutex> lock(bundle_mu_);
+  if (pending.shadow_changed) {
+    shadow_ = std::move(pending.shadow);
+    shadow_key_ = std::move(pending.shadow_key);
+  }
+  for (auto& [name, scorer] : pending.arm_scorers) arm_scorers_[name] = std::move(scorer);
+}
 
 void AllotServer::StepControlOnce() {
   control_->StepOnce();
@@ -281,53 +316,22 @@ void AllotServer::StepControlOnce() {
     std::lock_guard<std::mutex> lock(bundle_mu_);
     for (const auto& [name, arm] : arms_) arms.push_back(arm);
   }
-  for (const auto& arm : arms) {
-    if (arm->control) arm->control->StepOnce();
-  }
+  for (const auto& arm : arms) arm->control->StepOnce();
 }
 
-void AllotServer::ResolveArms(const AllotConfig& config) {
-  for (size_t i = 0; i < config.experiments.arms.size(); ++i) {
-    const ArmConfig& arm = config.experiments.arms[i];
-    const std::string dir = BundleDir(config, arm.bundle);
-    const std::string key =
-        dir + "\n" + (arm.bundle == "analytic" ? config.version : models::SchemaYaml(config));
-    {
-      std::lock_guard<std::mutex> lock(bundle_mu_);
-      const auto it = arms_.find(arm.name);
-      if (it != arms_.end() && it->second->key == key) continue;
-    }
-    auto runtime = std::make_shared<ArmRuntime>();
-    runtime->name = arm.name;
-    runtime->key = key;
-    if (arm.bundle == "analytic") {
-      runtime->scorer = std::make_shared<const AnalyticScorer>(config);
-    } else {
-      try {
-        runtime->scorer = models::LoadBundle(dir, config);  // an arm serves: the floor applies
-      } catch (const std::exception& e) {
-        throw std::runtime_error("experiments.arms[" + std::to_string(i) +
-                                 "].bundle: cannot load '" + dir + "': " + e.what());
-      }
-      WarmUp(*runtime->scorer, config);
-    }
-    std::lock_guard<std::mutex> lock(bundle_mu_);
-    // A loaded arm of the same name is replaced; its loop stops when the last request using
-    // it is done (ArmRuntime's destructor), or at once below in InstallArms.
-    if (const auto it = arms_.find(arm.name); it != arms_.end() && it->second->control)
-      it->second->control->Stop();
-    arms_[arm.name] = std::move(runtime);
-  }
-}
-
-TelemetryDecorator AllotServer::ArmTelemetry(size_t arm_index) {
-  return [this, arm_index](std::unique_ptr<TelemetrySource> source,
-                           const AllotConfig& config) -> std::unique_ptr<TelemetrySource> {
+TelemetryDecorator AllotServer::ArmTelemetry(std::string arm) {
+  // By name: an arm's position changes when earlier arms are added or removed by a reload.
+  return [this, arm](std::unique_ptr<TelemetrySource> source,
+                     const AllotConfig& config) -> std::unique_ptr<TelemetrySource> {
     const auto& arms = config.experiments.arms;
-    if (arms.empty()) return source;
+    size_t index = 0;
     double weight = 1.0;
-    for (const ArmConfig& a : arms) weight -= a.weight;
-    if (arm_index > 0) weight = arms[arm_index - 1].weight;
+    for (size_t i = 0; i < arms.size(); ++i) {
+      weight -= arms[i].weight;
+      if (arms[i].name == arm) index = i + 1;
+    }
+    if (index > 0) weight = arms[index - 1].weight;
+    if (arms.empty() || (index == 0 && arm != "main")) return source;
     std::vector<std::string> modules;
     for (const ModuleConfig& m : config.modules) modules.push_back(m.name);
     std::shared_ptr<ArmLoadShare> share;
@@ -335,7 +339,8 @@ TelemetryDecorator AllotServer::ArmTelemetry(size_t arm_index) {
       std::lock_guard<std::mutex> lock(bundle_mu_);
       share = arm_load_;
     }
-    return std::make_unique<ArmShareSource>(std::move(source), std::move(share), arm_index, weight,
+    if (!share) return source;
+    return std::make_unique<ArmShareSource>(std::move(source), std::move(share), index, weight,
                                             std::move(modules));
   };
 }
@@ -343,28 +348,39 @@ TelemetryDecorator AllotServer::ArmTelemetry(size_t arm_index) {
 void AllotServer::InstallArms(const std::shared_ptr<const AllotConfig>& config,
                               ServingSnapshot& serving) {
   const auto& arms = config->experiments.arms;
-  std::vector<std::shared_ptr<ArmRuntime>> runtimes;
+  std::vector<std::shared_ptr<ArmRuntime>> removed;
+  std::vector<std::shared_ptr<ArmRuntime>> kept(arms.size());
+  std::vector<std::shared_ptr<const ActionScorer>> scorers(arms.size());
   {
     std::lock_guard<std::mutex> lock(bundle_mu_);
-    // Arms no longer configured stop deciding prices now.
     for (auto it = arms_.begin(); it != arms_.end();) {
-      const bool kept = std::any_of(arms.begin(), arms.end(),
-                                    [&](const ArmConfig& a) { return a.name == it->first; });
-      if (kept) {
+      const bool configured = std::any_of(arms.begin(), arms.end(),
+                                          [&](const ArmConfig& a) { return a.name == it->first; });
+      if (configured) {
         ++it;
         continue;
       }
-      if (it->second->control) it->second->control->Stop();
+      removed.push_back(it->second);
+      arm_scorers_.erase(it->first);
       it = arms_.erase(it);
     }
-    if (arms.empty()) {
-      arm_load_.reset();
-      return;
-    }
-    if (!arm_load_ || arm_load_->arms() != arms.size() + 1 ||
-        arm_load_->modules() != config->modules.size())
+    if (!arms.empty() && (!arm_load_ || arm_load_->arms() != arms.size() + 1 ||
+                          arm_load_->modules() != config->modules.size()))
       arm_load_ = std::make_shared<ArmLoadShare>(arms.size() + 1, config->modules.size());
-    for (const ArmConfig& a : arms) runtimes.push_back(arms_.at(a.name));
+    if (arms.empty()) arm_load_.reset();
+    for (size_t i = 0; i < arms.size(); ++i) {
+      scorers[i] = arm_scorers_.at(arms[i].name).second;
+      if (const auto it = arms_.find(arms[i].name); it != arms_.end()) kept[i] = it->second;
+    }
+  }
+  // A removed arm stops setting prices now; requests in flight may still use its engine.
+  for (const auto& arm : removed) {
+    arm->control->Stop();
+    metrics_->RemoveArm(arm->name);
+  }
+  if (arms.empty()) {
+    metrics_->RemoveArm("main");
+    return;
   }
   serving.arm_load = arm_load_;
   double main_weight = 1.0;
@@ -372,24 +388,29 @@ void AllotServer::InstallArms(const std::shared_ptr<const AllotConfig>& config,
   serving.arms.push_back(
       {"main", main_weight, nullptr, nullptr, metrics_->ForArm("main", *config)});
   for (size_t i = 0; i < arms.size(); ++i) {
-    ArmRuntime& runtime = *runtimes[i];
-    auto policy = MakePolicySnapshot(config, runtime.scorer);
-    if (!runtime.engine) {
-      runtime.engine = std::make_unique<AllocationEngine>(policy, config->controller.reservoir_size,
-                                                          config->controller.sample_every);
-      runtime.control =
-          std::make_unique<ControlRunner>(*runtime.engine, *telemetry_, *metrics_, *options_.clock,
-                                          runtime.name, ArmTelemetry(i + 1));
-      runtime.control->Configure(config);
-      runtime.control->StepOnce();
-      runtime.control->Start();
+    auto policy = MakePolicySnapshot(config, scorers[i]);
+    std::shared_ptr<ArmRuntime> runtime = kept[i];
+    if (runtime) {
+      // A new bundle for the arm keeps its prices and what its controller learned.
+      runtime->engine->SetPolicy(policy);
+      runtime->control->Configure(config);
     } else {
-      runtime.engine->SetPolicy(policy);
-      runtime.control->Configure(config);
+      runtime = std::make_shared<ArmRuntime>();
+      runtime->name = arms[i].name;
+      runtime->engine = std::make_unique<AllocationEngine>(
+          policy, config->controller.reservoir_size, config->controller.sample_every);
+      runtime->control =
+          std::make_unique<ControlRunner>(*runtime->engine, *telemetry_, *metrics_, *options_.clock,
+                                          runtime->name, ArmTelemetry(runtime->name));
+      runtime->control->Configure(config);
+      runtime->control->StepOnce();
+      runtime->control->Start();
+      std::lock_guard<std::mutex> lock(bundle_mu_);  // published once whole
+      arms_[runtime->name] = runtime;
     }
     serving.arm_weights.push_back(arms[i].weight);
-    serving.arms.push_back({arms[i].name, arms[i].weight, runtimes[i], policy,
-                            metrics_->ForArm(arms[i].name, *config)});
+    serving.arms.push_back(
+        {arms[i].name, arms[i].weight, runtime, policy, metrics_->ForArm(arms[i].name, *config)});
   }
 }
 
@@ -452,9 +473,7 @@ void AllotServer::Shutdown() {
   if (control_) control_->Stop();
   {
     std::lock_guard<std::mutex> lock(bundle_mu_);
-    for (auto& [name, arm] : arms_) {
-      if (arm->control) arm->control->Stop();
-    }
+    for (auto& [name, arm] : arms_) arm->control->Stop();
   }
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -65,17 +65,24 @@ class AllotServer {
   void WatchConfigFile();
   void InstallBundle(std::shared_ptr<const ActionScorer> scorer, const std::string& dir);
   void UpdateReadiness();
-  // Loads the shadow candidate `config` names, or keeps the one loaded for the same directory and
-  // schema; throws std::runtime_error naming experiments.shadow_bundle when it cannot.
-  void ResolveShadow(const AllotConfig& config);
-  // Loads the bundles of the experiment arms `config` names (keeping those loaded for the same
-  // directory and schema); throws std::runtime_error naming experiments.arms[i].bundle.
-  void ResolveArms(const AllotConfig& config);
-  // The arms of `config` for the serving snapshot: engines and control loops created, updated
-  // or stopped to match. Called from Install.
+  // The scorers a config's experiments need that are not loaded yet (the shadow candidate, the
+  // arms' bundles), loaded without changing anything; throws std::runtime_error naming the key
+  // (experiments.shadow_bundle, experiments.arms[i].bundle) when one cannot load.
+  struct PendingExperiments {
+    bool shadow_changed = false;
+    std::shared_ptr<const ActionScorer> shadow;  // null: no shadow
+    std::string shadow_key;
+    std::map<std::string, std::pair<std::string, std::shared_ptr<const ActionScorer>>>
+        arm_scorers;  // by arm name: (key, scorer)
+  };
+  PendingExperiments LoadExperiments(const AllotConfig& config);
+  void CommitExperiments(PendingExperiments pending);
+  // The arms of `config` for the serving snapshot: engines and control loops created (with a
+  // new bundle: kept, with their prices and learned state), or stopped when an arm is removed.
   void InstallArms(const std::shared_ptr<const AllotConfig>& config, ServingSnapshot& serving);
-  // The telemetry an arm's control loop reads: its share of each module's load.
-  TelemetryDecorator ArmTelemetry(size_t arm_index_in_config);
+  // The telemetry an arm's control loop reads ("main" too, once arms exist): its share of each
+  // module's load. By name, since a reload can move an arm in the list.
+  TelemetryDecorator ArmTelemetry(std::string arm);
 
   ServerOptions options_;
   std::unique_ptr<ServerMetrics> metrics_;
@@ -92,8 +99,10 @@ class AllotServer {
   std::string bundle_schema_;  // guarded by bundle_mu_: schema it was checked against
   std::shared_ptr<const ActionScorer> shadow_;  // guarded by bundle_mu_; null = no shadow
   std::string shadow_key_;  // guarded by bundle_mu_: directory and schema it was loaded for
-  // Experiment arms by name (guarded by bundle_mu_), and the load they cause by arm and module
-  // (replaced when the arms or modules change; read by the arms' telemetry).
+  // Experiment arms by name (guarded by bundle_mu_): their scorers with what they were loaded
+  // for, their running engines and control loops (published once whole), and the load they
+  // cause by arm and module (replaced when the arms or modules change; read by their telemetry).
+  std::map<std::string, std::pair<std::string, std::shared_ptr<const ActionScorer>>> arm_scorers_;
   std::map<std::string, std::shared_ptr<ArmRuntime>> arms_;
   std::shared_ptr<ArmLoadShare> arm_load_;  // guarded by bundle_mu_
 

@@ -263,11 +263,29 @@ std::vector<ArmMetrics> ServerMetrics::ForArm(const std::string& arm, const Allo
     out.push_back({&arm_decisions_.Add(labels), &arm_predicted_value_.Add(labels),
                    &arm_predicted_cost_.Add(labels), &arm_fallbacks_.Add(labels)});
   }
+  std::lock_guard<std::mutex> lock(arm_mu_);
+  for (size_t a = 0; a < out.size(); ++a) arm_series_[arm][config.agents[a].name] = out[a];
   return out;
 }
 
 void ServerMetrics::SetArmLambda(const std::string& arm, const std::string& module, double lambda) {
-  arm_lambda_.Add({{"arm", arm}, {"module", module}}).Set(lambda);
+  prometheus::Gauge& gauge = arm_lambda_.Add({{"arm", arm}, {"module", module}});
+  gauge.Set(lambda);
+  std::lock_guard<std::mutex> lock(arm_mu_);
+  arm_gauges_[arm].insert(&gauge);
+}
+
+void ServerMetrics::RemoveArm(const std::string& arm) {
+  std::lock_guard<std::mutex> lock(arm_mu_);
+  for (const auto& [agent, m] : arm_series_[arm]) {
+    arm_decisions_.Remove(m.decisions);
+    arm_predicted_value_.Remove(m.predicted_value);
+    arm_predicted_cost_.Remove(m.predicted_cost_ms);
+    arm_fallbacks_.Remove(m.fallbacks);
+  }
+  for (prometheus::Gauge* g : arm_gauges_[arm]) arm_lambda_.Remove(g);
+  arm_series_.erase(arm);
+  arm_gauges_.erase(arm);
 }
 
 std::vector<ShadowMetrics> ServerMetrics::ForShadow(const PolicySnapshot& policy) {

@@ -9,8 +9,10 @@
 
 #include <array>
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -73,6 +75,8 @@ class ServerMetrics {
   // allot_arm_*_total{arm, agent} handles, per agent of the config.
   std::vector<ArmMetrics> ForArm(const std::string& arm, const AllotConfig& config);
   void SetArmLambda(const std::string& arm, const std::string& module, double lambda);
+  // Drops every allot_arm_* series of an arm that is no longer configured.
+  void RemoveArm(const std::string& arm);
   // allot_shadow_info{bundle}: 1 for the candidate in shadow, none when there is no shadow.
   void SetShadowInfo(const std::string& bundle_version);
 
@@ -146,6 +150,10 @@ class ServerMetrics {
   prometheus::Gauge* config_info_current_ = nullptr;
   prometheus::Gauge* bundle_info_current_ = nullptr;
   prometheus::Gauge* shadow_info_current_ = nullptr;
+  std::mutex arm_mu_;
+  // By arm and agent (guarded by arm_mu_): what RemoveArm drops.
+  std::map<std::string, std::map<std::string, ArmMetrics>> arm_series_;
+  std::map<std::string, std::set<prometheus::Gauge*>> arm_gauges_;  // guarded by arm_mu_
 };
 
 }  // namespace allot

@@ -164,14 +164,32 @@ TEST(ArmsInServerTest, ReloadsAddReweightAndRemoveArmsAndABadArmIsRefused) {
   ASSERT_EQ(state.arms_size(), 3);
   EXPECT_NEAR(state.arms(0).weight(), 0.5, 1e-12);
   EXPECT_EQ(state.arms(2).name(), "b");
+  // An arm that moves in the list keeps its controller, which reads its own share by name.
+  server.WriteConfig(WithArms("[{name: b, bundle: analytic, weight: 0.1}]"));
+  ASSERT_TRUE(server.server().Reload());
+  server.server().StepControlOnce();
+  state = State(*stub);
+  ASSERT_EQ(state.arms_size(), 2);
+  EXPECT_EQ(state.arms(1).name(), "b");
+  EXPECT_NEAR(state.arms(0).weight(), 0.9, 1e-12);
+  std::string metrics = server.ScrapeMetrics();
+  EXPECT_EQ(metrics.find(R"(arm="candidate")"), std::string::npos) << "a removed arm's series";
+  EXPECT_NE(metrics.find(R"(allot_arm_lambda{arm="b",module="rank"})"), std::string::npos);
+  // A reload whose arm cannot load changes nothing: b keeps serving and its loop keeps running.
   const std::string version = server.server().config()->version;
-  server.WriteConfig(WithArms("[{name: c, bundle: /nowhere, weight: 0.1}]"));
+  server.WriteConfig(WithArms(
+      "[{name: b, bundle: analytic, weight: 0.1}, {name: c, bundle: /nowhere, weight: 0.1}]"));
   EXPECT_FALSE(server.server().Reload());
   EXPECT_EQ(server.server().config()->version, version);
+  server.server().StepControlOnce();
+  EXPECT_EQ(State(*stub).arms_size(), 2);
   server.WriteConfig(WithArms("[]"));
   ASSERT_TRUE(server.server().Reload());
   EXPECT_EQ(State(*stub).arms_size(), 0);
   EXPECT_EQ(AllocateAs(*stub, "u1").arm(), "");
+  metrics = server.ScrapeMetrics();
+  EXPECT_EQ(metrics.find("allot_arm_lambda{"), std::string::npos);
+  EXPECT_EQ(metrics.find("allot_arm_decisions_total{"), std::string::npos);
 }
 
 }  // namespace
