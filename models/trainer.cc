@@ -150,7 +150,6 @@ std::string Fixed(double x) {
   return text;
 }
 
-
 struct CollapseReport {
   std::map<std::string, double> metrics;
   std::vector<std::string> warnings;

@@ -84,7 +84,8 @@ std::string Check(const v1::Transition& t, const AllotConfig& config,
              std::to_string(spaces[i].size()) + ")";
     }
     if (!std::isfinite(s.cost()) || s.cost() < 0) return at + "cost: must be finite and >= 0";
-    if (!std::isfinite(s.compute_price()) || s.compute_price() < 0) return at + "compute_price: must be finite and >= 0";
+    if (!std::isfinite(s.compute_price()) || s.compute_price() < 0)
+      return at + "compute_price: must be finite and >= 0";
     if (!(s.propensity() >= 0 && s.propensity() <= 1)) return at + "propensity: must be in [0, 1]";
     if (s.served_from_cache() && !reused)
       return at + "served_from_cache: set on a request without cache reuse";

@@ -55,8 +55,7 @@ std::optional<LoadSample> ArmShareSource::Latest(const std::string& module, std:
   const auto it = std::find(modules_.begin(), modules_.end(), module);
   if (!sample || it == modules_.end()) return sample;
   const size_t m = static_cast<size_t>(it - modules_.begin());
-  double all = 0.0;
-  for (size_t a = 0; a < share_->arms(); ++a) all += share_->Total(a, m);
+  const double all = share_->ModuleTotal(m);
   const double mine = share_->Total(arm_, m);
   const double d_all = all - seen_all_[m], d_mine = mine - seen_arm_[m];
   seen_all_[m] = all;

@@ -34,6 +34,12 @@ class ArmLoadShare {
   double Total(size_t arm, size_t module) const {
     return totals_[arm * modules_ + module].load(std::memory_order_relaxed);
   }
+  // Every arm's total for the module.
+  double ModuleTotal(size_t module) const {
+    double all = 0.0;
+    for (size_t arm = 0; arm < arms_; ++arm) all += Total(arm, module);
+    return all;
+  }
   size_t arms() const { return arms_; }
   size_t modules() const { return modules_; }
 

@@ -319,7 +319,6 @@ void Validate(const AllotConfig& c) {
     Fail("models.min_offpolicy_ratio", "must be in [0, 10]");
   if (!(c.experiments.shadow_sample_rate >= 0 && c.experiments.shadow_sample_rate <= 1))
     Fail("experiments.shadow_sample_rate", "must be in [0, 1]");
-  double arm_weights = 0.0;
   std::set<std::string> arm_names = {"main"};
   for (size_t i = 0; i < c.experiments.arms.size(); ++i) {
     const ArmConfig& arm = c.experiments.arms[i];
@@ -329,9 +328,8 @@ void Validate(const AllotConfig& c) {
       Fail(p + ".name", "'" + arm.name + "' is not unique (\"main\" is the serving arm)");
     if (arm.bundle.empty()) Fail(p + ".bundle", "must name a bundle directory or \"analytic\"");
     if (!(arm.weight > 0 && arm.weight < 1)) Fail(p + ".weight", "must be in (0, 1)");
-    arm_weights += arm.weight;
   }
-  if (!(arm_weights < 1.0))
+  if (!(c.experiments.main_arm_weight() > 0.0))
     Fail("experiments.arms", "weights must sum to less than 1 (the main arm keeps the rest)");
 
   if (c.lambda.min < 0) Fail("lambda.min", "must be >= 0");

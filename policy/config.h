@@ -233,6 +233,13 @@ struct ExperimentsConfig {
   std::string shadow_bundle;
   double shadow_sample_rate = 0.01;  // share of Allocate calls the shadow also decides
   std::vector<ArmConfig> arms;       // besides the main arm (the serving bundle)
+
+  // The main arm's share of users: what the experiment arms leave.
+  double main_arm_weight() const {
+    double weight = 1.0;
+    for (const ArmConfig& arm : arms) weight -= arm.weight;
+    return weight;
+  }
 };
 
 struct AllotConfig {

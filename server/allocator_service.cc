@@ -144,8 +144,7 @@ void AllocatorService::FillArmStates(const ServingSnapshot& serving,
       module->set_compute_price(
           lambdas->Get(config.modules[m].name, config.modules[m].initial_lambda));
       if (m < decisions.size()) module->set_controller(decisions[m].controller);
-      double all = 0.0;
-      for (size_t i = 0; i < serving.arm_load->arms(); ++i) all += serving.arm_load->Total(i, m);
+      const double all = serving.arm_load->ModuleTotal(m);
       module->set_load_share(all > 0 ? serving.arm_load->Total(a, m) / all : 0.0);
     }
   }

@@ -186,21 +186,14 @@ bool AllotServer::Reload() {
     std::lock_guard<std::mutex> watched(mu_);
     watched_contents_ = FileContents(options_.config_path);
   }
-  std::shared_ptr<const AllotConfig> next;
-  try {
-    next = LoadConfig();
-  } catch (const std::exception& e) {
-    metrics_->CountConfigReload(false);
-    spdlog::error("reload of {} failed, keeping config version {}: {}", options_.config_path,
-                  config()->version, e.what());
-    return false;
-  }
   const std::shared_ptr<const AllotConfig> current = config();
-  if (next->version == current->version) return true;
-  // Everything the new config's experiments need is loaded before anything changes: a bundle
-  // that cannot load leaves the serving state as it was.
+  std::shared_ptr<const AllotConfig> next;
   PendingExperiments experiments;
   try {
+    next = LoadConfig();
+    if (next->version == current->version) return true;
+    // Everything the new config's experiments need is loaded before anything changes: a bundle
+    // that cannot load leaves the serving state as it was.
     experiments = LoadExperiments(*next);
   } catch (const std::exception& e) {
     metrics_->CountConfigReload(false);
@@ -325,12 +318,10 @@ TelemetryDecorator AllotServer::ArmTelemetry(std::string arm) {
                      const AllotConfig& config) -> std::unique_ptr<TelemetrySource> {
     const auto& arms = config.experiments.arms;
     size_t index = 0;
-    double weight = 1.0;
     for (size_t i = 0; i < arms.size(); ++i) {
-      weight -= arms[i].weight;
       if (arms[i].name == arm) index = i + 1;
     }
-    if (index > 0) weight = arms[index - 1].weight;
+    const double weight = index > 0 ? arms[index - 1].weight : config.experiments.main_arm_weight();
     if (arms.empty() || (index == 0 && arm != "main")) return source;
     std::vector<std::string> modules;
     for (const ModuleConfig& m : config.modules) modules.push_back(m.name);
@@ -383,8 +374,7 @@ void AllotServer::InstallArms(const std::shared_ptr<const AllotConfig>& config,
     return;
   }
   serving.arm_load = arm_load_;
-  double main_weight = 1.0;
-  for (const ArmConfig& a : arms) main_weight -= a.weight;
+  const double main_weight = config->experiments.main_arm_weight();
   serving.arms.push_back(
       {"main", main_weight, nullptr, nullptr, metrics_->ForArm("main", *config)});
   for (size_t i = 0; i < arms.size(); ++i) {

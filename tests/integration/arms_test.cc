@@ -75,13 +75,6 @@ std::string WithArms(const std::string& arms) {
   return yaml;
 }
 
-v1::ControlState State(v1::Allocator::Stub& stub) {
-  grpc::ClientContext context;
-  v1::ControlState state;
-  EXPECT_TRUE(stub.GetControlState(&context, v1::GetControlStateRequest(), &state).ok());
-  return state;
-}
-
 v1::AllocateResponse AllocateAs(v1::Allocator::Stub& stub, const std::string& user) {
   v1::AllocateRequest request = MakeRequest("rank", 8, 0.5f);
   request.set_user_id(user);
@@ -105,7 +98,7 @@ TEST(ArmsInServerTest, UsersAreSplitStablyAndEveryAnswerNamesItsArm) {
   EXPECT_NEAR(count["candidate"], 120, 40);
   EXPECT_EQ(count["candidate"] + count["main"], 400);
   EXPECT_EQ(AllocateAs(*stub, "").arm(), "main");
-  const v1::ControlState state = State(*stub);
+  const v1::ControlState state = GetState(*stub);
   ASSERT_EQ(state.arms_size(), 2);
   EXPECT_EQ(state.arms(0).name(), "main");
   EXPECT_NEAR(state.arms(0).weight(), 0.7, 1e-12);
@@ -122,7 +115,7 @@ TEST(ArmsInServerTest, UsersAreSplitStablyAndEveryAnswerNamesItsArm) {
   TestServer plain;
   auto plain_stub = plain.stub();
   EXPECT_EQ(AllocateAs(*plain_stub, "u1").arm(), "");
-  EXPECT_EQ(State(*plain_stub).arms_size(), 0);
+  EXPECT_EQ(GetState(*plain_stub).arms_size(), 0);
 }
 
 // Only the main arm gets traffic (no user ids) while rank reports overload: the main arm's
@@ -131,12 +124,12 @@ TEST(ArmsInServerTest, EachArmHasItsOwnControllerOverItsOwnShare) {
   TestServer server(WithArms("[{name: candidate, bundle: analytic, weight: 0.5}]"));
   auto stub = server.stub();
   ASSERT_EQ(AllocateMany(*stub, "rank", 200), 200);
-  const double initial = State(*stub).arms(1).modules(2).compute_price();
+  const double initial = GetState(*stub).arms(1).modules(2).compute_price();
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(ReportLoad(*stub, "rank", 0.9, i));
     server.server().StepControlOnce();
   }
-  const v1::ControlState state = State(*stub);
+  const v1::ControlState state = GetState(*stub);
   const v1::ArmModule& main_rank = state.arms(0).modules(2);
   const v1::ArmModule& arm_rank = state.arms(1).modules(2);
   EXPECT_GT(main_rank.compute_price(), initial);
@@ -160,7 +153,7 @@ TEST(ArmsInServerTest, ReloadsAddReweightAndRemoveArmsAndABadArmIsRefused) {
       WithArms("[{name: candidate, bundle: analytic, weight: 0.4}, {name: b, bundle: analytic, "
                "weight: 0.1}]"));
   ASSERT_TRUE(server.server().Reload());
-  v1::ControlState state = State(*stub);
+  v1::ControlState state = GetState(*stub);
   ASSERT_EQ(state.arms_size(), 3);
   EXPECT_NEAR(state.arms(0).weight(), 0.5, 1e-12);
   EXPECT_EQ(state.arms(2).name(), "b");
@@ -168,7 +161,7 @@ TEST(ArmsInServerTest, ReloadsAddReweightAndRemoveArmsAndABadArmIsRefused) {
   server.WriteConfig(WithArms("[{name: b, bundle: analytic, weight: 0.1}]"));
   ASSERT_TRUE(server.server().Reload());
   server.server().StepControlOnce();
-  state = State(*stub);
+  state = GetState(*stub);
   ASSERT_EQ(state.arms_size(), 2);
   EXPECT_EQ(state.arms(1).name(), "b");
   EXPECT_NEAR(state.arms(0).weight(), 0.9, 1e-12);
@@ -182,10 +175,10 @@ TEST(ArmsInServerTest, ReloadsAddReweightAndRemoveArmsAndABadArmIsRefused) {
   EXPECT_FALSE(server.server().Reload());
   EXPECT_EQ(server.server().config()->version, version);
   server.server().StepControlOnce();
-  EXPECT_EQ(State(*stub).arms_size(), 2);
+  EXPECT_EQ(GetState(*stub).arms_size(), 2);
   server.WriteConfig(WithArms("[]"));
   ASSERT_TRUE(server.server().Reload());
-  EXPECT_EQ(State(*stub).arms_size(), 0);
+  EXPECT_EQ(GetState(*stub).arms_size(), 0);
   EXPECT_EQ(AllocateAs(*stub, "u1").arm(), "");
   metrics = server.ScrapeMetrics();
   EXPECT_EQ(metrics.find("allot_arm_lambda{"), std::string::npos);

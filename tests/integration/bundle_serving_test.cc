@@ -283,13 +283,6 @@ std::string WithShadow(std::string yaml, const std::string& bundle, const std::s
                             "shadow_sample_rate: " + rate);
 }
 
-v1::ControlState State(v1::Allocator::Stub& stub) {
-  grpc::ClientContext context;
-  v1::ControlState state;
-  EXPECT_TRUE(stub.GetControlState(&context, v1::GetControlStateRequest(), &state).ok());
-  return state;
-}
-
 // The analytic model serves; the trained bundle (outside the model directory) decides in shadow
 // on every call. Every answer is the one a server without a shadow gives, and the shadow's
 // choices are counted in the control state and the metrics.
@@ -300,7 +293,7 @@ TEST_F(BundleServingTest, ShadowDecisionsAreCountedAndNeverReturned) {
   TestServer shadowed(WithShadow(Config(true), bundle_, "1.0"), &clock);
   auto plain_stub = plain.stub();
   auto shadowed_stub = shadowed.stub();
-  const v1::ControlState schema = State(*plain_stub);
+  const v1::ControlState schema = GetState(*plain_stub);
   std::mt19937 rng(3);
   std::normal_distribution<float> feature(0.0f, 1.5f);
   int calls = 0;
@@ -321,7 +314,7 @@ TEST_F(BundleServingTest, ShadowDecisionsAreCountedAndNeverReturned) {
   v1::ControlState state;
   uint64_t counted = 0, differ = 0;
   for (int attempt = 0; attempt < 200 && counted < static_cast<uint64_t>(calls); ++attempt) {
-    state = State(*shadowed_stub);
+    state = GetState(*shadowed_stub);
     counted = differ = 0;
     for (const v1::ShadowAgreement& a : state.shadow().agents()) {
       counted += a.agree() + a.differ() + a.failed();
@@ -335,7 +328,7 @@ TEST_F(BundleServingTest, ShadowDecisionsAreCountedAndNeverReturned) {
   EXPECT_DOUBLE_EQ(state.shadow().sample_rate(), 1.0);
   EXPECT_EQ(counted, static_cast<uint64_t>(calls));
   EXPECT_GT(differ, 0u) << "a randomly trained bundle agrees with the analytic model everywhere";
-  EXPECT_FALSE(State(*plain_stub).has_shadow());
+  EXPECT_FALSE(GetState(*plain_stub).has_shadow());
   const std::string metrics = shadowed.ScrapeMetrics();
   EXPECT_NE(metrics.find("allot_shadow_decisions_total{agent=\"rank\",outcome=\"differ\"}"),
             std::string::npos);
@@ -378,16 +371,16 @@ TEST_F(BundleServingTest, AShadowThatCannotLoadIsRefusedWithItsKeyNamed) {
   EXPECT_FALSE(server.server().Reload());
   EXPECT_EQ(server.server().config()->version, version);
   auto stub = server.stub();
-  EXPECT_EQ(State(*stub).shadow().bundle_version(), "analytic");
+  EXPECT_EQ(GetState(*stub).shadow().bundle_version(), "analytic");
   // A relative name is a bundle under models.dir; removing the key ends the shadow.
   Install("candidate");
   std::string yaml = WithShadow(Config(true), "candidate", "0.5");
   server.WriteConfig(yaml);
   ASSERT_TRUE(server.server().Reload());
-  EXPECT_EQ(State(*stub).shadow().bundle_version(), "candidate");
+  EXPECT_EQ(GetState(*stub).shadow().bundle_version(), "candidate");
   server.WriteConfig(Config(true));
   ASSERT_TRUE(server.server().Reload());
-  EXPECT_FALSE(State(*stub).has_shadow());
+  EXPECT_FALSE(GetState(*stub).has_shadow());
   EXPECT_EQ(server.ScrapeMetrics().find("allot_shadow_info{"), std::string::npos);
 }
 

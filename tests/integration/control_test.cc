@@ -23,13 +23,6 @@
 namespace allot::testing {
 namespace {
 
-v1::ControlState GetState(v1::Allocator::Stub& stub) {
-  grpc::ClientContext context;
-  v1::ControlState state;
-  EXPECT_TRUE(stub.GetControlState(&context, v1::GetControlStateRequest(), &state).ok());
-  return state;
-}
-
 TEST(ControlInServerTest, ReportedOverloadRaisesTheModulesLambda) {
   TestServer server;
   auto stub = server.stub();

@@ -76,11 +76,7 @@ TEST(ExplainTest, EveryOptionIsPricedAndTheChosenOneIsTheBestWithinTheCap) {
   ManualClock clock;
   TestServer server(EmbeddedDefaultConfigYaml(), &clock);
   auto stub = server.stub();
-  v1::ControlState schema;
-  {
-    grpc::ClientContext context;
-    ASSERT_TRUE(stub->GetControlState(&context, v1::GetControlStateRequest(), &schema).ok());
-  }
+  const v1::ControlState schema = GetState(*stub);
   for (const v1::AgentSchema& agent : schema.agents()) {
     for (const float level : {-1.0f, 0.3f, 2.5f}) {
       clock.AdvanceMs(1000);  // a fresh token for every call

@@ -38,13 +38,6 @@ grpc::Status Call(v1::Allocator::Stub& stub, const v1::AllocateRequest& request,
   return stub.Allocate(&context, request, response);
 }
 
-v1::ControlState GetState(v1::Allocator::Stub& stub) {
-  grpc::ClientContext context;
-  v1::ControlState state;
-  EXPECT_TRUE(stub.GetControlState(&context, v1::GetControlStateRequest(), &state).ok());
-  return state;
-}
-
 HealthCheckResponse::ServingStatus HealthOf(const std::shared_ptr<grpc::Channel>& channel,
                                             const std::string& service,
                                             grpc::StatusCode* code = nullptr) {

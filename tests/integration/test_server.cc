@@ -84,6 +84,13 @@ std::string TestServer::ScrapeMetrics() const {
   return body == std::string::npos ? "" : response.substr(body + 4);
 }
 
+v1::ControlState GetState(v1::Allocator::Stub& stub) {
+  grpc::ClientContext context;
+  v1::ControlState state;
+  EXPECT_TRUE(stub.GetControlState(&context, v1::GetControlStateRequest(), &state).ok());
+  return state;
+}
+
 bool ReportLoad(v1::Allocator::Stub& stub, const std::string& module, double cpu,
                 int64_t offset_ms) {
   v1::LoadReport report;

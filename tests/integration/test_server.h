@@ -44,6 +44,9 @@ int AllocateMany(v1::Allocator::Stub& stub, const std::string& agent, int n);
 bool ReportLoad(v1::Allocator::Stub& stub, const std::string& module, double cpu,
                 int64_t offset_ms = 0);
 
+// The server's control state (fails the test when the call fails).
+v1::ControlState GetState(v1::Allocator::Stub& stub);
+
 // A valid request for the agent with `width` features, all set to `value`.
 v1::AllocateRequest MakeRequest(const std::string& agent, int width, float value = 0.3f);
 
