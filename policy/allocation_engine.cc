@@ -20,7 +20,8 @@ std::shared_ptr<const LambdaTable> InitialLambdas(const AllotConfig& config,
 }
 
 std::shared_ptr<CacheBudget> MakeCacheBudget(const AllotConfig& config) {
-  if (!config.cache_reuse.enabled || config.cache_reuse.mode != "budget") return nullptr;
+  if (!config.cache_reuse.enabled || config.cache_reuse.mode != CacheReuseMode::kBudget)
+    return nullptr;
   return std::make_shared<CacheBudget>(config.cache_reuse);
 }
 

@@ -33,7 +33,7 @@ double CacheBudget::SolveMu(const CacheReuseConfig& config, const std::vector<do
                             const std::vector<std::vector<CachedStage>>& caches) {
   double total_value = 0;
   for (double v : values) total_value += v;
-  const double budget = config.decay_budget * total_value;
+  const double budget = config.budget.decay_budget * total_value;
   double lo = 1e-6, hi = 1e6;  // core-ms per unit of value lost
   if (TotalDecay(config, lo, values, caches) <= budget) return lo;
   if (TotalDecay(config, hi, values, caches) > budget) return hi;
@@ -49,9 +49,9 @@ bool CacheBudget::MaybeRoll(double now_s) {
   std::vector<std::vector<CachedStage>> caches;
   {
     std::lock_guard<std::mutex> lock(mu_lock_);
-    if (window_end_s_ < 0) window_end_s_ = now_s + config_.window_s;
+    if (window_end_s_ < 0) window_end_s_ = now_s + config_.budget.window_s;
     if (now_s < window_end_s_) return false;
-    while (window_end_s_ <= now_s) window_end_s_ += config_.window_s;
+    while (window_end_s_ <= now_s) window_end_s_ += config_.budget.window_s;
     values.swap(values_);
     caches.swap(caches_);
   }

@@ -28,14 +28,14 @@ DecisionKind ParseKind(const std::string& text, const std::string& path) {
 
 void ReadOption(YamlMap& r, DecisionKind kind, OptionConfig& option) {
   if (kind == DecisionKind::kQueue) {
-    r.Read("length", option.queue_length);
+    r.Read("length", option.queue_length, Positive());
     option.label = std::to_string(option.queue_length);
   } else {
     r.Read("name", option.label);
   }
   r.ReadDoubles("gain", option.gain);
-  r.Read("cost_ms", option.cost_ms);
-  r.Read("cost_multiplier", option.cost_multiplier);
+  r.Read("cost_ms", option.cost_ms, NonNegative());
+  r.Read("cost_multiplier", option.cost_multiplier, Positive());
   r.ReadNumberMap("module_cost_ms", option.module_cost_ms);
 }
 
@@ -54,90 +54,179 @@ void ReadDecision(YamlMap& r, DecisionConfig& decision) {
   });
 }
 
-AllotConfig Parse(const YAML::Node& root, ConfigKeyRecorder* recorder = nullptr) {
+// Each Read names a key, and its Range the values it accepts; defaults are in config.h. Rules
+// that relate keys to each other are in Validate.
+void ReadModels(YamlMap& s, ModelsConfig& c) {
+  s.Read("dir", c.dir);
+  s.Read("poll_s", c.poll_s, NonNegative());
+  s.Read("serve_analytic", c.serve_analytic);
+  s.Read("min_offpolicy_ratio", c.min_offpolicy_ratio, Closed(0, 10));
+}
+
+void ReadExperiments(YamlMap& s, ExperimentsConfig& c) {
+  s.Read("shadow_bundle", c.shadow_bundle);
+  s.Read("shadow_sample_rate", c.shadow_sample_rate, Closed(0, 1));
+  s.ReadList("arms", [&](YamlMap& a, size_t) {
+    ArmConfig arm;
+    a.Read("name", arm.name);
+    a.Read("bundle", arm.bundle);
+    a.Read("weight", arm.weight, Open(0, 1));
+    c.arms.push_back(std::move(arm));
+  });
+}
+
+void ReadLambda(YamlMap& s, LambdaConfig& c) {
+  s.Read("min", c.min, NonNegative());
+  s.Read("max", c.max);
+  s.Read("max_step", c.max_step, Positive());
+  s.Read("max_step_ratio", c.max_step_ratio, NonNegative());
+  s.Read("safe_value", c.safe_value);
+  s.Read("stale_after_s", c.stale_after_s, Positive());
+  s.Read("decay_half_life_s", c.decay_half_life_s, Positive());
+}
+
+void ReadMpc(YamlMap& s, MpcConfig& c) {
+  s.Read("horizon", c.horizon, Closed(1, 100));
+  s.Read("alpha", c.alpha, Fraction());
+  s.Read("beta", c.beta, NonNegative());
+  s.Read("critical_load", c.critical_load, Fraction());
+  s.Read("samples", c.samples, AtLeast(1));
+  s.Read("load_lag", c.load_lag, ClosedOpen(0, 1));
+  s.Read("calibration_alpha", c.calibration_alpha, Fraction());
+  s.Read("fallback_error", c.fallback_error, Positive());
+  s.Read("overshoot_budget", c.overshoot_budget, Open(0, 1));
+  s.Read("error_window", c.error_window, Closed(8, 100000));
+  s.Read("state_gain", c.state_gain, Fraction());
+  s.Read("max_backoff", c.max_backoff, ClosedOpen(0, 1));
+  s.Read("seed", c.seed);
+}
+
+void ReadPid(YamlMap& s, PidConfig& c) {
+  s.Read("kp", c.kp, NonNegative());
+  s.Read("ki", c.ki, NonNegative());
+  s.Read("kd", c.kd, NonNegative());
+}
+
+void ReadForecast(YamlMap& s, ForecastConfig& c) {
+  s.Read("day_length_s", c.day_length_s, Positive());
+  s.Read("slots", c.slots, Closed(1, 10000));
+  s.Read("level_alpha", c.level_alpha, Fraction());
+  s.Read("trend_beta", c.trend_beta, Closed(0, 1));
+  s.Read("seasonal_gamma", c.seasonal_gamma, Fraction());
+}
+
+// The controller's keys before they moved into per-kind sections (a clear error, not "unknown").
+void RejectMovedControllerKeys(YamlMap& s) {
+  for (const char* key : {"horizon", "alpha", "beta", "critical_load", "samples", "load_lag",
+                          "calibration_alpha", "fallback_error", "overshoot_budget", "error_window",
+                          "state_gain", "max_backoff", "seed"}) {
+    s.Moved(key, std::string("mpc.") + key);
+  }
+  for (const char* key : {"kp", "ki", "kd"})
+    s.Moved(std::string("pid_") + key, "pid." + std::string(key));
+  s.Moved("day_length_s", "forecast.day_length_s");
+  for (const char* key : {"slots", "level_alpha", "trend_beta", "seasonal_gamma"}) {
+    s.Moved(std::string("forecast_") + key, "forecast." + std::string(key));
+  }
+}
+
+void ReadController(YamlMap& s, ControllerConfig& c) {
+  RejectMovedControllerKeys(s);
+  s.ReadEnum("kind", c.kind, kControllerKinds);
+  s.Read("period_s", c.period_s, Positive());
+  s.Read("lambda_grid", c.lambda_grid, Closed(2, 1000));
+  s.Read("reservoir_size", c.reservoir_size, AtLeast(1));
+  s.Read("sample_every", c.sample_every, AtLeast(1));
+  s.ReadMap("mpc", [&](YamlMap& m) { ReadMpc(m, c.mpc); });
+  s.ReadMap("pid", [&](YamlMap& m) { ReadPid(m, c.pid); });
+  s.ReadMap("forecast", [&](YamlMap& m) { ReadForecast(m, c.forecast); });
+}
+
+void ReadTelemetry(YamlMap& s, TelemetryConfig& c) {
+  for (const char* key :
+       {"reporter_window_s", "max_future_skew_s", "max_reporters", "reports_per_s", "reporters"}) {
+    s.Moved(key, std::string("report_load.") + key);
+  }
+  s.Moved("prometheus_url", "prometheus.url");
+  s.Moved("query_timeout_s", "prometheus.query_timeout_s");
+  s.ReadEnum("source", c.source, kTelemetrySources);
+  s.ReadMap("report_load", [&](YamlMap& r) {
+    ReportLoadConfig& t = c.report_load;
+    r.Read("reporter_window_s", t.reporter_window_s, Positive());
+    r.Read("max_future_skew_s", t.max_future_skew_s, Closed(0, 3600));
+    r.Read("max_reporters", t.max_reporters, Closed(1, 100000));
+    r.Read("reports_per_s", t.reports_per_s, Positive());
+    r.ReadStrings("reporters", t.reporters);
+  });
+  s.ReadMap("prometheus", [&](YamlMap& p) {
+    p.Read("url", c.prometheus.url);
+    p.Read("query_timeout_s", c.prometheus.query_timeout_s, Positive());
+  });
+}
+
+void ReadAgent(YamlMap& s, AgentConfig& a) {
+  s.Read("name", a.name);
+  s.Read("module", a.module);
+  s.Read("max_cost_ms", a.max_cost_ms, NonNegative());
+  s.ReadStrings("features", a.features);
+  s.ReadList("feature_bounds", [&](YamlMap& b, size_t) {
+    FeatureBoundConfig bound;
+    b.Read("feature", bound.feature);
+    b.Read("min", bound.min);
+    b.Read("max", bound.max);
+    b.ReadEnum("action", bound.action, kFeatureBoundActions);
+    a.feature_bounds.push_back(std::move(bound));
+  });
+  s.ReadList("decisions", [&](YamlMap& d, size_t) {
+    DecisionConfig decision;
+    ReadDecision(d, decision);
+    a.decisions.push_back(std::move(decision));
+  });
+}
+
+void ReadCacheReuse(YamlMap& s, CacheReuseConfig& c) {
+  s.Moved("decay_budget", "budget.decay_budget");
+  s.Moved("window_s", "budget.window_s");
+  s.Read("enabled", c.enabled);
+  s.Read("max_age_s", c.max_age_s, Positive());
+  s.ReadEnum("mode", c.mode, kCacheReuseModes);
+  s.ReadMap("budget", [&](YamlMap& b) {
+    b.Read("decay_budget", c.budget.decay_budget, Closed(0, 1));
+    b.Read("window_s", c.budget.window_s, Positive());
+  });
+  s.ReadList("stages", [&](YamlMap& st, size_t) {
+    CacheStageConfig stage;
+    st.Read("stage", stage.stage);
+    st.Read("module", stage.module);
+    st.Read("half_life_s", stage.half_life_s, Positive());
+    st.Read("stage_cost_ms", stage.stage_cost_ms, NonNegative());
+    c.stages.push_back(std::move(stage));
+  });
+}
+
+// The sections the host reads itself, or skips unread when it gave no reader.
+void ReadHostSections(YamlMap& r, std::span<const HostSection> host) {
+  for (const std::string_view key : kHostSectionKeys) {
+    const auto own =
+        std::find_if(host.begin(), host.end(), [&](const HostSection& h) { return h.key == key; });
+    if (own != host.end()) {
+      r.ReadMap(own->key, own->read);
+    } else {
+      r.Skip(std::string(key));
+    }
+  }
+}
+
+AllotConfig Parse(const YAML::Node& root, std::span<const HostSection> host,
+                  ConfigKeyRecorder* recorder = nullptr) {
   AllotConfig c;
   YamlMap r(root, "", recorder);
-  r.ReadMap("server", [&](YamlMap& s) {
-    s.Read("listen", c.server.listen);
-    s.Read("metrics_listen", c.server.metrics_listen);
-    s.Read("min_deadline_ms", c.server.min_deadline_ms);
-    s.Read("max_features", c.server.max_features);
-    s.Read("max_behavior_ids", c.server.max_behavior_ids);
-    s.Read("max_id_length", c.server.max_id_length);
-    s.Read("max_cache_entries", c.server.max_cache_entries);
-    s.Read("drain_delay_s", c.server.drain_delay_s);
-    s.Read("shutdown_timeout_s", c.server.shutdown_timeout_s);
-    s.Read("reload_poll_s", c.server.reload_poll_s);
-    s.Read("explain_per_caller_per_s", c.server.explain_per_caller_per_s);
-  });
-  r.ReadMap("logging", [&](YamlMap& s) {
-    s.Read("level", c.logging.level);
-    s.Read("format", c.logging.format);
-  });
-  r.ReadMap("models", [&](YamlMap& s) {
-    s.Read("dir", c.models.dir);
-    s.Read("poll_s", c.models.poll_s);
-    s.Read("serve_analytic", c.models.serve_analytic);
-    s.Read("min_offpolicy_ratio", c.models.min_offpolicy_ratio);
-  });
-  r.ReadMap("experiments", [&](YamlMap& s) {
-    s.Read("shadow_bundle", c.experiments.shadow_bundle);
-    s.Read("shadow_sample_rate", c.experiments.shadow_sample_rate);
-    s.ReadList("arms", [&](YamlMap& a, size_t) {
-      ArmConfig arm;
-      a.Read("name", arm.name);
-      a.Read("bundle", arm.bundle);
-      a.Read("weight", arm.weight);
-      c.experiments.arms.push_back(std::move(arm));
-    });
-  });
-  r.ReadMap("lambda", [&](YamlMap& s) {
-    s.Read("min", c.lambda.min);
-    s.Read("max", c.lambda.max);
-    s.Read("max_step", c.lambda.max_step);
-    s.Read("max_step_ratio", c.lambda.max_step_ratio);
-    s.Read("safe_value", c.lambda.safe_value);
-    s.Read("stale_after_s", c.lambda.stale_after_s);
-    s.Read("decay_half_life_s", c.lambda.decay_half_life_s);
-  });
-  r.ReadMap("controller", [&](YamlMap& s) {
-    s.Read("kind", c.controller.kind);
-    s.Read("period_s", c.controller.period_s);
-    s.Read("horizon", c.controller.horizon);
-    s.Read("alpha", c.controller.alpha);
-    s.Read("beta", c.controller.beta);
-    s.Read("critical_load", c.controller.critical_load);
-    s.Read("samples", c.controller.samples);
-    s.Read("pid_kp", c.controller.pid_kp);
-    s.Read("pid_ki", c.controller.pid_ki);
-    s.Read("pid_kd", c.controller.pid_kd);
-    s.Read("reservoir_size", c.controller.reservoir_size);
-    s.Read("sample_every", c.controller.sample_every);
-    s.Read("load_lag", c.controller.load_lag);
-    s.Read("calibration_alpha", c.controller.calibration_alpha);
-    s.Read("fallback_error", c.controller.fallback_error);
-    s.Read("overshoot_budget", c.controller.overshoot_budget);
-    s.Read("error_window", c.controller.error_window);
-    s.Read("state_gain", c.controller.state_gain);
-    s.Read("max_backoff", c.controller.max_backoff);
-    s.Read("lambda_grid", c.controller.lambda_grid);
-    s.Read("seed", c.controller.seed);
-    s.Read("day_length_s", c.controller.day_length_s);
-    s.Read("forecast_slots", c.controller.forecast_slots);
-    s.Read("forecast_level_alpha", c.controller.forecast_level_alpha);
-    s.Read("forecast_trend_beta", c.controller.forecast_trend_beta);
-    s.Read("forecast_seasonal_gamma", c.controller.forecast_seasonal_gamma);
-  });
-  r.ReadMap("telemetry", [&](YamlMap& s) {
-    s.Read("source", c.telemetry.source);
-    s.Read("prometheus_url", c.telemetry.prometheus_url);
-    s.Read("query_timeout_s", c.telemetry.query_timeout_s);
-    s.Read("reporter_window_s", c.telemetry.reporter_window_s);
-    s.Read("max_future_skew_s", c.telemetry.max_future_skew_s);
-    s.Read("max_reporters", c.telemetry.max_reporters);
-    s.Read("reports_per_s", c.telemetry.reports_per_s);
-    s.ReadStrings("reporters", c.telemetry.reporters);
-  });
+  ReadHostSections(r, host);
+  r.ReadMap("models", [&](YamlMap& s) { ReadModels(s, c.models); });
+  r.ReadMap("experiments", [&](YamlMap& s) { ReadExperiments(s, c.experiments); });
+  r.ReadMap("lambda", [&](YamlMap& s) { ReadLambda(s, c.lambda); });
+  r.ReadMap("controller", [&](YamlMap& s) { ReadController(s, c.controller); });
+  r.ReadMap("telemetry", [&](YamlMap& s) { ReadTelemetry(s, c.telemetry); });
   r.ReadMap("value_model", [&](YamlMap& s) {
     s.Read("bias", c.value_model.bias);
     s.ReadDoubles("bucket_bounds", c.value_model.bucket_bounds);
@@ -146,7 +235,7 @@ AllotConfig Parse(const YAML::Node& root, ConfigKeyRecorder* recorder = nullptr)
   r.ReadList("modules", [&](YamlMap& s, size_t) {
     ModuleConfig m;
     s.Read("name", m.name);
-    s.Read("cpu_target", m.cpu_target);
+    s.Read("cpu_target", m.cpu_target, Fraction());
     s.Read("cpu_hard_limit", m.cpu_hard_limit);
     s.Read("initial_lambda", m.initial_lambda);
     s.Read("cpu_query", m.cpu_query);
@@ -155,58 +244,16 @@ AllotConfig Parse(const YAML::Node& root, ConfigKeyRecorder* recorder = nullptr)
   });
   r.ReadList("agents", [&](YamlMap& s, size_t) {
     AgentConfig a;
-    s.Read("name", a.name);
-    s.Read("module", a.module);
-    s.Read("max_cost_ms", a.max_cost_ms);
-    s.ReadStrings("features", a.features);
-    s.ReadList("feature_bounds", [&](YamlMap& b, size_t) {
-      FeatureBoundConfig bound;
-      std::string action = "clip";
-      b.Read("feature", bound.feature);
-      b.Read("min", bound.min);
-      b.Read("max", bound.max);
-      b.Read("action", action);
-      if (action != "clip" && action != "reject") Fail(b.Child("action"), "must be clip or reject");
-      bound.action = action == "clip" ? FeatureBoundConfig::Action::kClip
-                                      : FeatureBoundConfig::Action::kReject;
-      a.feature_bounds.push_back(std::move(bound));
-    });
-    s.ReadList("decisions", [&](YamlMap& d, size_t) {
-      DecisionConfig decision;
-      ReadDecision(d, decision);
-      a.decisions.push_back(std::move(decision));
-    });
+    ReadAgent(s, a);
     c.agents.push_back(std::move(a));
   });
-  r.ReadMap("cache_reuse", [&](YamlMap& s) {
-    s.Read("enabled", c.cache_reuse.enabled);
-    s.Read("max_age_s", c.cache_reuse.max_age_s);
-    s.Read("mode", c.cache_reuse.mode);
-    s.Read("decay_budget", c.cache_reuse.decay_budget);
-    s.Read("window_s", c.cache_reuse.window_s);
-    s.ReadList("stages", [&](YamlMap& st, size_t) {
-      CacheStageConfig stage;
-      st.Read("stage", stage.stage);
-      st.Read("module", stage.module);
-      st.Read("half_life_s", stage.half_life_s);
-      st.Read("stage_cost_ms", stage.stage_cost_ms);
-      c.cache_reuse.stages.push_back(std::move(stage));
-    });
-  });
+  r.ReadMap("cache_reuse", [&](YamlMap& s) { ReadCacheReuse(s, c.cache_reuse); });
   r.RejectUnknownKeys();
   return c;
 }
 
 std::string Indexed(const std::string& list, size_t i) {
   return list + "[" + std::to_string(i) + "]";
-}
-
-void CheckPositive(double v, const std::string& path) {
-  if (!(v > 0)) Fail(path, "must be > 0");
-}
-
-void CheckFraction(double v, const std::string& path) {
-  if (!(v > 0 && v <= 1)) Fail(path, "must be in (0, 1]");
 }
 
 template <typename T, typename NameOf>
@@ -235,13 +282,9 @@ void ValidateDecision(const DecisionConfig& d, const std::string& path, int buck
     for (size_t b = 0; b < o.gain.size(); ++b) {
       if (o.gain[b] < 0) Fail(Indexed(opath + ".gain", b), "must be >= 0");
     }
-    if (o.cost_ms < 0) Fail(opath + ".cost_ms", "must be >= 0");
-    if (!(o.cost_multiplier > 0)) Fail(opath + ".cost_multiplier", "must be > 0");
     for (const auto& [module, cost] : o.module_cost_ms) {
       if (cost < 0) Fail(opath + ".module_cost_ms." + module, "must be >= 0");
     }
-    if (d.kind == DecisionKind::kQueue && o.queue_length <= 0)
-      Fail(opath + ".length", "must be > 0");
   }
   switch (d.kind) {
     case DecisionKind::kLink:
@@ -296,29 +339,6 @@ int AllotConfig::ModuleIndex(const std::string& name) const {
 }
 
 void Validate(const AllotConfig& c) {
-  if (c.server.listen.empty()) Fail("server.listen", "must not be empty");
-  if (c.server.min_deadline_ms < 0) Fail("server.min_deadline_ms", "must be >= 0");
-  if (c.server.max_features <= 0) Fail("server.max_features", "must be > 0");
-  if (c.server.max_behavior_ids < 0) Fail("server.max_behavior_ids", "must be >= 0");
-  if (c.server.max_id_length <= 0) Fail("server.max_id_length", "must be > 0");
-  if (c.server.max_cache_entries < 0) Fail("server.max_cache_entries", "must be >= 0");
-  if (c.server.drain_delay_s < 0) Fail("server.drain_delay_s", "must be >= 0");
-  CheckPositive(c.server.shutdown_timeout_s, "server.shutdown_timeout_s");
-  if (c.server.reload_poll_s < 0) Fail("server.reload_poll_s", "must be >= 0");
-  if (!(c.server.explain_per_caller_per_s >= 0 && c.server.explain_per_caller_per_s <= 1e6))
-    Fail("server.explain_per_caller_per_s", "must be in [0, 1e6]");
-
-  static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
-                                                "error", "critical", "off"};
-  if (!kLevels.count(c.logging.level)) Fail("logging.level", "must be one of trace..off");
-  if (c.logging.format != "text" && c.logging.format != "json") {
-    Fail("logging.format", "must be text or json");
-  }
-  if (c.models.poll_s < 0) Fail("models.poll_s", "must be >= 0");
-  if (!(c.models.min_offpolicy_ratio >= 0 && c.models.min_offpolicy_ratio <= 10))
-    Fail("models.min_offpolicy_ratio", "must be in [0, 10]");
-  if (!(c.experiments.shadow_sample_rate >= 0 && c.experiments.shadow_sample_rate <= 1))
-    Fail("experiments.shadow_sample_rate", "must be in [0, 1]");
   std::set<std::string> arm_names = {"main"};
   for (size_t i = 0; i < c.experiments.arms.size(); ++i) {
     const ArmConfig& arm = c.experiments.arms[i];
@@ -327,75 +347,23 @@ void Validate(const AllotConfig& c) {
     if (!arm_names.insert(arm.name).second)
       Fail(p + ".name", "'" + arm.name + "' is not unique (\"main\" is the serving arm)");
     if (arm.bundle.empty()) Fail(p + ".bundle", "must name a bundle directory or \"analytic\"");
-    if (!(arm.weight > 0 && arm.weight < 1)) Fail(p + ".weight", "must be in (0, 1)");
   }
   if (!(c.experiments.main_arm_weight() > 0.0))
     Fail("experiments.arms", "weights must sum to less than 1 (the main arm keeps the rest)");
 
-  if (c.lambda.min < 0) Fail("lambda.min", "must be >= 0");
   if (c.lambda.max <= c.lambda.min) Fail("lambda.max", "must be > lambda.min");
-  CheckPositive(c.lambda.max_step, "lambda.max_step");
-  if (c.lambda.max_step_ratio < 0) Fail("lambda.max_step_ratio", "must be >= 0");
   if (c.lambda.safe_value < c.lambda.min || c.lambda.safe_value > c.lambda.max) {
     Fail("lambda.safe_value", "must be within [lambda.min, lambda.max]");
   }
-  CheckPositive(c.lambda.stale_after_s, "lambda.stale_after_s");
-  CheckPositive(c.lambda.decay_half_life_s, "lambda.decay_half_life_s");
 
-  if (c.controller.kind != "mpc" && c.controller.kind != "pid") {
-    Fail("controller.kind", "must be mpc or pid");
+  for (size_t i = 0; i < c.telemetry.report_load.reporters.size(); ++i) {
+    if (c.telemetry.report_load.reporters[i].empty())
+      Fail(Indexed("telemetry.report_load.reporters", i), "is empty");
   }
-  CheckPositive(c.controller.period_s, "controller.period_s");
-  if (c.controller.horizon < 1 || c.controller.horizon > 100)
-    Fail("controller.horizon", "must be in [1, 100]");
-  CheckFraction(c.controller.alpha, "controller.alpha");
-  if (c.controller.beta < 0) Fail("controller.beta", "must be >= 0");
-  CheckFraction(c.controller.critical_load, "controller.critical_load");
-  if (c.controller.samples < 1) Fail("controller.samples", "must be >= 1");
-  if (c.controller.reservoir_size < 1) Fail("controller.reservoir_size", "must be >= 1");
-  if (c.controller.sample_every < 1) Fail("controller.sample_every", "must be >= 1");
-  if (!(c.controller.load_lag >= 0 && c.controller.load_lag < 1))
-    Fail("controller.load_lag", "must be in [0, 1)");
-  CheckFraction(c.controller.calibration_alpha, "controller.calibration_alpha");
-  CheckPositive(c.controller.fallback_error, "controller.fallback_error");
-  if (!(c.controller.overshoot_budget > 0 && c.controller.overshoot_budget < 1))
-    Fail("controller.overshoot_budget", "must be in (0, 1)");
-  if (c.controller.error_window < 8 || c.controller.error_window > 100000)
-    Fail("controller.error_window", "must be in [8, 100000]");
-  if (!(c.controller.state_gain > 0 && c.controller.state_gain <= 1))
-    Fail("controller.state_gain", "must be in (0, 1]");
-  if (!(c.controller.max_backoff >= 0 && c.controller.max_backoff < 1))
-    Fail("controller.max_backoff", "must be in [0, 1)");
-  if (c.controller.lambda_grid < 2 || c.controller.lambda_grid > 1000) {
-    Fail("controller.lambda_grid", "must be in [2, 1000]");
-  }
-  CheckPositive(c.controller.day_length_s, "controller.day_length_s");
-  if (c.controller.forecast_slots < 1 || c.controller.forecast_slots > 10000) {
-    Fail("controller.forecast_slots", "must be in [1, 10000]");
-  }
-  CheckFraction(c.controller.forecast_level_alpha, "controller.forecast_level_alpha");
-  if (!(c.controller.forecast_trend_beta >= 0 && c.controller.forecast_trend_beta <= 1)) {
-    Fail("controller.forecast_trend_beta", "must be in [0, 1]");
-  }
-  CheckFraction(c.controller.forecast_seasonal_gamma, "controller.forecast_seasonal_gamma");
-
-  if (c.telemetry.source != "report_load" && c.telemetry.source != "prometheus") {
-    Fail("telemetry.source", "must be report_load or prometheus");
-  }
-  CheckPositive(c.telemetry.query_timeout_s, "telemetry.query_timeout_s");
-  CheckPositive(c.telemetry.reporter_window_s, "telemetry.reporter_window_s");
-  if (!(c.telemetry.max_future_skew_s >= 0 && c.telemetry.max_future_skew_s <= 3600))
-    Fail("telemetry.max_future_skew_s", "must be in [0, 3600]");
-  if (c.telemetry.max_reporters < 1 || c.telemetry.max_reporters > 100000)
-    Fail("telemetry.max_reporters", "must be in [1, 100000]");
-  CheckPositive(c.telemetry.reports_per_s, "telemetry.reports_per_s");
-  for (size_t i = 0; i < c.telemetry.reporters.size(); ++i) {
-    if (c.telemetry.reporters[i].empty()) Fail(Indexed("telemetry.reporters", i), "is empty");
-  }
-  if (c.telemetry.source == "prometheus") {
-    if (c.telemetry.prometheus_url.rfind("http://", 0) != 0 &&
-        c.telemetry.prometheus_url.rfind("https://", 0) != 0) {
-      Fail("telemetry.prometheus_url", "must start with http:// or https://");
+  if (c.telemetry.source == TelemetrySourceKind::kPrometheus) {
+    const std::string& url = c.telemetry.prometheus.url;
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+      Fail("telemetry.prometheus.url", "must start with http:// or https://");
     }
     for (size_t i = 0; i < c.modules.size(); ++i) {
       if (c.modules[i].cpu_query.empty()) {
@@ -418,7 +386,6 @@ void Validate(const AllotConfig& c) {
   for (size_t i = 0; i < c.modules.size(); ++i) {
     const ModuleConfig& m = c.modules[i];
     const std::string p = Indexed("modules", i);
-    CheckFraction(m.cpu_target, p + ".cpu_target");
     if (!(m.cpu_hard_limit > m.cpu_target && m.cpu_hard_limit <= 1)) {
       Fail(p + ".cpu_hard_limit", "must be in (cpu_target, 1]");
     }
@@ -445,9 +412,6 @@ void Validate(const AllotConfig& c) {
       }
     }
     if (a.features.empty()) Fail(p + ".features", "must not be empty");
-    if (static_cast<int>(a.features.size()) > c.server.max_features) {
-      Fail(p + ".features", "exceeds server.max_features");
-    }
     std::set<std::string> features;
     for (size_t f = 0; f < a.features.size(); ++f) {
       if (a.features[f].empty() || !features.insert(a.features[f]).second) {
@@ -463,7 +427,6 @@ void Validate(const AllotConfig& c) {
       if (!bounded.insert(bound.feature).second) Fail(at + ".feature", "is bounded twice");
       if (!(bound.min <= bound.max)) Fail(at, "min must be <= max");
     }
-    if (a.max_cost_ms < 0) Fail(p + ".max_cost_ms", "must be >= 0");
     if (a.decisions.empty()) Fail(p + ".decisions", "must not be empty");
     CheckUniqueNonEmpty(a.decisions, p + ".decisions",
                         [](const DecisionConfig& d) -> const std::string& { return d.name; });
@@ -478,12 +441,6 @@ void Validate(const AllotConfig& c) {
   }
 
   const CacheReuseConfig& cr = c.cache_reuse;
-  if (cr.mode != "lambda" && cr.mode != "budget")
-    Fail("cache_reuse.mode", "must be lambda or budget");
-  if (!(cr.decay_budget >= 0 && cr.decay_budget <= 1))
-    Fail("cache_reuse.decay_budget", "must be in [0, 1]");
-  CheckPositive(cr.window_s, "cache_reuse.window_s");
-  CheckPositive(cr.max_age_s, "cache_reuse.max_age_s");
   static const std::vector<std::string> kStages = {"recall", "prerank", "rank"};
   size_t last = 0;
   for (size_t i = 0; i < cr.stages.size(); ++i) {
@@ -495,30 +452,29 @@ void Validate(const AllotConfig& c) {
     if (order <= last) Fail(p + ".stage", "stages must be in chain order without repeats");
     last = order;
     if (c.ModuleIndex(s.module) < 0) Fail(p + ".module", "names unknown module '" + s.module + "'");
-    CheckPositive(s.half_life_s, p + ".half_life_s");
-    if (s.stage_cost_ms < 0) Fail(p + ".stage_cost_ms", "must be >= 0");
   }
   if (cr.enabled && cr.stages.empty()) Fail("cache_reuse.stages", "must not be empty when enabled");
 }
 
-AllotConfig LoadConfigFromString(const std::string& yaml, const std::string& source) {
+AllotConfig LoadConfigFromString(const std::string& yaml, const std::string& source,
+                                 std::span<const HostSection> host) {
   const YAML::Node root = ParseYamlDocument(yaml);
   if (root && !root.IsNull() && !root.IsMap()) throw ConfigError("<root>: must be a mapping");
-  AllotConfig config = Parse(root);
+  AllotConfig config = Parse(root, host);
   Validate(config);
   config.source = source;
   config.version = ContentHash(yaml);
   return config;
 }
 
-std::vector<ConfigKeyRecord> RecordConfigKeys() {
+std::vector<ConfigKeyRecord> RecordConfigKeys(std::span<const HostSection> host) {
   ConfigKeyRecorder recorder;
   YAML::Node root = ParseYamlDocument(EmbeddedDefaultConfigYaml());
   // The default config has no feature bound; one makes the parser read a bound's keys too.
   root["agents"][0]["feature_bounds"].push_back(
       YAML::Load("{feature: f, min: 0, max: 1, action: clip}"));
   root["experiments"]["arms"].push_back(YAML::Load("{name: a, bundle: b, weight: 0.1}"));
-  Parse(root, &recorder);
+  Parse(root, host, &recorder);
   std::vector<ConfigKeyRecord> keys;
   for (auto& [path, record] : recorder) keys.push_back(std::move(record));
   std::sort(keys.begin(), keys.end(),
@@ -526,12 +482,12 @@ std::vector<ConfigKeyRecord> RecordConfigKeys() {
   return keys;
 }
 
-AllotConfig LoadConfigFromFile(const std::string& path) {
-  return LoadConfigFromString(ReadConfigFile(path), path);
+AllotConfig LoadConfigFromFile(const std::string& path, std::span<const HostSection> host) {
+  return LoadConfigFromString(ReadConfigFile(path), path, host);
 }
 
-AllotConfig LoadEmbeddedDefaultConfig() {
-  return LoadConfigFromString(EmbeddedDefaultConfigYaml(), "<embedded>");
+AllotConfig LoadEmbeddedDefaultConfig(std::span<const HostSection> host) {
+  return LoadConfigFromString(EmbeddedDefaultConfigYaml(), "<embedded>", host);
 }
 
 }  // namespace allot

@@ -1,15 +1,20 @@
 // Typed Allot configuration: every field has a default; Load* parses YAML and validates it once.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "policy/decision_kind.h"
+#include "policy/named_enum.h"
 
 namespace allot {
 
@@ -53,6 +58,8 @@ struct FeatureBoundConfig {
   double max = std::numeric_limits<double>::max();
   Action action = Action::kClip;
 };
+inline constexpr EnumNames<FeatureBoundConfig::Action, 2> kFeatureBoundActions{
+    {{FeatureBoundConfig::Action::kClip, "clip"}, {FeatureBoundConfig::Action::kReject, "reject"}}};
 
 struct AgentConfig {
   std::string name;
@@ -98,63 +105,108 @@ struct LambdaConfig {
   bool operator==(const LambdaConfig&) const = default;
 };
 
-struct ControllerConfig {
-  std::string kind = "mpc";  // "mpc" or "pid"
-  double period_s = 1.0;
+// Which controller re-prices compute. Each kind is one row of kControllerKinds and one case of
+// MakeController (policy/control_loop.cc); its settings are its own sub-config below.
+enum class ControllerKind { kMpc, kPid };
+inline constexpr EnumNames<ControllerKind, 2> kControllerKinds{
+    {{ControllerKind::kMpc, "mpc"}, {ControllerKind::kPid, "pid"}}};
+
+// PID (velocity form, on log lambda and the relative CPU error): a controller kind of its own and
+// the MPC's fallback.
+struct PidConfig {
+  double kp = 2.0;
+  double ki = 1.5;  // per second
+  double kd = 0.0;  // seconds
+
+  bool operator==(const PidConfig&) const = default;
+};
+
+// The MPC's load model, objective, search and back-off (see mpc_controller.h).
+struct MpcConfig {
   int horizon = 10;
   double alpha = 0.4;
   double beta = 8.0;
   double critical_load = 0.44;
   int samples = 100;
-  // PID (velocity form, on log lambda and the relative CPU error); the MPC's fallback.
-  double pid_kp = 2.0;
-  double pid_ki = 1.5;  // per second
-  double pid_kd = 0.0;  // seconds
-  int reservoir_size = 4096;
-  int sample_every = 8;  // record one scored request in this many
-  // MPC load model: cpu[t+1] = load_lag * cpu[t] + (1 - load_lag) * k * qps * cost(lambda),
-  // with k (CPU per core-ms per second) learned online by exponential smoothing.
+  // Load model: cpu[t+1] = load_lag * cpu[t] + (1 - load_lag) * k * qps * cost(lambda), with k
+  // (CPU per core-ms per second) learned online by exponential smoothing.
   double load_lag = 0.5;
   double calibration_alpha = 0.2;
-  // MPC hands the module to PID while its smoothed relative prediction error exceeds this.
+  // Hands the module to PID while its smoothed relative prediction error exceeds this.
   double fallback_error = 0.25;
-  // MPC back-off: it steers to target * (1 - b), with b such that the load it cannot predict
-  // (judged from its last error_window one-period prediction errors) overshoots the target by
+  // Back-off: it steers to target * (1 - b), with b such that the load it cannot predict (judged
+  // from its last error_window one-period prediction errors) overshoots the target by
   // overshoot_budget on average, as a fraction of the target; b is at most max_backoff. Load that
   // cannot be predicted spreads around whatever level is aimed at: aiming at the target itself
   // overshoots half the time. The overshoot measured after periods planned at the aim corrects b
   // until it averages overshoot_budget (heavier tails than a Gaussian need more).
   double overshoot_budget = 0.0035;
   int error_window = 60;
-  // MPC state observer: the load a plan starts from is predicted + state_gain * (measured -
+  // State observer: the load a plan starts from is predicted + state_gain * (measured -
   // predicted); 1 takes the measurement as it is.
   double state_gain = 0.5;
   double max_backoff = 0.1;
-  int lambda_grid = 48;  // candidate constant lambdas per period (plus random shooting)
-  uint64_t seed = 1;     // random shooting
-  // Traffic forecast: Holt-Winters level/trend smoothing and a seasonal profile by time slot.
+  uint64_t seed = 1;  // random shooting
+
+  bool operator==(const MpcConfig&) const = default;
+};
+
+// Traffic forecast: Holt-Winters level/trend smoothing and a seasonal profile by time slot.
+struct ForecastConfig {
   double day_length_s = 86400.0;  // shorter in compressed simulations
-  int forecast_slots = 96;
-  double forecast_level_alpha = 0.6;
-  double forecast_trend_beta = 0.05;
-  double forecast_seasonal_gamma = 0.5;
+  int slots = 96;
+  double level_alpha = 0.6;     // weight of the newest observation in the smoothed level
+  double trend_beta = 0.05;     // weight of the newest level change in the smoothed trend
+  double seasonal_gamma = 0.5;  // weight of the newest day in a slot's profile value
+
+  bool operator==(const ForecastConfig&) const = default;
+};
+
+struct ControllerConfig {
+  ControllerKind kind = ControllerKind::kMpc;
+  double period_s = 1.0;
+  int lambda_grid = 48;  // candidate lambdas per period: cost curves and the MPC's constant paths
+  int reservoir_size = 4096;
+  int sample_every = 8;  // record one scored request in this many
+  MpcConfig mpc;
+  PidConfig pid;
+  ForecastConfig forecast;
 
   bool operator==(const ControllerConfig&) const = default;
 };
 
-// Where the controller reads per-module load.
-struct TelemetryConfig {
-  std::string source =
-      "report_load";  // "report_load" (the RPC) or "prometheus" (shared by replicas)
-  std::string prometheus_url = "http://127.0.0.1:9090";
-  double query_timeout_s = 0.5;
-  // Trust in ReportLoad (the threat model is in deploy/README.md). A module's load is the median
-  // over its reporters, so a minority of wrong or hostile reporters cannot move it.
+// Where the controller reads per-module load. Each source is one row of kTelemetrySources and
+// one case of the server's MakeTelemetrySource.
+enum class TelemetrySourceKind { kReportLoad, kPrometheus };
+inline constexpr EnumNames<TelemetrySourceKind, 2> kTelemetrySources{
+    {{TelemetrySourceKind::kReportLoad, "report_load"},
+     {TelemetrySourceKind::kPrometheus, "prometheus"}}};
+
+// Trust in ReportLoad (the threat model is in deploy/README.md). A module's load is the median
+// over its reporters, so a minority of wrong or hostile reporters cannot move it.
+struct ReportLoadConfig {
   double reporter_window_s = 10.0;  // a reporter counts while its newest report is this recent
   double max_future_skew_s = 2.0;   // reports stamped further ahead of this server are refused
   int max_reporters = 64;           // per module; new names are refused beyond it until some expire
   double reports_per_s = 10.0;      // per reporter, sustained; bursts of twice that pass
   std::vector<std::string> reporters;  // allow-list of reporter names; empty = any name
+
+  bool operator==(const ReportLoadConfig&) const = default;
+};
+
+// Load shared by replicas, read with PromQL (each module's cpu_query and qps_query).
+struct PrometheusConfig {
+  std::string url = "http://127.0.0.1:9090";
+  double query_timeout_s = 0.5;
+
+  bool operator==(const PrometheusConfig&) const = default;
+};
+
+struct TelemetryConfig {
+  TelemetrySourceKind source = TelemetrySourceKind::kReportLoad;
+  // ReportLoad calls are accepted (and checked) whatever the source; only this source uses them.
+  ReportLoadConfig report_load;
+  PrometheusConfig prometheus;
 
   bool operator==(const TelemetryConfig&) const = default;
 };
@@ -168,41 +220,29 @@ struct CacheStageConfig {
   bool operator==(const CacheStageConfig&) const = default;
 };
 
+// How cache reuse is priced. kLambda: by the modules' lambdas. kBudget (ComRecycle): minimise
+// compute subject to the value lost to reuse staying under a budget.
+enum class CacheReuseMode { kLambda, kBudget };
+inline constexpr EnumNames<CacheReuseMode, 2> kCacheReuseModes{
+    {{CacheReuseMode::kLambda, "lambda"}, {CacheReuseMode::kBudget, "budget"}}};
+
+// The budget mode's settings: the value lost to reuse stays under decay_budget (a fraction of
+// value), with a multiplier found by bisection over each window_s and applied to the next window.
+struct CacheBudgetConfig {
+  double decay_budget = 0.02;
+  double window_s = 900.0;
+
+  bool operator==(const CacheBudgetConfig&) const = default;
+};
+
 struct CacheReuseConfig {
   bool enabled = true;
   double max_age_s = 300.0;
-  // "lambda": reuse priced by the modules' lambdas. "budget" (ComRecycle): minimise compute
-  // subject to the value lost to reuse staying under decay_budget (a fraction of value), with a
-  // multiplier found by bisection over each window_s and applied to the next window.
-  std::string mode = "lambda";
-  double decay_budget = 0.02;
-  double window_s = 900.0;
+  CacheReuseMode mode = CacheReuseMode::kLambda;
+  CacheBudgetConfig budget;
   std::vector<CacheStageConfig> stages;  // in chain order
 
   bool operator==(const CacheReuseConfig&) const = default;
-};
-
-struct ServerConfig {
-  std::string listen = "0.0.0.0:50051";
-  std::string metrics_listen = "0.0.0.0:9464";
-  double min_deadline_ms = 1.0;  // answer with the safe default when less time remains
-  int max_features = 1024;
-  int max_behavior_ids = 512;
-  int max_id_length = 256;
-  int max_cache_entries = 8;
-  double drain_delay_s = 0.0;        // NOT_SERVING before shutdown, for load balancers to notice
-  double shutdown_timeout_s = 10.0;  // at most this long for calls in the handlers to finish
-  double reload_poll_s = 2.0;        // config file change check interval (0 = SIGHUP only)
-  // Allocate calls with explain set, per caller (peer address) and second; 0 refuses them all.
-  // Explaining scores the request twice and answers with every option, so it is rate-limited.
-  double explain_per_caller_per_s = 2.0;
-};
-
-struct LoggingConfig {
-  std::string level = "info";
-  std::string format = "text";  // "text" or "json"
-
-  bool operator==(const LoggingConfig&) const = default;
 };
 
 struct ModelsConfig {
@@ -243,8 +283,6 @@ struct ExperimentsConfig {
 };
 
 struct AllotConfig {
-  ServerConfig server;
-  LoggingConfig logging;
   ModelsConfig models;
   ExperimentsConfig experiments;
   LambdaConfig lambda;
@@ -261,12 +299,26 @@ struct AllotConfig {
   int ModuleIndex(const std::string& name) const;  // -1 when unknown
 };
 
-// Parses and validates; throws ConfigError naming the key.
-AllotConfig LoadConfigFromString(const std::string& yaml, const std::string& source);
-AllotConfig LoadConfigFromFile(const std::string& path);
+class YamlMap;
+
+// A top-level section of the config file that a layer above policy/ owns, such as the server's
+// `server` and `logging`: how to read it, and what its keys are for (the config reference).
+// policy/ does not know what is inside. A loader given no reader for one of kHostSectionKeys
+// skips that section unread, so the simulator and the trainer take the server's file as it is.
+struct HostSection {
+  std::string key;
+  std::function<void(YamlMap&)> read;
+  const std::map<std::string, std::string>* docs = nullptr;  // by key path, as in ConfigKeyDocs
+};
+inline constexpr std::array<std::string_view, 2> kHostSectionKeys = {"server", "logging"};
+
+// Parses and validates; throws ConfigError naming the key. `host` reads its own sections.
+AllotConfig LoadConfigFromString(const std::string& yaml, const std::string& source,
+                                 std::span<const HostSection> host = {});
+AllotConfig LoadConfigFromFile(const std::string& path, std::span<const HostSection> host = {});
 // The config compiled into the binary (config/allot.yaml at build time).
 const std::string& EmbeddedDefaultConfigYaml();
-AllotConfig LoadEmbeddedDefaultConfig();
+AllotConfig LoadEmbeddedDefaultConfig(std::span<const HostSection> host = {});
 // Checks cross-field rules; throws ConfigError naming the key.
 void Validate(const AllotConfig& config);
 

@@ -6,34 +6,6 @@ namespace allot {
 
 const std::map<std::string, std::string>& ConfigKeyDocs() {
   static const std::map<std::string, std::string> docs = {
-      // server
-      {"server", "The gRPC endpoint, request limits and lifecycle."},
-      {"server.listen", "gRPC address. Restart to change (a reload logs and ignores it)."},
-      {"server.metrics_listen", "Prometheus /metrics address. Restart to change."},
-      {"server.min_deadline_ms",
-       "A call with less time left before its deadline is answered with the safe default "
-       "(fallback_reason=deadline) without scoring. Raise it if decisions near the deadline "
-       "arrive too late for your stage to use."},
-      {"server.max_features", "Largest features list accepted (INVALID_ARGUMENT above)."},
-      {"server.max_behavior_ids", "Largest behavior_ids list accepted."},
-      {"server.max_id_length", "Longest request_id, user_id or ReportLoad reporter name accepted."},
-      {"server.max_cache_entries", "Most cached stage outputs one request may describe."},
-      {"server.drain_delay_s",
-       "On SIGTERM, readiness turns NOT_SERVING this long before the server stops taking calls. "
-       "Set it above your load balancer's endpoint propagation time (Kubernetes: a few s)."},
-      {"server.shutdown_timeout_s", "At most this long for calls in flight to finish at shutdown."},
-      {"server.reload_poll_s",
-       "How often the config file is checked for changes (0: only on SIGHUP)."},
-      {"server.explain_per_caller_per_s",
-       "Allocate calls with explain=true allowed per caller (peer address) and second; bursts of "
-       "one second's worth. Explaining scores a request twice and answers with every option. "
-       "0 refuses explain."},
-      // logging
-      {"logging", "Server log output (stderr)."},
-      {"logging.level",
-       "trace, debug, info, warn, error, critical or off. debug also logs every "
-       "fallback and every shadow decision."},
-      {"logging.format", "text, or json for log pipelines (one object per line)."},
       // models
       {"models", "Where learned model bundles come from and when one may serve."},
       {"models.dir",
@@ -98,16 +70,16 @@ const std::map<std::string, std::string>& ConfigKeyDocs() {
        "mpc (model-predictive, MaRCA's balancer; PID takes over while its predictions are poor) "
        "or pid."},
       {"controller.period_s", "Control period: lambda is updated this often."},
-      {"controller.horizon", "MPC look-ahead in periods."},
-      {"controller.alpha", "MPC discount of later periods in the objective."},
-      {"controller.beta",
+      {"controller.mpc.horizon", "MPC look-ahead in periods."},
+      {"controller.mpc.alpha", "MPC discount of later periods in the objective."},
+      {"controller.mpc.beta",
        "MPC damping of load changes, applied only at or above critical_load: higher is smoother "
        "and slower near the target."},
-      {"controller.critical_load", "CPU fraction above which MPC damps load changes (beta)."},
-      {"controller.samples", "MPC random rate-limited lambda paths tried per period."},
-      {"controller.pid_kp", "PID proportional gain (on log lambda and relative CPU error)."},
-      {"controller.pid_ki", "PID integral gain, per second."},
-      {"controller.pid_kd", "PID derivative gain, seconds."},
+      {"controller.mpc.critical_load", "CPU fraction above which MPC damps load changes (beta)."},
+      {"controller.mpc.samples", "MPC random rate-limited lambda paths tried per period."},
+      {"controller.pid.kp", "PID proportional gain (on log lambda and relative CPU error)."},
+      {"controller.pid.ki", "PID integral gain, per second."},
+      {"controller.pid.kd", "PID derivative gain, seconds."},
       {"controller.reservoir_size",
        "Scored requests kept for the controller to re-decide at candidate prices (a ring of the "
        "newest). It holds reservoir_size x sample_every requests of traffic: at Q calls/s per "
@@ -117,44 +89,55 @@ const std::map<std::string, std::string>& ConfigKeyDocs() {
        "Record one scored call in this many into the reservoir. Raise it with QPS so the "
        "reservoir still spans about a minute without growing; each record copies the call's "
        "scores."},
-      {"controller.load_lag",
+      {"controller.mpc.load_lag",
        "MPC load model: cpu[t+1] = load_lag * cpu[t] + (1 - load_lag) * k * qps * cost(lambda). "
        "Higher for modules whose CPU responds slowly (queues, autoscaling)."},
-      {"controller.calibration_alpha",
+      {"controller.mpc.calibration_alpha",
        "Smoothing of k (CPU per core-ms per second), learned online from telemetry."},
-      {"controller.fallback_error",
+      {"controller.mpc.fallback_error",
        "MPC hands a module to PID while its smoothed relative prediction error exceeds this."},
-      {"controller.overshoot_budget",
+      {"controller.mpc.overshoot_budget",
        "MPC aims below the target by a back-off so that the load it cannot predict overshoots "
        "the target by this much on average (fraction of target). Lower is safer, costs compute."},
-      {"controller.error_window", "Prediction errors (periods) the back-off is judged from."},
-      {"controller.state_gain",
+      {"controller.mpc.error_window", "Prediction errors (periods) the back-off is judged from."},
+      {"controller.mpc.state_gain",
        "MPC state observer: a plan starts from predicted + state_gain * (measured - predicted)."},
-      {"controller.max_backoff", "Largest MPC back-off below the target (fraction of target)."},
-      {"controller.lambda_grid", "MPC constant-lambda candidates per period."},
-      {"controller.seed", "Seed of the MPC's random shooting (deterministic runs)."},
-      {"controller.day_length_s",
+      {"controller.mpc.max_backoff", "Largest MPC back-off below the target (fraction of target)."},
+      {"controller.lambda_grid",
+       "Lambdas per period the cost curves are evaluated at; the MPC's constant-lambda paths."},
+      {"controller.mpc",
+       "The MPC controller (kind: mpc): load model, objective, search, back-off."},
+      {"controller.pid", "The PID controller (kind: pid, and the MPC's fallback)."},
+      {"controller.forecast", "The traffic forecast the MPC plans over."},
+      {"controller.mpc.seed", "Seed of the MPC's random shooting (deterministic runs)."},
+      {"controller.forecast.day_length_s",
        "Length of the traffic cycle the forecast learns (86400: a day). Shorter only in "
        "compressed simulations."},
-      {"controller.forecast_slots",
+      {"controller.forecast.slots",
        "Time slots per cycle in the forecast's seasonal profile (96: 15 minutes a slot)."},
-      {"controller.forecast_level_alpha", "Holt-Winters level smoothing of the QPS forecast."},
-      {"controller.forecast_trend_beta", "Holt-Winters trend smoothing."},
-      {"controller.forecast_seasonal_gamma", "Holt-Winters seasonal profile smoothing."},
+      {"controller.forecast.level_alpha", "Holt-Winters level smoothing of the QPS forecast."},
+      {"controller.forecast.trend_beta", "Holt-Winters trend smoothing."},
+      {"controller.forecast.seasonal_gamma", "Holt-Winters seasonal profile smoothing."},
       // telemetry
       {"telemetry", "Where the controller reads each module's CPU load and QPS."},
+      {"telemetry.report_load",
+       "Trust in ReportLoad calls (source: report_load): who may report, how often, how fresh."},
+      {"telemetry.prometheus", "source: prometheus: where to query and how long to wait."},
       {"telemetry.source",
        "report_load (stages call ReportLoad; each replica sees its reporters) or prometheus "
        "(every replica queries the same numbers: modules[].cpu_query and qps_query)."},
-      {"telemetry.prometheus_url", "Prometheus base URL for source: prometheus."},
-      {"telemetry.query_timeout_s", "Timeout of one Prometheus query."},
-      {"telemetry.reporter_window_s",
+      {"telemetry.prometheus.url", "Prometheus base URL for source: prometheus."},
+      {"telemetry.prometheus.query_timeout_s", "Timeout of one Prometheus query."},
+      {"telemetry.report_load.reporter_window_s",
        "A reporter counts while its newest report is this recent; a module's load is the median "
        "over its counting reporters."},
-      {"telemetry.max_future_skew_s", "Reports stamped further ahead of this server are refused."},
-      {"telemetry.max_reporters", "Live reporters per module; new names are refused beyond it."},
-      {"telemetry.reports_per_s", "Per reporter, sustained (bursts of twice that pass)."},
-      {"telemetry.reporters",
+      {"telemetry.report_load.max_future_skew_s",
+       "Reports stamped further ahead of this server are refused."},
+      {"telemetry.report_load.max_reporters",
+       "Live reporters per module; new names are refused beyond it."},
+      {"telemetry.report_load.reports_per_s",
+       "Per reporter, sustained (bursts of twice that pass)."},
+      {"telemetry.report_load.reporters",
        "Allow-list of reporter names (empty: any). Set it in production: see deploy/README.md."},
       // value_model
       {"value_model",
@@ -223,11 +206,12 @@ const std::map<std::string, std::string>& ConfigKeyDocs() {
       {"cache_reuse", "ComRecycle: reuse a repeat request's cached stage output."},
       {"cache_reuse.enabled", "Consider reuse when a request describes cached outputs."},
       {"cache_reuse.max_age_s", "Older cached outputs are never reused."},
+      {"cache_reuse.budget", "The budget mode's settings (mode: budget)."},
       {"cache_reuse.mode",
        "lambda (reuse when the priced compute saved exceeds the value lost) or budget (save the "
        "most compute while the value lost stays under decay_budget)."},
-      {"cache_reuse.decay_budget", "budget mode: largest share of value reuse may lose."},
-      {"cache_reuse.window_s",
+      {"cache_reuse.budget.decay_budget", "budget mode: largest share of value reuse may lose."},
+      {"cache_reuse.budget.window_s",
        "budget mode: the multiplier is solved over each window and used for the next."},
       {"cache_reuse.stages", "Required when enabled: the cacheable stages, in chain order."},
       {"cache_reuse.stages[].stage", "recall, prerank or rank."},

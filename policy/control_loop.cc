@@ -10,8 +10,13 @@
 namespace allot {
 
 std::unique_ptr<LambdaController> MakeController(const AllotConfig& config) {
-  if (config.controller.kind == "pid") return std::make_unique<PidController>(config);
-  return std::make_unique<MpcController>(config);
+  switch (config.controller.kind) {
+    case ControllerKind::kMpc:
+      return std::make_unique<MpcController>(config);
+    case ControllerKind::kPid:
+      return std::make_unique<PidController>(config);
+  }
+  throw std::logic_error("unknown controller kind");  // unreachable: the enum is closed
 }
 
 double MaxLambdaStep(const LambdaConfig& bounds, double lambda) {

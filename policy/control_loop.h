@@ -63,7 +63,7 @@ struct ControlPorts {
 
 class ControlLoop {
  public:
-  // Runs the controller kind of config.controller.kind ("mpc" or "pid"). The ports must outlive
+  // Runs the controller config.controller.kind names (MakeController). The ports must outlive
   // the loop.
   ControlLoop(std::shared_ptr<const AllotConfig> config, ControlPorts ports);
   // Runs `controller`, which the caller owns (a simulator row's); Reconfigure never replaces it.
@@ -97,6 +97,7 @@ class ControlLoop {
   std::vector<ModuleDecision> last_;  // guarded by mu_
 };
 
+// The controller of config.controller.kind: the one place a new controller kind is built.
 std::unique_ptr<LambdaController> MakeController(const AllotConfig& config);
 
 }  // namespace allot

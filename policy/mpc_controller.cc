@@ -20,38 +20,25 @@ constexpr int kRefineSteps = 16;
 }  // namespace
 
 MpcController::MpcController(const AllotConfig& config)
-    : state_(config.modules.size()), pid_(config), rng_(config.controller.seed) {
+    : state_(config.modules.size()), pid_(config), rng_(config.controller.mpc.seed) {
   Adopt(config);
 }
-
-namespace {
-
-ForecastOptions ForecastOptionsOf(const ControllerConfig& c) {
-  ForecastOptions f;
-  f.day_length_s = c.day_length_s;
-  f.slots = c.forecast_slots;
-  f.level_alpha = c.forecast_level_alpha;
-  f.trend_beta = c.forecast_trend_beta;
-  f.seasonal_gamma = c.forecast_seasonal_gamma;
-  return f;
-}
-
-}  // namespace
 
 bool MpcController::Adopt(const AllotConfig& config) {
   const size_t n = config.modules.size();
   if (n != state_.size() || !pid_.Adopt(config)) return false;
   const ControllerConfig& c = config.controller;
+  const MpcConfig& mpc = c.mpc;
   const bool first = forecasts_.empty();
   // The forecast's profile and the back-off's history are kept unless their own settings changed.
-  if (first || ForecastOptionsOf(c) != ForecastOptionsOf(options_))
-    forecasts_.assign(n, TrafficForecast(ForecastOptionsOf(c)));
-  if (first || c.error_window != options_.error_window ||
-      c.overshoot_budget != options_.overshoot_budget || c.max_backoff != options_.max_backoff) {
-    backoffs_.assign(n, OvershootBackoff(static_cast<size_t>(c.error_window), c.overshoot_budget,
-                                         c.max_backoff));
+  if (first || c.forecast != options_.forecast) forecasts_.assign(n, TrafficForecast(c.forecast));
+  if (first || mpc.error_window != options_.mpc.error_window ||
+      mpc.overshoot_budget != options_.mpc.overshoot_budget ||
+      mpc.max_backoff != options_.mpc.max_backoff) {
+    backoffs_.assign(n, OvershootBackoff(static_cast<size_t>(mpc.error_window),
+                                         mpc.overshoot_budget, mpc.max_backoff));
   }
-  if (!first && c.seed != options_.seed) rng_.seed(c.seed);
+  if (!first && mpc.seed != options_.mpc.seed) rng_.seed(mpc.seed);
   options_ = c;
   bounds_ = config.lambda;
   targets_.clear();
@@ -63,8 +50,7 @@ double MpcLoadModel::Lagged(double previous, double input) const {
   return load_lag * previous + (1 - load_lag) * input;
 }
 
-double PathCost(const ControllerConfig& options, const MpcPlanInput& in,
-                std::span<const double> path) {
+double PathCost(const MpcConfig& options, const MpcPlanInput& in, std::span<const double> path) {
   const MpcLoadModel model{options.load_lag};
   double previous = in.start_load;
   double weight = 1.0;
@@ -84,8 +70,8 @@ double PathCost(const ControllerConfig& options, const MpcPlanInput& in,
   return total;
 }
 
-double PlanLambda(const ControllerConfig& options, const LambdaConfig& bounds,
-                  const MpcPlanInput& in, std::mt19937_64& rng) {
+double PlanLambda(const MpcConfig& options, const LambdaConfig& bounds, const MpcPlanInput& in,
+                  std::mt19937_64& rng) {
   const int horizon = options.horizon;
   auto clamp = [&](double x) { return std::clamp(x, bounds.min, bounds.max); };
   std::vector<double> path(static_cast<size_t>(horizon));
@@ -187,16 +173,16 @@ ModuleDecision MpcController::UpdateModule(size_t m, const ControlInput& input) 
   Calibrate(m, load, cost_now);
 
   MpcPlanInput plan{input.lambda[m], start_load, state_[m].aim, state_[m].k, {}, curve};
-  plan.qps = forecasts_[m].Horizon(input.now_ms / 1000.0, options_.period_s, options_.horizon);
+  plan.qps = forecasts_[m].Horizon(input.now_ms / 1000.0, options_.period_s, options_.mpc.horizon);
   for (double& q : plan.qps) {
     if (!(q > 0)) q = load.qps;
   }
   d.forecast = plan.qps;
   d.forecast_qps = plan.qps.front();
-  const double planned = PlanLambda(options_, bounds_, plan, rng_);
+  const double planned = PlanLambda(options_.mpc, bounds_, plan, rng_);
   // PID runs every period, so that its history is warm whenever the MPC hands over.
   const double feedback = pid_.Step(m, input.lambda[m], load.cpu_utilization, target, input.dt_s);
-  if (state_[m].error > options_.fallback_error) {
+  if (state_[m].error > options_.mpc.fallback_error) {
     // The model has been wrong lately: let feedback steer until its predictions recover.
     d.lambda = feedback;
     d.controller = "pid";
@@ -229,7 +215,7 @@ double MpcController::Observe(size_t m, const LoadSample& load) {
   // the lag into every predicted period.
   const double start =
       s.predicted_next >= 0
-          ? s.predicted_next + options_.state_gain * (load.cpu_utilization - s.predicted_next)
+          ? s.predicted_next + options_.mpc.state_gain * (load.cpu_utilization - s.predicted_next)
           : load.cpu_utilization;
   // Aim below the target by what the model cannot predict, so that the overshoot it leaves is
   // on average controller.overshoot_budget: a chance constraint instead of a symmetric target.
@@ -247,7 +233,8 @@ void MpcController::Calibrate(size_t m, const LoadSample& load, double cost_now)
   s.lagged_demand = s.lagged_demand < 0 ? demand : load_model().Lagged(s.lagged_demand, demand);
   const double k_observed = load.cpu_utilization / s.lagged_demand;
   s.k = s.k == 0 ? k_observed
-                 : (1 - options_.calibration_alpha) * s.k + options_.calibration_alpha * k_observed;
+                 : (1 - options_.mpc.calibration_alpha) * s.k +
+                       options_.mpc.calibration_alpha * k_observed;
 }
 
 }  // namespace allot

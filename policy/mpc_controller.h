@@ -47,12 +47,11 @@ struct MpcPlanInput {
 };
 
 // J of one lambda path (see above), from in.start_load towards in.aim.
-double PathCost(const ControllerConfig& options, const MpcPlanInput& in,
-                std::span<const double> path);
+double PathCost(const MpcConfig& options, const MpcPlanInput& in, std::span<const double> path);
 // The first lambda of the best candidate path. A function of its arguments alone (and of `rng`,
 // which random shooting draws from), so plans are testable without a controller.
-double PlanLambda(const ControllerConfig& options, const LambdaConfig& bounds,
-                  const MpcPlanInput& in, std::mt19937_64& rng);
+double PlanLambda(const MpcConfig& options, const LambdaConfig& bounds, const MpcPlanInput& in,
+                  std::mt19937_64& rng);
 
 // Per module and period: observe (prediction error, back-off, calibration), plan (PlanLambda),
 // choose (the plan, or PID while the model's recent error is above fallback_error).
@@ -78,7 +77,7 @@ class MpcController final : public LambdaController {
   // forecast, sets this period's aim; returns the load the plan starts from.
   double Observe(size_t module, const LoadSample& load);
   void Calibrate(size_t module, const LoadSample& load, double cost_now);
-  MpcLoadModel load_model() const { return {options_.load_lag}; }
+  MpcLoadModel load_model() const { return {options_.mpc.load_lag}; }
 
   ControllerConfig options_;
   LambdaConfig bounds_;

@@ -12,7 +12,7 @@ PidController::PidController(const AllotConfig& config) : state_(config.modules.
 
 bool PidController::Adopt(const AllotConfig& config) {
   if (config.modules.size() != state_.size()) return false;
-  options_ = config.controller;
+  options_ = config.controller.pid;
   floor_ = std::max(config.lambda.min, config.lambda.max * 1e-4);
   min_ = config.lambda.min;
   targets_.clear();
@@ -23,9 +23,9 @@ bool PidController::Adopt(const AllotConfig& config) {
 double PidController::Step(size_t module, double lambda, double cpu, double target, double dt_s) {
   State& s = state_[module];
   const double e = (cpu - target) / target;
-  double dlog = options_.pid_ki * e * dt_s;
-  if (s.history >= 1) dlog += options_.pid_kp * (e - s.e1);
-  if (s.history >= 2 && options_.pid_kd > 0) dlog += options_.pid_kd * (e - 2 * s.e1 + s.e2) / dt_s;
+  double dlog = options_.ki * e * dt_s;
+  if (s.history >= 1) dlog += options_.kp * (e - s.e1);
+  if (s.history >= 2 && options_.kd > 0) dlog += options_.kd * (e - 2 * s.e1 + s.e2) / dt_s;
   s.e2 = s.e1;
   s.e1 = e;
   s.history = std::min(s.history + 1, 2);

@@ -28,7 +28,7 @@ class PidController final : public LambdaController {
     double e1 = 0.0, e2 = 0.0;
     int history = 0;
   };
-  ControllerConfig options_;
+  PidConfig options_;
   double floor_;  // log needs lambda > 0: lambda below this counts as this
   double min_;
   std::vector<double> targets_;

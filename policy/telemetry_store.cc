@@ -28,7 +28,7 @@ const char* ReportOutcomeName(ReportOutcome outcome) {
   return kNames[static_cast<int>(outcome)];
 }
 
-ReportOutcome TimestampOutcome(const TelemetryConfig& limits, int64_t timestamp_ms,
+ReportOutcome TimestampOutcome(const ReportLoadConfig& limits, int64_t timestamp_ms,
                                int64_t now_ms) {
   if (timestamp_ms == 0) return ReportOutcome::kAccepted;
   if (timestamp_ms > now_ms + static_cast<int64_t>(limits.max_future_skew_s * 1000.0))
@@ -38,7 +38,7 @@ ReportOutcome TimestampOutcome(const TelemetryConfig& limits, int64_t timestamp_
   return ReportOutcome::kAccepted;
 }
 
-void TelemetryStore::Configure(const TelemetryConfig& limits) {
+void TelemetryStore::Configure(const ReportLoadConfig& limits) {
   std::lock_guard<std::mutex> lock(mu_);
   limits_ = limits;
 }

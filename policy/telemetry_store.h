@@ -39,7 +39,8 @@ inline bool Refused(ReportOutcome o) {
 
 // Whether a sample stamped `timestamp_ms` (0 = now) may enter the store at `now_ms`: kAccepted,
 // kFuture or kExpired. The store's rule, also used by request validation to name the field.
-ReportOutcome TimestampOutcome(const TelemetryConfig& limits, int64_t timestamp_ms, int64_t now_ms);
+ReportOutcome TimestampOutcome(const ReportLoadConfig& limits, int64_t timestamp_ms,
+                               int64_t now_ms);
 
 // Keeps the newest sample of each (module, reporter). The module's load is the median CPU and
 // degradation level of the reporters heard from within reporter_window_s of the newest one, and
@@ -48,11 +49,11 @@ ReportOutcome TimestampOutcome(const TelemetryConfig& limits, int64_t timestamp_
 // the window are dropped, so the map stays bounded by max_reporters per module.
 class TelemetryStore {
  public:
-  explicit TelemetryStore(const Clock& clock, TelemetryConfig limits = {})
+  explicit TelemetryStore(const Clock& clock, ReportLoadConfig limits = {})
       : clock_(clock), limits_(std::move(limits)) {}
 
   // Takes the trust limits of a new config; the stored samples stay.
-  void Configure(const TelemetryConfig& limits);
+  void Configure(const ReportLoadConfig& limits);
   // sample.timestamp_ms == 0 means "now".
   ReportOutcome Report(const std::string& module, const std::string& reporter, LoadSample sample);
   std::optional<LoadSample> Latest(const std::string& module) const;
@@ -75,7 +76,7 @@ class TelemetryStore {
 
   const Clock& clock_;
   mutable std::mutex mu_;
-  TelemetryConfig limits_;                    // guarded by mu_
+  ReportLoadConfig limits_;                   // guarded by mu_
   std::map<std::string, Reporters> modules_;  // guarded by mu_
 };
 

@@ -23,7 +23,7 @@ void HoltSmoother::Observe(double t_s, double y) {
 
 double HoltSmoother::At(double t_s) const { return level_ + trend_ * std::max(0.0, t_s - last_t_); }
 
-TrafficForecast::TrafficForecast(ForecastOptions options)
+TrafficForecast::TrafficForecast(ForecastConfig options)
     : options_(options),
       profile_(static_cast<size_t>(std::max(1, options.slots)), 0.0),
       seen_(profile_.size(), false),

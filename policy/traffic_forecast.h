@@ -4,17 +4,9 @@
 
 #include <vector>
 
+#include "policy/config.h"
+
 namespace allot {
-
-struct ForecastOptions {
-  double day_length_s = 86400.0;
-  int slots = 96;
-  double level_alpha = 0.3;     // weight of the newest observation in the smoothed level
-  double trend_beta = 0.05;     // weight of the newest level change in the smoothed trend
-  double seasonal_gamma = 0.5;  // weight of the newest day in a slot's profile value
-
-  bool operator==(const ForecastOptions&) const = default;
-};
 
 // Holt's linear exponential smoothing of one series.
 class HoltSmoother {
@@ -34,7 +26,7 @@ class HoltSmoother {
 
 class TrafficForecast {
  public:
-  explicit TrafficForecast(ForecastOptions options);
+  explicit TrafficForecast(ForecastConfig options);
 
   // One QPS observation at unix time t_s; call once per control period, in time order.
   void Observe(double t_s, double qps);
@@ -52,7 +44,7 @@ class TrafficForecast {
   double ProfileAt(double t_s) const;
   void CloseSlot();
 
-  ForecastOptions options_;
+  ForecastConfig options_;
   std::vector<double> profile_;
   std::vector<bool> seen_;
   HoltSmoother raw_;             // QPS itself: used where no profile is known yet

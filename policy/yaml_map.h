@@ -5,9 +5,11 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -15,8 +17,46 @@
 #include <vector>
 
 #include "policy/config.h"
+#include "policy/named_enum.h"
 
 namespace allot {
+
+// The values a numeric key accepts, declared where the key is read, so the key's name, its
+// check and (through the struct it fills) its default are written once. Its text is both the
+// error ("must be in (0, 1]") and the config reference's check column.
+struct Range {
+  static constexpr double kInf = std::numeric_limits<double>::infinity();
+  double lo = -kInf;
+  double hi = kInf;
+  bool lo_open = false;
+  bool hi_open = false;
+
+  bool Holds(double v) const {
+    return (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+  }
+  // "> 0", ">= 1", "in (0, 1]".
+  std::string Text() const {
+    if (hi == kInf) return (lo_open ? "> " : ">= ") + Number(lo);
+    return std::string("in ") + (lo_open ? "(" : "[") + Number(lo) + ", " + Number(hi) +
+           (hi_open ? ")" : "]");
+  }
+
+ private:
+  static std::string Number(double v) {
+    if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(static_cast<int64_t>(v));
+    char buf[32];
+    const auto end = std::to_chars(buf, buf + sizeof(buf), v).ptr;
+    return std::string(buf, end);
+  }
+};
+
+constexpr Range Positive() { return {0, Range::kInf, true, false}; }
+constexpr Range NonNegative() { return {0, Range::kInf, false, false}; }
+constexpr Range AtLeast(double lo) { return {lo, Range::kInf, false, false}; }
+constexpr Range Fraction() { return {0, 1, true, false}; }  // (0, 1]
+constexpr Range Closed(double lo, double hi) { return {lo, hi, false, false}; }
+constexpr Range Open(double lo, double hi) { return {lo, hi, true, true}; }
+constexpr Range ClosedOpen(double lo, double hi) { return {lo, hi, false, true}; }
 
 // A key the reader was asked for: its path with list indices dropped ("agents[].name"), its
 // type, and the value it had before reading (the default when the key is absent).
@@ -24,7 +64,8 @@ struct ConfigKeyRecord {
   std::string key;
   std::string type;
   std::string default_value;
-  size_t order = 0;  // first asked for as the order-th key
+  std::string check;  // what values it accepts ("> 0", "mpc or pid"); empty: any of its type
+  size_t order = 0;   // first asked for as the order-th key
 };
 using ConfigKeyRecorder = std::map<std::string, ConfigKeyRecord>;
 
@@ -63,6 +104,36 @@ class YamlMap {
     if constexpr (std::is_floating_point_v<T>) {
       if (!std::isfinite(out)) Fail(Child(key), "must be finite");
     }
+  }
+
+  // Reads a number and checks it against `range`.
+  template <typename T>
+  void Read(const std::string& key, T& out, const Range& range) {
+    static_assert(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>);
+    Record(key, TypeName<T>(), Format(out), range.Text());
+    Read(key, out);
+    if (!range.Holds(static_cast<double>(out))) Fail(Child(key), "must be " + range.Text());
+  }
+
+  // Reads one of the names in `names` (a kind: a controller, a telemetry source, a mode).
+  template <typename E, size_t N>
+  void ReadEnum(const std::string& key, E& out, const EnumNames<E, N>& names) {
+    Record(key, "string", "\"" + std::string(NameOf(names, out)) + "\"", NameList(names));
+    std::string text(NameOf(names, out));
+    Read(key, text);
+    const std::optional<E> parsed = ParseName(names, text);
+    if (!parsed) Fail(Child(key), "must be " + NameList(names) + " (got '" + text + "')");
+    out = *parsed;
+  }
+
+  // A key another reader owns (a host's section): accepted here, not read, not recorded.
+  void Skip(const std::string& key) { seen_.insert(key); }
+
+  // A key that was renamed: a config still using it fails with where it went, instead of
+  // "is not a known key". Not part of the reference.
+  void Moved(const std::string& key, const std::string& now_at) {
+    if (!node_ || !node_.IsMap() || !node_[key]) return;
+    Fail(Child(key), "moved to " + Child(now_at));
   }
 
   void ReadStrings(const std::string& key, std::vector<std::string>& out) {
@@ -154,15 +225,16 @@ class YamlMap {
   }
 
  private:
-  void Record(const std::string& key, std::string type, std::string default_value) {
+  void Record(const std::string& key, std::string type, std::string default_value,
+              std::string check = "") {
     if (!recorder_) return;
     std::string path;  // without list indices
     for (const char c : Child(key)) {
       if (!path.empty() && path.back() == '[' && c != ']') continue;
       path += c;
     }
-    recorder_->try_emplace(
-        path, ConfigKeyRecord{path, std::move(type), std::move(default_value), recorder_->size()});
+    recorder_->try_emplace(path, ConfigKeyRecord{path, std::move(type), std::move(default_value),
+                                                 std::move(check), recorder_->size()});
   }
 
   template <typename T>

@@ -67,19 +67,21 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const grp
 
 // The status of a report the telemetry store refused, naming the field at fault.
 grpc::Status RefusedReport(ReportOutcome outcome, const v1::LoadReport& request,
-                           const TelemetryConfig& limits) {
+                           const ReportLoadConfig& limits) {
   const std::string who = "'" + request.reporter().substr(0, 64) + "'";
   switch (outcome) {
     case ReportOutcome::kNotAllowed:
       return {grpc::StatusCode::PERMISSION_DENIED,
-              "reporter: " + who + " is not in telemetry.reporters"};
+              "reporter: " + who + " is not in telemetry.report_load.reporters"};
     case ReportOutcome::kRateLimited:
       return {grpc::StatusCode::RESOURCE_EXHAUSTED,
-              "reporter: " + who + " reports more often than telemetry.reports_per_s (" +
+              "reporter: " + who +
+                  " reports more often than telemetry.report_load.reports_per_s (" +
                   std::to_string(limits.reports_per_s) + "/s)"};
     case ReportOutcome::kTooManyReporters:
       return {grpc::StatusCode::RESOURCE_EXHAUSTED,
-              "reporter: module '" + request.module() + "' already has telemetry.max_reporters (" +
+              "reporter: module '" + request.module() +
+                  "' already has telemetry.report_load.max_reporters (" +
                   std::to_string(limits.max_reporters) + ") live reporters"};
     default:
       return {grpc::StatusCode::INVALID_ARGUMENT,
@@ -211,17 +213,17 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
   thread_local std::vector<CachedStage> caches;
   size_t agent = 0;
   const ValidationResult valid =
-      ValidateAllocateRequest(request, *serving->policy, &agent, &caches);
+      ValidateAllocateRequest(request, *serving->policy, serving->server, &agent, &caches);
   if (!valid.ok()) {
     metrics_.CountInvalid(RpcMethod::kAllocate, valid.field);
     return valid.status;
   }
-  const AllotConfig& config = *serving->policy->config;
-  if (request.explain() && !explain_limiter_.Allow(CallerOfPeer(context->peer()),
-                                                   config.server.explain_per_caller_per_s)) {
+  const ServerConfig& settings = serving->server;
+  if (request.explain() &&
+      !explain_limiter_.Allow(CallerOfPeer(context->peer()), settings.explain_per_caller_per_s)) {
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                         "explain: over server.explain_per_caller_per_s (" +
-                            std::to_string(config.server.explain_per_caller_per_s) +
+                            std::to_string(settings.explain_per_caller_per_s) +
                             " per second per caller)");
   }
   const auto start = SteadyClock::now();
@@ -234,7 +236,7 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
   const std::shared_ptr<const PolicySnapshot>& policy =
       in_experiment_arm ? serving->arms[arm].policy : serving->policy;
   AllocationEngine& engine = in_experiment_arm ? *serving->arms[arm].runtime->engine : engine_;
-  const Allocation allocation = remaining_ms < config.server.min_deadline_ms
+  const Allocation allocation = remaining_ms < settings.min_deadline_ms
                                     ? engine.SafeDefault(policy, agent, "deadline")
                                     : engine.Decide(policy, agent, features, caches);
   response->set_request_id(request.request_id());
@@ -274,7 +276,7 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
     const std::shared_ptr<const LambdaTable> lambdas = engine.lambdas();
     if (const auto explanation =
             ExplainDecision(*policy, *lambdas, agent, features, allocation.joint)) {
-      FillExplanation(*explanation, config, response->mutable_explanation());
+      FillExplanation(*explanation, *serving->policy->config, response->mutable_explanation());
     }
     // The candidate's view of the same request, for telling why it would decide otherwise.
     if (serving->shadow && !in_experiment_arm) {
@@ -285,7 +287,8 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
               ? std::nullopt
               : ExplainDecision(*serving->shadow, *lambdas, agent, features, candidate.joint);
       if (explanation)
-        FillExplanation(*explanation, config, response->mutable_shadow_explanation());
+        FillExplanation(*explanation, *serving->policy->config,
+                        response->mutable_shadow_explanation());
     }
   }
   return grpc::Status::OK;
@@ -312,7 +315,8 @@ grpc::Status AllocatorService::DoReportLoad(const grpc::CallbackServerContext& c
                                             const v1::LoadReport& request) {
   const std::shared_ptr<const ServingSnapshot> serving = serving_.load();
   const AllotConfig& config = *serving->policy->config;
-  const ValidationResult valid = ValidateLoadReport(request, config, clock_.NowMs());
+  const ValidationResult valid =
+      ValidateLoadReport(request, config, serving->server, clock_.NowMs());
   if (!valid.ok()) {
     metrics_.CountInvalid(RpcMethod::kReportLoad, valid.field);
     return valid.status;
@@ -328,7 +332,7 @@ grpc::Status AllocatorService::DoReportLoad(const grpc::CallbackServerContext& c
       request.reporter().empty() ? "peer:" + context.peer() : request.reporter();
   const ReportOutcome outcome = telemetry_.Report(request.module(), reporter, sample);
   metrics_.CountLoadReport(outcome);
-  if (Refused(outcome)) return RefusedReport(outcome, request, config.telemetry);
+  if (Refused(outcome)) return RefusedReport(outcome, request, config.telemetry.report_load);
   if (const auto latest = telemetry_.Latest(request.module())) {
     metrics_.SetModuleLoad(request.module(), latest->cpu_utilization, latest->qps,
                            static_cast<double>(latest->timestamp_ms) / 1000.0);

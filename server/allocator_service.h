@@ -15,6 +15,7 @@
 #include "server/caller_rate_limiter.h"
 #include "server/control_runner.h"
 #include "server/metrics.h"
+#include "server/server_config.h"
 
 namespace allot {
 
@@ -42,6 +43,7 @@ struct ArmServing {
 // What one request reads: the policy and the metric handles resolved for it, swapped together.
 struct ServingSnapshot {
   std::shared_ptr<const PolicySnapshot> policy;
+  ServerConfig server;  // request limits, deadline floor, explain rate
   std::vector<AgentMetrics> agent_metrics;
   // The candidate deciding in shadow (null: none) on shadow_sample_rate of the calls.
   std::shared_ptr<const PolicySnapshot> shadow;

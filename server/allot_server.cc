@@ -33,16 +33,21 @@ AllotServer::AllotServer(const ServerOptions& options) : options_(options) {}
 
 AllotServer::~AllotServer() { Shutdown(); }
 
-std::shared_ptr<const AllotConfig> AllotServer::LoadConfig() const {
-  AllotConfig config = options_.config_path.empty() ? LoadEmbeddedDefaultConfig()
-                                                    : LoadConfigFromFile(options_.config_path);
-  if (!options_.listen.empty()) config.server.listen = options_.listen;
-  if (!options_.metrics_listen.empty()) config.server.metrics_listen = options_.metrics_listen;
-  if (!options_.model_dir.empty()) config.models.dir = options_.model_dir;
-  return std::make_shared<const AllotConfig>(std::move(config));
+ServerFileConfig AllotServer::LoadConfig() const {
+  ServerFileConfig file = options_.config_path.empty()
+                              ? LoadEmbeddedServerConfig()
+                              : LoadServerConfigFromFile(options_.config_path);
+  if (!options_.listen.empty()) file.server.listen = options_.listen;
+  if (!options_.metrics_listen.empty()) file.server.metrics_listen = options_.metrics_listen;
+  if (!options_.model_dir.empty()) {
+    AllotConfig config = *file.allot;
+    config.models.dir = options_.model_dir;
+    file.allot = std::make_shared<const AllotConfig>(std::move(config));
+  }
+  return file;
 }
 
-void AllotServer::Install(std::shared_ptr<const AllotConfig> config) {
+void AllotServer::Install(std::shared_ptr<const AllotConfig> config, const ServerConfig& server) {
   // The learned bundle serves while it matches this config's schema; else the analytic model.
   std::shared_ptr<const ActionScorer> scorer;
   {
@@ -62,6 +67,7 @@ void AllotServer::Install(std::shared_ptr<const AllotConfig> config) {
   auto policy = MakePolicySnapshot(config, std::move(scorer));
   auto serving = std::make_shared<ServingSnapshot>();
   serving->policy = policy;
+  serving->server = server;
   serving->agent_metrics = metrics_->ForPolicy(*policy);
   std::shared_ptr<const ActionScorer> shadow;
   {
@@ -86,7 +92,7 @@ void AllotServer::Install(std::shared_ptr<const AllotConfig> config) {
     service_ = std::make_unique<AllocatorService>(*engine_, *telemetry_, *metrics_, *control_,
                                                   *options_.clock);
   }
-  telemetry_->Configure(config->telemetry);
+  telemetry_->Configure(config->telemetry.report_load);
   control_->Configure(config);
   service_->SetServing(std::move(serving));
   const auto lambdas = engine_->lambdas();
@@ -101,17 +107,20 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   std::unique_ptr<AllotServer> self(new AllotServer(options));
   // Read before loading: a write that lands between the two is then seen by the first poll.
   if (!options.config_path.empty()) self->watched_contents_ = FileContents(options.config_path);
-  std::shared_ptr<const AllotConfig> config = self->LoadConfig();
+  const ServerFileConfig file = self->LoadConfig();
+  const std::shared_ptr<const AllotConfig>& config = file.allot;
+  const ServerConfig& settings = file.server;
+  self->logging_ = file.logging;
 
   try {
-    self->metrics_ = std::make_unique<ServerMetrics>(config->server.metrics_listen);
+    self->metrics_ = std::make_unique<ServerMetrics>(settings.metrics_listen);
   } catch (const std::exception& e) {
-    throw std::runtime_error("cannot serve metrics on " + config->server.metrics_listen + ": " +
+    throw std::runtime_error("cannot serve metrics on " + settings.metrics_listen + ": " +
                              e.what());
   }
   self->telemetry_ = std::make_unique<TelemetryStore>(*options.clock);
   self->CommitExperiments(self->LoadExperiments(*config));
-  self->Install(config);
+  self->Install(config, settings);
   AllotServer* raw = self.get();
   self->bundles_ = std::make_unique<BundleWatcher>(
       [](const std::string& dir, const AllotConfig& c) { return models::LoadBundle(dir, c); },
@@ -152,11 +161,11 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   // gRPC binds with SO_REUSEPORT by default: a second server on the same port would start and
   // take half of the connections. A port in use must fail the start instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(config->server.listen, grpc::InsecureServerCredentials(), &self->port_);
+  builder.AddListeningPort(settings.listen, grpc::InsecureServerCredentials(), &self->port_);
   builder.RegisterService(self->service_.get());
   self->server_ = builder.BuildAndStart();
   if (!self->server_ || self->port_ == 0) {
-    throw std::runtime_error("cannot listen on " + config->server.listen +
+    throw std::runtime_error("cannot listen on " + settings.listen +
                              " (in use, or not a local address)");
   }
   self->server_->GetHealthCheckService()->SetServingStatus("", true);
@@ -166,7 +175,7 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   // One period now, so that control state and metrics are complete from the first scrape.
   self->control_->StepOnce();
   self->control_->Start();
-  if (!options.config_path.empty() && config->server.reload_poll_s > 0) {
+  if (!options.config_path.empty() && settings.reload_poll_s > 0) {
     self->watcher_ = std::thread([raw = self.get()] { raw->WatchConfigFile(); });
   }
   spdlog::info("allot-server listening on port {} (metrics on port {}), config {} version {}",
@@ -187,10 +196,13 @@ bool AllotServer::Reload() {
     watched_contents_ = FileContents(options_.config_path);
   }
   const std::shared_ptr<const AllotConfig> current = config();
+  const ServerConfig current_settings = settings();
+  ServerFileConfig file;
   std::shared_ptr<const AllotConfig> next;
   PendingExperiments experiments;
   try {
-    next = LoadConfig();
+    file = LoadConfig();
+    next = file.allot;
     if (next->version == current->version) return true;
     // Everything the new config's experiments need is loaded before anything changes: a bundle
     // that cannot load leaves the serving state as it was.
@@ -201,14 +213,14 @@ bool AllotServer::Reload() {
                   current->version, e.what());
     return false;
   }
-  if (next->server.listen != current->server.listen ||
-      next->server.metrics_listen != current->server.metrics_listen) {
+  if (file.server.listen != current_settings.listen ||
+      file.server.metrics_listen != current_settings.metrics_listen) {
     spdlog::warn("reload: listen addresses changed; they take effect only after a restart");
   }
-  if (next->logging != current->logging)
-    ConfigureLogging(next->logging.level, next->logging.format);
+  if (file.logging != logging_) ConfigureLogging(file.logging.level, file.logging.format);
+  logging_ = file.logging;
   CommitExperiments(std::move(experiments));
-  Install(next);
+  Install(next, file.server);
   UpdateReadiness();
   metrics_->CountConfigReload(true);
   spdlog::info("reload: config version {} -> {}", current->version, next->version);
@@ -225,7 +237,7 @@ void AllotServer::InstallBundle(std::shared_ptr<const ActionScorer> scorer,
     bundle_ = std::move(scorer);
     bundle_schema_ = models::SchemaYaml(*current);
   }
-  Install(current);
+  Install(current, settings());
   UpdateReadiness();
 }
 
@@ -418,7 +430,7 @@ void AllotServer::UpdateReadiness() {
 void AllotServer::WatchConfigFile() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    const auto poll = std::chrono::duration<double>(config()->server.reload_poll_s);
+    const auto poll = std::chrono::duration<double>(settings().reload_poll_s);
     cv_.wait_for(lock, poll, [this] { return stopping_; });
     if (stopping_) break;
     std::string now = FileContents(options_.config_path);
@@ -438,7 +450,7 @@ void AllotServer::Shutdown() {
   }
   cv_.notify_all();
   if (!service_) return;  // Start() failed before anything ran
-  const ServerConfig settings = config()->server;
+  const ServerConfig settings = this->settings();
   if (server_) {
     grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
     health->SetServingStatus(kReadiness, false);

@@ -57,11 +57,13 @@ class AllotServer {
   BundleWatcher& bundles() { return *bundles_; }
   const AllocatorService& service() const { return *service_; }
   std::shared_ptr<const AllotConfig> config() const { return service_->serving()->policy->config; }
+  // The server's own settings in force (the `server` section).
+  ServerConfig settings() const { return service_->serving()->server; }
 
  private:
   explicit AllotServer(const ServerOptions& options);
-  void Install(std::shared_ptr<const AllotConfig> config);
-  std::shared_ptr<const AllotConfig> LoadConfig() const;
+  void Install(std::shared_ptr<const AllotConfig> config, const ServerConfig& server);
+  ServerFileConfig LoadConfig() const;
   void WatchConfigFile();
   void InstallBundle(std::shared_ptr<const ActionScorer> scorer, const std::string& dir);
   void UpdateReadiness();
@@ -113,6 +115,7 @@ class AllotServer {
   bool stopped_ = false;   // guarded by mu_
   std::thread watcher_;
   std::string watched_contents_;  // config file as last seen; read at start, then by watcher_ only
+  LoggingConfig logging_;         // in force; guarded by reload_mu_ after Start
 };
 
 }  // namespace allot

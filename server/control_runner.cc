@@ -26,10 +26,16 @@ ControlRunner::~ControlRunner() { Stop(); }
 
 namespace {
 
+// The one place a telemetry source kind is built.
 std::unique_ptr<TelemetrySource> MakeTelemetrySource(const AllotConfig& config,
                                                      const TelemetryStore& reports) {
-  if (config.telemetry.source == "prometheus") return std::make_unique<PrometheusSource>(config);
-  return std::make_unique<ReportLoadSource>(reports);
+  switch (config.telemetry.source) {
+    case TelemetrySourceKind::kReportLoad:
+      return std::make_unique<ReportLoadSource>(reports);
+    case TelemetrySourceKind::kPrometheus:
+      return std::make_unique<PrometheusSource>(config);
+  }
+  throw std::logic_error("unknown telemetry source");  // unreachable: the enum is closed
 }
 
 // The telemetry source reads the telemetry section and each module's queries.

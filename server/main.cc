@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
       std::cout << allot::EmbeddedDefaultConfigYaml();
       return 0;
     } else if (arg == "--config-reference") {
-      std::cout << allot::FormatConfigReference();
+      std::cout << allot::FormatServerConfigReference();
       return 0;
     } else if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
@@ -83,16 +83,17 @@ int main(int argc, char** argv) {
     }
   }
 
-  allot::AllotConfig config;
+  allot::ServerFileConfig file;
   try {
-    config = options.config_path.empty() ? allot::LoadEmbeddedDefaultConfig()
-                                         : allot::LoadConfigFromFile(options.config_path);
+    file = options.config_path.empty() ? allot::LoadEmbeddedServerConfig()
+                                       : allot::LoadServerConfigFromFile(options.config_path);
   } catch (const allot::ConfigError& e) {
     std::cerr << "allot-server: invalid config "
               << (options.config_path.empty() ? "<embedded>" : options.config_path) << ": "
               << e.what() << "\n";
     return 1;
   }
+  const allot::AllotConfig& config = *file.allot;
   if (!joint_actions_of.empty()) {
     const allot::AgentConfig* agent = config.FindAgent(joint_actions_of);
     if (!agent) {
@@ -109,7 +110,7 @@ int main(int argc, char** argv) {
     std::cout << "config " << config.source << " is valid (version " << config.version << ")\n";
     return 0;
   }
-  allot::ConfigureLogging(config.logging.level, config.logging.format);
+  allot::ConfigureLogging(file.logging.level, file.logging.format);
 
   // Signals reach a handler that only writes the signal number to a pipe (async-signal-safe);
   // a normal thread reads the pipe and does the work. sigwait is not enough here: libraries

@@ -369,10 +369,13 @@ void ServerMetrics::SetControl(const std::string& module, const ModuleDecision& 
   forecast_qps_.Add(labels).Set(d.forecast_qps);
   telemetry_stale_.Add(labels).Set(d.stale ? 1 : 0);
   cost_cap_.Add(labels).Set(d.max_cost_ms / 1000.0);
-  for (const char* kind : {"mpc", "pid", "hold", "decay"}) {
-    controller_active_.Add({{"module", module}, {"controller", kind}})
+  // Every controller kind, and the guard's states while telemetry is stale.
+  const auto set_active = [&](std::string_view kind) {
+    controller_active_.Add({{"module", module}, {"controller", std::string(kind)}})
         .Set(d.controller == kind ? 1 : 0);
-  }
+  };
+  for (const auto& entry : kControllerKinds) set_active(entry.second);
+  for (const std::string_view state : {"hold", "decay"}) set_active(state);
   auto& errors = telemetry_errors_.Add(labels);
   if (!d.telemetry_error.empty()) errors.Increment();
 }

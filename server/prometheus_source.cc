@@ -67,8 +67,8 @@ PromSample ParsePrometheusInstant(const std::string& body) {
 }
 
 PrometheusSource::PrometheusSource(const AllotConfig& config)
-    : url_(config.telemetry.prometheus_url),
-      timeout_ms_(static_cast<long>(config.telemetry.query_timeout_s * 1000)),
+    : url_(config.telemetry.prometheus.url),
+      timeout_ms_(static_cast<long>(config.telemetry.prometheus.query_timeout_s * 1000)),
       config_(config) {
   while (!url_.empty() && url_.back() == '/') url_.pop_back();
   curl_global_init(CURL_GLOBAL_DEFAULT);

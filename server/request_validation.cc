@@ -23,9 +23,8 @@ ValidationResult Invalid(const std::string& field, const std::string& message) {
 }  // namespace
 
 ValidationResult ValidateAllocateRequest(const v1::AllocateRequest& request,
-                                         const PolicySnapshot& policy, size_t* agent,
-                                         std::vector<CachedStage>* caches) {
-  const ServerConfig& limits = policy.config->server;
+                                         const PolicySnapshot& policy, const ServerConfig& limits,
+                                         size_t* agent, std::vector<CachedStage>* caches) {
   if (static_cast<int>(request.request_id().size()) > limits.max_id_length) {
     return Invalid("request_id", "longer than " + std::to_string(limits.max_id_length) + " bytes");
   }
@@ -90,7 +89,7 @@ ValidationResult ValidateAllocateRequest(const v1::AllocateRequest& request,
 }
 
 ValidationResult ValidateLoadReport(const v1::LoadReport& report, const AllotConfig& config,
-                                    int64_t now_ms) {
+                                    const ServerConfig& limits, int64_t now_ms) {
   if (report.module().empty()) return Invalid("module", "is required");
   if (config.ModuleIndex(report.module()) < 0) {
     return Invalid("module", "unknown module '" + report.module().substr(0, 64) + "'");
@@ -102,21 +101,20 @@ ValidationResult ValidateLoadReport(const v1::LoadReport& report, const AllotCon
   if (!std::isfinite(report.qps()) || report.qps() < 0 || report.qps() > kMaxReportedQps)
     return Invalid("qps", "must be in [0, 1e9]");
   if (report.timestamp_ms() < 0) return Invalid("timestamp_ms", "must be >= 0 (0 = now)");
-  const TelemetryConfig& t = config.telemetry;
+  const ReportLoadConfig& t = config.telemetry.report_load;
   switch (TimestampOutcome(t, report.timestamp_ms(), now_ms)) {
     case ReportOutcome::kFuture:
-      return Invalid("timestamp_ms", "is more than telemetry.max_future_skew_s (" +
+      return Invalid("timestamp_ms", "is more than telemetry.report_load.max_future_skew_s (" +
                                          FormatSeconds(t.max_future_skew_s) +
                                          ") ahead of the server's clock");
     case ReportOutcome::kExpired:
-      return Invalid("timestamp_ms", "is older than telemetry.reporter_window_s (" +
+      return Invalid("timestamp_ms", "is older than telemetry.report_load.reporter_window_s (" +
                                          FormatSeconds(t.reporter_window_s) + ")");
     default:
       break;
   }
-  if (static_cast<int>(report.reporter().size()) > config.server.max_id_length) {
-    return Invalid("reporter",
-                   "longer than " + std::to_string(config.server.max_id_length) + " bytes");
+  if (static_cast<int>(report.reporter().size()) > limits.max_id_length) {
+    return Invalid("reporter", "longer than " + std::to_string(limits.max_id_length) + " bytes");
   }
   return {};
 }

@@ -10,6 +10,7 @@
 #include "policy/allocation_engine.h"
 #include "policy/cache_reuse.h"
 #include "policy/telemetry_store.h"
+#include "server/server_config.h"
 
 namespace allot {
 
@@ -20,12 +21,13 @@ struct ValidationResult {
 };
 
 // On success sets *agent to the agent's index and fills *caches from the request.
+// `limits`: the server's size limits on lists and ids.
 ValidationResult ValidateAllocateRequest(const v1::AllocateRequest& request,
-                                         const PolicySnapshot& policy, size_t* agent,
-                                         std::vector<CachedStage>* caches);
+                                         const PolicySnapshot& policy, const ServerConfig& limits,
+                                         size_t* agent, std::vector<CachedStage>* caches);
 
 // now_ms: the server's clock, to refuse reports from the future or older than the window.
 ValidationResult ValidateLoadReport(const v1::LoadReport& report, const AllotConfig& config,
-                                    int64_t now_ms);
+                                    const ServerConfig& limits, int64_t now_ms);
 
 }  // namespace allot

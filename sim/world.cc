@@ -10,9 +10,9 @@ namespace {
 // the day lasts as long as the world's (compressed) day, and the load model's lag is the lag of
 // the world's CPU measurement over one control period.
 AllotConfig FitControllerToWorld(AllotConfig config, const WorldConfig& world) {
-  config.controller.day_length_s = world.time.day_length_s;
+  config.controller.forecast.day_length_s = world.time.day_length_s;
   if (world.load.lag_s > 0)
-    config.controller.load_lag = std::exp(-config.controller.period_s / world.load.lag_s);
+    config.controller.mpc.load_lag = std::exp(-config.controller.period_s / world.load.lag_s);
   return config;
 }
 

@@ -141,7 +141,8 @@ TEST(ProcessTest, BadConfigExitsNonZeroNamingTheKey) {
   std::ofstream(dir + "/bad.yaml") << DefaultConfigWith("alpha: 0.4", "alpha: 1.4");
   const Output out = RunCommand(std::string(ALLOT_SERVER_BIN) + " --config " + dir + "/bad.yaml");
   EXPECT_EQ(out.exit_code, 1);
-  EXPECT_NE(out.text.find("controller.alpha: must be in (0, 1]"), std::string::npos) << out.text;
+  EXPECT_NE(out.text.find("controller.mpc.alpha: must be in (0, 1]"), std::string::npos)
+      << out.text;
   const Output missing =
       RunCommand(std::string(ALLOT_SERVER_BIN) + " --config " + dir + "/none.yaml");
   EXPECT_EQ(missing.exit_code, 1);

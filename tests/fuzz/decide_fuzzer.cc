@@ -47,11 +47,12 @@ std::shared_ptr<const AllotConfig> FuzzConfig() {
 // Everything that lives across inputs, as in a server process.
 struct World {
   std::shared_ptr<const AllotConfig> config = FuzzConfig();
+  ServerConfig limits = LoadEmbeddedServerConfig().server;
   std::shared_ptr<const PolicySnapshot> policy =
       MakePolicySnapshot(config, std::make_shared<const AnalyticScorer>(*config));
   AllocationEngine engine{policy, 256, 1};
   ManualClock clock;
-  TelemetryStore store{clock, config->telemetry};
+  TelemetryStore store{clock, config->telemetry.report_load};
   ReportLoadSource source{store};
   EnginePorts ports{engine};
   ControlLoop loop{config, ControlPorts{&source, &ports, &ports, &clock}};
@@ -82,7 +83,7 @@ void Allocate(World& w, const uint8_t* data, size_t size) {
   if (!request.ParseFromArray(data, static_cast<int>(size))) return;
   size_t agent = 0;
   std::vector<CachedStage> caches;
-  if (!ValidateAllocateRequest(request, *w.policy, &agent, &caches).ok()) return;
+  if (!ValidateAllocateRequest(request, *w.policy, w.limits, &agent, &caches).ok()) return;
   const Allocation a = w.engine.Decide(
       w.policy, agent, {request.features().data(), static_cast<size_t>(request.features_size())},
       caches);
@@ -98,7 +99,7 @@ void Allocate(World& w, const uint8_t* data, size_t size) {
 void Report(World& w, const uint8_t* data, size_t size) {
   v1::LoadReport report;
   if (!report.ParseFromArray(data, static_cast<int>(size))) return;
-  if (!ValidateLoadReport(report, *w.config, w.clock.NowMs()).ok()) return;
+  if (!ValidateLoadReport(report, *w.config, w.limits, w.clock.NowMs()).ok()) return;
   LoadSample sample{report.cpu_utilization(), report.qps(), report.degradation_level(),
                     report.timestamp_ms()};
   w.store.Report(report.module(), report.reporter(), sample);

@@ -143,7 +143,8 @@ TEST(ControlInServerTest, OneHostileReporterCannotSetThePriceOfCompute) {
 
 TEST(ControlInServerTest, ReportsFromTheFutureOrFromUnlistedReportersAreRefused) {
   TestServer server(DefaultConfigWith(
-      "controller:\n", "telemetry: {reporters: [pod-a], max_future_skew_s: 2}\ncontroller:\n"));
+      "controller:\n",
+      "telemetry: {report_load: {reporters: [pod-a], max_future_skew_s: 2}}\ncontroller:\n"));
   auto stub = server.stub();
   const int64_t now = SystemClock::Instance().NowMs();
   grpc::Status status = SendLoad(*stub, "pod-a", 1.0, now + 59'000);
@@ -247,9 +248,9 @@ class PrometheusSourceTest : public ::testing::Test {
 
   AllotConfig Config() const {
     AllotConfig c = LoadEmbeddedDefaultConfig();
-    c.telemetry.source = "prometheus";
-    c.telemetry.prometheus_url = "http://127.0.0.1:" + std::to_string(port_) + "/";
-    c.telemetry.query_timeout_s = 2;
+    c.telemetry.source = TelemetrySourceKind::kPrometheus;
+    c.telemetry.prometheus.url = "http://127.0.0.1:" + std::to_string(port_) + "/";
+    c.telemetry.prometheus.query_timeout_s = 2;
     for (auto& m : c.modules) {
       m.cpu_query = "test_module_cpu{module=\"" + m.name + "\"}";
       m.qps_query = "test_module_qps";
@@ -297,7 +298,7 @@ TEST_F(PrometheusSourceTest, ReadsModuleLoadAndRefusesBadAnswers) {
   EXPECT_NE(error.find("HTTP status 400"), std::string::npos) << error;
 
   AllotConfig unreachable = config;
-  unreachable.telemetry.prometheus_url = "http://127.0.0.1:" + std::to_string(FreePort());
+  unreachable.telemetry.prometheus.url = "http://127.0.0.1:" + std::to_string(FreePort());
   PrometheusSource down(unreachable);
   error.clear();
   EXPECT_FALSE(down.Latest("rank", &error));

@@ -48,9 +48,9 @@ class ClosedLoop {
       const std::string& kind, double overshoot_budget,
       const std::function<void(AllotConfig&)>& adjust = nullptr) {
     AllotConfig c = LoadEmbeddedDefaultConfig();
-    c.controller.kind = kind;
-    c.controller.overshoot_budget = overshoot_budget;
-    c.controller.day_length_s = 3600;
+    c.controller.kind = ParseName(kControllerKinds, kind).value();
+    c.controller.mpc.overshoot_budget = overshoot_budget;
+    c.controller.forecast.day_length_s = 3600;
     if (adjust) adjust(c);
     return std::make_shared<const AllotConfig>(c);
   }
@@ -70,7 +70,7 @@ class ClosedLoop {
   // Swaps in a config made the same way, as a server's reload does: policy, then control loop.
   void Reconfigure(const std::string& kind,
                    const std::function<void(AllotConfig&)>& adjust = nullptr) {
-    config_ = MakeConfig(kind, config_->controller.overshoot_budget, adjust);
+    config_ = MakeConfig(kind, config_->controller.mpc.overshoot_budget, adjust);
     policy_ = MakePolicySnapshot(config_, std::make_shared<const AnalyticScorer>(*config_));
     engine_.SetPolicy(policy_);
     loop_.Reconfigure(config_);

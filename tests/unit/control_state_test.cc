@@ -64,7 +64,7 @@ TEST(ReconfigureTest, AnotherKindOrModuleSetStartsAFreshController) {
 }
 
 TEST(ReconfigureTest, CacheBudgetWindowSurvivesASwapThatKeepsCacheReuse) {
-  auto budget_mode = [](AllotConfig& c) { c.cache_reuse.mode = "budget"; };
+  auto budget_mode = [](AllotConfig& c) { c.cache_reuse.mode = CacheReuseMode::kBudget; };
   ClosedLoop loop("mpc", 0.0, 3, 0.004, budget_mode);
   const std::shared_ptr<CacheBudget> budget = loop.engine().cache_budget();
   ASSERT_NE(budget, nullptr);
@@ -75,7 +75,7 @@ TEST(ReconfigureTest, CacheBudgetWindowSurvivesASwapThatKeepsCacheReuse) {
   EXPECT_EQ(loop.engine().cache_budget(), budget);
   loop.Reconfigure("mpc", [&](AllotConfig& c) {
     budget_mode(c);
-    c.cache_reuse.decay_budget = 0.05;
+    c.cache_reuse.budget.decay_budget = 0.05;
   });
   EXPECT_NE(loop.engine().cache_budget(), budget);
 }
@@ -112,11 +112,11 @@ TEST(MpcPlanTest, HoldsAtTheAimAndMovesTowardsItWithinTheRateLimit) {
   const double k = 0.46 / (1000 * curve.At(0.5));  // lambda 0.5 meets 0.46 at 1000 qps
   MpcPlanInput in{0.5, 0.46, 0.46, k, std::vector<double>(10, 1000.0), &curve};
   std::mt19937_64 rng(1);
-  EXPECT_NEAR(PlanLambda(config.controller, config.lambda, in, rng), 0.5, 0.01);
+  EXPECT_NEAR(PlanLambda(config.controller.mpc, config.lambda, in, rng), 0.5, 0.01);
 
   // Twice the traffic from now on: the load must come down, so lambda goes up, by at most a step.
   in.qps.assign(10, 2000.0);
-  const double planned = PlanLambda(config.controller, config.lambda, in, rng);
+  const double planned = PlanLambda(config.controller.mpc, config.lambda, in, rng);
   EXPECT_GT(planned, 0.5);
   EXPECT_LE(planned, 0.5 + MaxLambdaStep(config.lambda, 0.5) + 1e-12);
   // And it settles where the doubled traffic meets the aim.
@@ -124,7 +124,7 @@ TEST(MpcPlanTest, HoldsAtTheAimAndMovesTowardsItWithinTheRateLimit) {
   for (int i = 0; i < 40; ++i) {
     in.lambda = lambda;
     in.start_load = k * 2000.0 * curve.At(lambda);
-    lambda = PlanLambda(config.controller, config.lambda, in, rng);
+    lambda = PlanLambda(config.controller.mpc, config.lambda, in, rng);
   }
   EXPECT_NEAR(lambda, LambdaFor(curve, k, 2000.0, 0.46), 0.05 * lambda);
 }
@@ -135,14 +135,14 @@ TEST(MpcPlanTest, SameInputsAndSeedGiveTheSamePlan) {
   const MpcPlanInput in{
       0.3, 0.5, 0.44, 0.46 / (1000 * curve.At(0.5)), std::vector<double>(10, 1300.0), &curve};
   std::mt19937_64 a(9), b(9);
-  EXPECT_EQ(PlanLambda(config.controller, config.lambda, in, a),
-            PlanLambda(config.controller, config.lambda, in, b));
+  EXPECT_EQ(PlanLambda(config.controller.mpc, config.lambda, in, a),
+            PlanLambda(config.controller.mpc, config.lambda, in, b));
   // A path that stays at the aim costs nothing; one that stays away from it does.
   MpcPlanInput steady = in;
   steady.start_load = steady.aim;
   steady.qps.assign(10, steady.aim / (steady.k * curve.At(0.3)));
-  EXPECT_NEAR(PathCost(config.controller, steady, std::vector<double>(10, 0.3)), 0.0, 1e-12);
-  EXPECT_GT(PathCost(config.controller, steady, std::vector<double>(10, 0.01)), 1e-4);
+  EXPECT_NEAR(PathCost(config.controller.mpc, steady, std::vector<double>(10, 0.3)), 0.0, 1e-12);
+  EXPECT_GT(PathCost(config.controller.mpc, steady, std::vector<double>(10, 0.01)), 1e-4);
 }
 
 }  // namespace

@@ -72,7 +72,7 @@ TEST_P(ControllerKindTest, NoisyTelemetryKeepsLoadNearTargetAndLambdaSmooth) {
   }
   // The MPC aims below the target by up to max_backoff when its predictions are this noisy.
   const double lowest =
-      GetParam() == "mpc" ? 0.46 * (1 - loop.config().controller.max_backoff) : 0.46;
+      GetParam() == "mpc" ? 0.46 * (1 - loop.config().controller.mpc.max_backoff) : 0.46;
   EXPECT_GT(mean_cpu, lowest - 0.03);
   EXPECT_LT(mean_cpu, 0.46 + 0.03);
 }
@@ -82,7 +82,7 @@ TEST_P(ControllerKindTest, NoisyTelemetryKeepsLoadNearTargetAndLambdaSmooth) {
 TEST(ControlLoopTest, MpcSettlesBetweenGridLambdas) {
   ClosedLoop loop("mpc", /*noise=*/0.0, /*seed=*/3, /*overshoot_budget=*/0.004, [](AllotConfig& c) {
     c.controller.lambda_grid = 6;
-    c.controller.samples = 0;  // no random shooting to land in between by luck
+    c.controller.mpc.samples = 0;  // no random shooting to land in between by luck
   });
   for (int i = 0; i < 90; ++i) loop.Tick(1.0);
   double mean_cpu = 0;
@@ -172,7 +172,7 @@ TEST(ControlLoopTest, MpcTracksBetterThanPidThroughASpike) {
   EXPECT_EQ(mpc.decisions()[2].controller, "mpc");
   EXPECT_GT(mpc.decisions()[2].forecast_qps, 0);
   EXPECT_EQ(mpc.decisions()[2].forecast.size(),
-            static_cast<size_t>(mpc.config().controller.horizon));
+            static_cast<size_t>(mpc.config().controller.mpc.horizon));
 }
 
 TEST(ControlLoopTest, OverloadAboveTheHardLimitCapsRequestCost) {
@@ -268,7 +268,7 @@ TEST(ForecastTest, LearnsTheDailyProfileAndScalesItToToday) {
 TEST(CacheBudgetTest, MultiplierMeetsTheDecayBudget) {
   CacheReuseConfig config;
   config.max_age_s = 300;
-  config.decay_budget = 0.05;
+  config.budget.decay_budget = 0.05;
   config.stages = {
       {"recall", "recall", 240, 4}, {"prerank", "prerank", 120, 2}, {"rank", "rank", 45, 4}};
   std::mt19937 rng(5);
@@ -292,13 +292,13 @@ TEST(CacheBudgetTest, MultiplierMeetsTheDecayBudget) {
   EXPECT_GT(lost, 0.04 * total);  // the budget is used, not wasted
   EXPECT_GT(saved, 0);
   // A tighter budget needs a larger multiplier and saves less.
-  config.decay_budget = 0.01;
+  config.budget.decay_budget = 0.01;
   EXPECT_GT(CacheBudget::SolveMu(config, values, caches), mu);
 }
 
 TEST(CacheBudgetTest, WindowAppliesToTheNextWindow) {
   CacheReuseConfig config;
-  config.window_s = 900;
+  config.budget.window_s = 900;
   config.stages = {{"rank", "rank", 45, 4}};
   CacheBudget budget(config);
   EXPECT_FALSE(budget.MaybeRoll(0));  // opens the first window

@@ -171,7 +171,7 @@ TEST(TelemetryStoreTest, OneHostileReporterCannotMoveTheLoad) {
 
 TEST(TelemetryStoreTest, RefusesFutureStaleFloodingAndUnlistedReporters) {
   ManualClock clock;
-  TelemetryConfig limits;
+  ReportLoadConfig limits;
   limits.max_reporters = 4;
   limits.reports_per_s = 5;
   TelemetryStore store(clock, limits);

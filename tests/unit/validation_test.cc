@@ -13,7 +13,7 @@ namespace {
 class ValidationTest : public ::testing::Test {
  protected:
   ValidationResult Check(const v1::AllocateRequest& r) {
-    return ValidateAllocateRequest(r, *policy_, &agent_, &caches_);
+    return ValidateAllocateRequest(r, *policy_, limits_, &agent_, &caches_);
   }
 
   v1::AllocateRequest Valid() {
@@ -28,6 +28,7 @@ class ValidationTest : public ::testing::Test {
       std::make_shared<const AllotConfig>(LoadEmbeddedDefaultConfig());
   std::shared_ptr<const PolicySnapshot> policy_ =
       MakePolicySnapshot(config_, std::make_shared<const AnalyticScorer>(*config_));
+  ServerConfig limits_ = LoadEmbeddedServerConfig().server;
   size_t agent_ = 99;
   std::vector<CachedStage> caches_;
 };
@@ -123,11 +124,11 @@ TEST_F(ValidationTest, LoadReportChecks) {
   r.set_module("rank");
   r.set_cpu_utilization(0.5);
   r.set_qps(100);
-  EXPECT_TRUE(ValidateLoadReport(r, *config_, now).ok());
+  EXPECT_TRUE(ValidateLoadReport(r, *config_, limits_, now).ok());
   auto field_of = [&](auto mutate) {
     v1::LoadReport bad = r;
     mutate(bad);
-    const ValidationResult v = ValidateLoadReport(bad, *config_, now);
+    const ValidationResult v = ValidateLoadReport(bad, *config_, limits_, now);
     EXPECT_EQ(v.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     return v.field;
   };
@@ -143,7 +144,7 @@ TEST_F(ValidationTest, LoadReportChecks) {
   EXPECT_EQ(field_of([](auto& b) { b.set_timestamp_ms(86'400'000); }), "timestamp_ms");  // 1970
   EXPECT_EQ(field_of([](auto& b) { b.set_qps(1e300); }), "qps");
   r.set_timestamp_ms(now + 1'000);
-  EXPECT_TRUE(ValidateLoadReport(r, *config_, now).ok()) << "within max_future_skew_s";
+  EXPECT_TRUE(ValidateLoadReport(r, *config_, limits_, now).ok()) << "within max_future_skew_s";
   EXPECT_EQ(field_of([](auto& b) { b.set_timestamp_ms(-5); }), "timestamp_ms");
   EXPECT_EQ(field_of([](auto& b) { b.set_reporter(std::string(400, 'r')); }), "reporter");
 }

@@ -1,0 +1,135 @@
+// Reads the server's sections with the same strict reader as policy's, and checks what relates
+// them to the rest of the file (each agent's feature count against max_features).
+#include "server/server_config.h"
+
+#include <set>
+
+#include "policy/config_reference.h"
+#include "policy/yaml_map.h"
+
+namespace allot {
+namespace {
+
+void ReadServer(YamlMap& s, ServerConfig& c) {
+  s.Read("listen", c.listen);
+  s.Read("metrics_listen", c.metrics_listen);
+  s.Read("min_deadline_ms", c.min_deadline_ms, NonNegative());
+  s.Read("max_features", c.max_features, Positive());
+  s.Read("max_behavior_ids", c.max_behavior_ids, NonNegative());
+  s.Read("max_id_length", c.max_id_length, Positive());
+  s.Read("max_cache_entries", c.max_cache_entries, NonNegative());
+  s.Read("drain_delay_s", c.drain_delay_s, NonNegative());
+  s.Read("shutdown_timeout_s", c.shutdown_timeout_s, Positive());
+  s.Read("reload_poll_s", c.reload_poll_s, NonNegative());
+  s.Read("explain_per_caller_per_s", c.explain_per_caller_per_s, Closed(0, 1e6));
+}
+
+void ReadLogging(YamlMap& s, LoggingConfig& c) {
+  s.Read("level", c.level);
+  s.Read("format", c.format);
+}
+
+const std::map<std::string, std::string>& ServerKeyDocs() {
+  static const std::map<std::string, std::string> docs = {
+      // server
+      {"server", "The gRPC endpoint, request limits and lifecycle."},
+      {"server.listen", "gRPC address. Restart to change (a reload logs and ignores it)."},
+      {"server.metrics_listen", "Prometheus /metrics address. Restart to change."},
+      {"server.min_deadline_ms",
+       "A call with less time left before its deadline is answered with the safe default "
+       "(fallback_reason=deadline) without scoring. Raise it if decisions near the deadline "
+       "arrive too late for your stage to use."},
+      {"server.max_features", "Largest features list accepted (INVALID_ARGUMENT above)."},
+      {"server.max_behavior_ids", "Largest behavior_ids list accepted."},
+      {"server.max_id_length", "Longest request_id, user_id or ReportLoad reporter name accepted."},
+      {"server.max_cache_entries", "Most cached stage outputs one request may describe."},
+      {"server.drain_delay_s",
+       "On SIGTERM, readiness turns NOT_SERVING this long before the server stops taking calls. "
+       "Set it above your load balancer's endpoint propagation time (Kubernetes: a few s)."},
+      {"server.shutdown_timeout_s", "At most this long for calls in flight to finish at shutdown."},
+      {"server.reload_poll_s",
+       "How often the config file is checked for changes (0: only on SIGHUP)."},
+      {"server.explain_per_caller_per_s",
+       "Allocate calls with explain=true allowed per caller (peer address) and second; bursts of "
+       "one second's worth. Explaining scores a request twice and answers with every option. "
+       "0 refuses explain."},
+      // logging
+      {"logging", "Server log output (stderr)."},
+      {"logging.level",
+       "trace, debug, info, warn, error, critical or off. debug also logs every "
+       "fallback and every shadow decision."},
+      {"logging.format", "text, or json for log pipelines (one object per line)."},
+  };
+  return docs;
+}
+
+std::vector<HostSection> Sections(ServerConfig& server, LoggingConfig& logging) {
+  return {{"server", [&server](YamlMap& s) { ReadServer(s, server); }, &ServerKeyDocs()},
+          {"logging", [&logging](YamlMap& s) { ReadLogging(s, logging); }, &ServerKeyDocs()}};
+}
+
+[[noreturn]] void Fail(const std::string& path, const std::string& what) {
+  YamlMap::Fail(path, what);
+}
+
+void Validate(const ServerFileConfig& c) {
+  if (c.server.listen.empty()) Fail("server.listen", "must not be empty");
+  static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
+                                                "error", "critical", "off"};
+  if (!kLevels.count(c.logging.level)) Fail("logging.level", "must be one of trace..off");
+  if (c.logging.format != "text" && c.logging.format != "json") {
+    Fail("logging.format", "must be text or json");
+  }
+  for (size_t i = 0; i < c.allot->agents.size(); ++i) {
+    if (static_cast<int>(c.allot->agents[i].features.size()) > c.server.max_features) {
+      Fail("agents[" + std::to_string(i) + "].features", "exceeds server.max_features");
+    }
+  }
+}
+
+template <typename LoadAllot>
+ServerFileConfig Load(LoadAllot load_allot) {
+  ServerFileConfig out;
+  const std::vector<HostSection> sections = Sections(out.server, out.logging);
+  out.allot = std::make_shared<const AllotConfig>(load_allot(sections));
+  Validate(out);
+  return out;
+}
+
+}  // namespace
+
+ServerFileConfig LoadServerConfigFromString(const std::string& yaml, const std::string& source) {
+  return Load(
+      [&](std::span<const HostSection> host) { return LoadConfigFromString(yaml, source, host); });
+}
+
+ServerFileConfig LoadServerConfigFromFile(const std::string& path) {
+  return Load([&](std::span<const HostSection> host) { return LoadConfigFromFile(path, host); });
+}
+
+ServerFileConfig LoadEmbeddedServerConfig() {
+  return Load([](std::span<const HostSection> host) { return LoadEmbeddedDefaultConfig(host); });
+}
+
+std::vector<HostSection> ServerSectionsForReference() {
+  // Each read fills a fresh scratch value: the recorder takes a key's default from the value
+  // before reading, and a sink kept between reads would hold the last file's values.
+  return {{"server",
+           [](YamlMap& s) {
+             ServerConfig scratch;
+             ReadServer(s, scratch);
+           },
+           &ServerKeyDocs()},
+          {"logging",
+           [](YamlMap& s) {
+             LoggingConfig scratch;
+             ReadLogging(s, scratch);
+           },
+           &ServerKeyDocs()}};
+}
+
+std::string FormatServerConfigReference() {
+  return FormatConfigReference(ServerSectionsForReference());
+}
+
+}  // namespace allot

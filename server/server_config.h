@@ -1,0 +1,57 @@
+// The server's own sections of the config file (`server`, `logging`): the endpoint, request
+// limits, lifecycle and logs. policy/ parses the rest of the same file (AllotConfig) and hands
+// these sections to this reader, so one file and one version describe a running server.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "policy/config.h"
+
+namespace allot {
+
+struct ServerConfig {
+  std::string listen = "0.0.0.0:50051";
+  std::string metrics_listen = "0.0.0.0:9464";
+  double min_deadline_ms = 1.0;  // answer with the safe default when less time remains
+  int max_features = 1024;
+  int max_behavior_ids = 512;
+  int max_id_length = 256;
+  int max_cache_entries = 8;
+  double drain_delay_s = 0.0;        // NOT_SERVING before shutdown, for load balancers to notice
+  double shutdown_timeout_s = 10.0;  // at most this long for calls in the handlers to finish
+  double reload_poll_s = 2.0;        // config file change check interval (0 = SIGHUP only)
+  // Allocate calls with explain set, per caller (peer address) and second; 0 refuses them all.
+  // Explaining scores the request twice and answers with every option, so it is rate-limited.
+  double explain_per_caller_per_s = 2.0;
+
+  bool operator==(const ServerConfig&) const = default;
+};
+
+struct LoggingConfig {
+  std::string level = "info";
+  std::string format = "text";  // "text" or "json"
+
+  bool operator==(const LoggingConfig&) const = default;
+};
+
+// Everything a server reads from its config file.
+struct ServerFileConfig {
+  std::shared_ptr<const AllotConfig> allot;  // decisions, control, models, experiments
+  ServerConfig server;
+  LoggingConfig logging;
+};
+
+// Parse and validate the whole file; throw ConfigError naming the key.
+ServerFileConfig LoadServerConfigFromString(const std::string& yaml, const std::string& source);
+ServerFileConfig LoadServerConfigFromFile(const std::string& path);
+ServerFileConfig LoadEmbeddedServerConfig();
+
+// The reference of every key, the server's sections included (allot-server --config-reference).
+std::string FormatServerConfigReference();
+// The server's sections for the config reference and its tests (they read into scratch values).
+std::vector<HostSection> ServerSectionsForReference();
+
+}  // namespace allot
