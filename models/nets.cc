@@ -2,6 +2,7 @@
 #include "models/nets.h"
 
 #include "policy/action_space.h"
+#include "policy/decision_rules.h"
 
 namespace allot::models {
 
@@ -71,26 +72,13 @@ ChoiceCodes MakeChoiceCodes(const AgentConfig& agent) {
   for (size_t d = 0; d < space.num_decisions(); ++d) {
     const DecisionConfig& decision = agent.decisions[d];
     const int64_t choices = static_cast<int64_t>(space.NumChoices(d));
-    const int64_t options = static_cast<int64_t>(decision.options.size());
-    const int64_t width = decision.kind == DecisionKind::kLink ? options
-                          : decision.kind == DecisionKind::kSwitch
-                              ? 1
-                              : std::max<int64_t>(1, options - 1);
+    const int64_t width = static_cast<int64_t>(ChoiceCodeWidth(decision));
     torch::Tensor code = torch::zeros({choices, width});
-    auto c = code.accessor<float, 2>();
+    float* rows = code.data_ptr<float>();
     for (int64_t k = 0; k < choices; ++k) {
       const uint32_t choice = space.ChoiceValue(d, static_cast<size_t>(k));
-      if (decision.kind == DecisionKind::kLink) {
-        for (int64_t o = 0; o < options; ++o) c[k][o] = (choice >> o) & 1u ? 1.0f : 0.0f;
-      } else if (decision.kind == DecisionKind::kSwitch) {
-        c[k][0] = static_cast<float>(choice);
-      } else {  // thermometer: one bit per shorter length
-        int64_t bit = 0;
-        for (const OptionConfig& o : decision.options) {
-          if (o.queue_length < decision.options[choice].queue_length && bit < width)
-            c[k][bit++] = 1;
-        }
-      }
+      EncodeChoice(decision, choice,
+                   std::span<float>(rows + k * width, static_cast<size_t>(width)));
     }
     codes.push_back(code);
   }

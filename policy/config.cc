@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "policy/config_reference.h"
+#include "policy/decision_rules.h"
 #include "policy/yaml_map.h"
 
 namespace allot {
@@ -19,11 +20,6 @@ namespace {
 
 [[noreturn]] void Fail(const std::string& path, const std::string& what) {
   YamlMap::Fail(path, what);
-}
-
-DecisionKind ParseKind(const std::string& text, const std::string& path) {
-  if (const auto kind = ParseDecisionKind(text)) return *kind;
-  Fail(path, "must be one of link, switch, queue (got '" + text + "')");
 }
 
 void ReadOption(YamlMap& r, DecisionKind kind, OptionConfig& option) {
@@ -41,9 +37,7 @@ void ReadOption(YamlMap& r, DecisionKind kind, OptionConfig& option) {
 
 void ReadDecision(YamlMap& r, DecisionConfig& decision) {
   r.Read("name", decision.name);
-  std::string kind = "queue";
-  r.Read("kind", kind);
-  decision.kind = ParseKind(kind, r.Child("kind"));
+  r.ReadEnum("kind", decision.kind, kDecisionKinds);
   r.Read("min_selected", decision.min_selected);
   r.Read("max_selected", decision.max_selected);
   r.ReadStrings("safe_default", decision.safe_default);
@@ -286,23 +280,7 @@ void ValidateDecision(const DecisionConfig& d, const std::string& path, int buck
       if (cost < 0) Fail(opath + ".module_cost_ms." + module, "must be >= 0");
     }
   }
-  switch (d.kind) {
-    case DecisionKind::kLink:
-      if (n > 12) Fail(path + ".options", "at most 12 channels (subsets are enumerated)");
-      if (d.min_selected < 0 || d.min_selected > n) Fail(path + ".min_selected", "out of range");
-      if (d.max_selected < 0 || d.max_selected > n) Fail(path + ".max_selected", "out of range");
-      if (d.max_selected != 0 && d.max_selected < d.min_selected) {
-        Fail(path + ".max_selected", "must be >= min_selected");
-      }
-      break;
-    case DecisionKind::kSwitch:
-      if (n != 2 || d.options[0].label != "off" || d.options[1].label != "on") {
-        Fail(path + ".options", "a switch has exactly two options named off, on (in that order)");
-      }
-      break;
-    case DecisionKind::kQueue:
-      break;
-  }
+  ValidateDecisionShape(d, path);
   const std::string dpath = path + ".safe_default";
   if (d.safe_default.empty()) Fail(dpath, "must not be empty");
   if (d.kind != DecisionKind::kLink && d.safe_default.size() != 1)
@@ -434,8 +412,7 @@ void Validate(const AllotConfig& c) {
     for (size_t d = 0; d < a.decisions.size(); ++d) {
       const DecisionConfig& decision = a.decisions[d];
       ValidateDecision(decision, Indexed(p + ".decisions", d), c.value_model.num_buckets());
-      joint *= decision.kind == DecisionKind::kLink ? std::pow(2.0, decision.options.size())
-                                                    : static_cast<double>(decision.options.size());
+      joint *= ChoiceCount(decision);
     }
     if (joint > 4096) Fail(p + ".decisions", "more than 4096 joint actions");
   }

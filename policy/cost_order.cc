@@ -2,69 +2,24 @@
 #include "policy/cost_order.h"
 
 #include <algorithm>
-#include <bit>
 #include <numeric>
 
+#include "policy/decision_rules.h"
+
 namespace allot {
-namespace {
-
-// The option index of the next shorter queue, or -1 for the shortest.
-int ShorterQueue(const DecisionConfig& d, uint32_t option) {
-  int best = -1;
-  for (size_t o = 0; o < d.options.size(); ++o) {
-    if (d.options[o].queue_length >= d.options[option].queue_length) continue;
-    if (best < 0 || d.options[o].queue_length > d.options[static_cast<size_t>(best)].queue_length)
-      best = static_cast<int>(o);
-  }
-  return best;
-}
-
-// How many cheaper steps lie below a choice: a topological level (neighbours are one below).
-int Level(const DecisionConfig& d, uint32_t choice) {
-  switch (d.kind) {
-    case DecisionKind::kLink:
-      return std::popcount(choice);
-    case DecisionKind::kSwitch:
-      return static_cast<int>(choice);
-    case DecisionKind::kQueue: {
-      int level = 0;
-      for (const OptionConfig& o : d.options)
-        level += o.queue_length < d.options[choice].queue_length;
-      return level;
-    }
-  }
-  return 0;
-}
-
-}  // namespace
-
 CostOrder::CostOrder(const AgentConfig& agent, const ActionSpace& space) {
   const size_t n = space.size();
   std::vector<int> level(n, 0);
   offsets_.reserve(n + 1);
   offsets_.push_back(0);
-  std::vector<uint32_t> choices;
+  std::vector<uint32_t> choices, cheaper;
   for (size_t j = 0; j < n; ++j) {
     const auto own = space.Choices(j);
     for (size_t d = 0; d < own.size(); ++d) {
       const DecisionConfig& decision = agent.decisions[d];
-      level[j] += Level(decision, own[d]);
-      std::vector<uint32_t> cheaper;
-      switch (decision.kind) {
-        case DecisionKind::kLink:
-          for (uint32_t bits = own[d]; bits; bits &= bits - 1) {
-            const uint32_t lowest = bits & (~bits + 1);
-            cheaper.push_back(own[d] & ~lowest);  // the set without one of its channels
-          }
-          break;
-        case DecisionKind::kSwitch:
-          if (own[d] == 1) cheaper.push_back(0);
-          break;
-        case DecisionKind::kQueue:
-          if (const int shorter = ShorterQueue(decision, own[d]); shorter >= 0)
-            cheaper.push_back(static_cast<uint32_t>(shorter));
-          break;
-      }
+      level[j] += CostLevel(decision, own[d]);
+      cheaper.clear();
+      AppendCheaperChoices(decision, own[d], cheaper);
       for (uint32_t c : cheaper) {
         choices.assign(own.begin(), own.end());
         choices[d] = c;

@@ -4,22 +4,11 @@
 namespace allot {
 
 const char* DecisionKindName(DecisionKind kind) {
-  switch (kind) {
-    case DecisionKind::kLink:
-      return "link";
-    case DecisionKind::kSwitch:
-      return "switch";
-    case DecisionKind::kQueue:
-      return "queue";
-  }
-  return "unknown";
+  return NameOf(kDecisionKinds, kind).data();  // the table's literals are NUL-terminated
 }
 
 std::optional<DecisionKind> ParseDecisionKind(std::string_view name) {
-  for (DecisionKind kind : {DecisionKind::kLink, DecisionKind::kSwitch, DecisionKind::kQueue}) {
-    if (name == DecisionKindName(kind)) return kind;
-  }
-  return std::nullopt;
+  return ParseName(kDecisionKinds, name);
 }
 
 }  // namespace allot

@@ -8,11 +8,16 @@
 #include <optional>
 #include <string_view>
 
+#include "policy/named_enum.h"
+
 namespace allot {
 
 enum class DecisionKind { kLink, kSwitch, kQueue };
 
 // "link", "switch", "queue": in configs, schemas, metrics and labels.
+inline constexpr EnumNames<DecisionKind, 3> kDecisionKinds{{{DecisionKind::kLink, "link"},
+                                                            {DecisionKind::kSwitch, "switch"},
+                                                            {DecisionKind::kQueue, "queue"}}};
 const char* DecisionKindName(DecisionKind kind);
 std::optional<DecisionKind> ParseDecisionKind(std::string_view name);
 

@@ -9,6 +9,7 @@
 #include "policy/analytic_scorer.h"
 #include "policy/cost_order.h"
 #include "policy/decision_rule.h"
+#include "policy/decision_rules.h"
 
 namespace allot {
 namespace {
@@ -18,6 +19,51 @@ AgentScores Scores(std::vector<double> value, std::vector<double> cost) {
   s.value = std::move(value);
   s.cost = std::move(cost);
   return s;
+}
+
+DecisionConfig Decision(DecisionKind kind, const std::vector<int>& lengths_or_options) {
+  DecisionConfig d;
+  d.kind = kind;
+  for (const int v : lengths_or_options) {
+    OptionConfig o;
+    o.queue_length = v;
+    o.label = kind == DecisionKind::kSwitch ? (v ? "on" : "off") : std::to_string(v);
+    d.options.push_back(o);
+  }
+  return d;
+}
+
+// Each kind's rules in one place: cheaper steps, levels, and the models' choice code.
+TEST(DecisionKindRulesTest, CheaperStepsLevelsAndCodesFollowTheKind) {
+  std::vector<uint32_t> cheaper;
+  const DecisionConfig link = Decision(DecisionKind::kLink, {0, 1, 2});
+  AppendCheaperChoices(link, 0b101, cheaper);
+  EXPECT_EQ(cheaper, (std::vector<uint32_t>{0b100, 0b001}));
+  EXPECT_EQ(CostLevel(link, 0b101), 2);
+  std::vector<float> code(ChoiceCodeWidth(link));
+  EncodeChoice(link, 0b101, code);
+  EXPECT_EQ(code, (std::vector<float>{1, 0, 1}));
+
+  const DecisionConfig queue = Decision(DecisionKind::kQueue, {200, 50, 100});
+  cheaper.clear();
+  AppendCheaperChoices(queue, 0, cheaper);  // 200: the next shorter is 100 (option 2)
+  EXPECT_EQ(cheaper, (std::vector<uint32_t>{2}));
+  cheaper.clear();
+  AppendCheaperChoices(queue, 1, cheaper);  // 50 is the shortest
+  EXPECT_TRUE(cheaper.empty());
+  EXPECT_EQ(CostLevel(queue, 0), 2);
+  code.assign(ChoiceCodeWidth(queue), -1.0f);
+  EncodeChoice(queue, 2, code);  // 100: one shorter length
+  EXPECT_EQ(code, (std::vector<float>{1, 0}));
+
+  const DecisionConfig toggle = Decision(DecisionKind::kSwitch, {0, 1});
+  cheaper.clear();
+  AppendCheaperChoices(toggle, 1, cheaper);
+  EXPECT_EQ(cheaper, (std::vector<uint32_t>{0}));
+  EXPECT_EQ(ChoiceCodeWidth(toggle), 1u);
+  EXPECT_DOUBLE_EQ(ChoiceCount(link), 8.0);
+  EXPECT_DOUBLE_EQ(ChoiceCount(queue), 3.0);
+  EXPECT_THROW(ValidateDecisionShape(Decision(DecisionKind::kSwitch, {1, 0}), "d"), ConfigError);
 }
 
 TEST(DecisionRuleTest, PicksArgmaxOfValueMinusPricedCost) {
