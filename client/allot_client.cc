@@ -2,9 +2,35 @@
 // or fails because of, the allocator.
 #include "client/allot_client.h"
 
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace allot {
+
+namespace {
+
+std::string ReadPem(const std::string& path, const char* flag) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(std::string(flag) + ": cannot read '" + path + "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const ClientTls& tls,
+                                           grpc::ChannelArguments args) {
+  if (tls.ca_file.empty())
+    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadPem(tls.ca_file, "ca_file");
+  if (!tls.cert_file.empty()) ssl.pem_cert_chain = ReadPem(tls.cert_file, "cert_file");
+  if (!tls.key_file.empty()) ssl.pem_private_key = ReadPem(tls.key_file, "key_file");
+  if (!tls.server_name.empty()) args.SetSslTargetNameOverride(tls.server_name);
+  return grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
+}
 
 RequestBuilder::RequestBuilder(std::string agent, const std::map<std::string, int>* feature_index,
                                size_t width)

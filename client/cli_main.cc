@@ -14,7 +14,10 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: allot-cli --target HOST:PORT COMMAND [ARGS]\n"
+    "usage: allot-cli --target HOST:PORT [TLS FLAGS] COMMAND [ARGS]\n"
+    "  TLS flags (a server with server.tls): --tls-ca FILE (its CA), --tls-cert FILE and\n"
+    "  --tls-key FILE (this client's, for mutual TLS), --tls-server-name NAME (the name in the\n"
+    "  server's certificate when the target address is not)\n"
     "  state                                    modules, compute price, load and agent schemas\n"
     "  allocate AGENT [--user ID] [FEATURE=VALUE ...]\n"
     "                                           one Allocate call (unset features are 0; the\n"
@@ -196,16 +199,30 @@ int Demo(allot::AllotClient& client) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   std::string target;
-  if (args.size() >= 2 && args[0] == "--target") {
-    target = args[1];
+  allot::ClientTls tls;
+  const std::map<std::string, std::string*> flags = {{"--target", &target},
+                                                     {"--tls-ca", &tls.ca_file},
+                                                     {"--tls-cert", &tls.cert_file},
+                                                     {"--tls-key", &tls.key_file},
+                                                     {"--tls-server-name", &tls.server_name}};
+  while (!args.empty() && flags.count(args[0])) {
+    if (args.size() < 2) return Fail(args[0] + " needs a value\n" + kUsage, 2);
+    *flags.at(args[0]) = args[1];
     args.erase(args.begin(), args.begin() + 2);
   }
   if (target.empty() || args.empty())
     return Fail(std::string("missing --target or command\n") + kUsage, 2);
+  if (tls.cert_file.empty() != tls.key_file.empty())
+    return Fail("--tls-cert and --tls-key go together", 2);
   allot::ClientOptions options;
   options.allocate_timeout = std::chrono::milliseconds(1000);
-  allot::AllotClient client(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()),
-                            options);
+  std::shared_ptr<grpc::Channel> channel;
+  try {
+    channel = allot::MakeChannel(target, tls);
+  } catch (const std::exception& e) {
+    return Fail(e.what(), 2);
+  }
+  allot::AllotClient client(channel, options);
   if (grpc::Status s = client.LoadSchema(); !s.ok())
     return Fail("cannot reach " + target + ": " + s.error_message());
   const std::string& command = args[0];

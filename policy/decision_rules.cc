@@ -68,7 +68,7 @@ size_t ChoiceCodeWidth(const DecisionConfig& d) {
     case DecisionKind::kSwitch:
       return 1;
     case DecisionKind::kQueue:
-      return std::max<size_t>(1, d.options.size() - 1);
+      return d.options.size() > 1 ? d.options.size() - 1 : 1;
   }
   return 1;
 }

@@ -11,6 +11,7 @@
 
 #include "server/proto_convert.h"
 #include "server/request_validation.h"
+#include "server/tls.h"
 
 namespace allot {
 namespace {
@@ -315,6 +316,13 @@ grpc::Status AllocatorService::DoReportLoad(const grpc::CallbackServerContext& c
                                             const v1::LoadReport& request) {
   const std::shared_ptr<const ServingSnapshot> serving = serving_.load();
   const AllotConfig& config = *serving->policy->config;
+  // Who reports is checked before what: with mutual TLS, only allowed certificates set load.
+  if (!MayReport(serving->server.tls, PeerIdentities(context))) {
+    metrics_.CountLoadReport(ReportOutcome::kNotAllowed);
+    return {grpc::StatusCode::PERMISSION_DENIED,
+            "reporter: the caller's certificate identity is not in "
+            "server.tls.reporter_identities"};
+  }
   const ValidationResult valid =
       ValidateLoadReport(request, config, serving->server, clock_.NowMs());
   if (!valid.ok()) {

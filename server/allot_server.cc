@@ -13,6 +13,7 @@
 #include "models/bundle.h"
 #include "policy/analytic_scorer.h"
 #include "server/logging.h"
+#include "server/tls.h"
 
 namespace allot {
 namespace {
@@ -110,6 +111,9 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   const ServerFileConfig file = self->LoadConfig();
   const std::shared_ptr<const AllotConfig>& config = file.allot;
   const ServerConfig& settings = file.server;
+  // The logging this file asks for, whatever the caller configured before (they may differ if
+  // the file changed since): what logging_ says is what is in force.
+  ConfigureLogging(file.logging.level, file.logging.format);
   self->logging_ = file.logging;
 
   try {
@@ -161,7 +165,7 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   // gRPC binds with SO_REUSEPORT by default: a second server on the same port would start and
   // take half of the connections. A port in use must fail the start instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(settings.listen, grpc::InsecureServerCredentials(), &self->port_);
+  builder.AddListeningPort(settings.listen, MakeServerCredentials(settings.tls), &self->port_);
   builder.RegisterService(self->service_.get());
   self->server_ = builder.BuildAndStart();
   if (!self->server_ || self->port_ == 0) {
@@ -214,9 +218,16 @@ bool AllotServer::Reload() {
     return false;
   }
   if (file.server.listen != current_settings.listen ||
-      file.server.metrics_listen != current_settings.metrics_listen) {
-    spdlog::warn("reload: listen addresses changed; they take effect only after a restart");
+      file.server.metrics_listen != current_settings.metrics_listen ||
+      file.server.tls != current_settings.tls) {
+    spdlog::warn(
+        "reload: listen addresses or server.tls changed; they take effect only after a restart");
   }
+  // The transport keeps the addresses and TLS it started with, and so does the identity check on
+  // top of it: settings() says what is in force.
+  file.server.listen = current_settings.listen;
+  file.server.metrics_listen = current_settings.metrics_listen;
+  file.server.tls = current_settings.tls;
   if (file.logging != logging_) ConfigureLogging(file.logging.level, file.logging.format);
   logging_ = file.logging;
   CommitExperiments(std::move(experiments));
@@ -430,8 +441,12 @@ void AllotServer::UpdateReadiness() {
 void AllotServer::WatchConfigFile() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    const auto poll = std::chrono::duration<double>(settings().reload_poll_s);
-    cv_.wait_for(lock, poll, [this] { return stopping_; });
+    // A reload may set reload_poll_s to 0: then only SIGHUP reloads, and the watcher only looks
+    // once a second whether polling is back on.
+    const double poll_s = settings().reload_poll_s;
+    cv_.wait_for(lock, std::chrono::duration<double>(poll_s > 0 ? poll_s : 1.0),
+                 [this] { return stopping_; });
+    if (poll_s <= 0) continue;
     if (stopping_) break;
     std::string now = FileContents(options_.config_path);
     if (now == watched_contents_) continue;

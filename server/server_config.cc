@@ -22,6 +22,13 @@ void ReadServer(YamlMap& s, ServerConfig& c) {
   s.Read("shutdown_timeout_s", c.shutdown_timeout_s, Positive());
   s.Read("reload_poll_s", c.reload_poll_s, NonNegative());
   s.Read("explain_per_caller_per_s", c.explain_per_caller_per_s, Closed(0, 1e6));
+  s.ReadMap("tls", [&](YamlMap& t) {
+    t.Read("cert_file", c.tls.cert_file);
+    t.Read("key_file", c.tls.key_file);
+    t.Read("client_ca_file", c.tls.client_ca_file);
+    t.Read("refresh_s", c.tls.refresh_s, Closed(1, 86400));
+    t.ReadStrings("reporter_identities", c.tls.reporter_identities);
+  });
 }
 
 void ReadLogging(YamlMap& s, LoggingConfig& c) {
@@ -49,6 +56,21 @@ const std::map<std::string, std::string>& ServerKeyDocs() {
       {"server.shutdown_timeout_s", "At most this long for calls in flight to finish at shutdown."},
       {"server.reload_poll_s",
        "How often the config file is checked for changes (0: only on SIGHUP)."},
+      {"server.tls",
+       "TLS on the gRPC port (gRPC's own credentials). Without it the port is plaintext: keep it "
+       "inside the cluster's network policy. Changing these settings needs a restart; the "
+       "certificate files themselves are re-read every refresh_s."},
+      {"server.tls.cert_file", "PEM certificate chain of the server; empty: no TLS."},
+      {"server.tls.key_file", "PEM private key of cert_file."},
+      {"server.tls.client_ca_file",
+       "PEM CA bundle; set, every caller must present a certificate it signed (mutual TLS)."},
+      {"server.tls.refresh_s",
+       "How often the three files are re-read: rotate certificates by replacing the files."},
+      {"server.tls.reporter_identities",
+       "With mutual TLS: certificate identities (subject alternative names, else the common "
+       "name) allowed to call ReportLoad; others get PERMISSION_DENIED. Empty: any caller with "
+       "a valid certificate. This authenticates who reports load, which telemetry.report_load."
+       "reporters (a self-declared name) cannot."},
       {"server.explain_per_caller_per_s",
        "Allocate calls with explain=true allowed per caller (peer address) and second; bursts of "
        "one second's worth. Explaining scores a request twice and answers with every option. "
@@ -74,6 +96,19 @@ std::vector<HostSection> Sections(ServerConfig& server, LoggingConfig& logging) 
 
 void Validate(const ServerFileConfig& c) {
   if (c.server.listen.empty()) Fail("server.listen", "must not be empty");
+  const TlsConfig& tls = c.server.tls;
+  if (tls.cert_file.empty() != tls.key_file.empty())
+    Fail(tls.cert_file.empty() ? "server.tls.cert_file" : "server.tls.key_file",
+         "cert_file and key_file go together");
+  if (!tls.client_ca_file.empty() && !tls.enabled())
+    Fail("server.tls.client_ca_file", "needs server.tls.cert_file (mutual TLS is TLS)");
+  if (!tls.reporter_identities.empty() && tls.client_ca_file.empty())
+    Fail("server.tls.reporter_identities",
+         "needs server.tls.client_ca_file: without client certificates there is no identity");
+  for (size_t i = 0; i < tls.reporter_identities.size(); ++i) {
+    if (tls.reporter_identities[i].empty())
+      Fail("server.tls.reporter_identities[" + std::to_string(i) + "]", "is empty");
+  }
   static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
                                                 "error", "critical", "off"};
   if (!kLevels.count(c.logging.level)) Fail("logging.level", "must be one of trace..off");

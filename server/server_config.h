@@ -12,6 +12,21 @@
 
 namespace allot {
 
+// TLS on the gRPC port, with gRPC's own credentials. The files are re-read every refresh_s, so
+// certificates rotate without a restart; the other settings take effect at the next start.
+struct TlsConfig {
+  std::string cert_file;       // PEM certificate chain; empty = plaintext (no TLS)
+  std::string key_file;        // PEM private key of cert_file
+  std::string client_ca_file;  // set: mutual TLS, callers need a certificate signed by it
+  int refresh_s = 60;
+  // With mutual TLS: the certificate identities (subject alternative names, else the common name)
+  // allowed to call ReportLoad; empty = any caller with a valid certificate.
+  std::vector<std::string> reporter_identities;
+
+  bool enabled() const { return !cert_file.empty(); }
+  bool operator==(const TlsConfig&) const = default;
+};
+
 struct ServerConfig {
   std::string listen = "0.0.0.0:50051";
   std::string metrics_listen = "0.0.0.0:9464";
@@ -26,6 +41,7 @@ struct ServerConfig {
   // Allocate calls with explain set, per caller (peer address) and second; 0 refuses them all.
   // Explaining scores the request twice and answers with every option, so it is rate-limited.
   double explain_per_caller_per_s = 2.0;
+  TlsConfig tls;
 
   bool operator==(const ServerConfig&) const = default;
 };
