@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -20,7 +22,9 @@ constexpr char kUsage[] =
     "usage: allot-bench --target HOST:PORT [--method allocate|health|compare] [--mode "
     "closed|open]\n"
     "                   [--concurrency N] [--rate QPS] [--duration S] [--warmup S] [--rounds R]\n"
-    "                   [--agent NAME] [--timeout-ms MS] [--channels N] [--seed N]\n"
+    "                   [--agent NAME] [--timeout-ms MS] [--channels N] [--seed N] [--outcomes]\n"
+    "  --outcomes: an Allocate succeeds when the server answers, fallbacks included, and each\n"
+    "  round prints how calls ended (scored, server fallback by reason, client error by status)\n"
     "  compare (default) runs Allocate and health Check alternately R times and prints the ratio\n"
     "  of median QPS (closed loop) or of p99 latency (open loop).\n";
 
@@ -37,6 +41,7 @@ struct Flags {
   double timeout_ms = 100;
   int channels = 2;
   uint32_t seed = 42;
+  bool outcomes = false;
 };
 
 [[noreturn]] void Usage(const std::string& message) {
@@ -48,6 +53,10 @@ Flags Parse(int argc, char** argv) {
   Flags f;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--outcomes") {
+      f.outcomes = true;
+      continue;
+    }
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
       std::exit(0);
@@ -150,12 +159,32 @@ int main(int argc, char** argv) {
   for (const auto& ch : channels) health.push_back(grpc::health::v1::Health::NewStub(ch));
 
   std::atomic<uint64_t> counter{0};
+  std::mutex outcomes_mu;
+  std::map<std::string, uint64_t> outcomes;  // guarded by outcomes_mu
   const allot::bench::IssueFn allocate = [&](std::function<void(bool)> done) {
     const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
-    clients[n % clients.size()]->AllocateAsync(requests[n % requests.size()],
-                                               [done = std::move(done)](allot::AllocationResult r) {
-                                                 done(r.from_server && !r.response.fallback());
-                                               });
+    clients[n % clients.size()]->AllocateAsync(
+        requests[n % requests.size()], [&, done = std::move(done)](allot::AllocationResult r) {
+          if (flags.outcomes) {
+            const std::string how =
+                !r.from_server          ? "client:" + std::to_string(r.status.error_code())
+                : r.response.fallback() ? "fallback:" + r.response.fallback_reason()
+                                        : "scored";
+            std::lock_guard<std::mutex> lock(outcomes_mu);
+            ++outcomes[how];
+          }
+          done(flags.outcomes ? r.from_server : r.from_server && !r.response.fallback());
+        });
+  };
+  const auto print_outcomes = [&] {
+    std::lock_guard<std::mutex> lock(outcomes_mu);
+    if (!flags.outcomes) return;
+    std::printf(
+        "outcomes, warm-up included (client:N is a gRPC status code, 4 = DEADLINE_EXCEEDED):");
+    for (const auto& [how, count] : outcomes)
+      std::printf(" %s=%llu", how.c_str(), static_cast<unsigned long long>(count));
+    std::printf("\n");
+    outcomes.clear();
   };
   const allot::bench::IssueFn check = [&](std::function<void(bool)> done) {
     struct Call {
@@ -194,6 +223,7 @@ int main(int argc, char** argv) {
       alloc_results.push_back(allot::bench::RunLoad(allocate, options));
       std::printf("%s\n",
                   allot::bench::FormatResult("Allocate", options, alloc_results.back()).c_str());
+      print_outcomes();
     }
     if (flags.method != "allocate") {
       health_results.push_back(allot::bench::RunLoad(check, options));

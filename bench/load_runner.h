@@ -28,6 +28,7 @@ struct LoadResult {
   // Latency percentiles in microseconds. Open loop measures from the intended send time, so a
   // stalled server shows up as queueing delay instead of being hidden (no coordinated omission).
   double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
+  double ok_p99_us = 0;  // of the calls that succeeded only
 };
 
 LoadResult RunLoad(const IssueFn& issue, const LoadOptions& options);

@@ -18,17 +18,20 @@ if [[ ${ALLOT_SKIP_SANITIZERS:-0} != 1 ]]; then
     -DALLOT_WERROR=ON -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14
   bash tests/fuzz/run.sh build-fuzz "${ALLOT_FUZZ_SECONDS:-60}"
 
-  # ThreadSanitizer over the policy's concurrent code. The live-server tests are not run here:
+  # ThreadSanitizer over the policy's concurrent code and the server's threads (control runner,
+  # bundle watcher, metrics) in a binary without gRPC. The live-server tests are not run here:
   # Debian's gRPC and Abseil are not instrumented and synchronise through futexes TSan cannot
   # see, so their inlined headers report races that are not there (tests/tsan.supp).
-  ALLOT_TARGETS=allot_unit_tests bash scripts/build.sh build-tsan -DALLOT_TSAN=ON \
-    -DALLOT_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  ALLOT_TARGETS="allot_unit_tests allot_tsan_server_tests" bash scripts/build.sh build-tsan \
+    -DALLOT_TSAN=ON -DALLOT_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
   # The controllers' settling tests are long single-threaded simulations (two minutes under
   # TSan) with nothing concurrent to check; everything else, the engine's threaded tests among
   # them, runs.
   (cd build-tsan && TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/../tests/tsan.supp" \
     ./allot_unit_tests --gtest_brief=1 \
-    --gtest_filter='-ControlLoopTest.Mpc*:Kinds/ControllerKindTest.*')
+    --gtest_filter='-ControlLoopTest.Mpc*:Kinds/ControllerKindTest.*' &&
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/../tests/tsan.supp" \
+    ./allot_tsan_server_tests --gtest_brief=1)
 
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_container_overflow=0
   export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
