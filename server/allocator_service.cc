@@ -32,8 +32,13 @@ double RemainingMs(const grpc::CallbackServerContext& context) {
 }
 
 // The body parsed as the method's message, or INVALID_ARGUMENT naming the message it is not.
+// A call that ended before its message arrived (the caller cancelled, or its deadline passed
+// while the call waited in the transport, as under overload) has no body at all: CANCELLED, and
+// not the caller's mistake.
 template <typename Message>
 grpc::Status ParseBody(const grpc::ByteBuffer& body, Message* message) {
+  if (!body.Valid())
+    return {grpc::StatusCode::CANCELLED, "request: the call ended before its message arrived"};
   grpc::ByteBuffer copy(body);  // Deserialize consumes its buffer; the copy shares the slices
   if (grpc::SerializationTraits<Message>::Deserialize(&copy, message).ok()) return grpc::Status::OK;
   return {grpc::StatusCode::INVALID_ARGUMENT,
@@ -108,7 +113,8 @@ grpc::ServerUnaryReactor* AllocatorService::Allocate(grpc::CallbackServerContext
   ShadowTask shadow;
   grpc::Status status = ParseBody(*body, &request);
   if (!status.ok()) {
-    metrics_.CountInvalid(RpcMethod::kAllocate, "request");
+    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)
+      metrics_.CountInvalid(RpcMethod::kAllocate, "request");
   } else {
     try {
       status = DoAllocate(context, request, &response, &shadow);
@@ -303,7 +309,8 @@ grpc::ServerUnaryReactor* AllocatorService::ReportLoad(grpc::CallbackServerConte
   v1::LoadReport request;
   grpc::Status status = ParseBody(*body, &request);
   if (!status.ok()) {
-    metrics_.CountInvalid(RpcMethod::kReportLoad, "request");
+    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)
+      metrics_.CountInvalid(RpcMethod::kReportLoad, "request");
   } else {
     status = DoReportLoad(*context, request);
     if (status.ok()) status = SerializeBody(v1::ReportLoadResponse(), response_body);
@@ -356,7 +363,8 @@ grpc::ServerUnaryReactor* AllocatorService::GetControlState(grpc::CallbackServer
   v1::GetControlStateRequest request;
   grpc::Status status = ParseBody(*body, &request);
   if (!status.ok()) {
-    metrics_.CountInvalid(RpcMethod::kGetControlState, "request");
+    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)
+      metrics_.CountInvalid(RpcMethod::kGetControlState, "request");
   } else {
     v1::ControlState state;
     FillControlState(&state);

@@ -178,6 +178,47 @@ TEST(ServerTest, ABodyThatIsNotTheMessageIsRefusedSayingSo) {
             std::string::npos);
 }
 
+// A call cancelled before its message arrives (as when a deadline passes while it waits in the
+// transport under overload) reaches the handler with no body: it is counted as cancelled, not as
+// a bad request, so overload does not look like broken clients.
+TEST(ServerTest, ACallCancelledBeforeItsMessageIsNotCountedAsInvalid) {
+  TestServer server;
+  grpc::GenericStub generic(server.channel());
+  grpc::CompletionQueue cq;
+  for (int i = 0; i < 5; ++i) {
+    grpc::ClientContext context;
+    const auto call = generic.PrepareCall(&context, "/allot.v1.Allocator/Allocate", &cq);
+    call->StartCall(reinterpret_cast<void*>(1));  // headers only, no message
+    void* tag = nullptr;
+    bool ok = false;
+    ASSERT_TRUE(cq.Next(&tag, &ok));
+    context.TryCancel();
+    grpc::Status status;
+    call->Finish(&status, reinterpret_cast<void*>(2));
+    ASSERT_TRUE(cq.Next(&tag, &ok));
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  }
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
+  std::string metrics;
+  for (int i = 0; i < 100; ++i) {  // the server sees the cancellations asynchronously
+    metrics = server.ScrapeMetrics();
+    if (metrics.find(R"(allot_rpc_duration_seconds_count{code="CANCELLED",method="Allocate"} 5)") !=
+        std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(
+      metrics.find(R"(allot_rpc_duration_seconds_count{code="CANCELLED",method="Allocate"} 5)"),
+      std::string::npos)
+      << "the handler did not see the cancelled calls";
+  EXPECT_EQ(metrics.find(R"(allot_invalid_requests_total{field="request",method="Allocate"} )"),
+            metrics.find(R"(allot_invalid_requests_total{field="request",method="Allocate"} 0)"));
+}
+
 TEST(ServerTest, TooLittleDeadlineLeftAnswersWithTheSafeDefault) {
   TestServer server(DefaultConfigWith("min_deadline_ms: 1.0", "min_deadline_ms: 60000"));
   auto stub = server.stub();
