@@ -142,6 +142,10 @@ struct FastAgent {
   std::vector<Dense> encoder;  // MLP encoder (not recurrent)
   Vec head_w;                  // mean of the K linear heads
   float head_b = 0;
+  // Floats of the largest layer output over every joint action at once: the per-request
+  // buffers are reserved to it, since RunRestRows swaps them between callers and a smaller one
+  // would otherwise grow again on the request path after another agent's call.
+  size_t widest_rows = 0;
 };
 
 class FastScorer final : public ActionScorer {
@@ -163,6 +167,8 @@ class FastScorer final : public ActionScorer {
       return false;
     const FastAgent& a = agents_[index];
     thread_local Vec scratch, pre, obs, q, log_cost;
+    scratch.reserve(a.widest_rows);
+    pre.reserve(a.widest_rows);
     // User value and bucket.
     pre.resize(static_cast<size_t>(a.value.deep.front().out));
     a.value.deep.front().Apply(features.data(), pre.data());
@@ -228,6 +234,8 @@ class FastScorer final : public ActionScorer {
     const size_t n = a.joint_digits.size();
     if (!a.recurrent) {
       thread_local Vec base, h, scratch;
+      h.reserve(a.widest_rows);
+      scratch.reserve(a.widest_rows);
       JointPreActivations(a, a.encoder.front(), obs, base, h);
       RunRestRows(a.encoder, static_cast<int>(n), h, scratch);
       Relu(h.data(), n * static_cast<size_t>(H));
@@ -291,6 +299,7 @@ class FastScorer final : public ActionScorer {
     const size_t n = a.joint_digits.size();
     const size_t in = static_cast<size_t>(net.in);
     thread_local Vec base, pre, x;
+    pre.reserve(a.widest_rows);
     JointPreActivations(a, net.deep.front(), obs, base, pre);
     x.assign(n * in, 0.0f);
     for (size_t j = 0; j < n; ++j) {
@@ -359,6 +368,10 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
     }
     a.head_w = Copy(q->fused_heads->weight.mean(0));
     a.head_b = q->fused_heads->bias.mean().item<float>();
+    size_t widest = static_cast<size_t>(a.hidden);
+    for (const auto* layers : {&a.value.deep, &a.cost.deep, &a.encoder})
+      for (const Dense& layer : *layers) widest = std::max(widest, static_cast<size_t>(layer.out));
+    a.widest_rows = a.joint_digits.size() * widest;
     agents.push_back(std::move(a));
     serving.emplace_back(config, i, calib_a[i], calib_b[i]);
   }
