@@ -113,7 +113,7 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   const ServerConfig& settings = file.server;
   // The logging this file asks for, whatever the caller configured before (they may differ if
   // the file changed since): what logging_ says is what is in force.
-  ConfigureLogging(file.logging.level, file.logging.format);
+  ConfigureLogging(file.logging.level_name(), file.logging.format_name());
   self->logging_ = file.logging;
 
   try {
@@ -228,7 +228,8 @@ bool AllotServer::Reload() {
   file.server.listen = current_settings.listen;
   file.server.metrics_listen = current_settings.metrics_listen;
   file.server.tls = current_settings.tls;
-  if (file.logging != logging_) ConfigureLogging(file.logging.level, file.logging.format);
+  if (file.logging != logging_)
+    ConfigureLogging(file.logging.level_name(), file.logging.format_name());
   logging_ = file.logging;
   CommitExperiments(std::move(experiments));
   Install(next, file.server);

@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
     std::cout << "config " << config.source << " is valid (version " << config.version << ")\n";
     return 0;
   }
-  allot::ConfigureLogging(file.logging.level, file.logging.format);
+  allot::ConfigureLogging(file.logging.level_name(), file.logging.format_name());
 
   // Signals reach a handler that only writes the signal number to a pipe (async-signal-safe);
   // a normal thread reads the pipe and does the work. sigwait is not enough here: libraries

@@ -46,10 +46,25 @@ struct ServerConfig {
   bool operator==(const ServerConfig&) const = default;
 };
 
-struct LoggingConfig {
-  std::string level = "info";
-  std::string format = "text";  // "text" or "json"
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kCritical, kOff };
+inline constexpr EnumNames<LogLevel, 7> kLogLevels{{{LogLevel::kTrace, "trace"},
+                                                    {LogLevel::kDebug, "debug"},
+                                                    {LogLevel::kInfo, "info"},
+                                                    {LogLevel::kWarn, "warn"},
+                                                    {LogLevel::kError, "error"},
+                                                    {LogLevel::kCritical, "critical"},
+                                                    {LogLevel::kOff, "off"}}};
+enum class LogFormat { kText, kJson };
+inline constexpr EnumNames<LogFormat, 2> kLogFormats{
+    {{LogFormat::kText, "text"}, {LogFormat::kJson, "json"}}};
 
+struct LoggingConfig {
+  LogLevel level = LogLevel::kInfo;
+  LogFormat format = LogFormat::kText;
+
+  // As spdlog and server/logging.h spell them.
+  std::string level_name() const { return std::string(NameOf(kLogLevels, level)); }
+  std::string format_name() const { return std::string(NameOf(kLogFormats, format)); }
   bool operator==(const LoggingConfig&) const = default;
 };
 

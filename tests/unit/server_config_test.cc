@@ -31,13 +31,14 @@ TEST(ServerConfigTest, ReadsItsSectionsBesideThePolicys) {
   ASSERT_NE(file.allot, nullptr);
   EXPECT_FALSE(file.allot->agents.empty());
   EXPECT_FALSE(file.server.listen.empty());
-  EXPECT_EQ(file.logging.format, "text");
+  EXPECT_EQ(file.logging.format, LogFormat::kText);
 }
 
 TEST(ServerConfigTest, BadValuesNameTheirKeys) {
   EXPECT_EQ(ServerErrorFor("  min_deadline_ms: 1.0", "  min_deadline_msec: 1.0"),
             "server.min_deadline_msec: is not a known key");
-  EXPECT_EQ(ServerErrorFor("format: text", "format: xml"), "logging.format: must be text or json");
+  EXPECT_EQ(ServerErrorFor("format: text", "format: xml"),
+            "logging.format: must be text or json (got 'xml')");
   EXPECT_EQ(ServerErrorFor("  max_features: 1024", "  max_features: 2"),
             "agents[0].features: exceeds server.max_features");
   EXPECT_EQ(ServerErrorFor("  explain_per_caller_per_s: 2.0", "  explain_per_caller_per_s: -1"),
