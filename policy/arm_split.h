@@ -58,6 +58,9 @@ class ArmShareSource final : public TelemetrySource {
                  size_t arm, double weight, std::vector<std::string> modules);
   const char* name() const override { return inner_->name(); }
   std::optional<LoadSample> Latest(const std::string& module, std::string* error) override;
+  std::optional<double> ClusterPrice(const std::string& module, std::string* error) override {
+    return inner_->ClusterPrice(module, error);
+  }
   // The share of `module`'s predicted cost this arm caused over its last read (for tests).
   double last_share(size_t module) const { return last_share_[module]; }
 

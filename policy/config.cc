@@ -234,6 +234,7 @@ AllotConfig Parse(const YAML::Node& root, std::span<const HostSection> host,
     s.Read("initial_lambda", m.initial_lambda);
     s.Read("cpu_query", m.cpu_query);
     s.Read("qps_query", m.qps_query);
+    s.Read("price_query", m.price_query);
     c.modules.push_back(std::move(m));
   });
   r.ReadList("agents", [&](YamlMap& s, size_t) {
@@ -349,6 +350,10 @@ void Validate(const AllotConfig& c) {
              "is required when telemetry.source is prometheus");
       }
     }
+  }
+  for (size_t i = 0; i < c.modules.size(); ++i) {
+    if (!c.modules[i].price_query.empty() && c.telemetry.source != TelemetrySourceKind::kPrometheus)
+      Fail(Indexed("modules", i) + ".price_query", "needs telemetry.source prometheus");
   }
 
   const auto& bounds = c.value_model.bucket_bounds;

@@ -79,6 +79,9 @@ struct ModuleConfig {
   // PromQL for the prometheus telemetry source (instant queries returning one sample each).
   std::string cpu_query;
   std::string qps_query;
+  // The price of compute the module's replicas use now (e.g. avg(allot_lambda{module="rank"})):
+  // a replica that starts joins at it instead of initial_lambda. Optional.
+  std::string price_query;
 
   bool operator==(const ModuleConfig&) const = default;
 };

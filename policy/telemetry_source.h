@@ -15,6 +15,12 @@ class TelemetrySource {
   // Newest load of the module (any age; the loop judges staleness), or nullopt when there is
   // none. When the source failed or its answer was unusable, also sets *error to why.
   virtual std::optional<LoadSample> Latest(const std::string& module, std::string* error) = 0;
+  // The price of compute the module's other replicas use now, for a replica that starts (or
+  // restarts) to join at instead of modules[].initial_lambda. nullopt when the source cannot
+  // know it; also sets *error when it tried and failed.
+  virtual std::optional<double> ClusterPrice(const std::string& module, std::string* error) {
+    return std::nullopt;
+  }
 };
 
 // Load reported to this replica through the ReportLoad RPC.

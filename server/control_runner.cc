@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "server/prometheus_source.h"
 
@@ -41,10 +42,34 @@ std::unique_ptr<TelemetrySource> MakeTelemetrySource(const AllotConfig& config,
 // The telemetry source reads the telemetry section and each module's queries.
 bool SameTelemetry(const AllotConfig& a, const AllotConfig& b) {
   auto queries = [](const ModuleConfig& x, const ModuleConfig& y) {
-    return x.name == y.name && x.cpu_query == y.cpu_query && x.qps_query == y.qps_query;
+    return x.name == y.name && x.cpu_query == y.cpu_query && x.qps_query == y.qps_query &&
+           x.price_query == y.price_query;
   };
   return a.telemetry == b.telemetry && std::equal(a.modules.begin(), a.modules.end(),
                                                   b.modules.begin(), b.modules.end(), queries);
+}
+
+// A replica that starts takes the price its module's other replicas use (modules[].price_query),
+// within the lambda bounds, instead of initial_lambda: it neither undercuts nor overcharges them
+// while its own controller catches up.
+void JoinClusterPrices(const AllotConfig& config, TelemetrySource& source, PriceBoard& prices) {
+  const std::vector<double> current = prices.Current(config);
+  std::vector<ModuleDecision> decisions(config.modules.size());
+  bool joined = false;
+  for (size_t m = 0; m < config.modules.size(); ++m) {
+    const ModuleConfig& module = config.modules[m];
+    decisions[m].lambda = current[m];
+    std::string error;
+    if (const std::optional<double> price = source.ClusterPrice(module.name, &error)) {
+      decisions[m].lambda = std::clamp(*price, config.lambda.min, config.lambda.max);
+      joined = true;
+      spdlog::info("{} joins at the cluster's price {} (modules[{}].price_query)", module.name,
+                   decisions[m].lambda, m);
+    } else if (!error.empty()) {
+      spdlog::warn("{}; {} starts at initial_lambda {}", error, module.name, current[m]);
+    }
+  }
+  if (joined) prices.Publish(config, decisions);
 }
 
 }  // namespace
@@ -58,6 +83,9 @@ void ControlRunner::Configure(std::shared_ptr<const AllotConfig> config) {
     source = MakeTelemetrySource(*config, reports_);
     if (decorate_) source = decorate_(std::move(source), *config);
   }
+  // The first config only: a replica that starts. Before mu_, as it may wait on the network
+  // (loop_ changes only here, under step_mu_).
+  if (!loop_) JoinClusterPrices(*config, *source, engine_ports_);
   std::lock_guard<std::mutex> lock(mu_);
   if (!loop_) {
     loop_ = std::make_unique<ControlLoop>(

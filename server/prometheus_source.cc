@@ -124,4 +124,20 @@ std::optional<LoadSample> PrometheusSource::Latest(const std::string& module, st
   }
 }
 
+std::optional<double> PrometheusSource::ClusterPrice(const std::string& module,
+                                                     std::string* error) {
+  const int index = config_.ModuleIndex(module);
+  if (index < 0 || config_.modules[index].price_query.empty()) return std::nullopt;
+  try {
+    const PromSample price = Query(config_.modules[index].price_query);
+    if (!std::isfinite(price.value) || price.value < 0)
+      throw std::runtime_error("price " + std::to_string(price.value) + " is not a price");
+    return price.value;
+  } catch (const std::exception& e) {
+    if (error)
+      *error = "modules[" + std::to_string(index) + "].price_query (" + module + "): " + e.what();
+    return std::nullopt;
+  }
+}
+
 }  // namespace allot

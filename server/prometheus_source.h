@@ -27,6 +27,8 @@ class PrometheusSource final : public TelemetrySource {
   explicit PrometheusSource(const AllotConfig& config);
   const char* name() const override { return "prometheus"; }
   std::optional<LoadSample> Latest(const std::string& module, std::string* error) override;
+  // The module's price_query: a finite price >= 0, else nullopt with *error naming the query.
+  std::optional<double> ClusterPrice(const std::string& module, std::string* error) override;
 
  private:
   PromSample Query(const std::string& promql) const;

@@ -12,10 +12,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <regex>
 #include <thread>
 
+#include "policy/control_loop.h"
 #include "server/metrics_http.h"
 #include "server/prometheus_source.h"
 #include "tests/integration/test_server.h"
@@ -212,6 +214,10 @@ class PrometheusSourceTest : public ::testing::Test {
     cpu.Add({{"module", "recall"}}).Set(1.7);  // out of range: must be refused
     cpu.Add({{"module", "prerank"}, {"pod", "a"}}).Set(0.3);
     cpu.Add({{"module", "prerank"}, {"pod", "b"}}).Set(0.5);
+    auto& price =
+        prometheus::BuildGauge().Name("test_cluster_price").Help("price").Register(*registry_);
+    price.Add({{"module", "rank"}}).Set(3.5);
+    price.Add({{"module", "prerank"}}).Set(-1);  // not a price: the replica keeps initial_lambda
     prometheus::BuildGauge()
         .Name("test_module_qps")
         .Help("qps")
@@ -254,8 +260,21 @@ class PrometheusSourceTest : public ::testing::Test {
     for (auto& m : c.modules) {
       m.cpu_query = "test_module_cpu{module=\"" + m.name + "\"}";
       m.qps_query = "test_module_qps";
+      m.price_query = "test_cluster_price{module=\"" + m.name + "\"}";
     }
     return c;
+  }
+
+  // Waits (bounded) for Prometheus to start and scrape the exporter once.
+  void WaitForFirstScrape() const {
+    PrometheusSource source(Config());
+    std::string error;
+    bool scraped = false;
+    for (int i = 0; i < 300 && !scraped; ++i) {
+      scraped = source.Latest("rank", &error).has_value();
+      if (!scraped) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(scraped) << error;
   }
 
   std::shared_ptr<prometheus::Registry> registry_;
@@ -297,12 +316,53 @@ TEST_F(PrometheusSourceTest, ReadsModuleLoadAndRefusesBadAnswers) {
   EXPECT_FALSE(bad.Latest("rank", &error));
   EXPECT_NE(error.find("HTTP status 400"), std::string::npos) << error;
 
+  // The price the module's replicas use: a number >= 0, once per series.
+  error.clear();
+  EXPECT_EQ(source.ClusterPrice("rank", &error), 3.5) << error;
+  EXPECT_FALSE(source.ClusterPrice("prerank", &error));
+  EXPECT_NE(error.find("modules[1].price_query (prerank): price -1"), std::string::npos) << error;
+  error.clear();
+  EXPECT_FALSE(source.ClusterPrice("recall", &error));  // no such series
+  EXPECT_NE(error.find("modules[0].price_query"), std::string::npos) << error;
+
   AllotConfig unreachable = config;
   unreachable.telemetry.prometheus.url = "http://127.0.0.1:" + std::to_string(FreePort());
   PrometheusSource down(unreachable);
   error.clear();
   EXPECT_FALSE(down.Latest("rank", &error));
   EXPECT_NE(error.find("HTTP request failed"), std::string::npos) << error;
+}
+
+// A replica that starts (or restarts) joins at the price its module's replicas use, read
+// with modules[].price_query, instead of initial_lambda; a module whose query fails starts at
+// initial_lambda.
+TEST_F(PrometheusSourceTest, AStartingReplicaJoinsAtTheClustersPrice) {
+  WaitForFirstScrape();
+  std::string yaml = EmbeddedDefaultConfigYaml();
+  const std::string url = "http://127.0.0.1:" + std::to_string(port_) + "/";
+  yaml.replace(yaml.find("modules:\n"), 9,
+               "telemetry: {source: prometheus, prometheus: {url: '" + url +
+                   "', query_timeout_s: 2}}\nmodules:\n");
+  for (const std::string module : {"recall", "prerank", "rank"}) {
+    const std::string from = "{name: " + module + ",";
+    const size_t at = yaml.find(from);
+    ASSERT_NE(at, std::string::npos) << module;
+    yaml.replace(at, from.size(),
+                 "{name: " + module + ", cpu_query: 'test_module_cpu{module=\"" + module +
+                     "\"}', price_query: 'test_cluster_price{module=\"" + module + "\"}',");
+  }
+  TestServer server(yaml);
+  auto stub = server.stub();
+  const AllotConfig& config = *server.server().config();
+  std::map<std::string, double> price;
+  const v1::ControlState state = GetState(*stub);
+  for (const auto& m : state.modules()) price[m.name()] = m.compute_price();
+  // One control period may have run since: within one rate-limited step of 3.5.
+  EXPECT_NEAR(price["rank"], 3.5, MaxLambdaStep(config.lambda, 3.5));
+  EXPECT_GT(price["rank"], 10 * config.modules[2].initial_lambda);
+  // prerank's query answered -1 and recall's nothing: both start near their initial_lambda.
+  EXPECT_NEAR(price["prerank"], config.modules[1].initial_lambda,
+              MaxLambdaStep(config.lambda, config.modules[1].initial_lambda));
 }
 
 }  // namespace
