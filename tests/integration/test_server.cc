@@ -30,7 +30,12 @@ TestServer::TestServer(const std::string& config_yaml, const Clock* clock) {
   options.listen = "127.0.0.1:0";
   options.metrics_listen = "127.0.0.1:0";
   if (clock) options.clock = clock;
-  server_ = AllotServer::Start(options);
+  try {
+    server_ = AllotServer::Start(options);
+  } catch (...) {
+    std::filesystem::remove_all(dir_);  // the destructor does not run for a failed start
+    throw;
+  }
 }
 
 TestServer::~TestServer() {
