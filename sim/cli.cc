@@ -55,7 +55,8 @@ constexpr char kUsage[] =
     "            stream: mu and nu per module, overall and inside/outside promotions\n"
     "  drive     --target HOST:PORT [--qps Q] [--duration S] [--seed S] [--start-hour H] [--csv "
     "FILE]\n"
-    "            closed loop against a live server on the loopback interface\n"
+    "            closed loop against a live server on the loopback interface; a comma-separated\n"
+    "            list of 127.x.y.z:PORT replicas gets Allocate round-robin and ReportLoad each\n"
     "  testbench --out FILE.csv [--seed S]\n"
     "            AutoBucket cost measurements (value bucket x option) for the cost map\n"
     "common flags: --world FILE (default: the embedded config/sim/world.yaml)\n"
@@ -294,7 +295,10 @@ int Drive(const Flags& f, std::ostream& out) {
   if (!f.Has("target")) throw UsageError("drive needs --target HOST:PORT");
   o.target = f.Str("target");
   if (!IsLoopbackTarget(o.target))
-    throw UsageError("--target must be a loopback HOST:PORT, got '" + o.target + "'");
+    throw UsageError(
+        "--target must be a loopback HOST:PORT, or 127.x.y.z:PORT replicas separated "
+        "by commas, got '" +
+        o.target + "'");
   o.qps = f.Num("qps", 200, 1e-3, 100000);
   o.duration_s = f.Num("duration", 30, 1e-3, 3600);
   o.seed = static_cast<uint64_t>(f.Int("seed", 1, 0, INT64_MAX));

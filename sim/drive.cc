@@ -5,6 +5,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -104,9 +106,7 @@ void CheckSchema(const World& world, const v1::ControlState& schema) {
   }
 }
 
-}  // namespace
-
-bool IsLoopbackTarget(const std::string& target) {
+bool IsOneLoopbackTarget(const std::string& target) {
   std::string host = target;
   if (host.rfind("ipv4:", 0) == 0) host = host.substr(5);
   if (host.rfind("ipv6:", 0) == 0) host = host.substr(5);
@@ -117,10 +117,31 @@ bool IsLoopbackTarget(const std::string& target) {
   return host == "localhost" || host.rfind("127.", 0) == 0;
 }
 
+}  // namespace
+
+std::vector<std::string> SplitTargets(const std::string& target) {
+  std::vector<std::string> out;
+  std::string part;
+  std::istringstream in(target);
+  while (std::getline(in, part, ',')) out.push_back(part);
+  return out;
+}
+
+bool IsLoopbackTarget(const std::string& target) {
+  const std::vector<std::string> replicas = SplitTargets(target);
+  if (replicas.empty()) return false;
+  if (replicas.size() == 1) return IsOneLoopbackTarget(replicas[0]);
+  // Several replicas become one "ipv4:" channel target, which takes numeric addresses only.
+  return std::all_of(replicas.begin(), replicas.end(), [](const std::string& r) {
+    return r.rfind("127.", 0) == 0 && IsOneLoopbackTarget(r);
+  });
+}
+
 DriveSummary Drive(const World& world, const DriveOptions& options) {
   if (!IsLoopbackTarget(options.target)) {
     throw std::invalid_argument(
-        "--target must be a loopback HOST:PORT (127.0.0.1, localhost or [::1]), got '" +
+        "--target must be a loopback HOST:PORT (127.0.0.1, localhost or [::1]), or replicas "
+        "127.x.y.z:PORT separated by commas, got '" +
         options.target + "'");
   }
   if (!(options.qps > 0) || !(options.duration_s > 0))
@@ -128,8 +149,21 @@ DriveSummary Drive(const World& world, const DriveOptions& options) {
   ClientOptions client_options;
   client_options.allocate_timeout = options.allocate_timeout;
   client_options.control_timeout = std::chrono::milliseconds(3000);
-  AllotClient client(grpc::CreateChannel(options.target, grpc::InsecureChannelCredentials()),
-                     client_options);
+  // One channel over every replica for Allocate (round_robin), and one per replica for
+  // ReportLoad, since each replica keeps its own reported load.
+  const std::vector<std::string> replicas = SplitTargets(options.target);
+  grpc::ChannelArguments args;
+  if (replicas.size() > 1) args.SetLoadBalancingPolicyName("round_robin");
+  const std::string channel_target =
+      replicas.size() > 1 ? "ipv4:" + options.target : options.target;
+  AllotClient client(
+      grpc::CreateCustomChannel(channel_target, grpc::InsecureChannelCredentials(), args),
+      client_options);
+  std::vector<std::unique_ptr<AllotClient>> reporters;
+  for (const std::string& replica : replicas) {
+    reporters.push_back(std::make_unique<AllotClient>(
+        grpc::CreateChannel(replica, grpc::InsecureChannelCredentials()), client_options));
+  }
   const grpc::Status status = client.LoadSchema();
   if (!status.ok()) {
     throw std::runtime_error("cannot read the schema from " + options.target + ": " +
@@ -179,8 +213,10 @@ DriveSummary Drive(const World& world, const DriveOptions& options) {
                                   std::chrono::system_clock::now().time_since_epoch())
                                   .count());
       report.set_reporter("allot-sim");
-      ++summary.report_calls;
-      summary.report_ok += client.ReportLoad(report).ok();
+      for (const auto& reporter : reporters) {
+        ++summary.report_calls;
+        summary.report_ok += reporter->ReportLoad(report).ok();
+      }
     }
   };
   Runner runner(world, policy, run, "server");

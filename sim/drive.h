@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "sim/evaluation.h"
 #include "sim/world.h"
@@ -13,7 +14,10 @@
 namespace allot::sim {
 
 struct DriveOptions {
-  std::string target;  // HOST:PORT on the loopback interface
+  // HOST:PORT on the loopback interface, or several 127.x.y.z:PORT replicas separated by commas:
+  // Allocate calls are spread over them with gRPC's round_robin policy, as a serving stage's
+  // client would, and ReportLoad goes to each of them.
+  std::string target;
   double qps = 200.0;  // simulated requests per second (the world's daily shape still applies)
   double duration_s = 30.0;
   uint64_t seed = 1;
@@ -40,7 +44,10 @@ struct DriveSummary {
 // the server cannot be reached or serves a different schema than the config.
 DriveSummary Drive(const World& world, const DriveOptions& options);
 
-// Whether HOST:PORT names the loopback interface (127.0.0.0/8, localhost, [::1]).
+// Whether HOST:PORT names the loopback interface (127.0.0.0/8, localhost, [::1]); for a list of
+// replicas, whether every one is a numeric 127.x.y.z:PORT.
 bool IsLoopbackTarget(const std::string& target);
+// The replicas of a target: its comma-separated parts.
+std::vector<std::string> SplitTargets(const std::string& target);
 
 }  // namespace allot::sim

@@ -67,6 +67,37 @@ TEST(DriveTest, ClosedLoopAgainstALiveServerHasConsistentTotals) {
   EXPECT_LE(table.rows.front().pct_of_oracle, 100.0 + 0.05);
 }
 
+// Replicas behind client-side load balancing: Allocate calls are spread over them round-robin,
+// and every replica hears every load report.
+TEST(DriveTest, ReplicasShareTheCallsAndEachHearsTheLoad) {
+  allot::testing::TestServer a, b;
+  const auto world = testing::MakeWorld();
+  DriveOptions options;
+  options.target = a.target() + "," + b.target();
+  options.qps = 150;
+  options.duration_s = 2;
+  options.seed = 3;
+  options.allocate_timeout = std::chrono::milliseconds(2000);
+  options.evaluate = false;
+  const DriveSummary summary = Drive(*world, options);
+  ASSERT_GT(summary.allocate_calls, 100);
+  EXPECT_EQ(summary.allocate_ok, summary.allocate_calls);
+  EXPECT_EQ(summary.report_ok, summary.report_calls);
+  double allocates = 0;
+  for (const auto* server : {&a, &b}) {
+    const std::string metrics = server->ScrapeMetrics();
+    const double served = MetricSum(metrics, "allot_rpc_duration_seconds_count",
+                                    {"method=\"Allocate\"", "code=\"OK\""});
+    // round_robin: each replica gets about half (a third would already show the spreading).
+    EXPECT_GT(served, summary.allocate_calls / 3.0);
+    allocates += served;
+    EXPECT_EQ(MetricSum(metrics, "allot_rpc_duration_seconds_count",
+                        {"method=\"ReportLoad\"", "code=\"OK\""}),
+              summary.report_ok / 2.0);
+  }
+  EXPECT_EQ(allocates, static_cast<double>(summary.allocate_ok));
+}
+
 TEST(DriveTest, OnlyLoopbackTargets) {
   EXPECT_TRUE(IsLoopbackTarget("127.0.0.1:50051"));
   EXPECT_TRUE(IsLoopbackTarget("localhost:1"));
@@ -74,6 +105,9 @@ TEST(DriveTest, OnlyLoopbackTargets) {
   EXPECT_FALSE(IsLoopbackTarget("10.0.0.1:50051"));
   EXPECT_FALSE(IsLoopbackTarget("allot.example.com:443"));
   EXPECT_FALSE(IsLoopbackTarget("127.0.0.1"));
+  EXPECT_TRUE(IsLoopbackTarget("127.0.0.1:1,127.0.0.2:2"));
+  EXPECT_FALSE(IsLoopbackTarget("127.0.0.1:1,localhost:2")) << "ipv4: lists are numeric";
+  EXPECT_FALSE(IsLoopbackTarget("127.0.0.1:1,10.0.0.1:2"));
   const auto world = testing::MakeWorld();
   DriveOptions options;
   options.target = "192.168.1.1:50051";
