@@ -164,7 +164,9 @@ const std::map<std::string, std::string>& ConfigKeyDocs() {
       {"modules[].cpu_query", "PromQL returning the module's CPU fraction (source: prometheus)."},
       {"modules[].price_query",
        "telemetry.source prometheus: PromQL for the price the module's replicas use now, such "
-       "as avg(allot_lambda{module=\"rank\"}). A replica that starts or restarts takes it "
+       "as the recording rule deploy/prometheus ships: "
+       "allot:module_price:avg{namespace=\"allot\", module=\"rank\"}. A replica that starts or "
+       "restarts takes it "
        "(within lambda.min/max) instead of initial_lambda, so it rejoins at the cluster's price. "
        "A failed query is logged and the replica starts at initial_lambda."},
       {"modules[].qps_query", "PromQL returning the module's requests/s (source: prometheus)."},
