@@ -10,7 +10,8 @@
 
 namespace allot::sim::testing {
 
-// The embedded Allot config and world, with `edit` applied to the world config (its cross-key rules re-checked; ranges are checked when a file is read).
+// The embedded Allot config and world, with `edit` applied to the world config (its cross-key rules
+// re-checked; ranges are checked when a file is read).
 inline std::unique_ptr<World> MakeWorld(const std::function<void(WorldConfig&)>& edit = {}) {
   WorldConfig world = LoadEmbeddedWorldConfig();
   if (edit) edit(world);
