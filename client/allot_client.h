@@ -57,21 +57,6 @@ class RequestBuilder {
 
  private:
   friend class AllotClient;
-
-  // How to reach a server with server.tls: the CA that signed its certificate, this client's own
-  // certificate and key for mutual TLS, and the name to check the server's certificate against
-  // when the target address is not in it (empty: the target's host).
-  struct ClientTls {
-    std::string ca_file;  // empty: plaintext
-    std::string cert_file;
-    std::string key_file;
-    std::string server_name;
-  };
-
-  // A channel to `target` over plaintext or TLS. Throws std::runtime_error naming a file that
-  // cannot be read.
-  std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const ClientTls& tls,
-                                             grpc::ChannelArguments args = {});
   RequestBuilder(std::string agent, const std::map<std::string, int>* feature_index, size_t width);
   v1::AllocateRequest request_;
   const std::map<std::string, int>* feature_index_;

@@ -66,7 +66,15 @@ std::vector<Dense> Layers(Mlp& mlp) {
 
 // MLP over `rows` inputs whose first layer is given as pre-activations [rows, out of layer 0]
 // (already W x + b); runs the rest and leaves the last layer's pre-activations in a.
+// The two buffers swap at every layer, so the callers' per-thread buffers trade places; both are
+// kept at the larger capacity, or a buffer that came from a small agent's call would grow again
+// (allocate) on the request path after a large agent's.
 void RunRestRows(const std::vector<Dense>& layers, int rows, Vec& a, Vec& scratch) {
+  if (layers.size() > 1) {
+    const size_t capacity = std::max(a.capacity(), scratch.capacity());
+    a.reserve(capacity);
+    scratch.reserve(capacity);
+  }
   for (size_t l = 1; l < layers.size(); ++l) {
     const int in = layers[l - 1].out;
     Relu(a.data(), static_cast<size_t>(rows) * in);
@@ -142,10 +150,6 @@ struct FastAgent {
   std::vector<Dense> encoder;  // MLP encoder (not recurrent)
   Vec head_w;                  // mean of the K linear heads
   float head_b = 0;
-  // Floats of the largest layer output over every joint action at once: the per-request
-  // buffers are reserved to it, since RunRestRows swaps them between callers and a smaller one
-  // would otherwise grow again on the request path after another agent's call.
-  size_t widest_rows = 0;
 };
 
 class FastScorer final : public ActionScorer {
@@ -167,8 +171,6 @@ class FastScorer final : public ActionScorer {
       return false;
     const FastAgent& a = agents_[index];
     thread_local Vec scratch, pre, obs, q, log_cost;
-    scratch.reserve(a.widest_rows);
-    pre.reserve(a.widest_rows);
     // User value and bucket.
     pre.resize(static_cast<size_t>(a.value.deep.front().out));
     a.value.deep.front().Apply(features.data(), pre.data());
@@ -234,8 +236,6 @@ class FastScorer final : public ActionScorer {
     const size_t n = a.joint_digits.size();
     if (!a.recurrent) {
       thread_local Vec base, h, scratch;
-      h.reserve(a.widest_rows);
-      scratch.reserve(a.widest_rows);
       JointPreActivations(a, a.encoder.front(), obs, base, h);
       RunRestRows(a.encoder, static_cast<int>(n), h, scratch);
       Relu(h.data(), n * static_cast<size_t>(H));
@@ -299,7 +299,6 @@ class FastScorer final : public ActionScorer {
     const size_t n = a.joint_digits.size();
     const size_t in = static_cast<size_t>(net.in);
     thread_local Vec base, pre, x;
-    pre.reserve(a.widest_rows);
     JointPreActivations(a, net.deep.front(), obs, base, pre);
     x.assign(n * in, 0.0f);
     for (size_t j = 0; j < n; ++j) {
@@ -368,10 +367,6 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
     }
     a.head_w = Copy(q->fused_heads->weight.mean(0));
     a.head_b = q->fused_heads->bias.mean().item<float>();
-    size_t widest = static_cast<size_t>(a.hidden);
-    for (const auto* layers : {&a.value.deep, &a.cost.deep, &a.encoder})
-      for (const Dense& layer : *layers) widest = std::max(widest, static_cast<size_t>(layer.out));
-    a.widest_rows = a.joint_digits.size() * widest;
     agents.push_back(std::move(a));
     serving.emplace_back(config, i, calib_a[i], calib_b[i]);
   }

@@ -324,7 +324,7 @@ grpc::Status AllocatorService::DoReportLoad(const grpc::CallbackServerContext& c
   const std::shared_ptr<const ServingSnapshot> serving = serving_.load();
   const AllotConfig& config = *serving->policy->config;
   // Who reports is checked before what: with mutual TLS, only allowed certificates set load.
-  if (!MayReport(serving->server.tls, PeerIdentities(context))) {
+  if (!MayReport(serving->server.tls, context)) {
     metrics_.CountLoadReport(ReportOutcome::kNotAllowed);
     return {grpc::StatusCode::PERMISSION_DENIED,
             "reporter: the caller's certificate identity is not in "

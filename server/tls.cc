@@ -50,8 +50,9 @@ std::vector<std::string> PeerIdentities(const grpc::ServerContextBase& context) 
   return out;
 }
 
-bool MayReport(const TlsConfig& tls, const std::vector<std::string>& identities) {
+bool MayReport(const TlsConfig& tls, const grpc::ServerContextBase& context) {
   if (tls.reporter_identities.empty()) return true;
+  const std::vector<std::string> identities = PeerIdentities(context);
   return std::any_of(identities.begin(), identities.end(), [&](const std::string& id) {
     return std::find(tls.reporter_identities.begin(), tls.reporter_identities.end(), id) !=
            tls.reporter_identities.end();

@@ -21,7 +21,8 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsConfig& 
 // common name when it has none. Empty without a verified client certificate.
 std::vector<std::string> PeerIdentities(const grpc::ServerContextBase& context);
 
-// Whether a ReportLoad caller may report: always without an identity allow-list.
-bool MayReport(const TlsConfig& tls, const std::vector<std::string>& identities);
+// Whether a ReportLoad caller may report: always without an identity allow-list, in which case
+// the caller's identities are not even looked up.
+bool MayReport(const TlsConfig& tls, const grpc::ServerContextBase& context);
 
 }  // namespace allot

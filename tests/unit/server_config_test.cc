@@ -9,17 +9,14 @@
 #include <string>
 
 #include "policy/config_reference.h"
+#include "tests/integration/test_server.h"
 
 namespace allot {
 namespace {
 
 std::string ServerErrorFor(const std::string& from, const std::string& to) {
-  std::string yaml = EmbeddedDefaultConfigYaml();
-  const size_t at = yaml.find(from);
-  EXPECT_NE(at, std::string::npos) << "fixture text not found: " << from;
-  yaml.replace(at, from.size(), to);
   try {
-    LoadServerConfigFromString(yaml, "test");
+    LoadServerConfigFromString(testing::DefaultConfigWith(from, to), "test");
   } catch (const ConfigError& e) {
     return e.what();
   }
