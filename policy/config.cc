@@ -77,6 +77,7 @@ void ReadLambda(YamlMap& s, LambdaConfig& c) {
   s.Read("safe_value", c.safe_value);
   s.Read("stale_after_s", c.stale_after_s, Positive());
   s.Read("decay_half_life_s", c.decay_half_life_s, Positive());
+  s.Read("consensus", c.consensus, ClosedOpen(0, 1));
 }
 
 void ReadMpc(YamlMap& s, MpcConfig& c) {
@@ -155,7 +156,30 @@ void ReadTelemetry(YamlMap& s, TelemetryConfig& c) {
   s.ReadMap("prometheus", [&](YamlMap& p) {
     p.Read("url", c.prometheus.url);
     p.Read("query_timeout_s", c.prometheus.query_timeout_s, Positive());
+    p.Read("cpu_query", c.prometheus.cpu_query);
+    p.Read("qps_query", c.prometheus.qps_query);
+    p.Read("price_query", c.prometheus.price_query);
   });
+}
+
+// A module's own query wins; otherwise the template with every "{module}" replaced by its name.
+void ExpandQueryTemplate(const std::string& tmpl, const std::string& module, std::string& query) {
+  if (!query.empty() || tmpl.empty()) return;
+  static const std::string kPlaceholder = "{module}";
+  query = tmpl;
+  for (size_t at = query.find(kPlaceholder); at != std::string::npos;
+       at = query.find(kPlaceholder, at + module.size())) {
+    query.replace(at, kPlaceholder.size(), module);
+  }
+}
+
+void ExpandQueryTemplates(AllotConfig& c) {
+  const PrometheusConfig& p = c.telemetry.prometheus;
+  for (ModuleConfig& m : c.modules) {
+    ExpandQueryTemplate(p.cpu_query, m.name, m.cpu_query);
+    ExpandQueryTemplate(p.qps_query, m.name, m.qps_query);
+    ExpandQueryTemplate(p.price_query, m.name, m.price_query);
+  }
 }
 
 void ReadAgent(YamlMap& s, AgentConfig& a) {
@@ -244,6 +268,7 @@ AllotConfig Parse(const YAML::Node& root, std::span<const HostSection> host,
   });
   r.ReadMap("cache_reuse", [&](YamlMap& s) { ReadCacheReuse(s, c.cache_reuse); });
   r.RejectUnknownKeys();
+  ExpandQueryTemplates(c);
   return c;
 }
 

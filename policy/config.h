@@ -104,6 +104,9 @@ struct LambdaConfig {
   double safe_value = 1.0;  // decayed to when telemetry is stale
   double stale_after_s = 10.0;
   double decay_half_life_s = 30.0;
+  // Each period a replica first moves this fraction of the way (in log) from its own price to its
+  // module's cluster price (modules[].price_query), then takes its controller's step from there.
+  double consensus = 0.3;
 
   bool operator==(const LambdaConfig&) const = default;
 };
@@ -201,6 +204,11 @@ struct ReportLoadConfig {
 struct PrometheusConfig {
   std::string url = "http://127.0.0.1:9090";
   double query_timeout_s = 0.5;
+  // Defaults of modules[].cpu_query, qps_query and price_query with "{module}" standing for the
+  // module's name: modules that share one exporter and label scheme need no query of their own.
+  std::string cpu_query;
+  std::string qps_query;
+  std::string price_query;
 
   bool operator==(const PrometheusConfig&) const = default;
 };

@@ -64,6 +64,13 @@ const std::map<std::string, std::string>& ConfigKeyDocs() {
        "A module whose newest load sample is older than this is stale: its lambda is held, then "
        "decays to safe_value."},
       {"lambda.decay_half_life_s", "Half-life of the decay towards safe_value while stale."},
+      {"lambda.consensus",
+       "Replicas with modules[].price_query: each period a replica first moves this fraction of "
+       "the way (in log) from its own price to the cluster's, then takes its controller's step "
+       "from there. PID replicas read the same telemetry and take the same steps, so their "
+       "prices converge (a replica that joined a step late comes back within a few periods); "
+       "the MPC plans each price afresh from its own sample of the calls, so it is barely "
+       "pulled. 0 turns it off."},
       // controller
       {"controller", "The per-module lambda controller and its traffic forecast."},
       {"controller.kind",
@@ -128,6 +135,14 @@ const std::map<std::string, std::string>& ConfigKeyDocs() {
        "(every replica queries the same numbers: modules[].cpu_query and qps_query)."},
       {"telemetry.prometheus.url", "Prometheus base URL for source: prometheus."},
       {"telemetry.prometheus.query_timeout_s", "Timeout of one Prometheus query."},
+      {"telemetry.prometheus.cpu_query",
+       "Default of modules[].cpu_query, with {module} replaced by the module's name, e.g. "
+       "node_cpu:ratio{service=\"{module}\"}. A module's own query wins."},
+      {"telemetry.prometheus.qps_query",
+       "Default of modules[].qps_query, with {module} replaced by the module's name."},
+      {"telemetry.prometheus.price_query",
+       "Default of modules[].price_query, with {module} replaced by the module's name, e.g. "
+       "allot:module_price:avg{module=\"{module}\"}."},
       {"telemetry.report_load.reporter_window_s",
        "A reporter counts while its newest report is this recent; a module's load is the median "
        "over its counting reporters."},

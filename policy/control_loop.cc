@@ -125,6 +125,26 @@ void ControlLoop::Reconfigure(std::shared_ptr<const AllotConfig> config,
   Derive();
 }
 
+namespace {
+
+// Replicas that share telemetry step from a price pulled towards the one their module's replicas
+// use, so one that joined late or drifted comes back; a module without a price query, or whose
+// query fails this period, keeps its own.
+void PullTowardsClusterPrices(const AllotConfig& config, TelemetrySource& telemetry,
+                              std::vector<double>& lambda) {
+  const double gain = config.lambda.consensus;
+  if (gain <= 0) return;
+  for (size_t m = 0; m < config.modules.size() && m < lambda.size(); ++m) {
+    if (config.modules[m].price_query.empty() || !(lambda[m] > 0)) continue;
+    std::string error;  // a failed query is the same as none: the replica keeps its price
+    const std::optional<double> cluster = telemetry.ClusterPrice(config.modules[m].name, &error);
+    if (!cluster || !(*cluster > 0)) continue;
+    lambda[m] = std::exp((1 - gain) * std::log(lambda[m]) + gain * std::log(*cluster));
+  }
+}
+
+}  // namespace
+
 std::vector<ModuleDecision> ControlLoop::Step() {
   const AllotConfig& config = *config_;
   const int64_t now = ports_.clock->NowMs();
@@ -137,6 +157,7 @@ std::vector<ModuleDecision> ControlLoop::Step() {
       last_ms_ == 0 ? config.controller.period_s : std::max(1e-3, (now - last_ms_) / 1000.0);
   last_ms_ = now;
   input.lambda = ports_.prices->Current(config);
+  PullTowardsClusterPrices(config, *ports_.telemetry, input.lambda);
   std::vector<std::optional<LoadSample>> raw(n);
   std::vector<double> age(n, 0.0);
   std::vector<std::string> errors(n);

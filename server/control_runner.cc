@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <optional>
 
 #include "server/prometheus_source.h"
@@ -70,6 +71,14 @@ void JoinClusterPrices(const AllotConfig& config, TelemetrySource& source, Price
     }
   }
   if (joined) prices.Publish(config, decisions);
+}
+
+// Periods start on multiples of period_s of the wall clock, so replicas (whose clocks agree to
+// NTP precision) step together and read the same telemetry sample: a replica stepping half a
+// period after the others would show their last step as a spread of prices.
+std::chrono::milliseconds UntilNextPeriod(int64_t now_ms, double period_s) {
+  const int64_t period_ms = std::max<int64_t>(1, std::llround(period_s * 1000.0));
+  return std::chrono::milliseconds(period_ms - ((now_ms % period_ms) + period_ms) % period_ms);
 }
 
 }  // namespace
@@ -169,8 +178,8 @@ const char* ControlRunner::telemetry_source() const {
 void ControlRunner::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    const auto period = std::chrono::duration<double>(config_->controller.period_s);
-    if (cv_.wait_for(lock, period, [this] { return stopping_; })) break;
+    const auto wait = UntilNextPeriod(clock_.NowMs(), config_->controller.period_s);
+    if (cv_.wait_for(lock, wait, [this] { return stopping_; })) break;
     lock.unlock();
     StepOnce();
     lock.lock();

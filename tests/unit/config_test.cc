@@ -117,6 +117,25 @@ TEST(ConfigTest, KindsParseToTheirEnums) {
             "telemetry.source: must be report_load or prometheus (got 'statsd')");
 }
 
+// One query scheme for every module: "{module}" becomes each module's name; a module's own
+// query wins, and a config without the source still refuses price queries.
+TEST(ConfigTest, PrometheusQueryTemplatesExpandPerModule) {
+  std::string yaml = EmbeddedDefaultConfigYaml();
+  yaml.replace(yaml.find("modules:\n"), 9,
+               "telemetry:\n  source: prometheus\n  prometheus:\n"
+               "    cpu_query: 'cpu{m=\"{module}\", n=\"{module}\"}'\n"
+               "    price_query: 'price{m=\"{module}\"}'\nmodules:\n");
+  const std::string own = "{name: rank,    cpu_target: 0.46,";
+  yaml.replace(yaml.find(own), own.size(), own + " cpu_query: mine,");
+  const AllotConfig c = LoadConfigFromString(yaml, "test");
+  EXPECT_EQ(c.modules[0].cpu_query, "cpu{m=\"recall\", n=\"recall\"}");
+  EXPECT_EQ(c.modules[1].price_query, "price{m=\"prerank\"}");
+  EXPECT_EQ(c.modules[2].cpu_query, "mine");
+  EXPECT_EQ(c.modules[2].qps_query, "");  // no template, no query
+  EXPECT_EQ(ErrorFor("modules:\n", "telemetry: {prometheus: {price_query: p}}\nmodules:\n"),
+            "modules[0].price_query: needs telemetry.source prometheus");
+}
+
 TEST(ConfigTest, BadValuesNameTheirKeys) {
   EXPECT_EQ(ErrorFor("  max: 20.0", "  max: -1"), "lambda.max: must be > lambda.min");
   EXPECT_EQ(ErrorFor("kind: mpc", "kind: lqr"), "controller.kind: must be mpc or pid (got 'lqr')");

@@ -207,6 +207,70 @@ TEST(ControlLoopTest, MpcFallsBackToPidWithoutScoredRequests) {
 // The controller's curve re-decides recent requests as the request path does: a choice that loads
 // a later module is priced at that module's current lambda, so the own module's predicted cost
 // follows what the agent will really choose.
+// Replicas with the same telemetry: every module at its target (no PID step) and a cluster
+// price, so what moves a replica's price is the consensus pull alone.
+class SharedTelemetry final : public TelemetrySource {
+ public:
+  explicit SharedTelemetry(const ManualClock& clock) : clock_(clock) {}
+  const char* name() const override { return "prometheus"; }
+  std::optional<LoadSample> Latest(const std::string&, std::string*) override {
+    return LoadSample{0.46, 1000, 0, clock_.NowMs()};
+  }
+  std::optional<double> ClusterPrice(const std::string&, std::string*) override { return cluster; }
+  std::optional<double> cluster;
+
+ private:
+  const ManualClock& clock_;
+};
+
+class Board final : public PriceBoard, public SampleSource {
+ public:
+  explicit Board(double lambda) : lambda_(3, lambda) {}
+  std::vector<double> Current(const AllotConfig&) const override { return lambda_; }
+  void Publish(const AllotConfig&, std::span<const ModuleDecision> d) override {
+    for (size_t m = 0; m < d.size(); ++m) lambda_[m] = d[m].lambda;
+  }
+  std::vector<ScoredSample> Recent() const override { return {}; }
+  double lambda(size_t m) const { return lambda_[m]; }
+
+ private:
+  std::vector<double> lambda_;
+};
+
+TEST(ControlLoopTest, ReplicasArePulledTowardsTheClusterPriceWhereTheyAskForIt) {
+  AllotConfig c = LoadEmbeddedDefaultConfig();
+  c.controller.kind = ControllerKind::kPid;
+  c.lambda.consensus = 0.3;
+  c.modules[0].price_query = "price";  // modules 1 and 2 have no price query
+  ManualClock clock;
+  SharedTelemetry telemetry(clock);
+  telemetry.cluster = 0.1;
+  Board board(1.0);
+  ControlLoop loop(std::make_shared<const AllotConfig>(c),
+                   ControlPorts{&telemetry, &board, &board, &clock});
+  for (int period = 1; period <= 3; ++period) {
+    clock.AdvanceMs(1000);
+    loop.Step();
+    // log(lambda / cluster) shrinks by (1 - consensus) per period.
+    EXPECT_NEAR(std::log(board.lambda(0) / 0.1), std::pow(0.7, period) * std::log(10.0), 1e-9);
+    EXPECT_DOUBLE_EQ(board.lambda(1), 1.0);
+  }
+  telemetry.cluster.reset();  // the query failed: the replica keeps its own price
+  const double own = board.lambda(0);
+  clock.AdvanceMs(1000);
+  loop.Step();
+  EXPECT_DOUBLE_EQ(board.lambda(0), own);
+
+  c.lambda.consensus = 0;
+  telemetry.cluster = 0.1;
+  Board alone(1.0);
+  ControlLoop off(std::make_shared<const AllotConfig>(c),
+                  ControlPorts{&telemetry, &alone, &alone, &clock});
+  clock.AdvanceMs(1000);
+  off.Step();
+  EXPECT_DOUBLE_EQ(alone.lambda(0), 1.0);
+}
+
 TEST(CostCurveTest, ReDecidesWithTheLaterModulesPrices) {
   ScoredSample s;
   s.agent = 0;
