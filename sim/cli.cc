@@ -55,8 +55,13 @@ constexpr char kUsage[] =
     "            stream: mu and nu per module, overall and inside/outside promotions\n"
     "  drive     --target HOST:PORT [--qps Q] [--duration S] [--seed S] [--start-hour H] [--csv "
     "FILE]\n"
+    "            [--export-load HOST:PORT] [--prices-csv FILE] [--steady-after S]\n"
     "            closed loop against a live server on the loopback interface; a comma-separated\n"
-    "            list of 127.x.y.z:PORT replicas gets Allocate round-robin and ReportLoad each\n"
+    "            list of 127.x.y.z:PORT replicas gets Allocate round-robin over the ready ones\n"
+    "            and ReportLoad each, or with --export-load none: the load is served at\n"
+    "            /metrics for a Prometheus that the replicas query. Prints how far the\n"
+    "            replicas' prices spread from --steady-after on (default: a third of the run)\n"
+    "            and where a restarted replica's price came back in\n"
     "  testbench --out FILE.csv [--seed S]\n"
     "            AutoBucket cost measurements (value bucket x option) for the cost map\n"
     "common flags: --world FILE (default: the embedded config/sim/world.yaml)\n"
@@ -114,7 +119,9 @@ Flags Parse(int argc, const char* const* argv) {
        {"world", "config", "requests", "seed", "csv", "charts", "bundles", "start-hour", "density",
         "oracle-window-s", "offpolicy-requests", "offpolicy-epsilon"}},
       {"control", {"world", "config", "requests", "seed", "csv", "start-hour", "density"}},
-      {"drive", {"world", "config", "target", "qps", "duration", "seed", "start-hour", "csv"}},
+      {"drive",
+       {"world", "config", "target", "qps", "duration", "seed", "start-hour", "csv", "export-load",
+        "prices-csv", "steady-after"}},
       {"testbench", {"world", "config", "out", "seed"}},
       {"offpolicy", {"world", "config", "bundles", "requests", "seed", "epsilon"}},
   };
@@ -303,10 +310,16 @@ int Drive(const Flags& f, std::ostream& out) {
   o.duration_s = f.Num("duration", 30, 1e-3, 3600);
   o.seed = static_cast<uint64_t>(f.Int("seed", 1, 0, INT64_MAX));
   o.start_hour = f.Num("start-hour", 12, 0, 23.999);
+  if (f.Has("export-load")) o.export_load = f.Str("export-load");
+  const double steady_after = f.Num("steady-after", o.duration_s / 3, 0, o.duration_s);
   const auto world = LoadWorld(f);
   const DriveSummary s = Drive(*world, o);
   const Table table = BuildTable(*world, s.evaluation);
   out << FormatTable(table);
+  std::vector<std::string> modules;
+  for (const ModuleConfig& m : world->config().modules) modules.push_back(m.name);
+  out << FormatPriceReport(s.prices, modules, steady_after);
+  if (f.Has("prices-csv")) WriteFile(f.Str("prices-csv"), PricesCsv(s.prices, modules));
   out << "drive: " << s.requests << " requests, " << s.allocate_calls << " Allocate calls ("
       << s.allocate_ok << " ok, " << s.fallbacks << " fallbacks), " << s.report_calls
       << " ReportLoad calls (" << s.report_ok << " ok), " << s.wall_s << " s wall, at most "

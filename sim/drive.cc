@@ -3,14 +3,18 @@
 #include "sim/drive.h"
 
 #include <grpcpp/grpcpp.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 
 #include "client/allot_client.h"
+#include "server/metrics_http.h"
 #include "sim/request_stream.h"
 #include "sim/runner.h"
 
@@ -21,8 +25,11 @@ using SteadyClock = std::chrono::steady_clock;
 
 class RemotePolicy final : public SimPolicy {
  public:
-  RemotePolicy(const World& world, const AllotClient& client, DriveSummary& summary)
-      : world_(world), client_(client), summary_(summary) {}
+  // One client per stage, as each serving stage has its own: with replicas, each stage's calls
+  // go round the replicas on their own (one shared rotation would pin stages to replicas).
+  RemotePolicy(const World& world, std::vector<std::unique_ptr<AllotClient>> stage_clients,
+               DriveSummary& summary)
+      : world_(world), stage_clients_(std::move(stage_clients)), summary_(summary) {}
   const std::string& name() const override { return name_; }
 
   AgentChoice Decide(const AgentView& view) override {
@@ -39,7 +46,7 @@ class RemotePolicy final : public SimPolicy {
       cache->set_age_seconds(c.age_s);
       cache->set_size(c.size);
     }
-    const AllocationResult result = client_.Allocate(request);
+    const AllocationResult result = stage_clients_[view.position]->Allocate(request);
     ++summary_.allocate_calls;
     summary_.allocate_ok += result.status.ok();
     const v1::AllocateResponse& response = result.response;
@@ -82,7 +89,7 @@ class RemotePolicy final : public SimPolicy {
   }
 
   const World& world_;
-  const AllotClient& client_;
+  std::vector<std::unique_ptr<AllotClient>> stage_clients_;
   DriveSummary& summary_;
   std::string name_ = "server";
 };
@@ -117,6 +124,99 @@ bool IsOneLoopbackTarget(const std::string& target) {
   return host == "localhost" || host.rfind("127.", 0) == 0;
 }
 
+// The modules' load as gauges on /metrics, where a Prometheus scrapes it for the replicas.
+class LoadExporter {
+ public:
+  LoadExporter(const World& world, const std::string& address)
+      : registry_(std::make_shared<prometheus::Registry>()),
+        cpu_(prometheus::BuildGauge()
+                 .Name("allot_sim_module_cpu_utilization")
+                 .Help("Simulated module CPU utilisation over the last second (lagged, noisy)")
+                 .Register(*registry_)),
+        qps_(prometheus::BuildGauge()
+                 .Name("allot_sim_module_qps")
+                 .Help("Simulated module requests per second over the last second")
+                 .Register(*registry_)),
+        level_(prometheus::BuildGauge()
+                   .Name("allot_sim_module_degradation_level")
+                   .Help("Simulated module degradation level in force")
+                   .Register(*registry_)),
+        http_(address, registry_) {
+    for (const ModuleConfig& m : world.config().modules) modules_.push_back(m.name);
+  }
+
+  void Publish(const World& world, const PeriodRecord& p) {
+    for (size_t m = 0; m < world.num_modules(); ++m) {
+      if (world.cores(m) <= 0) continue;
+      const prometheus::Labels labels{{"module", modules_[m]}};
+      cpu_.Add(labels).Set(std::clamp(p.cpu[m], 0.0, 1.0));
+      qps_.Add(labels).Set(p.qps[m]);
+      level_.Add(labels).Set(p.level[m]);
+    }
+  }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Gauge>& cpu_;
+  prometheus::Family<prometheus::Gauge>& qps_;
+  prometheus::Family<prometheus::Gauge>& level_;
+  MetricsHttpServer http_;
+  std::vector<std::string> modules_;
+};
+
+// One channel over every replica for Allocate. With several, round_robin over those whose
+// readiness is SERVING, as a serving stage's client would: a replica that drains before it stops
+// gets no new calls.
+std::shared_ptr<grpc::Channel> AllocateChannel(const std::string& target, size_t replicas) {
+  if (replicas == 1) return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments args;
+  args.SetServiceConfigJSON(R"({"loadBalancingConfig": [{"round_robin": {}}],)"
+                            R"( "healthCheckConfig": {"serviceName": "readiness"}})");
+  return grpc::CreateCustomChannel("ipv4:" + target, grpc::InsecureChannelCredentials(), args);
+}
+
+void ReportLoadToAll(const World& world, const PeriodRecord& p,
+                     const std::vector<std::unique_ptr<AllotClient>>& replicas,
+                     DriveSummary& summary) {
+  for (size_t m = 0; m < world.num_modules(); ++m) {
+    if (world.cores(m) <= 0) continue;
+    v1::LoadReport report;
+    report.set_module(world.config().modules[m].name);
+    report.set_cpu_utilization(std::clamp(p.cpu[m], 0.0, 1.0));
+    report.set_qps(p.qps[m]);
+    report.set_degradation_level(static_cast<uint32_t>(p.level[m]));
+    report.set_timestamp_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
+    report.set_reporter("allot-sim");
+    for (const auto& replica : replicas) {
+      ++summary.report_calls;
+      summary.report_ok += replica->ReportLoad(report).ok();
+    }
+  }
+}
+
+// Each replica's compute price per module now; NaN for a replica that does not answer in time.
+PricePoll PollPrices(const World& world, const std::vector<std::unique_ptr<AllotClient>>& replicas,
+                     double sim_s) {
+  PricePoll poll;
+  poll.sim_s = sim_s;
+  for (const auto& replica : replicas) {
+    std::vector<double> lambda(world.num_modules(), NAN);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    v1::ControlState state;
+    if (replica->stub().GetControlState(&context, v1::GetControlStateRequest(), &state).ok()) {
+      for (const v1::ModuleState& m : state.modules()) {
+        const int index = world.config().ModuleIndex(m.name());
+        if (index >= 0) lambda[static_cast<size_t>(index)] = m.compute_price();
+      }
+    }
+    poll.lambda.push_back(std::move(lambda));
+  }
+  return poll;
+}
+
 }  // namespace
 
 std::vector<std::string> SplitTargets(const std::string& target) {
@@ -146,30 +246,33 @@ DriveSummary Drive(const World& world, const DriveOptions& options) {
   }
   if (!(options.qps > 0) || !(options.duration_s > 0))
     throw std::invalid_argument("--qps and --duration must be > 0");
+  if (!options.export_load.empty() && !IsOneLoopbackTarget(options.export_load)) {
+    throw std::invalid_argument("--export-load must be a loopback HOST:PORT, got '" +
+                                options.export_load + "'");
+  }
   ClientOptions client_options;
   client_options.allocate_timeout = options.allocate_timeout;
   client_options.control_timeout = std::chrono::milliseconds(3000);
-  // One channel over every replica for Allocate (round_robin), and one per replica for
-  // ReportLoad, since each replica keeps its own reported load.
-  const std::vector<std::string> replicas = SplitTargets(options.target);
-  grpc::ChannelArguments args;
-  if (replicas.size() > 1) args.SetLoadBalancingPolicyName("round_robin");
-  const std::string channel_target =
-      replicas.size() > 1 ? "ipv4:" + options.target : options.target;
-  AllotClient client(
-      grpc::CreateCustomChannel(channel_target, grpc::InsecureChannelCredentials(), args),
-      client_options);
-  std::vector<std::unique_ptr<AllotClient>> reporters;
-  for (const std::string& replica : replicas) {
-    reporters.push_back(std::make_unique<AllotClient>(
+  const std::vector<std::string> targets = SplitTargets(options.target);
+  std::vector<std::unique_ptr<AllotClient>> stage_clients;
+  for (size_t s = 0; s < world.layout().chain().size(); ++s) {
+    stage_clients.push_back(std::make_unique<AllotClient>(
+        AllocateChannel(options.target, targets.size()), client_options));
+  }
+  // One client per replica for what each keeps on its own: reported load and prices.
+  std::vector<std::unique_ptr<AllotClient>> replicas;
+  for (const std::string& replica : targets) {
+    replicas.push_back(std::make_unique<AllotClient>(
         grpc::CreateChannel(replica, grpc::InsecureChannelCredentials()), client_options));
   }
-  const grpc::Status status = client.LoadSchema();
-  if (!status.ok()) {
-    throw std::runtime_error("cannot read the schema from " + options.target + ": " +
-                             status.error_message());
+  for (const auto& client : stage_clients) {  // each answers with a safe default on failure
+    const grpc::Status status = client->LoadSchema();
+    if (!status.ok()) {
+      throw std::runtime_error("cannot read the schema from " + options.target + ": " +
+                               status.error_message());
+    }
   }
-  CheckSchema(world, client.schema());
+  CheckSchema(world, stage_clients.front()->schema());
 
   StreamOptions stream_options;
   stream_options.seed = options.seed;
@@ -182,11 +285,15 @@ DriveSummary Drive(const World& world, const DriveOptions& options) {
     requests.resize(static_cast<size_t>(options.max_requests));
   }
 
+  std::unique_ptr<LoadExporter> exporter;
+  if (!options.export_load.empty()) {
+    exporter = std::make_unique<LoadExporter>(world, options.export_load);
+  }
   DriveSummary summary;
-  RemotePolicy policy(world, client, summary);
+  RemotePolicy policy(world, std::move(stage_clients), summary);
   RunOptions run;
   run.online = true;
-  run.period_s = 1.0;  // ReportLoad once per simulated (= wall) second per module
+  run.period_s = 1.0;  // load published once per simulated (= wall) second per module
   run.scale = stream.scale();
   run.noise_seed = options.seed;
   const auto start = SteadyClock::now();
@@ -202,22 +309,14 @@ DriveSummary Drive(const World& world, const DriveOptions& options) {
     }
   };
   run.on_period = [&](const PeriodRecord& p) {
-    for (size_t m = 0; m < world.num_modules(); ++m) {
-      if (world.cores(m) <= 0) continue;
-      v1::LoadReport report;
-      report.set_module(world.config().modules[m].name);
-      report.set_cpu_utilization(std::clamp(p.cpu[m], 0.0, 1.0));
-      report.set_qps(p.qps[m]);
-      report.set_degradation_level(static_cast<uint32_t>(p.level[m]));
-      report.set_timestamp_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  std::chrono::system_clock::now().time_since_epoch())
-                                  .count());
-      report.set_reporter("allot-sim");
-      for (const auto& reporter : reporters) {
-        ++summary.report_calls;
-        summary.report_ok += reporter->ReportLoad(report).ok();
-      }
+    if (exporter) {
+      exporter->Publish(world, p);
+    } else {
+      ReportLoadToAll(world, p, replicas, summary);
     }
+    const double sim_s = p.start_s + run.period_s;
+    summary.prices.push_back(PollPrices(world, replicas, sim_s));
+    if (options.on_second) options.on_second(sim_s);
   };
   Runner runner(world, policy, run, "server");
   for (const Request& r : requests) runner.Process(r);

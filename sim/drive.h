@@ -5,10 +5,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "sim/evaluation.h"
+#include "sim/replica_prices.h"
 #include "sim/world.h"
 
 namespace allot::sim {
@@ -24,6 +26,12 @@ struct DriveOptions {
   double start_hour = 12.0;  // time of day the drive starts at
   int64_t max_requests = 1'000'000;
   std::chrono::milliseconds allocate_timeout{50};
+  // Loopback HOST:PORT: serve the modules' load at /metrics for a Prometheus to scrape instead of
+  // calling ReportLoad, for replicas with telemetry.source prometheus.
+  std::string export_load;
+  // Called once per simulated second with the time since the drive started (e.g. to stop and
+  // restart a replica at a planned moment).
+  std::function<void(double sim_s)> on_second;
   bool evaluate = true;  // score against the oracle and the offline baselines afterwards
 };
 
@@ -38,6 +46,8 @@ struct DriveSummary {
   int64_t report_ok = 0;
   double wall_s = 0.0;
   double max_behind_s = 0.0;  // how far the loop fell behind its schedule
+  // Every replica's compute prices, polled with GetControlState once per simulated second.
+  std::vector<PricePoll> prices;
 };
 
 // Throws std::invalid_argument for a non-loopback target or bad options, std::runtime_error when

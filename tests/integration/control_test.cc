@@ -2,16 +2,9 @@
 // Prometheus server started by the test on 127.0.0.1.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <regex>
@@ -20,6 +13,7 @@
 #include "policy/control_loop.h"
 #include "server/metrics_http.h"
 #include "server/prometheus_source.h"
+#include "tests/integration/prometheus_process.h"
 #include "tests/integration/test_server.h"
 
 namespace allot::testing {
@@ -190,18 +184,6 @@ TEST(PrometheusParseTest, AcceptsOneSampleAndNamesWhatIsWrong) {
             "unsupported result type 'matrix'");
 }
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // A real Prometheus scraping a real exporter, both on loopback.
 class PrometheusSourceTest : public ::testing::Test {
  protected:
@@ -225,37 +207,16 @@ class PrometheusSourceTest : public ::testing::Test {
         .Add({})
         .Set(1500);
     exporter_ = std::make_unique<MetricsHttpServer>("127.0.0.1:0", registry_);
-
-    char tmpl[] = "/tmp/allot-prom-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    std::ofstream(dir_ + "/prometheus.yml")
-        << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        << "scrape_configs:\n  - job_name: test\n    static_configs:\n      - targets: ['127.0.0.1:"
-        << exporter_->port() << "']\n";
-    port_ = FreePort();
-    pid_ = fork();
-    if (pid_ == 0) {
-      const std::string config = "--config.file=" + dir_ + "/prometheus.yml";
-      const std::string storage = "--storage.tsdb.path=" + dir_ + "/data";
-      const std::string listen = "--web.listen-address=127.0.0.1:" + std::to_string(port_);
-      freopen((dir_ + "/prometheus.log").c_str(), "w", stderr);
-      execlp("prometheus", "prometheus", config.c_str(), storage.c_str(), listen.c_str(), nullptr);
-      _exit(127);
-    }
-  }
-
-  void TearDown() override {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-    std::filesystem::remove_all(dir_);
+    prometheus_ = std::make_unique<PrometheusProcess>(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n  - job_name: test\n    static_configs:\n      - targets: ['127.0.0.1:" +
+        std::to_string(exporter_->port()) + "']\n");
   }
 
   AllotConfig Config() const {
     AllotConfig c = LoadEmbeddedDefaultConfig();
     c.telemetry.source = TelemetrySourceKind::kPrometheus;
-    c.telemetry.prometheus.url = "http://127.0.0.1:" + std::to_string(port_) + "/";
+    c.telemetry.prometheus.url = prometheus_->url();
     c.telemetry.prometheus.query_timeout_s = 2;
     for (auto& m : c.modules) {
       m.cpu_query = "test_module_cpu{module=\"" + m.name + "\"}";
@@ -279,9 +240,7 @@ class PrometheusSourceTest : public ::testing::Test {
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<MetricsHttpServer> exporter_;
-  std::string dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
+  std::unique_ptr<PrometheusProcess> prometheus_;
 };
 
 TEST_F(PrometheusSourceTest, ReadsModuleLoadAndRefusesBadAnswers) {
@@ -338,19 +297,13 @@ TEST_F(PrometheusSourceTest, ReadsModuleLoadAndRefusesBadAnswers) {
 // initial_lambda.
 TEST_F(PrometheusSourceTest, AStartingReplicaJoinsAtTheClustersPrice) {
   WaitForFirstScrape();
+  // The queries as templates: every module's own follows from its name.
   std::string yaml = EmbeddedDefaultConfigYaml();
-  const std::string url = "http://127.0.0.1:" + std::to_string(port_) + "/";
   yaml.replace(yaml.find("modules:\n"), 9,
-               "telemetry: {source: prometheus, prometheus: {url: '" + url +
-                   "', query_timeout_s: 2}}\nmodules:\n");
-  for (const std::string module : {"recall", "prerank", "rank"}) {
-    const std::string from = "{name: " + module + ",";
-    const size_t at = yaml.find(from);
-    ASSERT_NE(at, std::string::npos) << module;
-    yaml.replace(at, from.size(),
-                 "{name: " + module + ", cpu_query: 'test_module_cpu{module=\"" + module +
-                     "\"}', price_query: 'test_cluster_price{module=\"" + module + "\"}',");
-  }
+               "telemetry:\n  source: prometheus\n  prometheus:\n    url: '" + prometheus_->url() +
+                   "'\n    query_timeout_s: 2\n"
+                   "    cpu_query: 'test_module_cpu{module=\"{module}\"}'\n"
+                   "    price_query: 'test_cluster_price{module=\"{module}\"}'\nmodules:\n");
   TestServer server(yaml);
   auto stub = server.stub();
   const AllotConfig& config = *server.server().config();
