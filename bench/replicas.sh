@@ -3,15 +3,16 @@
 # read module load from a real Prometheus (telemetry.source prometheus), which scrapes the load
 # `allot-sim drive --export-load` serves and the replicas' own /metrics (for the shipped
 # recording rule allot:module_price:avg). The drive spreads each stage's calls over the ready
-# replicas round-robin. With ALLOT_REPLICAS_RESTART=1 the last replica gets SIGTERM at 45% of the
-# run and starts again on the same ports at 60%.
+# replicas round-robin. A case with RESTART 1 stops the last replica with SIGTERM (it drains) at
+# 45% of the run, RESTART 2 kills it with SIGKILL (a crash), and either starts it again on the
+# same ports at 60%.
 #
 # Prints, per case: the drive's table (mu/nu per module, % of oracle), the price spread across
 # replicas per module (max/min - 1 per period from a third of the run on) and the rejoin.
 #
 # Usage: bash bench/replicas.sh [CASE...]   a CASE is REPLICAS:CONTROLLER:SCRAPE:CONSENSUS:RESTART,
-#   e.g. 3:pid:1s:0.3:1 (the default runs 1:pid:1s:0.3:0 3:pid:1s:0.3:1 3:mpc:1s:0.3:1
-#   3:pid:1s:0:1 3:pid:5s:0.3:0 3:pid:15s:0.3:0).
+#   e.g. 3:pid:1s:0.3:1 (the default runs 1:pid:1s:0.3:0 3:pid:1s:0.3:1 3:pid:1s:0.3:2
+#   3:pid:1s:0:1 3:mpc:1s:0.3:1 3:pid:5s:0.3:0 3:pid:15s:0.3:0, about 15 minutes).
 # Environment: ALLOT_BUILD_DIR (build), ALLOT_REPLICAS_SECONDS (120), ALLOT_REPLICAS_QPS (200),
 #   ALLOT_REPLICAS_SEED (5), ALLOT_REPLICAS_STALE_S (lambda.stale_after_s, 10).
 set -euo pipefail
@@ -22,8 +23,8 @@ qps=${ALLOT_REPLICAS_QPS:-200}
 seed=${ALLOT_REPLICAS_SEED:-5}
 stale_s=${ALLOT_REPLICAS_STALE_S:-10}
 cases=("$@")
-[[ ${#cases[@]} -gt 0 ]] || cases=(1:pid:1s:0.3:0 3:pid:1s:0.3:1 3:mpc:1s:0.3:1 3:pid:1s:0:1
-  3:pid:5s:0.3:0 3:pid:15s:0.3:0)
+[[ ${#cases[@]} -gt 0 ]] || cases=(1:pid:1s:0.3:0 3:pid:1s:0.3:1 3:pid:1s:0.3:2 3:pid:1s:0:1
+  3:mpc:1s:0.3:1 3:pid:5s:0.3:0 3:pid:15s:0.3:0)
 command -v prometheus > /dev/null || { echo "replicas: prometheus missing" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/allot-replicas-XXXXXX)
@@ -121,10 +122,10 @@ EOF
     --duration "$seconds" --qps "$qps" --seed "$seed" \
     --prices-csv "$work/prices-$1.csv" > "$work/drive.out" 2> "$work/drive.log" &
   local drive=$!
-  if [[ $restart == 1 ]]; then
+  if [[ $restart != 0 ]]; then
     local last=$((replicas - 1))
     sleep $((seconds * 45 / 100))
-    kill -TERM "${replica_pids[$last]}"
+    kill "$([[ $restart == 2 ]] && echo -KILL || echo -TERM)" "${replica_pids[$last]}"
     wait "${replica_pids[$last]}" 2> /dev/null || true
     sleep $((seconds * 15 / 100))
     start_replica "$last"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: install, build with warnings as errors, run every test; then the policy
-# unit tests (decision path, reservoir, controllers, control loop, telemetry: the concurrent
+# The whole test suite: install, build with warnings as errors, run every test; build the container
+# image with podman and run it from its root filesystem (ALLOT_SKIP_IMAGE=1 skips it); then the
+# policy unit tests (decision path, reservoir, controllers, control loop, telemetry: the concurrent
 # code) again under ThreadSanitizer and under AddressSanitizer + UBSan. ALLOT_FULL_SANITIZERS=1 runs every test there (slow: LibTorch code is
 # rebuilt); and the request path under libFuzzer for ALLOT_FUZZ_SECONDS (60). Exits non-zero when
 # anything fails.
@@ -10,6 +11,11 @@ bash scripts/install-deps.sh
 
 bash scripts/build.sh build -DALLOT_WERROR=ON
 (cd build && ctest --output-on-failure -j2 --timeout 300)
+
+# The container image, built with podman and run from its root filesystem (needs root).
+if [[ ${ALLOT_SKIP_IMAGE:-0} != 1 ]]; then
+  bash deploy/checks/image.sh
+fi
 
 if [[ ${ALLOT_SKIP_SANITIZERS:-0} != 1 ]]; then
   # The request path under libFuzzer (clang, ASan + UBSan) from the seed corpus, briefly;

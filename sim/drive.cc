@@ -164,9 +164,9 @@ class LoadExporter {
   std::vector<std::string> modules_;
 };
 
-// One channel over every replica for Allocate. With several, round_robin over those whose
-// readiness is SERVING, as a serving stage's client would: a replica that drains before it stops
-// gets no new calls.
+// A channel over every replica for one stage's Allocate calls. With several, round_robin over those
+// whose readiness is SERVING, as a serving stage's client would: a replica that drains before it
+// stops gets no new calls.
 std::shared_ptr<grpc::Channel> AllocateChannel(const std::string& target, size_t replicas) {
   if (replicas == 1) return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   grpc::ChannelArguments args;

@@ -51,6 +51,8 @@ cleanup() {
 trap cleanup EXIT
 podman build --isolation=chroot -t "$image" . > "$work/build.log" 2>&1 ||
   { tail -40 "$work/build.log" >&2; die "podman build"; }
+# Earlier runs' untagged build stages; this run's stays as the next one's layer cache.
+podman image prune -f --filter until=15m > /dev/null
 
 # 3. Its root filesystem, run as the image runs it.
 podman create --name allot-image-check "$image" > /dev/null
@@ -76,7 +78,7 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 grep -q '^allot_' "$work/metrics" || { cat "$work/server.log" >&2; die "no allot_ metrics"; }
-python3 - "$port" << 'EOF' || die "health check"
+/usr/bin/python3 - "$port" << 'EOF' || die "health check"  # Debian's, with python3-grpcio
 # grpc.health.v1.Health/Check by hand: an empty request; SERVING is field 1 = 1 (bytes 08 01).
 import sys, grpc
 channel = grpc.insecure_channel(f"127.0.0.1:{sys.argv[1]}")
