@@ -112,6 +112,15 @@ TEST(DriveTest, OnlyLoopbackTargets) {
   DriveOptions options;
   options.target = "192.168.1.1:50051";
   EXPECT_THROW(Drive(*world, options), std::invalid_argument);
+  // The load exporter listens on loopback only too, and says which flag is wrong.
+  options.target = "127.0.0.1:1";
+  options.export_load = "0.0.0.0:9100";
+  try {
+    Drive(*world, options);
+    ADD_FAILURE() << "a non-loopback --export-load was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("--export-load"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
