@@ -61,6 +61,8 @@ check(/^COPY config\/allot\.yaml \/etc\/allot\/allot\.yaml$/m.test(runtime), "Do
 const rulesText = read("deploy/prometheus/allot-rules.yaml");
 const rules = YAML.parse(rulesText);
 const used = new Map(); // metric -> Set(where)
+// Series the rules record are Prometheus's own, not the server's.
+const recorded = new Set((rules.groups ?? []).flatMap((g) => g.rules ?? []).map((r) => r.record).filter(Boolean));
 const use = (names, where) => { for (const n of names) { if (!used.has(n)) used.set(n, new Set()); used.get(n).add(where); } };
 for (const g of rules.groups ?? []) {
   for (const r of g.rules ?? []) {
@@ -304,7 +306,7 @@ for (const p of dash.panels ?? []) {
 writeFileSync(resolve(workDir, "dashboard-exprs.rules.yaml"), YAML.stringify({ groups: [{ name: "allot-dashboard", rules: exprRules }] }));
 writeFileSync(resolve(workDir, "dashboard-queries.json"), JSON.stringify(queries, null, 2));
 writeFileSync(resolve(workDir, "metrics-used.json"),
-  JSON.stringify(Object.fromEntries([...used].map(([k, v]) => [k, [...v].sort()])), null, 2));
+  JSON.stringify(Object.fromEntries([...used].filter(([k]) => !recorded.has(k)).map(([k, v]) => [k, [...v].sort()])), null, 2));
 writeFileSync(resolve(workDir, "probe-services.txt"), [...probeServices].join("\n") + "\n");
 
 // ---------------------------------------------------------------- TypeScript for tsc
