@@ -58,8 +58,10 @@ class ArmShareSource final : public TelemetrySource {
                  size_t arm, double weight, std::vector<std::string> modules);
   const char* name() const override { return inner_->name(); }
   std::optional<LoadSample> Latest(const std::string& module, std::string* error) override;
+  // The cluster price (allot:module_price:avg) is the main loops' price: the main arm (0) joins
+  // and is pulled towards it; another arm's price is its experiment's own and is not.
   std::optional<double> ClusterPrice(const std::string& module, std::string* error) override {
-    return inner_->ClusterPrice(module, error);
+    return arm_ == 0 ? inner_->ClusterPrice(module, error) : std::nullopt;
   }
   // The share of `module`'s predicted cost this arm caused over its last read (for tests).
   double last_share(size_t module) const { return last_share_[module]; }

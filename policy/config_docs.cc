@@ -70,7 +70,7 @@ const std::map<std::string, std::string>& ConfigKeyDocs() {
        "from there. PID replicas read the same telemetry and take the same steps, so their "
        "prices converge (a replica that joined a step late comes back within a few periods); "
        "the MPC plans each price afresh from its own sample of the calls, so it is barely "
-       "pulled. 0 turns it off."},
+       "pulled. Experiment arms keep their own prices. 0 turns it off."},
       // controller
       {"controller", "The per-module lambda controller and its traffic forecast."},
       {"controller.kind",

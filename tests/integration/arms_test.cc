@@ -39,13 +39,14 @@ TEST(ArmSplitTest, AUserStaysInOneArmAndArmsGetTheirWeights) {
   EXPECT_NE(StableUnitHash("arm", "user-7"), StableUnitHash("shadow", "user-7"));
 }
 
-// A source that returns a fixed load.
+// A source that returns a fixed load and cluster price.
 class FixedSource final : public TelemetrySource {
  public:
   const char* name() const override { return "fixed"; }
   std::optional<LoadSample> Latest(const std::string&, std::string*) override {
     return LoadSample{0.6, 1000, 0, 1};
   }
+  std::optional<double> ClusterPrice(const std::string&, std::string*) override { return 2.0; }
 };
 
 TEST(ArmSplitTest, AnArmsControllerSeesItsShareOfTheLoadAsIfItServedAllTraffic) {
@@ -66,6 +67,9 @@ TEST(ArmSplitTest, AnArmsControllerSeesItsShareOfTheLoadAsIfItServedAllTraffic) 
   EXPECT_NEAR(arm.Latest("rank", nullptr)->cpu_utilization, 0.6 * 0.25 / 0.2, 1e-12);
   // Modules the arm does not know pass through.
   EXPECT_NEAR(arm.Latest("recall", nullptr)->cpu_utilization, 0.6, 1e-12);
+  // The cluster price is the main loops': an experiment arm neither joins nor is pulled to it.
+  EXPECT_EQ(main.ClusterPrice("rank", nullptr), 2.0);
+  EXPECT_FALSE(arm.ClusterPrice("rank", nullptr));
 }
 
 std::string WithArms(const std::string& arms) {
