@@ -60,13 +60,15 @@ mkdir "$work/rootfs"
 podman export allot-image-check | tar -C "$work/rootfs" -x
 mount -t proc proc "$work/rootfs/proc"
 mount --bind /dev "$work/rootfs/dev"
-entrypoint=$(podman image inspect --format '{{json .Config.Entrypoint}}' "$image")
 user=$(podman image inspect --format '{{.Config.User}}' "$image")
 [[ $user == 10001:10001 ]] || die "the image runs as '$user', not 10001:10001"
-read -r -a command < <(python3 -c 'import json, sys; print(" ".join(json.loads(sys.argv[1])))' \
-  "$entrypoint")
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-metrics_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+read -r -a command <<< "$(podman image inspect --format '{{range .Config.Entrypoint}}{{.}} {{end}}' \
+  "$image")"
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+metrics_port=$(free_port)
 chroot --userspec="$user" "$work/rootfs" "${command[@]}" --listen "127.0.0.1:$port" \
   --metrics-listen "127.0.0.1:$metrics_port" > "$work/server.log" 2>&1 &
 server=$!

@@ -30,12 +30,7 @@ class BundleServingTest : public ::testing::Test {
     source_ = mkdtemp(tmpl);
     const AllotConfig config = LoadEmbeddedDefaultConfig();
     WriteRandomLog(config, source_ + "/log.binpb", 1500, 4);
-    models::TrainOptions o;
-    o.heads = 2;
-    o.hidden = 8;
-    o.epochs = 1;
-    o.value_epochs = 1;
-    o.progress = false;
+    const models::TrainOptions o = SmallBundleOptions(2, 8);
     std::ostringstream progress;
     bundle_ = models::TrainBundle(models::ReadTrainingLog({source_ + "/log.binpb"}, config, false),
                                   config, o, source_ + "/trained", progress)
@@ -127,13 +122,8 @@ TEST_F(BundleServingTest, StartsWithTheNewestBundleAndRefusesACorruptNewerOne) {
 // times slower per decision, and operators see it in allot_bundle_info.
 TEST_F(BundleServingTest, ABundleOffTheFastPathIsShownInTheBundleInfo) {
   const AllotConfig config = LoadEmbeddedDefaultConfig();
-  models::TrainOptions o;
-  o.heads = 2;
-  o.hidden = 8;
+  models::TrainOptions o = SmallBundleOptions(2, 8);
   o.head_hidden = {4};
-  o.epochs = 1;
-  o.value_epochs = 1;
-  o.progress = false;
   std::ostringstream progress;
   const models::TrainSummary slow =
       models::TrainBundle(models::ReadTrainingLog({source_ + "/log.binpb"}, config, false), config,

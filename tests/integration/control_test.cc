@@ -298,12 +298,12 @@ TEST_F(PrometheusSourceTest, ReadsModuleLoadAndRefusesBadAnswers) {
 TEST_F(PrometheusSourceTest, AStartingReplicaJoinsAtTheClustersPrice) {
   WaitForFirstScrape();
   // The queries as templates: every module's own follows from its name.
-  std::string yaml = EmbeddedDefaultConfigYaml();
-  yaml.replace(yaml.find("modules:\n"), 9,
-               "telemetry:\n  source: prometheus\n  prometheus:\n    url: '" + prometheus_->url() +
-                   "'\n    query_timeout_s: 2\n"
-                   "    cpu_query: 'test_module_cpu{module=\"{module}\"}'\n"
-                   "    price_query: 'test_cluster_price{module=\"{module}\"}'\nmodules:\n");
+  const std::string yaml = DefaultConfigWith(
+      "modules:\n", "telemetry:\n  source: prometheus\n  prometheus:\n    url: '" +
+                        prometheus_->url() +
+                        "'\n    query_timeout_s: 2\n"
+                        "    cpu_query: 'test_module_cpu{module=\"{module}\"}'\n"
+                        "    price_query: 'test_cluster_price{module=\"{module}\"}'\nmodules:\n");
   TestServer server(yaml);
   auto stub = server.stub();
   const AllotConfig& config = *server.server().config();

@@ -12,11 +12,22 @@
 
 namespace allot::testing {
 
-std::string DefaultConfigWith(const std::string& from, const std::string& to) {
-  std::string yaml = EmbeddedDefaultConfigYaml();
+void ReplaceOnce(std::string& yaml, const std::string& from, const std::string& to) {
   const size_t at = yaml.find(from);
   EXPECT_NE(at, std::string::npos) << from;
   if (at != std::string::npos) yaml.replace(at, from.size(), to);
+}
+
+std::string DefaultConfigWith(const std::string& from, const std::string& to) {
+  std::string yaml = EmbeddedDefaultConfigYaml();
+  ReplaceOnce(yaml, from, to);
+  return yaml;
+}
+
+std::string WithOwnModelDir(std::string yaml, const std::string& dir) {
+  const std::string shared = "  dir: var/models";
+  if (const size_t at = yaml.find(shared); at != std::string::npos)
+    yaml.replace(at, shared.size(), "  dir: " + dir + "/models");
   return yaml;
 }
 
@@ -49,12 +60,7 @@ std::shared_ptr<grpc::Channel> TestServer::channel() const {
 }
 
 void TestServer::WriteConfig(const std::string& config_yaml) const {
-  // Hermetic: a config that still names the working directory's var/models gets an empty model
-  // directory of its own, so a bundle trained in the checkout cannot change what a test sees.
-  std::string yaml = config_yaml;
-  const std::string shared = "  dir: var/models";
-  if (const size_t at = yaml.find(shared); at != std::string::npos)
-    yaml.replace(at, shared.size(), "  dir: " + dir_ + "/models");
+  const std::string yaml = WithOwnModelDir(config_yaml, dir_);
   // Write then rename, as a config-management agent would, so the watcher never sees half a file.
   const std::string tmp = config_path_ + ".tmp";
   std::ofstream(tmp) << yaml;

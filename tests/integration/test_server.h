@@ -11,8 +11,13 @@
 
 namespace allot::testing {
 
+// Replaces the first `from` in `yaml` by `to` (fails the test if `from` is absent).
+void ReplaceOnce(std::string& yaml, const std::string& from, const std::string& to);
 // The embedded default config with `from` replaced by `to` (fails the test if `from` is absent).
 std::string DefaultConfigWith(const std::string& from, const std::string& to);
+// Hermetic: a config that still names the working directory's var/models gets `dir`/models
+// instead, so a bundle trained in the checkout cannot change what a test sees.
+std::string WithOwnModelDir(std::string yaml, const std::string& dir);
 
 class TestServer {
  public:

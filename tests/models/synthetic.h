@@ -9,6 +9,7 @@
 #include <string>
 
 #include "allot/v1/transition.pb.h"
+#include "models/trainer.h"
 #include "policy/config.h"
 
 namespace allot::testing {
@@ -164,6 +165,18 @@ namespace allot::testing {
 // and the joint action index. Enough to train a small bundle for serving tests.
 inline void WriteRandomLog(const AllotConfig& config, const std::string& path, int rows,
                            uint64_t seed);
+
+// Training options for such a bundle: `heads` x `hidden` action-value nets, one epoch of each
+// model, no progress lines.
+inline models::TrainOptions SmallBundleOptions(int heads, int hidden) {
+  models::TrainOptions o;
+  o.heads = heads;
+  o.hidden = hidden;
+  o.epochs = 1;
+  o.value_epochs = 1;
+  o.progress = false;
+  return o;
+}
 
 }  // namespace allot::testing
 

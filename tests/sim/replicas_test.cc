@@ -16,6 +16,7 @@
 #include "sim/replica_prices.h"
 #include "sim/report.h"
 #include "tests/integration/prometheus_process.h"
+#include "tests/integration/test_server.h"
 #include "tests/sim/sim_test_util.h"
 
 namespace allot::sim {
@@ -82,10 +83,8 @@ class ReplicaSet {
     std::filesystem::remove_all(dir_);
   }
 
-  void StartAll(std::string config_yaml) {
-    const std::string shared = "  dir: var/models";  // hermetic: no bundle from the checkout
-    config_yaml.replace(config_yaml.find(shared), shared.size(), "  dir: " + dir_ + "/models");
-    std::ofstream(dir_ + "/allot.yaml") << config_yaml;
+  void StartAll(const std::string& config_yaml) {
+    std::ofstream(dir_ + "/allot.yaml") << allot::testing::WithOwnModelDir(config_yaml, dir_);
     for (size_t i = 0; i < servers_.size(); ++i) Start(i);
   }
   void Start(size_t i) {
@@ -123,20 +122,18 @@ class ReplicaSet {
 // The embedded default config reading load from Prometheus, with the PID controller and a drain
 // before each stop so the client's health checks move calls off a replica before it goes.
 std::string ReplicaConfig(const std::string& prometheus_url) {
-  std::string yaml = EmbeddedDefaultConfigYaml();
-  yaml.replace(yaml.find("modules:\n"), 9,
-               "telemetry:\n  source: prometheus\n  prometheus:\n    url: '" + prometheus_url +
-                   "'\n    query_timeout_s: 0.5\n"
-                   "    cpu_query: 'allot_sim_module_cpu_utilization{module=\"{module}\"}'\n"
-                   "    qps_query: 'allot_sim_module_qps{module=\"{module}\"}'\n"
-                   "    price_query: 'allot:module_price:avg{module=\"{module}\"}'\nmodules:\n");
+  std::string yaml = allot::testing::DefaultConfigWith(
+      "modules:\n",
+      "telemetry:\n  source: prometheus\n  prometheus:\n    url: '" + prometheus_url +
+          "'\n    query_timeout_s: 0.5\n"
+          "    cpu_query: 'allot_sim_module_cpu_utilization{module=\"{module}\"}'\n"
+          "    qps_query: 'allot_sim_module_qps{module=\"{module}\"}'\n"
+          "    price_query: 'allot:module_price:avg{module=\"{module}\"}'\nmodules:\n");
   // PID: its step depends only on the telemetry every replica shares, so replicas that start at
   // one price stay together. Each MPC plans from its own sample of the calls and drifts apart
   // (bench/replicas.sh measures both).
-  const std::string kind = "kind: mpc";
-  yaml.replace(yaml.find(kind), kind.size(), "kind: pid");
-  const std::string drain = "drain_delay_s: 0.0";
-  yaml.replace(yaml.find(drain), drain.size(), "drain_delay_s: 1.0");
+  allot::testing::ReplaceOnce(yaml, "kind: mpc", "kind: pid");
+  allot::testing::ReplaceOnce(yaml, "drain_delay_s: 0.0", "drain_delay_s: 1.0");
   return yaml;
 }
 

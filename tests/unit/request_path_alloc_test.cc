@@ -121,13 +121,8 @@ TEST(RequestPathAllocationTest, AWarmCallAllocatesNothingOnTheFastPath) {
   const std::string dir = mkdtemp(tmpl);
   testing::WriteRandomLog(*file.allot, dir + "/log.binpb", 2000, 3);
   const models::TrainingLog log = models::ReadTrainingLog({dir + "/log.binpb"}, *file.allot, false);
-  models::TrainOptions options;
-  options.heads = 4;
-  options.hidden = 12;
-  options.epochs = 1;
-  options.value_epochs = 1;
+  models::TrainOptions options = testing::SmallBundleOptions(4, 12);
   options.batch = 256;
-  options.progress = false;
   std::ostringstream progress;
   const models::TrainSummary summary =
       models::TrainBundle(log, *file.allot, options, dir + "/models", progress);
