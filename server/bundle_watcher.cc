@@ -102,16 +102,19 @@ void BundleWatcher::Reset() {
 }
 
 void BundleWatcher::Start(std::function<std::shared_ptr<const AllotConfig>()> config) {
+  // The caller has just polled, so the thread waits first. A poll_s of 0 turns polling off
+  // until a reload sets it again: the thread then looks once a second for that change.
   thread_ = std::thread([this, config] {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stopping_) {
+      const double poll_s = config()->models.poll_s;
+      cv_.wait_for(lock, std::chrono::duration<double>(poll_s > 0 ? poll_s : 1.0),
+                   [this] { return stopping_; });
       const std::shared_ptr<const AllotConfig> c = config();
+      if (stopping_ || c->models.poll_s <= 0) continue;
       lock.unlock();
       PollOnce(*c);
       lock.lock();
-      if (c->models.poll_s <= 0) break;
-      cv_.wait_for(lock, std::chrono::duration<double>(c->models.poll_s),
-                   [this] { return stopping_; });
     }
   });
 }

@@ -34,6 +34,7 @@ class BundleWatcher {
   bool PollOnce(const AllotConfig& config);
   // Forget the bundle in force (e.g. the config's schema changed) so the next poll reloads.
   void Reset();
+  // Polls every models.poll_s on a thread of its own, starting one period from now.
   void Start(std::function<std::shared_ptr<const AllotConfig>()> config);
   void Stop();
   std::string current_dir() const;

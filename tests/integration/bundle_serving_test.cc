@@ -44,16 +44,20 @@ class BundleServingTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(models_); }
 
-  // Copies the trained bundle in under a new version name.
+  // Copies the trained bundle in under a new version name. It is staged beside the model
+  // directory and renamed in, as operators are told to do: the server's own first poll runs
+  // concurrently with the test, and must never see a half-written bundle.
   std::string Install(const std::string& version, bool corrupt = false) const {
     const std::string dir = models_ + "/" + version;
-    std::filesystem::copy(bundle_, dir);
-    std::ifstream in(dir + "/manifest.yaml");
+    const std::string staging = models_ + ".staging-" + version;
+    std::filesystem::copy(bundle_, staging);
+    std::ifstream in(staging + "/manifest.yaml");
     std::string manifest((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     manifest =
         std::regex_replace(manifest, std::regex("(^|\n)version: [^\n]*"), "$1version: " + version);
-    std::ofstream(dir + "/manifest.yaml") << manifest;
-    if (corrupt) std::filesystem::resize_file(dir + "/model.pt", 64);
+    std::ofstream(staging + "/manifest.yaml") << manifest;
+    if (corrupt) std::filesystem::resize_file(staging + "/model.pt", 64);
+    std::filesystem::rename(staging, dir);
     return dir;
   }
 
