@@ -41,6 +41,11 @@ class ClippingScorer final : public ActionScorer {
 
 FittedRanges MeasureFittedRanges(const TrainingLog& log) {
   FittedRanges ranges(log.agents.size());
+  ExtendFittedRanges(ranges, log);
+  return ranges;
+}
+
+void ExtendFittedRanges(FittedRanges& ranges, const TrainingLog& log) {
   for (size_t i = 0; i < log.agents.size(); ++i) {
     const AgentColumns& c = log.agents[i];
     for (size_t row = 0; row < log.rows; ++row) {
@@ -56,7 +61,6 @@ FittedRanges MeasureFittedRanges(const TrainingLog& log) {
       }
     }
   }
-  return ranges;
 }
 
 void WriteFittedRanges(YAML::Emitter& out, const FittedRanges& ranges, const AllotConfig& config) {

@@ -23,6 +23,8 @@ using FittedRanges = std::vector<std::vector<FeatureRange>>;  // per agent, per 
 // Over the rows on which each agent was asked (its features are real); empty ranges for an agent
 // that never was.
 FittedRanges MeasureFittedRanges(const TrainingLog& log);
+// Widens `ranges` (sized per agent) by the rows of `log`: how a log read in chunks is measured.
+void ExtendFittedRanges(FittedRanges& ranges, const TrainingLog& log);
 
 // The manifest's `fitted_range` entry (agent name -> [[min, max], ...]) and back. Reading an
 // absent node gives no ranges (bundles written before ranges were recorded).

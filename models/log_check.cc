@@ -12,26 +12,22 @@ namespace allot::models {
 
 namespace {
 
-AgentLogCheck CheckAgent(const TrainingLog& log, const AgentConfig& agent,
-                         const AgentColumns& columns) {
+AgentLogCheck CheckAgent(const LoggedActions& logged, size_t agent_index,
+                         const AgentConfig& agent) {
   const ActionSpace space(agent);
   AgentLogCheck out;
   out.agent = agent.name;
-  out.joint_count.assign(space.size(), 0);
-  for (size_t j = 0; j < space.size(); ++j)
+  out.decided = static_cast<int64_t>(logged.decided[agent_index]);
+  out.explored = static_cast<int64_t>(logged.explored[agent_index]);
+  out.propensity = static_cast<int64_t>(logged.propensity[agent_index]);
+  for (size_t j = 0; j < space.size(); ++j) {
+    out.joint_count.push_back(static_cast<int64_t>(logged.joint[agent_index][j]));
     out.joint_label.push_back(JointActionLabel(agent, space, j));
+  }
   for (const DecisionConfig& d : agent.decisions) {
     DecisionCounts counts{d.name, d.kind, {}};
     for (const OptionConfig& o : d.options) counts.options.push_back({o.label, 0});
     out.decisions.push_back(std::move(counts));
-  }
-  for (size_t row = 0; row < log.rows; ++row) {
-    if (!columns.decided[row]) continue;
-    ++out.decided;
-    out.explored += columns.explored[row];
-    out.propensity += columns.propensity[row] > 0;
-    const size_t joint = static_cast<size_t>(columns.joint[row]);
-    ++out.joint_count[joint];
   }
   // Options from the joint counts: every selected option of a joint action counts its requests.
   for (size_t j = 0; j < space.size(); ++j) {
@@ -110,12 +106,39 @@ bool LogCheck::flagged() const {
   });
 }
 
-LogCheck CheckLogs(const TrainingLog& log, const AllotConfig& config) {
+LoggedActions::LoggedActions(const AllotConfig& config)
+    : decided(config.agents.size(), 0.0),
+      explored(config.agents.size(), 0.0),
+      propensity(config.agents.size(), 0.0) {
+  for (const AgentConfig& agent : config.agents) joint.emplace_back(ActionSpace(agent).size(), 0.0);
+}
+
+void LoggedActions::Add(const TrainingLog& log) {
+  rows += static_cast<double>(log.rows);
+  for (size_t a = 0; a < log.agents.size() && a < joint.size(); ++a) {
+    const AgentColumns& columns = log.agents[a];
+    for (size_t row = 0; row < log.rows; ++row) {
+      if (!columns.decided[row]) continue;
+      decided[a] += 1;
+      explored[a] += columns.explored[row];
+      propensity[a] += columns.propensity[row] > 0;
+      joint[a][static_cast<size_t>(columns.joint[row])] += 1;
+    }
+  }
+}
+
+LogCheck CheckLogs(const LoggedActions& logged, const AllotConfig& config) {
   LogCheck out;
-  out.rows = static_cast<int64_t>(log.rows);
+  out.rows = static_cast<int64_t>(logged.rows);
   for (size_t a = 0; a < config.agents.size(); ++a)
-    out.agents.push_back(CheckAgent(log, config.agents[a], log.agents[a]));
+    out.agents.push_back(CheckAgent(logged, a, config.agents[a]));
   return out;
+}
+
+LogCheck CheckLogs(const TrainingLog& log, const AllotConfig& config) {
+  LoggedActions logged(config);
+  logged.Add(log);
+  return CheckLogs(logged, config);
 }
 
 std::string FormatLogCheck(const LogCheck& check, size_t top_joint) {

@@ -49,6 +49,17 @@ struct LogCheck {
   bool flagged() const;
 };
 
+// What CheckLogs counts, per agent over the requests it was asked about; summed chunk by chunk
+// (and rank by rank) for a log that is never in memory whole.
+struct LoggedActions {
+  explicit LoggedActions(const AllotConfig& config);
+  void Add(const TrainingLog& log);
+  std::vector<std::vector<double>> joint;             // per agent, per joint action
+  std::vector<double> decided, explored, propensity;  // per agent (propensity: > 0 logged)
+  double rows = 0;
+};
+
+LogCheck CheckLogs(const LoggedActions& logged, const AllotConfig& config);
 LogCheck CheckLogs(const TrainingLog& log, const AllotConfig& config);
 
 // Readable report: per agent the joint actions by frequency, every decision's options with their

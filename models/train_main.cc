@@ -1,12 +1,17 @@
 // allot-train: trains a model bundle from Transition logs (thin entry point over trainer.h).
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "models/collective.h"
 #include "models/log_check.h"
 #include "models/trainer.h"
 #include "models/training_log.h"
+#include "models/training_source.h"
 #include "policy/config.h"
 
 namespace {
@@ -17,7 +22,9 @@ constexpr char kUsage[] =
     "                   [--seed N] [--epochs N] [--heads K] [--batch N] [--lr X] [--hidden N]\n"
     "                   [--gamma X] [--td-lambda X] [--mixer-weight X] [--target-update N]\n"
     "                   [--validation X] [--threads N] [--skip-bad] [--quiet] [--testbench CSV]\n"
-    "                   [--q-weighting relative|revenue] [--check-logs]\n"
+    "                   [--q-weighting relative|revenue] [--check-logs] [--chunk-rows N]\n"
+    "                   [--max-validation-rows N]\n"
+    "                   [--world-size N --rank R --master-addr HOST --master-port P]\n"
     "  --logs PATH      a log file or a directory of shards (repeatable)\n"
     "  --config FILE    schema to check records against (default: the embedded default config)\n"
     "  --out DIR        model directory; the bundle goes to DIR/<version> (default var/models)\n"
@@ -30,7 +37,19 @@ constexpr char kUsage[] =
     "                   option was logged; exit 1 when an option never occurs (a wrong encoding)\n"
     "  --skip-bad       skip and count records that do not fit the schema instead of failing\n"
     "  --testbench CSV  AutoBucket measurements (allot-sim testbench): fit the cost map and serve\n"
-    "                   it for the agents whose logged costs it predicts better\n";
+    "                   it for the agents whose logged costs it predicts better\n"
+    "  --chunk-rows N   training rows in memory at a time (default 65536), read as 8 chunks from\n"
+    "                   random places in the logs and shuffled together: logs are streamed, so\n"
+    "                   memory is this plus the validation rows\n"
+    "  --max-validation-rows N  held-out rows kept in memory for the validation metrics\n"
+    "                   (default 100000; a sample by request hash, alike on every rank)\n"
+    "data-parallel training (torchrun's environment; a flag wins over its variable):\n"
+    "  --world-size N   WORLD_SIZE: processes in the run (default 1)\n"
+    "  --rank R         RANK, else JOB_COMPLETION_INDEX (a Kubernetes Indexed Job): this process;\n"
+    "                   rank r reads shards r, r + N, ... of the sorted files; rank 0 writes\n"
+    "  --master-addr H  MASTER_ADDR: where rank 0 serves the rendezvous\n"
+    "  --master-port P  MASTER_PORT (default 29500)\n"
+    "  --dist-timeout S seconds to wait for every rank and each exchange (default 300)\n";
 
 void PrintUsage(std::ostream& out) {
   out << kUsage << "methods:\n";
@@ -45,6 +64,43 @@ int Usage(const std::string& message) {
   return 2;
 }
 
+// The torchrun-style variables, read before the flags (which override them). Throws
+// std::invalid_argument naming the variable.
+allot::models::DistributedOptions DistributedFromEnvironment() {
+  allot::models::DistributedOptions d;
+  auto read_int = [](const char* name, int& into) {
+    const char* value = std::getenv(name);
+    if (value == nullptr || *value == '\0') return false;
+    size_t used = 0;
+    try {
+      into = std::stoi(value, &used);
+    } catch (const std::logic_error&) {
+      used = 0;
+    }
+    if (used == 0 || value[used] != '\0')
+      throw std::invalid_argument(std::string(name) + ": not an integer: '" + value + "'");
+    return true;
+  };
+  read_int("WORLD_SIZE", d.world_size);
+  if (!read_int("RANK", d.rank)) read_int("JOB_COMPLETION_INDEX", d.rank);
+  read_int("MASTER_PORT", d.master_port);
+  if (const char* addr = std::getenv("MASTER_ADDR")) d.master_addr = addr;
+  return d;
+}
+
+void PrintLogSummary(const allot::models::LogStatistics& stats, bool skip_bad, int world_size) {
+  std::cerr << "allot-train: " << stats.rows << " transitions from " << stats.files.size()
+            << " file(s)";
+  if (world_size > 1) std::cerr << " over " << world_size << " ranks";
+  std::cerr << " (" << stats.validation_rows << " held out for validation)";
+  if (skip_bad) std::cerr << ", " << stats.skipped << " bad record(s) skipped";
+  if (stats.partial)
+    std::cerr << ", " << stats.partial << " cache-reuse record(s) training the agents that ran";
+  if (stats.reused)
+    std::cerr << ", " << stats.reused << " served wholly from the cache (no decision to learn)";
+  std::cerr << "\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -52,6 +108,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> logs;
   std::string config_path, out = "var/models";
   bool skip_bad = false, check_logs = false;
+  allot::models::DistributedOptions distributed;
+  try {
+    distributed = DistributedFromEnvironment();
+  } catch (const std::invalid_argument& e) {
+    return Usage(e.what());
+  }
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -109,6 +171,20 @@ int main(int argc, char** argv) {
         options.threads = std::stoi(v);
       else if (arg == "--testbench")
         options.testbench_csv = v;
+      else if (arg == "--chunk-rows")
+        options.chunk_rows = std::stoull(v);
+      else if (arg == "--max-validation-rows")
+        options.max_validation_rows = std::stoull(v);
+      else if (arg == "--world-size")
+        distributed.world_size = std::stoi(v);
+      else if (arg == "--rank")
+        distributed.rank = std::stoi(v);
+      else if (arg == "--master-addr")
+        distributed.master_addr = v;
+      else if (arg == "--master-port")
+        distributed.master_port = std::stoi(v);
+      else if (arg == "--dist-timeout")
+        distributed.timeout_s = std::stod(v);
       else
         return Usage("unknown argument '" + arg + "'");
     } catch (const std::logic_error&) {
@@ -118,31 +194,36 @@ int main(int argc, char** argv) {
   if (logs.empty()) return Usage("--logs is required");
   try {
     allot::models::ValidateTrainOptions(options);
+    allot::models::ValidateDistributedOptions(distributed);
   } catch (const std::runtime_error& e) {
-    return Usage(std::string("--") + e.what());
+    const std::string what = e.what();
+    return Usage(std::isupper(static_cast<unsigned char>(what[0])) ? what : "--" + what);
   }
   try {
     const allot::AllotConfig config = config_path.empty() ? allot::LoadEmbeddedDefaultConfig()
                                                           : allot::LoadConfigFromFile(config_path);
-    const allot::models::TrainingLog log = allot::models::ReadTrainingLog(logs, config, skip_bad);
-    std::cerr << "allot-train: " << log.rows << " transitions from " << log.files.size()
-              << " file(s)";
-    if (skip_bad) std::cerr << ", " << log.skipped << " bad record(s) skipped";
-    if (log.partial)
-      std::cerr << ", " << log.partial << " cache-reuse record(s) training the agents that ran";
-    if (log.reused)
-      std::cerr << ", " << log.reused << " served wholly from the cache (no decision to learn)";
-    std::cerr << "\n";
-    const allot::models::LogCheck check = allot::models::CheckLogs(log, config);
+    const std::unique_ptr<allot::models::Collective> ranks = allot::models::Connect(distributed);
+    const bool lead = ranks->rank() == 0;
+    allot::models::ShardedSource source(logs, config, skip_bad,
+                                        allot::models::SplitOptionsFor(options), *ranks);
+    const allot::models::LogStatistics& stats = source.statistics();
+    if (lead) PrintLogSummary(stats, skip_bad, ranks->world_size());
+    const allot::models::LogCheck check = allot::models::CheckLogs(stats.logged, config);
     if (check_logs) {
-      std::cout << allot::models::FormatLogCheck(check);
+      if (lead) std::cout << allot::models::FormatLogCheck(check);
       return check.flagged() ? 1 : 0;
     }
-    if (check.flagged()) {
+    if (check.flagged() && lead) {
       std::cerr << "allot-train: warning: some options never occur in the logs (run with "
                    "--check-logs to see which)\n";
     }
-    const auto summary = allot::models::TrainBundle(log, config, options, out, std::cerr);
+    const auto summary =
+        allot::models::TrainBundle(source, *ranks, config, options, out, std::cerr);
+    if (!lead) {
+      std::cout << "rank " << ranks->rank() << " of " << ranks->world_size()
+                << ": trained; rank 0 writes the bundle\n";
+      return 0;
+    }
     std::cout << "bundle " << summary.version << " written to " << summary.bundle_dir << "\n";
     for (const auto& [k, v] : summary.metrics) std::cout << "  " << k << " = " << v << "\n";
     if (summary.offpolicy) std::cout << allot::models::FormatOffPolicyReport(*summary.offpolicy);

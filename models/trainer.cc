@@ -21,63 +21,13 @@
 #include "models/fitted_range.h"
 #include "models/policy_checks.h"
 #include "models/rank_correlation.h"
+#include "models/training_steps.h"
 #include "policy/analytic_scorer.h"
 #include "policy/cache_reuse.h"
 #include "policy/yaml_map.h"
 
 namespace allot::models {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-torch::Tensor FloatTensor(const std::vector<float>& data, std::vector<int64_t> shape) {
-  return torch::from_blob(const_cast<float*>(data.data()), shape, torch::kFloat).clone();
-}
-
-torch::Tensor LongTensor(const std::vector<int64_t>& data, std::vector<int64_t> shape) {
-  return torch::from_blob(const_cast<int64_t*>(data.data()), shape, torch::kInt64).clone();
-}
-
-// Progress on one line every couple of seconds: rate, loss and time left.
-class Progress {
- public:
-  Progress(std::ostream& out, std::string stage, size_t total, bool enabled)
-      : out_(out),
-        stage_(std::move(stage)),
-        total_(total),
-        enabled_(enabled),
-        start_(Clock::now()),
-        last_(start_) {}
-  void Update(size_t done, double loss) {
-    const auto now = Clock::now();
-    if (!enabled_ || (now - last_ < std::chrono::seconds(2) && done < total_)) return;
-    last_ = now;
-    const double s = std::chrono::duration<double>(now - start_).count();
-    const double rate = done / std::max(1e-9, s);
-    const double eta = (total_ - std::min(done, total_)) / std::max(1e-9, rate);
-    char line[256];
-    std::snprintf(
-        line, sizeof(line), "train %-14s %5.1f%% | %7.1fk transitions/s | loss %.5f | ETA %.0fs",
-        stage_.c_str(), 100.0 * done / std::max<size_t>(1, total_), rate / 1000, loss, eta);
-    out_ << line << std::endl;
-  }
-  double seconds() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
-
- private:
-  std::ostream& out_;
-  std::string stage_;
-  size_t total_;
-  bool enabled_;
-  Clock::time_point start_, last_;
-};
-
-std::vector<torch::Tensor> Batches(const torch::Tensor& rows, int batch, std::mt19937_64& rng) {
-  std::vector<int64_t> order(static_cast<size_t>(rows.size(0)));
-  std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), rng);
-  const torch::Tensor shuffled = rows.index_select(0, LongTensor(order, {rows.size(0)}));
-  return shuffled.split(batch);
-}
 
 // Every parameter of the given modules, for one optimiser.
 template <typename ModuleHolder>
@@ -216,13 +166,17 @@ CollapseReport CheckCollapse(BundleModelsImpl& models, const AllotConfig& config
   return report;
 }
 
-// One training run: the log's columns as tensors, the models, and what each phase leaves for the
-// next. The phases below run in TrainBundle's order; each names at its top what it uses.
+// One training run: the source of its rows, the models, and what each phase leaves for the next.
+// The phases below run in TrainBundle's order; each names at its top what it uses. Training rows
+// are read a chunk at a time (StepLoop); the validation rows stay in memory, as `val`.
 struct TrainingRun {
-  TrainingRun(const TrainingLog& training_log, const AllotConfig& allot_config,
-              const TrainOptions& train_options, std::ostream& progress_out);
+  TrainingRun(TrainingSource& training_source, Collective& collective,
+              const AllotConfig& allot_config, const TrainOptions& train_options,
+              std::ostream& progress_out);
 
-  const TrainingLog& log;
+  TrainingSource& source;
+  Collective& ranks;
+  const TrainingLog& val_log;  // every rank's validation rows
   const AllotConfig& config;
   const TrainOptions& options;
   std::ostream& out;
@@ -232,24 +186,31 @@ struct TrainingRun {
   BundleModels models{nullptr};
   BundleModels target{nullptr};  // the action values' target networks
   size_t n_agents;
-  int64_t rows;
-  std::vector<torch::Tensor> features, digits, cost, present;  // per agent
-  torch::Tensor revenue;
-  torch::Tensor full_chain;  // rows on which every agent ran: what the central losses train on
-  torch::Tensor train_rows, val_rows;
   // Revenue is heavy-tailed: every model trains on revenue / mean so one learning rate suits
   // every log; the served values are scaled back (the bundle's revenue_scale).
   double scale = 1.0, log_scale = 0.0;
-  torch::Tensor reward;
+  RowTensors val;          // the validation rows as tensors (derived after the user values)
+  torch::Tensor val_rows;  // 0 .. validation rows - 1
   double mixer_weight = 1.0;
   TrainSummary summary;
   std::vector<std::string> warnings;
-  std::vector<torch::Tensor> obs, buckets, log_base;  // ComputeObservations
-  CostMap cost_map;                                   // FitCostMapWhereItPredictsBetter
+  CostMap cost_map;  // FitCostMapWhereItPredictsBetter
   std::vector<std::string> cost_source;
   bool serve_reuse_model = false;        // FitReuseModel
   std::vector<double> credit;            // ComputeCredit
   std::vector<double> calib_a, calib_b;  // CalibrateAndCheck
+
+  bool lead() const { return ranks.rank() == 0; }
+  // The step loop over this rank's training rows; progress lines from rank 0 only.
+  StepLoop Steps() {
+    return StepLoop{source,
+                    ranks,
+                    config,
+                    rng,
+                    options.batch,
+                    scale,
+                    options.progress && lead() ? &out : nullptr};
+  }
 };
 
 Architecture ArchitectureFor(const TrainOptions& options, const AlgorithmTraits& method) {
@@ -263,178 +224,113 @@ Architecture ArchitectureFor(const TrainOptions& options, const AlgorithmTraits&
   return arch;
 }
 
-TrainingRun::TrainingRun(const TrainingLog& training_log, const AllotConfig& allot_config,
-                         const TrainOptions& train_options, std::ostream& progress_out)
-    : log(training_log),
+TrainingRun::TrainingRun(TrainingSource& training_source, Collective& collective,
+                         const AllotConfig& allot_config, const TrainOptions& train_options,
+                         std::ostream& progress_out)
+    : source(training_source),
+      ranks(collective),
+      val_log(training_source.validation()),
       config(allot_config),
       options(train_options),
       out(progress_out),
       method(FindAlgorithm(train_options.algorithm)),
-      rng(train_options.seed),
+      // Ranks shuffle their own rows: one stream each.
+      rng(train_options.seed + 7919 * static_cast<uint64_t>(collective.rank())),
       arch(ArchitectureFor(train_options, *method)),
-      n_agents(allot_config.agents.size()),
-      rows(static_cast<int64_t>(training_log.rows)) {
-  // The networks' initial weights come from torch's generator: seeded before they are built.
+      n_agents(allot_config.agents.size()) {
+  // The networks' initial weights come from torch's generator: seeded before they are built, and
+  // alike on every rank, which then take the same steps.
   torch::manual_seed(options.seed);
   at::set_num_threads(std::max(1, options.threads));
   models = BundleModels(config, arch);
   target = BundleModels(config, arch);
-  for (size_t i = 0; i < n_agents; ++i) {
-    const AgentColumns& c = log.agents[i];
-    features.push_back(FloatTensor(c.features, {rows, static_cast<int64_t>(c.width)}));
-    digits.push_back(LongTensor(c.digits, {rows, static_cast<int64_t>(c.decisions)}));
-    cost.push_back(FloatTensor(c.cost, {rows}));
-    present.push_back(
-        torch::from_blob(const_cast<uint8_t*>(c.present.data()), {rows}, torch::kUInt8)
-            .to(torch::kFloat));
-  }
-  revenue = FloatTensor(log.revenue, {rows});
-  full_chain = torch::ones({rows});
-  for (const torch::Tensor& p : present) full_chain = full_chain * p;
-
-  // Deterministic split: a seeded permutation, the last validation_fraction held out.
-  std::vector<int64_t> order(static_cast<size_t>(rows));
-  std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), rng);
-  const int64_t n_val =
-      std::clamp<int64_t>(static_cast<int64_t>(rows * options.validation_fraction), 1, rows - 1);
-  const torch::Tensor all = LongTensor(order, {rows});
-  train_rows = all.slice(0, 0, rows - n_val);
-  val_rows = all.slice(0, rows - n_val, rows);
-  scale = std::max(1e-9, revenue.index_select(0, train_rows).mean().item<double>());
-  reward = revenue / scale;
+  const LogStatistics& stats = source.statistics();
+  scale = std::max(1e-9, stats.train_revenue / std::max<double>(1.0, stats.train_rows));
   log_scale = std::log(scale);
+  val = ToTensors(val_log, config, scale);
+  val_rows = torch::arange(val.rows);
   mixer_weight = options.mixer_weight >= 0 ? options.mixer_weight : method->default_mixer_weight;
 }
 
 // User value: DCN with Poisson loss on revenue (log-rate output), per agent on the rows
 // where it ran.
 void FitUserValues(TrainingRun& run) {
-  auto& options = run.options;
-  auto& out = run.out;
-  auto& rng = run.rng;
   auto& models = run.models;
-  auto& n_agents = run.n_agents;
-  auto& features = run.features;
-  auto& present = run.present;
-  auto& train_rows = run.train_rows;
-  auto& reward = run.reward;
-  torch::optim::Adam opt(ParametersOf(models->value), torch::optim::AdamOptions(options.lr));
-  Progress progress(out, "user-value",
-                    static_cast<size_t>(options.value_epochs * train_rows.size(0)),
-                    options.progress);
-  size_t done = 0;
-  for (int epoch = 0; epoch < options.value_epochs; ++epoch) {
-    for (const torch::Tensor& b : Batches(train_rows, options.batch, rng)) {
-      torch::Tensor loss = torch::zeros({});
-      for (size_t i = 0; i < n_agents; ++i) {
-        const torch::Tensor log_rate =
-            models->value[i]->forward(features[i].index_select(0, b)).squeeze(1);
-        loss = loss +
-               MaskedPoisson(log_rate, reward.index_select(0, b), present[i].index_select(0, b));
-      }
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-      done += static_cast<size_t>(b.size(0));
-      progress.Update(done, loss.item<double>() / n_agents);
-    }
+  const std::vector<torch::Tensor> params = ParametersOf(models->value);
+  torch::optim::Adam opt(params, torch::optim::AdamOptions(run.options.lr));
+  run.Steps().Run("user-value", run.options.value_epochs, opt, params,
+                  [&](const RowTensors& c, const torch::Tensor& b) {
+                    torch::Tensor loss = torch::zeros({});
+                    for (size_t i = 0; i < run.n_agents; ++i) {
+                      const torch::Tensor log_rate =
+                          models->value[i]->forward(c.features[i].index_select(0, b)).squeeze(1);
+                      loss = loss + MaskedPoisson(log_rate, c.reward.index_select(0, b),
+                                                  c.present[i].index_select(0, b));
+                    }
+                    return loss;
+                  });
+}
+
+// Observations of the validation rows (the training chunks derive theirs as they are read), and
+// how well the user values rank validation revenue.
+void ComputeObservations(TrainingRun& run) {
+  Derive(run.val, run.models, run.config, run.log_scale);
+  for (size_t i = 0; i < run.n_agents; ++i) {
+    const torch::Tensor val = PresentRows(run.val_rows, run.val.present[i]);
+    const torch::Tensor v = (run.val.log_base[i] + run.log_scale).exp();
+    run.summary.metrics["value_" + run.config.agents[i].name + "_rank_corr"] = SpearmanCorrelation(
+        ToDoubles(v.index_select(0, val)), ToDoubles(run.val.revenue.index_select(0, val)));
   }
 }
 
-// Observations: features and the predicted value bucket; the log user value is the base the
-// action-value heads add their log uplift to.
-void ComputeObservations(TrainingRun& run) {
-  auto& config = run.config;
-  auto& models = run.models;
-  auto& n_agents = run.n_agents;
-  auto& features = run.features;
-  auto& present = run.present;
-  auto& revenue = run.revenue;
-  auto& val_rows = run.val_rows;
-  auto& log_scale = run.log_scale;
-  auto& summary = run.summary;
-  auto& obs = run.obs;
-  auto& buckets = run.buckets;
-  auto& log_base = run.log_base;
-  torch::NoGradGuard no_grad;
-  const auto& bounds = config.value_model.bucket_bounds;
-  const torch::Tensor bounds_t =
-      torch::tensor(std::vector<double>(bounds.begin(), bounds.end()), torch::kFloat);
-  for (size_t i = 0; i < n_agents; ++i) {
-    const torch::Tensor base = models->value[i]->forward(features[i]).squeeze(1).clamp(-30, 30);
-    const torch::Tensor v = (base + log_scale).exp();  // revenue units
-    const torch::Tensor bucket = torch::bucketize(v, bounds_t, /*out_int32=*/false, /*right=*/true);
-    obs.push_back(models->Observation(features[i], bucket));
-    buckets.push_back(bucket);
-    log_base.push_back(base);
-    const torch::Tensor val = PresentRows(val_rows, present[i]);
-    summary.metrics["value_" + config.agents[i].name + "_rank_corr"] = SpearmanCorrelation(
-        ToDoubles(v.index_select(0, val)), ToDoubles(revenue.index_select(0, val)));
-  }
+// Per agent, the core-ms of its module and of every later agent's module: [rows, n_agents - i].
+torch::Tensor CostTargets(const RowTensors& rows, size_t agent) {
+  std::vector<torch::Tensor> parts(rows.cost.begin() + static_cast<ptrdiff_t>(agent),
+                                   rows.cost.end());
+  return torch::stack(parts, 1);
 }
 
 // Cost: DCN on (observation, action) -> log core-ms of the agent's module and of every later
 // agent's module, Poisson loss (non-negative by construction).
 void FitCosts(TrainingRun& run) {
   auto& config = run.config;
-  auto& options = run.options;
-  auto& out = run.out;
-  auto& rng = run.rng;
   auto& models = run.models;
   auto& n_agents = run.n_agents;
-  auto& digits = run.digits;
-  auto& cost = run.cost;
-  auto& present = run.present;
-  auto& train_rows = run.train_rows;
-  auto& val_rows = run.val_rows;
-  auto& summary = run.summary;
-  auto& obs = run.obs;
-  std::vector<torch::Tensor> cost_targets;  // per agent [rows, n_agents - i]
-  for (size_t i = 0; i < n_agents; ++i) {
-    std::vector<torch::Tensor> parts(cost.begin() + static_cast<ptrdiff_t>(i), cost.end());
-    cost_targets.push_back(torch::stack(parts, 1));
-  }
-  {
-    torch::optim::Adam opt(ParametersOf(models->cost), torch::optim::AdamOptions(options.lr));
-    Progress progress(out, "cost", static_cast<size_t>(options.value_epochs * train_rows.size(0)),
-                      options.progress);
-    size_t done = 0;
-    for (int epoch = 0; epoch < options.value_epochs; ++epoch) {
-      for (const torch::Tensor& b : Batches(train_rows, options.batch, rng)) {
+  const std::vector<torch::Tensor> params = ParametersOf(models->cost);
+  torch::optim::Adam opt(params, torch::optim::AdamOptions(run.options.lr));
+  run.Steps().Run(
+      "cost", run.options.value_epochs, opt, params,
+      [&](const RowTensors& c, const torch::Tensor& b) {
         torch::Tensor loss = torch::zeros({});
         for (size_t i = 0; i < n_agents; ++i) {
           const torch::Tensor in = torch::cat(
-              {obs[i].index_select(0, b), models->ActionCode(i, digits[i].index_select(0, b))}, 1);
-          loss =
-              loss + MaskedPoisson(models->cost[i]->forward(in), cost_targets[i].index_select(0, b),
-                                   present[i].index_select(0, b).unsqueeze(1));
+              {c.obs[i].index_select(0, b), models->ActionCode(i, c.digits[i].index_select(0, b))},
+              1);
+          loss = loss + MaskedPoisson(models->cost[i]->forward(in),
+                                      CostTargets(c, i).index_select(0, b),
+                                      c.present[i].index_select(0, b).unsqueeze(1));
         }
-        opt.zero_grad();
-        loss.backward();
-        opt.step();
-        done += static_cast<size_t>(b.size(0));
-        progress.Update(done, loss.item<double>() / n_agents);
-      }
-    }
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < n_agents; ++i) {
-      const torch::Tensor val = PresentRows(val_rows, present[i]);
-      const torch::Tensor in = torch::cat(
-          {obs[i].index_select(0, val), models->ActionCode(i, digits[i].index_select(0, val))}, 1);
-      const torch::Tensor predicted = models->cost[i]->forward(in).exp();
-      const torch::Tensor truth = cost_targets[i].index_select(0, val);
-      const std::string agent = config.agents[i].name;
-      summary.metrics["cost_" + agent + "_mae_ms"] =
-          (predicted.select(1, 0) - truth.select(1, 0)).abs().mean().item<double>();
-      for (size_t k = 1; k < n_agents - i; ++k) {
-        summary.metrics["cost_" + agent + "_to_" + config.agents[i + k].name + "_mae_ms"] =
-            (predicted.select(1, static_cast<int64_t>(k)) -
-             truth.select(1, static_cast<int64_t>(k)))
-                .abs()
-                .mean()
-                .item<double>();
-      }
+        return loss;
+      },
+      &models);
+  torch::NoGradGuard no_grad;
+  const RowTensors& v = run.val;
+  for (size_t i = 0; i < n_agents; ++i) {
+    const torch::Tensor val = PresentRows(run.val_rows, v.present[i]);
+    const torch::Tensor in = torch::cat(
+        {v.obs[i].index_select(0, val), models->ActionCode(i, v.digits[i].index_select(0, val))},
+        1);
+    const torch::Tensor predicted = models->cost[i]->forward(in).exp();
+    const torch::Tensor truth = CostTargets(v, i).index_select(0, val);
+    const std::string agent = config.agents[i].name;
+    run.summary.metrics["cost_" + agent + "_mae_ms"] =
+        (predicted.select(1, 0) - truth.select(1, 0)).abs().mean().item<double>();
+    for (size_t k = 1; k < n_agents - i; ++k) {
+      run.summary.metrics["cost_" + agent + "_to_" + config.agents[i + k].name + "_mae_ms"] =
+          (predicted.select(1, static_cast<int64_t>(k)) - truth.select(1, static_cast<int64_t>(k)))
+              .abs()
+              .mean()
+              .item<double>();
     }
   }
 }
@@ -442,47 +338,47 @@ void FitCosts(TrainingRun& run) {
 // The AutoBucket cost map, served per agent for its own module where it predicts the logged
 // costs better than the learned cost model on the validation rows.
 void FitCostMapWhereItPredictsBetter(TrainingRun& run) {
-  auto& log = run.log;
+  auto& log = run.val_log;
   auto& config = run.config;
-  auto& options = run.options;
-  auto& n_agents = run.n_agents;
-  auto& present = run.present;
-  auto& val_rows = run.val_rows;
-  auto& summary = run.summary;
-  auto& warnings = run.warnings;
-  auto& buckets = run.buckets;
   auto& cost_map = run.cost_map;
-  auto& cost_source = run.cost_source;
-  cost_source.assign(n_agents, "model");
-  if (!options.testbench_csv.empty()) {
-    // A test bench that cannot cover the config (a channel that never runs alone when
-    // min_selected > 1, a bucket without traffic) leaves the learned cost model serving.
-    const std::string bench = ReadConfigFile(options.testbench_csv);
-    try {
-      cost_map = FitCostMap(bench, options.testbench_csv, config);
-    } catch (const CostMapError& e) {
-      warnings.push_back(std::string("cost map not fitted, every agent's cost comes from the "
-                                     "learned cost model: ") +
-                         e.what());
-    }
-    for (size_t i = 0; i < n_agents && !cost_map.empty(); ++i) {
-      const std::string& agent = config.agents[i].name;
-      const torch::Tensor val = PresentRows(val_rows, present[i]);
-      const torch::Tensor val_buckets = buckets[i].index_select(0, val).contiguous();
-      const int64_t* bucket = val_buckets.data_ptr<int64_t>();
-      const int64_t* row = val.data_ptr<int64_t>();
-      double error = 0;
-      for (int64_t k = 0; k < val.size(0); ++k) {
-        const auto r = static_cast<size_t>(row[k]);
-        error += std::abs(cost_map.At(i, static_cast<int>(bucket[k]),
-                                      static_cast<size_t>(log.agents[i].joint[r])) -
-                          log.agents[i].cost[r]);
-      }
-      const double mae = error / std::max<double>(1.0, static_cast<double>(val.size(0)));
-      summary.metrics["cost_map_" + agent + "_mae_ms"] = mae;
-      if (mae < summary.metrics["cost_" + agent + "_mae_ms"]) cost_source[i] = "map";
-    }
+  run.cost_source.assign(run.n_agents, "model");
+  if (run.options.testbench_csv.empty()) return;
+  // A test bench that cannot cover the config (a channel that never runs alone when
+  // min_selected > 1, a bucket without traffic) leaves the learned cost model serving.
+  const std::string bench = ReadConfigFile(run.options.testbench_csv);
+  try {
+    cost_map = FitCostMap(bench, run.options.testbench_csv, config);
+  } catch (const CostMapError& e) {
+    run.warnings.push_back(std::string("cost map not fitted, every agent's cost comes from the "
+                                       "learned cost model: ") +
+                           e.what());
   }
+  for (size_t i = 0; i < run.n_agents && !cost_map.empty(); ++i) {
+    const std::string& agent = config.agents[i].name;
+    const torch::Tensor val = PresentRows(run.val_rows, run.val.present[i]);
+    const torch::Tensor val_buckets = run.val.buckets[i].index_select(0, val).contiguous();
+    const int64_t* bucket = val_buckets.data_ptr<int64_t>();
+    const int64_t* row = val.data_ptr<int64_t>();
+    double error = 0;
+    for (int64_t k = 0; k < val.size(0); ++k) {
+      const auto r = static_cast<size_t>(row[k]);
+      error += std::abs(
+          cost_map.At(i, static_cast<int>(bucket[k]), static_cast<size_t>(log.agents[i].joint[r])) -
+          log.agents[i].cost[r]);
+    }
+    const double mae = error / std::max<double>(1.0, static_cast<double>(val.size(0)));
+    run.summary.metrics["cost_map_" + agent + "_mae_ms"] = mae;
+    if (mae < run.summary.metrics["cost_" + agent + "_mae_ms"]) run.cost_source[i] = "map";
+  }
+}
+
+// The log of the share of value a reuse keeps, as the reuse model predicts it, for rows `b`.
+torch::Tensor PredictedLogRetained(BundleModels& models, const RowTensors& c,
+                                   const torch::Tensor& b) {
+  const torch::Tensor input =
+      models->ReuseInput(c.obs[0].index_select(0, b), c.reuse_stage.index_select(0, b),
+                         c.reuse_age.index_select(0, b), c.reuse_size.index_select(0, b));
+  return BundleModelsImpl::LogRetained(models->reuse->forward(input)).squeeze(1);
 }
 
 // ComRecycle's reuse model, on the requests where the first agent chose a cache reuse: revenue
@@ -490,120 +386,62 @@ void FitCostMapWhereItPredictsBetter(TrainingRun& run) {
 // and the cached output's age and size. It is served where it fits validation revenue better
 // than the config's half-life rule.
 void FitReuseModel(TrainingRun& run) {
-  auto& log = run.log;
-  auto& config = run.config;
   auto& options = run.options;
-  auto& rng = run.rng;
   auto& models = run.models;
-  auto& rows = run.rows;
-  auto& reward = run.reward;
   auto& summary = run.summary;
-  auto& obs = run.obs;
-  auto& log_base = run.log_base;
-  auto& serve_reuse_model = run.serve_reuse_model;
-  std::vector<int64_t> reuse_rows, stage;
-  std::vector<float> age, size, half_life_share;
-  for (int64_t r = 0; r < rows; ++r) {
-    const int reused = log.cache_reuse[static_cast<size_t>(r)];
-    if (reused <= 0 || reused > kReuseStages || !log.agents[0].decided[static_cast<size_t>(r)])
-      continue;
-    const size_t at = static_cast<size_t>(r) * kCacheStages + static_cast<size_t>(reused - 1);
-    if (log.cache_age[at] < 0) continue;
-    reuse_rows.push_back(r);
-    stage.push_back(reused - 1);
-    age.push_back(log.cache_age[at]);
-    size.push_back(log.cache_size[at]);
-    double half_life = 0;
-    for (const CacheStageConfig& c : config.cache_reuse.stages)
-      if (StageNumber(c.stage) == reused) half_life = c.half_life_s;
-    half_life_share.push_back(
-        half_life > 0 ? static_cast<float>(std::exp2(-log.cache_age[at] / half_life)) : 1.0f);
-  }
-  const int64_t n_reuse = static_cast<int64_t>(reuse_rows.size());
+  const size_t n_reuse = run.source.statistics().train_reuse_rows;
   summary.metrics["reuse_rows"] = static_cast<double>(n_reuse);
-  if (n_reuse >= 50) {
-    const torch::Tensor idx = LongTensor(reuse_rows, {n_reuse});
-    const torch::Tensor input =
-        models->ReuseInput(obs[0].index_select(0, idx), LongTensor(stage, {n_reuse}),
-                           FloatTensor(age, {n_reuse}), FloatTensor(size, {n_reuse}));
-    const torch::Tensor base = log_base[0].index_select(0, idx);
-    const torch::Tensor target_r = reward.index_select(0, idx);
-    const int64_t n_val_reuse = std::max<int64_t>(1, n_reuse / 10);
-    const int64_t n_train_reuse = n_reuse - n_val_reuse;
-    torch::optim::Adam opt(models->reuse->parameters(), torch::optim::AdamOptions(options.lr));
-    const torch::Tensor row_weight = LossWeight(options, base.slice(0, 0, n_train_reuse));
-    for (int epoch = 0; epoch < 4 * options.value_epochs; ++epoch) {
-      for (const torch::Tensor& b : Batches(torch::arange(n_train_reuse), options.batch, rng)) {
-        const torch::Tensor log_rate =
-            base.index_select(0, b) +
-            BundleModelsImpl::LogRetained(models->reuse->forward(input.index_select(0, b)))
-                .squeeze(1);
-        const torch::Tensor loss =
-            MaskedPoisson(log_rate, target_r.index_select(0, b), row_weight.index_select(0, b));
-        opt.zero_grad();
-        loss.backward();
-        opt.step();
-      }
-    }
-    torch::NoGradGuard no_grad;
-    const torch::Tensor val = torch::arange(n_train_reuse, n_reuse);
-    const torch::Tensor y = target_r.index_select(0, val).to(torch::kDouble);
-    const torch::Tensor b_val = base.index_select(0, val).to(torch::kDouble);
-    const torch::Tensor model_share =
-        BundleModelsImpl::LogRetained(models->reuse->forward(input.index_select(0, val)))
-            .squeeze(1)
-            .to(torch::kDouble);
-    const torch::Tensor rule_share =
-        FloatTensor(half_life_share, {n_reuse}).index_select(0, val).to(torch::kDouble).log();
-    const double dev_model = PoissonDeviance(y, b_val + model_share);
-    const double dev_rule = PoissonDeviance(y, b_val + rule_share);
-    summary.metrics["reuse_deviance"] = dev_model;
-    summary.metrics["reuse_deviance_half_life"] = dev_rule;
-    summary.metrics["reuse_retained_mean"] = model_share.exp().mean().item<double>();
-    serve_reuse_model = dev_model < dev_rule;
-  }
+  const torch::Tensor val = run.val.reuse_stage.ge(0).nonzero().squeeze(1);
+  if (n_reuse < 50 || val.size(0) == 0) return;
+  const std::vector<torch::Tensor> params = models->reuse->parameters();
+  torch::optim::Adam opt(params, torch::optim::AdamOptions(options.lr));
+  run.Steps().Run(
+      "reuse", 4 * options.value_epochs, opt, params,
+      [&](const RowTensors& c, const torch::Tensor& b) {
+        const torch::Tensor base = c.log_base[0].index_select(0, b);
+        return MaskedPoisson(base + PredictedLogRetained(models, c, b), c.reward.index_select(0, b),
+                             LossWeight(options, base));
+      },
+      &models, [](const RowTensors& c) { return c.reuse_stage.ge(0).nonzero().squeeze(1); });
+  torch::NoGradGuard no_grad;
+  const torch::Tensor y = run.val.reward.index_select(0, val).to(torch::kDouble);
+  const torch::Tensor base = run.val.log_base[0].index_select(0, val).to(torch::kDouble);
+  const torch::Tensor model_share = PredictedLogRetained(models, run.val, val).to(torch::kDouble);
+  const torch::Tensor rule_share =
+      run.val.half_life_share.index_select(0, val).to(torch::kDouble).log();
+  const double dev_model = PoissonDeviance(y, base + model_share);
+  const double dev_rule = PoissonDeviance(y, base + rule_share);
+  summary.metrics["reuse_deviance"] = dev_model;
+  summary.metrics["reuse_deviance_half_life"] = dev_rule;
+  summary.metrics["reuse_retained_mean"] = model_share.exp().mean().item<double>();
+  run.serve_reuse_model = dev_model < dev_rule;
 }
 
 // VGCA credit: w_t = Var_j E[R | a_t = j] over the agent's joint actions, normalised to mean 1.
 // It weighs each agent's loss (agents whose choices move revenue more get more of the model's
 // capacity) instead of scaling its reward, which would shrink the agent's values below revenue
-// and mis-price its compute by the same factor.
+// and mis-price its compute by the same factor. The normalisation makes it free of the revenue
+// scale, so it is computed from the log's statistics in revenue units.
 void ComputeCredit(TrainingRun& run) {
-  auto& log = run.log;
-  auto& config = run.config;
-  auto& method = run.method;
-  auto& n_agents = run.n_agents;
-  auto& present = run.present;
-  auto& train_rows = run.train_rows;
-  auto& scale = run.scale;
-  auto& summary = run.summary;
   auto& credit = run.credit;
-  credit.assign(n_agents, 1.0);
-  if (method->vgca_credit) {
-    double total = 0;
-    for (size_t i = 0; i < n_agents; ++i) {
-      std::map<int64_t, std::pair<double, double>> by_action;  // joint -> (sum, count)
-      const torch::Tensor tr_t = PresentRows(train_rows, present[i]);
-      const auto* tr = tr_t.data_ptr<int64_t>();
-      for (int64_t k = 0; k < tr_t.size(0); ++k) {
-        auto& s = by_action[log.agents[i].joint[tr[k]]];
-        s.first += log.revenue[tr[k]] / scale;
-        s.second += 1;
-      }
-      double mean = 0, n = 0, var = 0;
-      for (auto& [a, s] : by_action) {
-        mean += s.first;
-        n += s.second;
-      }
-      mean /= std::max(1.0, n);
-      for (auto& [a, s] : by_action) var += s.second * std::pow(s.first / s.second - mean, 2);
-      credit[i] = var / std::max(1.0, n);
-      total += credit[i];
-    }
-    for (size_t i = 0; i < n_agents; ++i) {
-      credit[i] = total > 0 ? n_agents * credit[i] / total : 1.0;
-      summary.metrics["vgca_credit_" + config.agents[i].name] = credit[i] / n_agents;
-    }
+  credit.assign(run.n_agents, 1.0);
+  if (!run.method->vgca_credit) return;
+  const LogStatistics& stats = run.source.statistics();
+  double total = 0;
+  for (size_t i = 0; i < run.n_agents; ++i) {
+    const std::vector<double>& sum = stats.action_revenue[i];
+    const std::vector<double>& rows = stats.action_rows[i];
+    const double n = std::accumulate(rows.begin(), rows.end(), 0.0);
+    const double mean = std::accumulate(sum.begin(), sum.end(), 0.0) / std::max(1.0, n);
+    double var = 0;
+    for (size_t a = 0; a < sum.size(); ++a)
+      if (rows[a] > 0) var += rows[a] * std::pow(sum[a] / rows[a] - mean, 2);
+    credit[i] = var / std::max(1.0, n);
+    total += credit[i];
+  }
+  for (size_t i = 0; i < run.n_agents; ++i) {
+    credit[i] = total > 0 ? run.n_agents * credit[i] / total : 1.0;
+    run.summary.metrics["vgca_credit_" + run.config.agents[i].name] = credit[i] / run.n_agents;
   }
 }
 
@@ -615,22 +453,10 @@ void ComputeCredit(TrainingRun& run) {
 // and the central loss that couples the agents (vdn: mean, qmix/awrq: monotone mixer).
 void FitActionValues(TrainingRun& run) {
   auto& options = run.options;
-  auto& out = run.out;
   auto& method = run.method;
-  auto& rng = run.rng;
   auto& models = run.models;
   auto& target = run.target;
   auto& n_agents = run.n_agents;
-  auto& digits = run.digits;
-  auto& present = run.present;
-  auto& full_chain = run.full_chain;
-  auto& train_rows = run.train_rows;
-  auto& reward = run.reward;
-  auto& summary = run.summary;
-  auto& obs = run.obs;
-  auto& log_base = run.log_base;
-  auto& credit = run.credit;
-  auto& mixer_weight = run.mixer_weight;
   std::vector<torch::Tensor> params = ParametersOf(models->q);
   if (method->mixer == Mixer::kMonotone) {
     auto p = models->mixer->parameters();
@@ -638,108 +464,90 @@ void FitActionValues(TrainingRun& run) {
   }
   torch::optim::Adam opt(params, torch::optim::AdamOptions(options.lr));
   CopyParameters(*models, *target);
-  const torch::Tensor state = models->MixerState(obs, digits);
-  // Per agent: each row's loss weight, 0 where the agent did not run.
-  std::vector<torch::Tensor> row_weight;
-  for (size_t i = 0; i < n_agents; ++i)
-    row_weight.push_back(present[i] * LossWeight(options, log_base[i]));
-  Progress progress(out, options.algorithm,
-                    static_cast<size_t>(options.epochs * train_rows.size(0)), options.progress);
-  size_t done = 0;
   int64_t step = 0;
-  for (int epoch = 0; epoch < options.epochs; ++epoch) {
-    for (const torch::Tensor& b : Batches(train_rows, options.batch, rng)) {
-      const torch::Tensor r = reward.index_select(0, b);
-      std::vector<torch::Tensor> base, o, d, weight, log_q;
-      for (size_t i = 0; i < n_agents; ++i) {
-        base.push_back(log_base[i].index_select(0, b).unsqueeze(1));
-        o.push_back(obs[i].index_select(0, b));
-        d.push_back(digits[i].index_select(0, b));
-        weight.push_back(row_weight[i].index_select(0, b));
-        log_q.push_back(base.back() + models->q[i]->forward(o.back(), d.back()));  // [B, K]
-      }
-      torch::Tensor loss = torch::zeros({});
-      std::vector<torch::Tensor> agent_q;  // revenue / scale, for the central loss
-      for (size_t i = 0; i < n_agents; ++i) {
-        torch::Tensor y = r;
-        if (i + 1 < n_agents && options.td_lambda < 1) {
-          torch::NoGradGuard no_grad;
-          const torch::Tensor next =
-              (base[i + 1].squeeze(1) + target->q[i + 1]->forward(o[i + 1], d[i + 1]).mean(1))
-                  .exp();
-          y = options.td_lambda * r + (1 - options.td_lambda) * options.gamma * next;
-        }
-        const torch::Tensor head_loss =
-            MaskedPoisson(log_q[i], y.unsqueeze(1).expand_as(log_q[i]), weight[i].unsqueeze(1),
-                          /*per_column=*/true);  // [K]
-        loss = loss + credit[i] * head_loss.mean();
-        // Error-proportional weights: heads that fit worse count more in the agent's Q.
-        const torch::Tensor eta = (head_loss / head_loss.sum().clamp_min(1e-12)).detach();
-        agent_q.push_back((log_q[i].exp() * eta).sum(1));
-      }
-      if (method->mixer != Mixer::kNone) {
-        const torch::Tensor full = full_chain.index_select(0, b);
-        // The forward value is the agents' Q; the gradient reaching them is scaled.
-        const torch::Tensor q_raw = torch::stack(agent_q, 1);
-        const torch::Tensor q_all = mixer_weight * q_raw + (1 - mixer_weight) * q_raw.detach();
-        const torch::Tensor q_tot = method->mixer == Mixer::kSum
-                                        ? q_all.mean(1)
-                                        : models->mixer->forward(q_all, state.index_select(0, b));
-        const torch::Tensor central = ((q_tot - r).pow(2) * full).sum() / full.sum().clamp_min(1.0);
-        loss = loss + central;
-      }
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-      if (++step % options.target_update == 0) CopyParameters(*models, *target);
-      done += static_cast<size_t>(b.size(0));
-      progress.Update(done, loss.item<double>());
+  const BatchLoss loss = [&](const RowTensors& c, const torch::Tensor& b) {
+    const torch::Tensor r = c.reward.index_select(0, b);
+    std::vector<torch::Tensor> base, o, d, weight, log_q;
+    for (size_t i = 0; i < n_agents; ++i) {
+      base.push_back(c.log_base[i].index_select(0, b).unsqueeze(1));
+      o.push_back(c.obs[i].index_select(0, b));
+      d.push_back(c.digits[i].index_select(0, b));
+      // Each row's loss weight, 0 where the agent did not run.
+      weight.push_back(c.present[i].index_select(0, b) *
+                       LossWeight(options, base.back().squeeze(1)));
+      log_q.push_back(base.back() + models->q[i]->forward(o.back(), d.back()));  // [B, K]
     }
-  }
-  summary.transitions_per_second = done / std::max(1e-9, progress.seconds());
-  summary.metrics["train_transitions_per_second"] = summary.transitions_per_second;
+    torch::Tensor total = torch::zeros({});
+    std::vector<torch::Tensor> agent_q;  // revenue / scale, for the central loss
+    for (size_t i = 0; i < n_agents; ++i) {
+      torch::Tensor y = r;
+      if (i + 1 < n_agents && options.td_lambda < 1) {
+        torch::NoGradGuard no_grad;
+        const torch::Tensor next =
+            (base[i + 1].squeeze(1) + target->q[i + 1]->forward(o[i + 1], d[i + 1]).mean(1)).exp();
+        y = options.td_lambda * r + (1 - options.td_lambda) * options.gamma * next;
+      }
+      const torch::Tensor head_loss =
+          MaskedPoisson(log_q[i], y.unsqueeze(1).expand_as(log_q[i]), weight[i].unsqueeze(1),
+                        /*per_column=*/true);  // [K]
+      total = total + run.credit[i] * head_loss.mean();
+      // Error-proportional weights: heads that fit worse count more in the agent's Q.
+      const torch::Tensor eta = (head_loss / head_loss.sum().clamp_min(1e-12)).detach();
+      agent_q.push_back((log_q[i].exp() * eta).sum(1));
+    }
+    if (method->mixer != Mixer::kNone) {
+      const torch::Tensor full = c.full_chain.index_select(0, b);
+      // The forward value is the agents' Q; the gradient reaching them is scaled.
+      const torch::Tensor q_raw = torch::stack(agent_q, 1);
+      const torch::Tensor q_all =
+          run.mixer_weight * q_raw + (1 - run.mixer_weight) * q_raw.detach();
+      const torch::Tensor q_tot = method->mixer == Mixer::kSum
+                                      ? q_all.mean(1)
+                                      : models->mixer->forward(q_all, models->MixerState(o, d));
+      total = total + ((q_tot - r).pow(2) * full).sum() / full.sum().clamp_min(1.0);
+    }
+    return total;
+  };
+  const StepLoop::Result result =
+      run.Steps().Run(options.algorithm, options.epochs, opt, params, loss, &models, {}, [&] {
+        if (++step % options.target_update == 0) CopyParameters(*models, *target);
+      });
+  run.summary.transitions_per_second = result.rows / std::max(1e-9, result.seconds);
+  run.summary.metrics["train_transitions_per_second"] = run.summary.transitions_per_second;
 }
 
 // Calibration and checks on the validation split (serving uses the plain head mean). The
 // calibration is one multiplicative factor per agent: it corrects the overall level and leaves
 // the differences between one request's options as learned.
 void CalibrateAndCheck(TrainingRun& run) {
-  auto& log = run.log;
   auto& config = run.config;
-  auto& out = run.out;
   auto& models = run.models;
   auto& n_agents = run.n_agents;
-  auto& digits = run.digits;
-  auto& present = run.present;
-  auto& val_rows = run.val_rows;
-  auto& reward = run.reward;
-  auto& scale = run.scale;
   auto& summary = run.summary;
   auto& warnings = run.warnings;
-  auto& obs = run.obs;
-  auto& log_base = run.log_base;
   auto& calib_a = run.calib_a;
-  auto& calib_b = run.calib_b;
+  const RowTensors& v = run.val;
   calib_a.assign(n_agents, 0.0);
-  calib_b.assign(n_agents, 1.0);
+  run.calib_b.assign(n_agents, 1.0);
   {
     torch::NoGradGuard no_grad;
     models->eval();
     for (size_t i = 0; i < n_agents; ++i) {
       const std::string agent = config.agents[i].name;
-      const torch::Tensor val = PresentRows(val_rows, present[i]);
-      const torch::Tensor r = reward.index_select(0, val).to(torch::kDouble);
-      const torch::Tensor base = log_base[i].index_select(0, val).to(torch::kDouble);
+      const torch::Tensor val = PresentRows(run.val_rows, v.present[i]);
+      if (val.size(0) == 0) continue;
+      const torch::Tensor r = v.reward.index_select(0, val).to(torch::kDouble);
+      const torch::Tensor base = v.log_base[i].index_select(0, val).to(torch::kDouble);
       const torch::Tensor log_q =
           base + models->q[i]
-                     ->forward(obs[i].index_select(0, val), digits[i].index_select(0, val))
+                     ->forward(v.obs[i].index_select(0, val), v.digits[i].index_select(0, val))
                      .mean(1)
                      .to(torch::kDouble);
       calib_a[i] = std::clamp(
           std::log(r.mean().item<double>() / std::max(1e-12, log_q.exp().mean().item<double>())),
           -1.0, 1.0);
-      const torch::Tensor fitted = (log_q + calib_a[i]).exp() * scale;
-      const torch::Tensor truth = r * scale;
+      const torch::Tensor fitted = (log_q + calib_a[i]).exp() * run.scale;
+      const torch::Tensor truth = r * run.scale;
       summary.metrics["q_" + agent + "_rank_corr"] =
           SpearmanCorrelation(ToDoubles(fitted), ToDoubles(truth));
       summary.metrics["q_" + agent + "_rmse"] =
@@ -766,53 +574,40 @@ void CalibrateAndCheck(TrainingRun& run) {
                            Fixed(dev_q) + " vs " + Fixed(dev_const) + ")");
       }
     }
-    const CollapseReport collapse =
-        CheckCollapse(*models, config, log, obs, log_base, present, val_rows, calib_a, scale);
-    for (const auto& [k, v] : collapse.metrics) summary.metrics[k] = v;
+    const CollapseReport collapse = CheckCollapse(*models, config, run.val_log, v.obs, v.log_base,
+                                                  v.present, run.val_rows, calib_a, run.scale);
+    for (const auto& [k, x] : collapse.metrics) summary.metrics[k] = x;
     warnings.insert(warnings.end(), collapse.warnings.begin(), collapse.warnings.end());
   }
-  for (const std::string& w : warnings) out << "allot-train: WARNING: " << w << std::endl;
+  if (run.lead())
+    for (const std::string& w : warnings) run.out << "allot-train: WARNING: " << w << std::endl;
   summary.warnings = warnings;
 }
 
 // Served user values are in revenue units: the scale the models trained in moves into the
 // value networks' output bias (the action-value heads add to that base, so they follow).
 void MoveRevenueScaleIntoValues(TrainingRun& run) {
-  auto& models = run.models;
-  auto& n_agents = run.n_agents;
-  auto& log_scale = run.log_scale;
   torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < n_agents; ++i) models->value[i]->head->bias.add_(log_scale);
+  for (size_t i = 0; i < run.n_agents; ++i) run.models->value[i]->head->bias.add_(run.log_scale);
 }
 
-// Write the bundle atomically.
 // The bundle as the server would load it, replayed over the validation rows against the logging
 // policy (offpolicy.h): what it would have earned, spent and netted at the logged prices.
 OffPolicyReport EvaluateOnValidation(const TrainingRun& run, const std::string& bundle_dir) {
   AllotConfig config = run.config;
   config.models.min_offpolicy_ratio = 0.0;  // the floor reads what is being computed here
   const std::shared_ptr<const ActionScorer> scorer = LoadBundle(bundle_dir, config);
-  const torch::Tensor rows = run.val_rows.contiguous();
-  const std::vector<int64_t> val(rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + rows.numel());
-  return EvaluateOffPolicy(run.log, val, config, scorer);
+  std::vector<int64_t> val(run.val_log.rows);
+  std::iota(val.begin(), val.end(), 0);
+  return EvaluateOffPolicy(run.val_log, val, config, scorer);
 }
 
+// Write the bundle atomically.
 TrainSummary WriteBundle(TrainingRun& run, const std::string& models_dir) {
-  auto& log = run.log;
   auto& config = run.config;
   auto& options = run.options;
-  auto& arch = run.arch;
-  auto& models = run.models;
-  auto& n_agents = run.n_agents;
-  auto& scale = run.scale;
   auto& summary = run.summary;
-  auto& warnings = run.warnings;
-  auto& cost_map = run.cost_map;
-  auto& cost_source = run.cost_source;
-  auto& serve_reuse_model = run.serve_reuse_model;
-  auto& mixer_weight = run.mixer_weight;
-  auto& calib_a = run.calib_a;
-  auto& calib_b = run.calib_b;
+  const LogStatistics& stats = run.source.statistics();
   std::filesystem::create_directories(models_dir);
   summary.version = NewVersion(models_dir, options.algorithm);
   const std::filesystem::path tmp = std::filesystem::path(models_dir) /
@@ -821,10 +616,10 @@ TrainSummary WriteBundle(TrainingRun& run, const std::string& models_dir) {
   std::filesystem::create_directories(tmp);
   {
     torch::serialize::OutputArchive archive;
-    models->save(archive);
+    run.models->save(archive);
     archive.save_to((tmp / kWeightsFile).string());
   }
-  if (!cost_map.empty()) std::ofstream(tmp / kCostMapFile) << CostMapYaml(cost_map, config);
+  if (!run.cost_map.empty()) std::ofstream(tmp / kCostMapFile) << CostMapYaml(run.cost_map, config);
   BundleManifest manifest;
   manifest.version = summary.version;
   {
@@ -834,15 +629,15 @@ TrainSummary WriteBundle(TrainingRun& run, const std::string& models_dir) {
     manifest.created = created;
   }
   manifest.config_version = config.version;
-  manifest.input_hash = log.input_hash;
-  manifest.input_files = static_cast<int64_t>(log.files.size());
-  manifest.transitions = static_cast<int64_t>(log.rows);
-  manifest.skipped_records = static_cast<int64_t>(log.skipped);
+  manifest.input_hash = stats.input_hash;
+  manifest.input_files = static_cast<int64_t>(stats.files.size());
+  manifest.transitions = static_cast<int64_t>(stats.rows);
+  manifest.skipped_records = static_cast<int64_t>(stats.skipped);
   manifest.schema = YAML::Load(SchemaYaml(config));
-  manifest.architecture = arch;
+  manifest.architecture = run.arch;
   manifest.hyperparameters = {options.lr,
                               options.gamma,
-                              mixer_weight,
+                              run.mixer_weight,
                               options.td_lambda,
                               options.q_weighting,
                               options.batch,
@@ -852,13 +647,13 @@ TrainSummary WriteBundle(TrainingRun& run, const std::string& models_dir) {
                               options.dropout,
                               options.validation_fraction,
                               options.seed,
-                              scale};
-  manifest.reuse_model = serve_reuse_model;
-  if (!cost_map.empty()) manifest.cost_source = cost_source;
-  manifest.fitted_range = MeasureFittedRanges(log);
-  for (size_t i = 0; i < n_agents; ++i)
-    manifest.calibration.push_back({config.agents[i].name, calib_a[i], calib_b[i]});
-  manifest.warnings = warnings;
+                              run.scale};
+  manifest.reuse_model = run.serve_reuse_model;
+  if (!run.cost_map.empty()) manifest.cost_source = run.cost_source;
+  manifest.fitted_range = stats.ranges;
+  for (size_t i = 0; i < run.n_agents; ++i)
+    manifest.calibration.push_back({config.agents[i].name, run.calib_a[i], run.calib_b[i]});
+  manifest.warnings = run.warnings;
   manifest.metrics = summary.metrics;
   WriteManifest(manifest, config, (tmp / kManifestFile).string());
   manifest.offpolicy = EvaluateOnValidation(run, tmp.string());
@@ -890,17 +685,36 @@ void ValidateTrainOptions(const TrainOptions& o) {
   require(o.epochs >= 1 && o.value_epochs >= 1, "epochs: must be >= 1");
   require(o.target_update >= 1, "target-update: must be >= 1");
   require(o.validation_fraction > 0 && o.validation_fraction < 1, "validation: must be in (0, 1)");
+  require(o.chunk_rows <= (size_t{1} << 30), "chunk-rows: must be at most 2^30");
+  require(o.max_validation_rows >= 1, "max-validation-rows: must be >= 1");
 }
 
-TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
+SplitOptions SplitOptionsFor(const TrainOptions& options) {
+  // The rows in memory come as kMixedChunks pieces from random places in the log.
+  const size_t chunk_rows =
+      options.chunk_rows > 0 ? std::max<size_t>(1, options.chunk_rows / kMixedChunks) : 0;
+  return SplitOptions{options.validation_fraction, options.seed, chunk_rows,
+                      options.max_validation_rows};
+}
+
+TrainSummary TrainBundle(TrainingSource& source, Collective& ranks, const AllotConfig& config,
                          const TrainOptions& options, const std::string& models_dir,
                          std::ostream& out) {
   ValidateTrainOptions(options);
-  if (log.rows < 20)
-    throw std::runtime_error("need at least 20 transitions, got " + std::to_string(log.rows));
-  if (log.agents.size() != config.agents.size())
+  const LogStatistics& stats = source.statistics();
+  if (stats.rows < 20)
+    throw std::runtime_error("need at least 20 transitions, got " + std::to_string(stats.rows));
+  if (stats.validation_rows == 0 || stats.train_rows == 0) {
+    throw std::runtime_error("validation: " + std::to_string(stats.validation_rows) + " of " +
+                             std::to_string(stats.rows) +
+                             " transitions are held out; both splits need some (change the "
+                             "fraction or the seed)");
+  }
+  if (source.validation().agents.size() != config.agents.size())
     throw std::runtime_error("log and config disagree on agents");
-  TrainingRun run(log, config, options, out);
+  TrainingRun run(source, ranks, config, options, out);
+  run.summary.metrics["validation_rows_held_out"] = static_cast<double>(stats.validation_rows);
+  run.summary.metrics["validation_rows_measured"] = static_cast<double>(source.validation().rows);
   FitUserValues(run);
   ComputeObservations(run);
   FitCosts(run);
@@ -908,9 +722,26 @@ TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
   FitReuseModel(run);
   ComputeCredit(run);
   FitActionValues(run);
+  CheckRanksAgree(ranks, run.models->parameters());
+  double parameters = 0;
+  for (const torch::Tensor& p : run.models->parameters())
+    parameters += static_cast<double>(p.numel());
+  run.summary.metrics["model_parameters"] = parameters;
   CalibrateAndCheck(run);
   MoveRevenueScaleIntoValues(run);
+  if (!run.lead()) return run.summary;  // rank 0 alone writes the bundle
   return WriteBundle(run, models_dir);
+}
+
+TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
+                         const TrainOptions& options, const std::string& models_dir,
+                         std::ostream& out) {
+  ValidateTrainOptions(options);
+  if (log.agents.size() != config.agents.size())
+    throw std::runtime_error("log and config disagree on agents");
+  InMemorySource source(log, config, SplitOptionsFor(options));
+  Collective one_process;
+  return TrainBundle(source, one_process, config, options, models_dir, out);
 }
 
 }  // namespace allot::models

@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "models/algorithms.h"
+#include "models/collective.h"
 #include "models/offpolicy.h"
 #include "models/training_log.h"
+#include "models/training_source.h"
 #include "policy/config.h"
 
 namespace allot::models {
@@ -52,10 +54,16 @@ struct TrainOptions {
   int batch = 512;  // paper: 2048
   int epochs = 6;
   int value_epochs = 4;
-  int target_update = 100;  // steps between target-network copies
-  double dropout = 0.0;     // paper: 0.2
-  double validation_fraction = 0.1;
+  int target_update = 100;           // steps between target-network copies
+  double dropout = 0.0;              // paper: 0.2
+  double validation_fraction = 0.1;  // of requests, chosen by a hash of each request's identity
   uint64_t seed = 1;
+  // Training rows in memory at a time: allot-train streams its logs, and each phase reads this
+  // many rows as 8 chunks from random places in the log and shuffles them together. 0: a log
+  // already in memory is read whole; files 65,536 rows at a time.
+  size_t chunk_rows = 0;
+  // Held-out rows kept in memory for the validation metrics (a sample chosen by request hash).
+  size_t max_validation_rows = 100000;
   // LibTorch intra-op threads. The models' tensors are small (batch 512, width 32), so a second
   // thread mostly spins in OpenMP and OpenBLAS waits: on 2 cores, awrq trained at 24k
   // transitions/s with 2 threads and 74k/s with 1 (perf: 70% of cycles in libgomp spin,
@@ -80,8 +88,18 @@ struct TrainSummary {
 // flag without its dashes ("td-lambda: must be in [0, 1]").
 void ValidateTrainOptions(const TrainOptions& options);
 
+// How a run's options split and chunk its rows.
+SplitOptions SplitOptionsFor(const TrainOptions& options);
+
 // Trains every model and writes <models_dir>/<version>/ atomically (a temporary directory renamed
 // into place); never overwrites an existing version. Throws std::runtime_error on failure.
+// Data-parallel when `ranks` has several: each trains on its source's rows, gradients are averaged
+// every step, and rank 0 alone writes the bundle (the others return the same metrics and no
+// bundle_dir). Every rank must be given the same options.
+TrainSummary TrainBundle(TrainingSource& source, Collective& ranks, const AllotConfig& config,
+                         const TrainOptions& options, const std::string& models_dir,
+                         std::ostream& progress);
+// A log already in memory, in one process.
 TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
                          const TrainOptions& options, const std::string& models_dir,
                          std::ostream& progress);

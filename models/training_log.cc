@@ -1,8 +1,10 @@
 // Parsing is streaming (one record in memory at a time); validation names file, record and field.
 #include "models/training_log.h"
 
+#include <fcntl.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
 #include <google/protobuf/util/delimited_message_util.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -10,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 #include "allot/v1/transition.pb.h"
 #include "policy/action_space.h"
@@ -17,7 +20,32 @@
 namespace allot::models {
 namespace {
 
-std::vector<std::string> ExpandPaths(const std::vector<std::string>& paths) {
+constexpr uint64_t kFnvOffset = 1469598103934665603ull;
+constexpr uint64_t kFnvPrime = 1099511628211ull;
+
+uint64_t Fnv(uint64_t hash, std::string_view bytes) {
+  for (unsigned char c : bytes) hash = (hash ^ c) * kFnvPrime;
+  return hash;
+}
+
+std::string Hex(uint64_t x) {
+  char text[17];
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(x));
+  return text;
+}
+
+// splitmix64's finaliser: FNV's low bits are poorly mixed for thresholding.
+uint64_t Mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+std::vector<std::string> ExpandLogPaths(const std::vector<std::string>& paths) {
   std::vector<std::string> files;
   for (const std::string& p : paths) {
     std::error_code ec;
@@ -40,6 +68,8 @@ std::vector<std::string> ExpandPaths(const std::vector<std::string>& paths) {
   if (files.empty()) throw LogError("no log files found in the given paths");
   return files;
 }
+
+namespace {
 
 // Returns "" when the record fits the schema, else "FIELD: problem". Fills agent_of_step with
 // the config agent of every step. A request without cache reuse has one step per agent in chain
@@ -137,6 +167,13 @@ void AppendCache(const v1::Transition& t, TrainingLog& log) {
   log.cache_size.insert(log.cache_size.end(), size.begin(), size.end());
   log.cache_reuse.push_back(static_cast<int8_t>(t.cache_reuse()));
   log.cache_propensity.push_back(static_cast<float>(t.cache_reuse_propensity()));
+  log.split_key.push_back(SplitKey(t));
+}
+
+template <typename T>
+void AppendRow(const std::vector<T>& from, size_t row, size_t width, std::vector<T>& to) {
+  to.insert(to.end(), from.begin() + static_cast<ptrdiff_t>(row * width),
+            from.begin() + static_cast<ptrdiff_t>((row + 1) * width));
 }
 
 }  // namespace
@@ -171,41 +208,152 @@ std::string TrainingLogBuilder::Add(const v1::Transition& t) {
   return "";
 }
 
+uint64_t SplitKey(const v1::Transition& t) {
+  // A log without request ids is split by the records' contents.
+  if (t.request_id().empty()) return Mix(Fnv(kFnvOffset, t.SerializeAsString()));
+  uint64_t hash = Fnv(kFnvOffset, t.request_id());
+  hash = Fnv(hash, "|" + t.user_id() + "|" + std::to_string(t.timestamp_ms()));
+  return Mix(hash);
+}
+
+uint64_t SampleRank(uint64_t key, uint64_t seed) { return Mix(key + Mix(seed + 2)); }
+
+bool IsValidationKey(uint64_t key, double fraction, uint64_t seed) {
+  const double u = static_cast<double>(Mix(key ^ Mix(seed + 1)) >> 11) * 0x1.0p-53;
+  return u < fraction;
+}
+
+bool IsReuseRow(const TrainingLog& log, size_t row) {
+  const int reused = log.cache_reuse[row];
+  if (reused <= 0 || reused > kCacheStages || !log.agents[0].decided[row]) return false;
+  return log.cache_age[row * kCacheStages + static_cast<size_t>(reused - 1)] >= 0;
+}
+
+TrainingLog SelectRows(const TrainingLog& log, const std::vector<size_t>& rows) {
+  TrainingLog out;
+  out.agents.resize(log.agents.size());
+  for (size_t i = 0; i < log.agents.size(); ++i) {
+    const AgentColumns& from = log.agents[i];
+    AgentColumns& to = out.agents[i];
+    to.width = from.width;
+    to.decisions = from.decisions;
+    for (size_t r : rows) {
+      AppendRow(from.features, r, from.width, to.features);
+      AppendRow(from.digits, r, from.decisions, to.digits);
+      to.joint.push_back(from.joint[r]);
+      to.cost.push_back(from.cost[r]);
+      to.lambda.push_back(from.lambda[r]);
+      to.present.push_back(from.present[r]);
+      to.decided.push_back(from.decided[r]);
+      to.explored.push_back(from.explored[r]);
+      to.propensity.push_back(from.propensity[r]);
+    }
+  }
+  for (size_t r : rows) {
+    out.revenue.push_back(log.revenue[r]);
+    out.timestamp_ms.push_back(log.timestamp_ms[r]);
+    AppendRow(log.cache_age, r, kCacheStages, out.cache_age);
+    AppendRow(log.cache_size, r, kCacheStages, out.cache_size);
+    out.cache_reuse.push_back(log.cache_reuse[r]);
+    out.cache_propensity.push_back(log.cache_propensity[r]);
+    out.split_key.push_back(log.split_key[r]);
+  }
+  out.rows = rows.size();
+  out.skipped = log.skipped;
+  out.partial = log.partial;
+  out.reused = log.reused;
+  out.files = log.files;
+  out.input_hash = log.input_hash;
+  return out;
+}
+
+struct LogFileReader::Stream {
+  int fd = -1;
+  std::unique_ptr<google::protobuf::io::FileInputStream> input;
+  uint64_t start = 0;
+};
+
+LogFileReader::LogFileReader(const std::string& file, uint64_t offset)
+    : stream_(std::make_unique<Stream>()) {
+  stream_->fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (stream_->fd < 0) throw LogError(file + ": cannot read");
+  if (offset > 0 && ::lseek(stream_->fd, static_cast<off_t>(offset), SEEK_SET) < 0) {
+    ::close(stream_->fd);
+    throw LogError(file + ": cannot seek to byte " + std::to_string(offset));
+  }
+  stream_->start = offset;
+  stream_->input = std::make_unique<google::protobuf::io::FileInputStream>(stream_->fd);
+}
+
+LogFileReader::~LogFileReader() {
+  stream_->input.reset();
+  ::close(stream_->fd);
+}
+
+LogFileReader::Result LogFileReader::Next(v1::Transition* t) {
+  t->Clear();  // parsing a delimited message merges into it
+  bool clean_eof = false;
+  if (google::protobuf::util::ParseDelimitedFromZeroCopyStream(t, stream_->input.get(), &clean_eof))
+    return Result::kRecord;
+  return clean_eof ? Result::kEnd : Result::kCorrupt;
+}
+
+uint64_t LogFileReader::offset() const {
+  return stream_->start + static_cast<uint64_t>(stream_->input->ByteCount());
+}
+
+std::string FileHash(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw LogError(file + ": cannot read");
+  uint64_t hash = kFnvOffset;
+  std::vector<char> block(1 << 20);
+  while (in) {
+    in.read(block.data(), static_cast<std::streamsize>(block.size()));
+    hash = Fnv(hash, std::string_view(block.data(), static_cast<size_t>(in.gcount())));
+  }
+  return Hex(hash);
+}
+
+std::string InputHash(const std::vector<std::string>& file_hashes) {
+  uint64_t hash = kFnvOffset;
+  for (const std::string& h : file_hashes) hash = Fnv(hash, h);
+  return Hex(hash);
+}
+
+void ForEachRecord(
+    const std::string& file, bool skip_bad, size_t& skipped,
+    const std::function<std::string(const v1::Transition&, const LogFileReader&)>& add) {
+  LogFileReader reader(file);
+  v1::Transition t;
+  for (size_t record = 0;; ++record) {
+    const LogFileReader::Result read = reader.Next(&t);
+    if (read == LogFileReader::Result::kEnd) return;
+    if (read == LogFileReader::Result::kCorrupt) {
+      if (!skip_bad)
+        throw LogError(file + ": record " + std::to_string(record) + ": not a valid Transition");
+      ++skipped;
+      return;
+    }
+    const std::string problem = add(t, reader);
+    if (!problem.empty()) {
+      if (!skip_bad) throw LogError(file + ": record " + std::to_string(record) + ": " + problem);
+      ++skipped;
+    }
+  }
+}
+
 TrainingLog ReadTrainingLog(const std::vector<std::string>& paths, const AllotConfig& config,
                             bool skip_bad) {
   TrainingLogBuilder builder(config);
   TrainingLog& log = builder.log();
-  log.files = ExpandPaths(paths);
-  uint64_t hash = 1469598103934665603ull;
+  log.files = ExpandLogPaths(paths);
+  std::vector<std::string> hashes;
   for (const std::string& file : log.files) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw LogError(file + ": cannot read");
-    std::stringstream bytes;
-    bytes << in.rdbuf();
-    const std::string data = bytes.str();
-    for (unsigned char c : data) hash = (hash ^ c) * 1099511628211ull;
-    google::protobuf::io::ArrayInputStream stream(data.data(), static_cast<int>(data.size()));
-    for (size_t record = 0;; ++record) {
-      v1::Transition t;
-      bool clean_eof = false;
-      if (!google::protobuf::util::ParseDelimitedFromZeroCopyStream(&t, &stream, &clean_eof)) {
-        if (clean_eof) break;
-        // A truncated or corrupt tail cannot be resynchronised: stop reading this file.
-        if (!skip_bad)
-          throw LogError(file + ": record " + std::to_string(record) + ": not a valid Transition");
-        ++log.skipped;
-        break;
-      }
-      const std::string problem = builder.Add(t);
-      if (!problem.empty()) {
-        if (!skip_bad) throw LogError(file + ": record " + std::to_string(record) + ": " + problem);
-        ++log.skipped;
-      }
-    }
+    hashes.push_back(FileHash(file));
+    ForEachRecord(file, skip_bad, log.skipped,
+                  [&](const v1::Transition& t, const LogFileReader&) { return builder.Add(t); });
   }
-  std::ostringstream hex;
-  hex << std::hex << hash;
-  log.input_hash = hex.str();
+  log.input_hash = InputHash(hashes);
   return builder.Finish();
 }
 

@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git clang-format clang-14 libclang-rt-14-dev
   # libraries
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc grpc-proto
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libgloo-dev
   libspdlog-dev libfmt-dev prometheus-cpp-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libcurl4-openssl-dev nlohmann-json3-dev libmicrohttpd-dev
   # test and ops tools

@@ -15,18 +15,6 @@
 
 namespace allot::testing {
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 PrometheusProcess::PrometheusProcess(const std::string& config_yaml,
                                      const std::vector<std::string>& rule_files) {
   if (system("command -v prometheus >/dev/null") != 0) {

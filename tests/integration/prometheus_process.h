@@ -6,10 +6,9 @@
 #include <string>
 #include <vector>
 
-namespace allot::testing {
+#include "tests/free_port.h"  // FreePort, for the ports of a test's servers
 
-// A loopback port that was free a moment ago.
-int FreePort();
+namespace allot::testing {
 
 class PrometheusProcess {
  public:
