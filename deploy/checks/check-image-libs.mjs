@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Without a Docker engine the runtime image cannot be built here, so this checks its package list
 // offline: every shared library the locally built binaries load (ldd) must belong to a Debian
-// package that the Dockerfile's runtime stage installs, directly or through dependencies (dpkg's
-// database on this Debian 12 machine), or to debian:12-slim's required base.
+// package that the Dockerfile installs for the runtime, directly or through dependencies (dpkg's
+// database on this Debian 12 machine), or to debian:12-slim's required base. The packages are
+// installed by the stage that installs libtorch1.13: the runtime (last) stage itself, or a stage
+// whose ldd closure the runtime stage copies (runtime-libs, see the Dockerfile).
 //
 //   node check-image-libs.mjs BUILD_DIR
 import { execFileSync, spawnSync } from "node:child_process";
@@ -15,14 +17,18 @@ const buildDir = process.argv[2];
 const die = (m) => { console.error(`check-image-libs: FAIL: ${m}`); process.exit(1); };
 if (!buildDir) die("usage: check-image-libs.mjs BUILD_DIR");
 
-// apt-get install arguments of the runtime (last) stage
-const stages = readFileSync(resolve(root, "Dockerfile"), "utf8").replace(/\\\n/g, " ").split(/^FROM\s+/m);
-const runtime = stages.at(-1);
-const m = /apt-get install ([^&;]+)/.exec(runtime);
-if (!m) die("no apt-get install in the runtime stage");
-const wanted = m[1].trim().split(/\s+/).filter((w) => !w.startsWith("-"));
+// apt-get install arguments of the stage that installs libtorch1.13
+const stages = readFileSync(resolve(root, "Dockerfile"), "utf8").replace(/\\\n/g, " ").split(/^FROM\s+/m).slice(1);
+const installs = stages.map((s) => /apt-get install ([^&;]+)/.exec(s)?.[1].trim().split(/\s+/).filter((w) => !w.startsWith("-")) ?? []);
+const k = installs.findIndex((w) => w.includes("libtorch1.13"));
+if (k < 0) die("no stage apt-get installs libtorch1.13");
+const wanted = installs[k];
+const stageName = /^\S+\s+AS\s+(\S+)/i.exec(stages[k])?.[1] ?? String(k);
+if (k !== stages.length - 1 && !new RegExp(`^COPY --from=${stageName} `, "m").test(stages.at(-1))) {
+  die(`the runtime (last) stage must COPY --from=${stageName}, the stage that installs the runtime packages`);
+}
 for (const p of ["libtorch1.13", "libopenblas0-pthread", "ca-certificates"]) {
-  if (!wanted.includes(p)) die(`runtime stage must install ${p}`);
+  if (!wanted.includes(p)) die(`stage ${stageName} must install ${p}`);
 }
 
 // installed packages: dependencies, provides, and the required base
@@ -40,7 +46,7 @@ for (const line of out.trim().split("\n")) {
     provides.get(p).push(pkg);
   }
 }
-for (const p of wanted) if (!db.has(p)) die(`${p} (runtime stage) is not installed here, so its dependencies cannot be followed`);
+for (const p of wanted) if (!db.has(p)) die(`${p} (stage ${stageName}) is not installed here, so its dependencies cannot be followed`);
 const closure = new Set();
 const queue = [...wanted, ...[...db].filter(([, v]) => v.base).map(([k]) => k)];
 while (queue.length) {
@@ -53,7 +59,7 @@ while (queue.length) {
 }
 
 // the libraries the binaries load, and their packages
-const bins = ["allot-server", "allot-bench"].map((b) => resolve(buildDir, b)).filter(existsSync);
+const bins = ["allot-server", "allot-bench", "allot-train"].map((b) => resolve(buildDir, b)).filter(existsSync);
 if (!bins.length) die(`no allot-server in ${buildDir}`);
 const missing = [];
 const libs = new Set();
@@ -76,8 +82,8 @@ for (const line of res.stdout.split("\n")) {
 for (const lib of libs) {
   const pkg = spellings(lib).map((p) => owners.get(p)).find(Boolean);
   if (!pkg) missing.push(`${lib}: no Debian package owns it`);
-  else if (!closure.has(pkg)) missing.push(`${lib} (package ${pkg}) is not installed by the runtime stage`);
+  else if (!closure.has(pkg)) missing.push(`${lib} (package ${pkg}) is not installed by stage ${stageName}`);
 }
 if (missing.length) die(`runtime image would lack libraries:\n  ${[...new Set(missing)].join("\n  ")}`);
 console.log(`check-image-libs: ${libs.size} libraries of ${bins.map((b) => b.split("/").pop()).join(", ")} ` +
-  `are covered by the runtime stage's ${wanted.length} packages (${closure.size} with dependencies and base)`);
+  `are covered by the ${wanted.length} packages of stage ${stageName} (${closure.size} with dependencies and base)`);

@@ -38,8 +38,10 @@ const read = (p) => readFileSync(resolve(root, p), "utf8");
 // ---------------------------------------------------------------- source of truth: the config
 const configText = read("config/allot.yaml");
 const config = YAML.parse(configText);
-check(read("deploy/k8s/base/config/allot.yaml") === configText, "deploy/k8s/base/config/allot.yaml",
-  "differs from config/allot.yaml; run: cp config/allot.yaml deploy/k8s/base/config/allot.yaml");
+for (const dir of ["deploy/k8s/base", "deploy/k8s/training"]) {
+  check(read(`${dir}/config/allot.yaml`) === configText, `${dir}/config/allot.yaml`,
+    `differs from config/allot.yaml; run: cp config/allot.yaml ${dir}/config/allot.yaml`);
+}
 
 // ---------------------------------------------------------------- Dockerfile facts
 const dockerfile = read("Dockerfile");
@@ -98,6 +100,7 @@ function tsType(apiVersion, kind) {
 }
 const subset = (sel = {}, labels = {}) => Object.entries(sel).every(([k, v]) => labels[k] === v);
 const probeServices = new Set();
+const serverSets = [], trainingSets = []; // facts for the checks across sets
 
 for (const file of renderedFiles) {
   const set = basename(file).replace(/\.ya?ml$/, "");
@@ -125,23 +128,32 @@ for (const file of renderedFiles) {
       `export const ${set.replace(/\W/g, "_")}_${i} = ${JSON.stringify(o, null, 2)} satisfies ${t.alias}.I${t.kind};`);
   }
 
-  // --- how the objects fit together
-  const one = (kind) => {
-    const found = objs.filter((o) => o.kind === kind);
-    check(found.length === 1, set, `expected exactly one ${kind}, found ${found.length}`);
-    return found[0];
-  };
-  const dep = one("Deployment"), svc = one("Service"), hpa = one("HorizontalPodAutoscaler");
-  const pdb = one("PodDisruptionBudget"), sm = one("ServiceMonitor"), pr = one("PrometheusRule");
+  // --- how the objects fit together: a server set has a Deployment, a training set a Job
+  const hasDeployment = objs.some((o) => o.kind === "Deployment"), hasJob = objs.some((o) => o.kind === "Job");
+  if (hasDeployment) checkServerSet(set, objs);
+  if (hasJob) checkTrainingSet(set, objs);
+  check(hasDeployment !== hasJob, set, "must render either a Deployment (server) or a Job (training)");
+}
+
+function one(set, objs, kind) {
+  const found = objs.filter((o) => o.kind === kind);
+  check(found.length === 1, set, `expected exactly one ${kind}, found ${found.length}`);
+  return found[0];
+}
+
+// The allot-server set: Deployment, headless Service, HPA, PDB, ServiceMonitor, PrometheusRule.
+function checkServerSet(set, objs) {
+  const dep = one(set, objs, "Deployment"), svc = one(set, objs, "Service"), hpa = one(set, objs, "HorizontalPodAutoscaler");
+  const pdb = one(set, objs, "PodDisruptionBudget"), sm = one(set, objs, "ServiceMonitor"), pr = one(set, objs, "PrometheusRule");
   const cms = objs.filter((o) => o.kind === "ConfigMap");
-  if (!dep || !svc) continue;
+  if (!dep || !svc) return;
   const W = (what) => `${set}: ${what}`;
   const pod = dep.spec.template;
   const podLabels = pod.metadata?.labels ?? {};
   check(subset(dep.spec.selector.matchLabels, podLabels), W("Deployment"), "selector does not match the pod labels");
   check(dep.spec.replicas === undefined, W("Deployment"), "must not set replicas (the HPA owns them)");
   const c = pod.spec.containers.find((x) => x.name === "allot-server");
-  if (!check(c, W("Deployment"), "no container named allot-server")) continue;
+  if (!check(c, W("Deployment"), "no container named allot-server")) return;
 
   // command line = the image's ENTRYPOINT; config and model paths are mounted
   const argv = [...(c.command ?? []), ...(c.args ?? [])];
@@ -232,6 +244,119 @@ for (const file of renderedFiles) {
   }
   if (pr) check(isDeepStrictEqual(pr.spec.groups, rules.groups), W("PrometheusRule"),
     "groups differ from deploy/prometheus/allot-rules.yaml; run: node deploy/checks/sync-prometheusrule.mjs");
+  serverSets.push({
+    set, namespace: dep.metadata.namespace, image: c.image, podLabels,
+    modelClaim: volume(mountOf(modelDir)?.name)?.persistentVolumeClaim?.claimName,
+    selectors: [["Service", svc.spec.selector], ["PodDisruptionBudget", pdb?.spec.selector.matchLabels]],
+  });
+}
+// The allot-train set: an Indexed Job, one pod per rank, and the headless Service that names them.
+function checkTrainingSet(set, objs) {
+  const job = one(set, objs, "Job"), svc = one(set, objs, "Service");
+  if (!job || !svc) return;
+  const W = (what) => `${set}: ${what}`;
+  const js = job.spec, pod = js.template, podLabels = pod.metadata?.labels ?? {};
+  check(js.completionMode === "Indexed", W("Job"), "completionMode must be Indexed (JOB_COMPLETION_INDEX is the rank)");
+  check(js.manualSelector !== true && js.selector === undefined, W("Job"), "leave spec.selector to Kubernetes");
+  check(pod.spec.restartPolicy === "Never", W("Job"), "restartPolicy must be Never: a restarted rank cannot rejoin the run");
+  check(js.backoffLimit === 0, W("Job"), "backoffLimit must be 0: a failed index would be retried alone, into a rendezvous that is over");
+  const c = pod.spec.containers.find((x) => x.name === "allot-train");
+  if (!check(pod.spec.containers.length === 1 && c, W("Job"), "needs exactly one container, named allot-train")) return;
+
+  // ranks: completions = parallelism = WORLD_SIZE; the rank comes from the completion index
+  const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e]));
+  const worldSize = Number(env.WORLD_SIZE?.value);
+  check(Number.isInteger(worldSize) && worldSize >= 1, W("container"), `WORLD_SIZE must be a literal rank count, got ${JSON.stringify(env.WORLD_SIZE)}`);
+  check(js.completions === worldSize && js.parallelism === worldSize, W("Job"),
+    `completions (${js.completions}) and parallelism (${js.parallelism}) must equal WORLD_SIZE (${env.WORLD_SIZE?.value})`);
+  check(env.RANK === undefined || env.RANK.valueFrom?.fieldRef?.fieldPath === "metadata.annotations['batch.kubernetes.io/job-completion-index']",
+    W("container"), "RANK must be unset (allot-train then reads JOB_COMPLETION_INDEX)");
+  check(`${job.metadata.name}-${js.completions - 1}`.length <= 63, W("Job"), "name too long for the pods' hostnames (<name>-<index>, 63 characters)");
+
+  // the headless Service names the pods, and rank 0 serves the rendezvous on one of its ports
+  check(svc.spec.clusterIP === "None", W("Service"), "must be headless (clusterIP: None)");
+  check(svc.spec.publishNotReadyAddresses === true, W("Service"),
+    "publishNotReadyAddresses must be true: the ranks resolve one another before any is ready");
+  check(Object.keys(svc.spec.selector ?? {}).length > 0 && subset(svc.spec.selector, podLabels), W("Service"),
+    "selector does not match the Job's pod labels");
+  check(pod.spec.subdomain === svc.metadata.name, W("Job"), `spec.template.spec.subdomain must be the Service name '${svc.metadata.name}'`);
+  const masterAddr = env.MASTER_ADDR?.value, want = `${job.metadata.name}-0.${svc.metadata.name}`;
+  check(masterAddr === want, W("container"), `MASTER_ADDR must be rank 0's pod name ${want}, got ${masterAddr}`);
+  const masterPort = Number(env.MASTER_PORT?.value ?? 29500);
+  const ports = Object.fromEntries((c.ports ?? []).map((p) => [p.name, p.containerPort]));
+  const svcPort = svc.spec.ports.find((p) => p.port === masterPort);
+  if (check(svcPort, W("Service"), `no port ${masterPort} (MASTER_PORT)`)) {
+    const tp = svcPort.targetPort;
+    check(tp === undefined ? true : (typeof tp === "number" ? tp === masterPort : ports[tp] === masterPort), W("Service"),
+      `port ${masterPort} must target container port ${masterPort}, got ${tp}`);
+  }
+
+  // command line: allot-train, from the image; flags (not env) are the same for every rank
+  const argv = [...(c.command ?? []), ...(c.args ?? [])];
+  check(argv[0] === "/usr/local/bin/allot-train", W("container"), `must run /usr/local/bin/allot-train, got ${JSON.stringify(argv[0])}`);
+  check(/^COPY --from=build .*\/build\/allot-train .*\/usr\/local\/bin\/$/m.test(runtime), "Dockerfile",
+    "the runtime stage must COPY allot-train to /usr/local/bin/");
+  const flag = (f) => { const k = argv.indexOf(f); return k >= 0 ? argv[k + 1] : undefined; };
+  for (const f of ["--world-size", "--rank", "--master-addr", "--master-port"]) {
+    check(!argv.includes(f), W("container"), `${f}: set WORLD_SIZE/MASTER_* in env; a --rank flag would give every pod one rank`);
+  }
+  check(/^[0-9]+$/.test(flag("--seed") ?? ""), W("container"), "needs a fixed --seed");
+  check(argv.includes("--quiet"), W("container"), "needs --quiet");
+  const configPath = flag("--config"), logs = flag("--logs"), out = flag("--out");
+  check(configPath === "/etc/allot/allot.yaml", W("container"), "needs --config /etc/allot/allot.yaml");
+  const mountOf = (path) => (c.volumeMounts ?? []).find((m) => m.mountPath === path);
+  const volume = (name) => (pod.spec.volumes ?? []).find((v) => v.name === name);
+  const cfgMount = mountOf(posix.dirname(configPath ?? ""));
+  if (check(cfgMount, W("container"), `nothing mounted at ${posix.dirname(configPath ?? "")}`)) {
+    check(cfgMount.readOnly === true, W("container"), "the config mount must be readOnly");
+    const v = volume(cfgMount.name);
+    const cm = objs.find((x) => x.kind === "ConfigMap" && x.metadata.name === v?.configMap?.name);
+    if (check(cm, W("volume config"), `ConfigMap '${v?.configMap?.name}' is not among the rendered objects`)) {
+      const text = cm.data?.[posix.basename(configPath)];
+      if (check(text, W(`ConfigMap ${cm.metadata.name}`), `has no key ${posix.basename(configPath)}`)) {
+        writeFileSync(resolve(workDir, "configs", `${set}.yaml`), text);
+        check(text === configText, W(`ConfigMap ${cm.metadata.name}`), "allot.yaml differs from config/allot.yaml");
+      }
+    }
+  }
+  const logsMount = mountOf(logs), outMount = mountOf(out);
+  if (check(logs && logsMount, W("container"), `--logs ${logs}: nothing mounted there`)) {
+    check(logsMount.readOnly === true, W("container"), "the logs mount must be readOnly");
+  }
+  const outClaim = volume(outMount?.name)?.persistentVolumeClaim;
+  if (check(out && outMount && outClaim, W("container"), `--out ${out}: needs a PersistentVolumeClaim mounted there`)) {
+    check(!outMount.readOnly && !outClaim.readOnly, W("container"), "the --out volume must be writable");
+  }
+
+  // resources and security
+  for (const k of ["requests", "limits"]) for (const r of ["cpu", "memory"]) {
+    check(c.resources?.[k]?.[r] !== undefined, W("resources"), `${k}.${r} missing`);
+  }
+  const psc = pod.spec.securityContext ?? {}, csc = c.securityContext ?? {};
+  check((csc.runAsNonRoot ?? psc.runAsNonRoot) === true, W("securityContext"), "runAsNonRoot must be true");
+  check((csc.runAsUser ?? psc.runAsUser) === dockerUid, W("securityContext"), `runAsUser must be the image's uid ${dockerUid}`);
+  check((csc.seccompProfile ?? psc.seccompProfile)?.type === "RuntimeDefault", W("securityContext"), "seccompProfile must be RuntimeDefault");
+  check(csc.readOnlyRootFilesystem === true, W("securityContext"), "readOnlyRootFilesystem must be true");
+  check(mountOf("/tmp") && volume(mountOf("/tmp").name)?.emptyDir, W("container"), "needs an emptyDir at /tmp (read-only root)");
+  check(csc.allowPrivilegeEscalation === false, W("securityContext"), "allowPrivilegeEscalation must be false");
+  check((csc.capabilities?.drop ?? []).includes("ALL"), W("securityContext"), "capabilities.drop must include ALL");
+  check(pod.spec.automountServiceAccountToken === false, W("Job"), "automountServiceAccountToken must be false");
+  trainingSets.push({ set, namespace: job.metadata.namespace, image: c.image, podLabels, svcSelector: svc.spec.selector, outClaim: outClaim?.claimName });
+}
+
+// ---------------------------------------------------------------- across sets: training next to its servers
+for (const t of trainingSets) {
+  const W = `${t.set}: Job`;
+  const servers = serverSets.filter((s) => s.namespace === t.namespace);
+  if (!check(servers.length > 0, W, `no rendered server set in namespace ${t.namespace}, whose model volume it should write`)) continue;
+  for (const s of servers) {
+    check(t.image === s.image, W, `image ${t.image} differs from ${s.set}'s allot-server image ${s.image}`);
+    check(t.outClaim === s.modelClaim, W, `--out volume claim ${t.outClaim} is not ${s.set}'s model volume claim ${s.modelClaim}`);
+    check(!subset(t.svcSelector, s.podLabels), `${t.set}: Service`, `selector also matches ${s.set}'s server pods`);
+    for (const [kind, sel] of s.selectors) {
+      check(!sel || !subset(sel, t.podLabels), `${s.set}: ${kind}`, `selector also matches ${t.set}'s training pods`);
+    }
+  }
 }
 
 // ---------------------------------------------------------------- Grafana dashboard
@@ -315,6 +440,7 @@ const k8sTs = [
   ...[...tsImports].map(([mod, alias]) => `import type * as ${alias} from ${JSON.stringify(mod)};`),
   `import type { IDeployment } from "kubernetes-models/apps/v1/Deployment";`,
   `import type { IServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";`,
+  `import type { IJob } from "kubernetes-models/batch/v1/Job";`,
   ...tsLines,
   "// Canaries: misspelled fields must be rejected, or the checks above prove nothing.",
   `export const canaryDeployment = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "c" },`,
@@ -325,6 +451,10 @@ const k8sTs = [
   `  spec: { selector: {}, endpoints: [{ port: "metrics",`,
   `    // @ts-expect-error unknown field`,
   `    intervall: "15s" }] } } satisfies IServiceMonitor;`,
+  `export const canaryJob = { apiVersion: "batch/v1", kind: "Job", metadata: { name: "c" },`,
+  `  spec: { completionMode: "Indexed", template: { spec: { containers: [{ name: "c" }],`,
+  `    // @ts-expect-error unknown field`,
+  `    subdomian: "c" } } } } satisfies IJob;`,
   "",
 ];
 writeFileSync(resolve(tsDir, "k8s.ts"), k8sTs.join("\n"));

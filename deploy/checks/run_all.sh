@@ -4,9 +4,11 @@
 #   deploy/checks/run_all.sh BUILD_DIR        (BUILD_DIR holds allot-server, e.g. build)
 #
 # 1. npm ci (skipped while node_modules matches package-lock.json)
-# 2. kustomize renders deploy/k8s/base and deploy/k8s/overlays/example (kubectl kustomize)
+# 2. kustomize renders deploy/k8s/base, deploy/k8s/overlays/* (the server) and deploy/k8s/training
+#    (the allot-train Indexed Job)
 # 3. every rendered object: schema validation (kubernetes-models, prometheus-operator models) and
 #    a TypeScript excess-property check that rejects unknown fields; cross-object consistency
+#    (server sets; training sets: ranks, rendezvous names and ports, volumes, next to the servers)
 # 4. the rendered allot.yaml of each ConfigMap passes allot-server --check-config
 # 5. promtool check rules / test rules; every dashboard query parsed by promtool
 # 6. the dashboard type-checks against @grafana/schema; Dockerfile lint and runtime-library check
@@ -77,11 +79,13 @@ fi
 ok
 
 # ------------------------------------------------------------------ render
-step "render kustomize base and overlays (${KUSTOMIZE[*]})"
+step "render kustomize base, overlays and training (${KUSTOMIZE[*]})"
 mkdir -p "$WORK/rendered"
 "${KUSTOMIZE[@]}" "$ROOT/deploy/k8s/base" >"$WORK/rendered/base.yaml" || die "kustomize: deploy/k8s/base"
+"${KUSTOMIZE[@]}" "$ROOT/deploy/k8s/training" >"$WORK/rendered/training.yaml" || die "kustomize: deploy/k8s/training"
 for overlay in "$ROOT"/deploy/k8s/overlays/*/; do
   name=$(basename "$overlay")
+  [[ $name != base && $name != training ]] || die "overlay name $name clashes with a rendered set"
   "${KUSTOMIZE[@]}" "$overlay" >"$WORK/rendered/$name.yaml" || die "kustomize: $overlay"
 done
 grep -c '^kind:' "$WORK"/rendered/*.yaml | sed 's/^/objects: /'
