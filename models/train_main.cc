@@ -208,6 +208,11 @@ int main(int argc, char** argv) {
                                         allot::models::SplitOptionsFor(options), *ranks);
     const allot::models::LogStatistics& stats = source.statistics();
     if (lead) PrintLogSummary(stats, skip_bad, ranks->world_size());
+    if (source.chunks() == 0 && ranks->world_size() > 1) {
+      std::cerr << "allot-train: warning: rank " << ranks->rank() << " has no training rows ("
+                << stats.files.size() << " file(s) for " << ranks->world_size()
+                << " ranks): it adds nothing and waits on every step\n";
+    }
     const allot::models::LogCheck check = allot::models::CheckLogs(stats.logged, config);
     if (check_logs) {
       if (lead) std::cout << allot::models::FormatLogCheck(check);

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <numeric>
 #include <random>
+#include <sstream>
 
 #include "models/bundle.h"
 #include "models/bundle_models.h"
@@ -689,6 +690,22 @@ void ValidateTrainOptions(const TrainOptions& o) {
   require(o.max_validation_rows >= 1, "max-validation-rows: must be >= 1");
 }
 
+namespace {
+
+// Everything that decides a rank's steps, as text.
+std::string OptionsFingerprint(const TrainOptions& o, const AllotConfig& config) {
+  std::ostringstream text;
+  text << o.algorithm << ' ' << o.heads << ' ' << o.hidden << ' ' << o.mixer_embed << ' ' << o.lr
+       << ' ' << o.gamma << ' ' << o.mixer_weight << ' ' << o.td_lambda << ' ' << o.q_weighting
+       << ' ' << o.batch << ' ' << o.epochs << ' ' << o.value_epochs << ' ' << o.target_update
+       << ' ' << o.dropout << ' ' << o.validation_fraction << ' ' << o.seed << ' ' << o.chunk_rows
+       << ' ' << o.max_validation_rows << ' ' << o.testbench_csv << ' ' << config.version;
+  for (int64_t h : o.head_hidden) text << ' ' << h;
+  return text.str();
+}
+
+}  // namespace
+
 SplitOptions SplitOptionsFor(const TrainOptions& options) {
   // The rows in memory come as kMixedChunks pieces from random places in the log.
   const size_t chunk_rows =
@@ -712,6 +729,7 @@ TrainSummary TrainBundle(TrainingSource& source, Collective& ranks, const AllotC
   }
   if (source.validation().agents.size() != config.agents.size())
     throw std::runtime_error("log and config disagree on agents");
+  CheckSameOnEveryRank(ranks, "training flags or config", OptionsFingerprint(options, config));
   TrainingRun run(source, ranks, config, options, out);
   run.summary.metrics["validation_rows_held_out"] = static_cast<double>(stats.validation_rows);
   run.summary.metrics["validation_rows_measured"] = static_cast<double>(source.validation().rows);

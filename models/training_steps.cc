@@ -225,6 +225,20 @@ StepLoop::Result StepLoop::Run(const std::string& stage, int epochs,
   return result;
 }
 
+void CheckSameOnEveryRank(Collective& ranks, const std::string& what, const std::string& value) {
+  if (ranks.world_size() == 1) return;
+  uint64_t hash = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : value) hash = (hash ^ c) * 1099511628211ull;
+  // Two 32-bit halves, exact in doubles; the maximum of x and of -x are equal only if all are.
+  const double high = static_cast<double>(hash >> 32),
+               low = static_cast<double>(hash & 0xffffffffu);
+  std::vector<double> extremes{high, -high, low, -low};
+  ranks.Max(extremes);
+  if (extremes[0] != -extremes[1] || extremes[2] != -extremes[3])
+    throw std::runtime_error("distributed: the ranks were given different " + what +
+                             "; every rank needs the same");
+}
+
 void CheckRanksAgree(Collective& ranks, const std::vector<torch::Tensor>& parameters) {
   if (ranks.world_size() == 1) return;
   double sum = 0;

@@ -74,5 +74,8 @@ struct StepLoop {
 // Throws std::runtime_error when the ranks' copies of the parameters differ (they take the same
 // steps, so they must not).
 void CheckRanksAgree(Collective& ranks, const std::vector<torch::Tensor>& parameters);
+// Throws std::runtime_error naming `what` unless every rank passes the same `value` (the options
+// and the config: ranks that would take different steps must not start).
+void CheckSameOnEveryRank(Collective& ranks, const std::string& what, const std::string& value);
 
 }  // namespace allot::models

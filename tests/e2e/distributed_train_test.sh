@@ -57,6 +57,20 @@ for agent in recall prerank rank; do
   compare "cost_${agent}_mae_ms" rel
 done
 
+# Ranks given different flags refuse to start (they would take different steps).
+port=$(free_port)
+WORLD_SIZE=2 RANK=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "${train[@]}" --epochs 3 \
+  --out "$work/mixed" >/dev/null 2>"$work/mixed1.err" &
+pids=($!)
+status=0
+WORLD_SIZE=2 RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "${train[@]}" --out "$work/mixed" \
+  >/dev/null 2>"$work/mixed0.err" || status=$?
+wait "${pids[0]}" || true
+[[ $status == 1 ]] || fail "ranks with different flags: rank 0 exited $status"
+grep -q "the ranks were given different training flags or config" "$work/mixed0.err" ||
+  fail "different flags not named: $(cat "$work/mixed0.err")"
+[[ ! -d $work/mixed ]] || [[ -z $(ls "$work/mixed") ]] || fail "a bundle was written"
+
 # Bad rendezvous settings: named, exit 2, before any log is read.
 for bad in "WORLD_SIZE=two:WORLD_SIZE: not an integer" "WORLD_SIZE=2 RANK=2:RANK: must be in" \
   "WORLD_SIZE=2 RANK=1:MASTER_ADDR: required"; do
