@@ -131,7 +131,8 @@ void LogStatistics::Add(const TrainingLog& log, const SplitOptions& split) {
 
 void LogStatistics::Merge(Collective& ranks) {
   if (ranks.world_size() == 1) return;
-  // Counts and sums: one vector, summed.
+  // Counts and sums in one vector: pass 0 packs every field, the vector is summed over the
+  // ranks, pass 1 unpacks the sums into the same fields in the same order.
   std::vector<double> sums;
   for (int pass = 0; pass < 2; ++pass) {
     const bool pack = pass == 0;

@@ -169,6 +169,56 @@ void Derive(RowTensors& t, BundleModels& models, const AllotConfig& config, doub
   }
 }
 
+// One epoch's batches on this rank: the chunks in a shuffled order, read in groups of at most
+// kMixedChunks (of even sizes: 25 chunks are 6, 6, 6, 7, so no epoch ends on a lone chunk) whose
+// selected rows are shuffled together. Mixing chunks from random places matters for a log sharded
+// by user and written in time order, which would otherwise train on one user group or one
+// stretch of the day at a time.
+class EpochBatches {
+ public:
+  EpochBatches(const StepLoop& loop, int64_t batch, BundleModels* derive_with,
+               const RowSelector& select)
+      : loop_(loop),
+        batch_(batch),
+        derive_with_(derive_with),
+        select_(select),
+        order_(loop.source.chunks()) {
+    std::iota(order_.begin(), order_.end(), 0);
+    std::shuffle(order_.begin(), order_.end(), loop_.rng);
+    groups_ = (order_.size() + kMixedChunks - 1) / kMixedChunks;
+  }
+
+  // Rows of chunk() for the next step; undefined when this rank is out of rows.
+  torch::Tensor Next() {
+    while (next_batch_ == batches_.size() && next_chunk_ < order_.size()) ReadGroup();
+    return next_batch_ < batches_.size() ? batches_[next_batch_++] : torch::Tensor();
+  }
+  const RowTensors& chunk() const { return chunk_; }
+
+ private:
+  void ReadGroup() {
+    std::vector<RowTensors> mixed;
+    const size_t group_end = ++group_ * order_.size() / groups_;
+    while (next_chunk_ < group_end) {
+      mixed.push_back(
+          ToTensors(loop_.source.ReadChunk(order_[next_chunk_++]), loop_.config, loop_.scale));
+    }
+    chunk_ = Concat(mixed);
+    if (derive_with_ != nullptr) Derive(chunk_, *derive_with_, loop_.config, std::log(loop_.scale));
+    batches_ = Batches(select_ ? select_(chunk_) : torch::arange(chunk_.rows), batch_, loop_.rng);
+    next_batch_ = 0;
+  }
+
+  const StepLoop& loop_;
+  int64_t batch_;
+  BundleModels* derive_with_;
+  const RowSelector& select_;
+  std::vector<size_t> order_;
+  size_t groups_ = 0, group_ = 0, next_chunk_ = 0, next_batch_ = 0;
+  RowTensors chunk_;
+  std::vector<torch::Tensor> batches_;
+};
+
 StepLoop::Result StepLoop::Run(const std::string& stage, int epochs,
                                torch::optim::Optimizer& optimizer,
                                const std::vector<torch::Tensor>& parameters, const BatchLoss& loss,
@@ -176,40 +226,18 @@ StepLoop::Result StepLoop::Run(const std::string& stage, int epochs,
                                const std::function<void()>& after_step) {
   const int world = ranks.world_size();
   const int64_t local_batch = std::max<int64_t>(1, (batch + world - 1) / world);
-  const size_t expected = static_cast<size_t>(epochs) * source.statistics().train_rows;
-  Progress progress(progress_out, stage, expected);
+  Progress progress(progress_out, stage,
+                    static_cast<size_t>(epochs) * source.statistics().train_rows);
   Result result;
   for (int epoch = 0; epoch < epochs; ++epoch) {
-    std::vector<size_t> order(source.chunks());
-    std::iota(order.begin(), order.end(), 0);
-    std::shuffle(order.begin(), order.end(), rng);
-    // Groups of at most kMixedChunks chunks and even sizes (25 chunks: 6, 6, 6, 7), so that no
-    // epoch ends on a lone chunk.
-    const size_t groups = (order.size() + kMixedChunks - 1) / kMixedChunks;
-    size_t group = 0, next_chunk = 0, next_batch = 0;
-    RowTensors chunk;
-    std::vector<torch::Tensor> batches;
+    EpochBatches batches(*this, local_batch, derive_with, select);
     for (;;) {
-      while (next_batch == batches.size() && next_chunk < order.size()) {
-        // kMixedChunks chunks from random places in the log, shuffled together: a log sharded
-        // by user and written in time order would otherwise train on one user group or one
-        // stretch of the day at a time.
-        std::vector<RowTensors> mixed;
-        const size_t group_end = ++group * order.size() / groups;
-        while (next_chunk < group_end)
-          mixed.push_back(ToTensors(source.ReadChunk(order[next_chunk++]), config, scale));
-        chunk = Concat(mixed);
-        if (derive_with != nullptr) Derive(chunk, *derive_with, config, std::log(scale));
-        batches = Batches(select ? select(chunk) : torch::arange(chunk.rows), local_batch, rng);
-        next_batch = 0;
-      }
-      const torch::Tensor rows =
-          next_batch < batches.size() ? batches[next_batch++] : torch::Tensor();
+      const torch::Tensor rows = batches.Next();
       const size_t n = rows.defined() ? static_cast<size_t>(rows.size(0)) : 0;
       optimizer.zero_grad();
       double value = 0;
       if (n > 0) {
-        const torch::Tensor l = loss(chunk, rows);
+        const torch::Tensor l = loss(batches.chunk(), rows);
         l.backward();
         value = l.item<double>();
       }
