@@ -14,15 +14,6 @@
 
 #include "models/collective.h"
 
-namespace {
-
-int Env(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   std::vector<size_t> sizes = {1000, 10000, 100000, 1000000, 4000000};
   int rounds = 30;
@@ -39,13 +30,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  allot::models::DistributedOptions options;
-  options.world_size = Env("WORLD_SIZE", 1);
-  options.rank = Env("RANK", 0);
-  options.master_addr = std::getenv("MASTER_ADDR") ? std::getenv("MASTER_ADDR") : "";
-  options.master_port = Env("MASTER_PORT", 29500);
   try {
-    const auto ranks = allot::models::Connect(options);
+    const auto ranks = allot::models::Connect(allot::models::DistributedOptionsFromEnvironment());
     if (ranks->rank() == 0)
       std::printf("%-10s %10s %10s %10s %10s\n", "floats", "MB", "p50_ms", "p90_ms", "GB/s");
     for (size_t n : sizes) {

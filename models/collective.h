@@ -38,6 +38,13 @@ struct DistributedOptions {
 // Throws std::runtime_error naming the field when the options are not usable.
 void ValidateDistributedOptions(const DistributedOptions& options);
 
+// torchrun's variables (RANK falls back to an Indexed Job's JOB_COMPLETION_INDEX); unset ones keep
+// their defaults. Throws std::invalid_argument naming a variable that is not an integer.
+DistributedOptions DistributedOptionsFromEnvironment();
+
+// True when every rank passed the same bytes (all ranks must call it together).
+bool SameOnEveryRank(Collective& ranks, const std::string& bytes);
+
 // The trivial collective for world_size 1; a Gloo process group over a TCPStore rendezvous at
 // master_addr:master_port otherwise (rank 0 serves the store). Blocks until every rank joined;
 // throws std::runtime_error on timeout.

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <stdexcept>
@@ -120,6 +121,34 @@ void ValidateDistributedOptions(const DistributedOptions& o) {
                              std::to_string(o.master_port));
   if (!(o.timeout_s > 0 && o.timeout_s <= 86400))
     throw std::runtime_error("dist-timeout: must be in (0, 86400] seconds");
+}
+
+DistributedOptions DistributedOptionsFromEnvironment() {
+  DistributedOptions d;
+  auto read_int = [](const char* name, int& into) {
+    const char* value = std::getenv(name);
+    if (value == nullptr || *value == '\0') return false;
+    size_t used = 0;
+    try {
+      into = std::stoi(value, &used);
+    } catch (const std::logic_error&) {
+      used = 0;
+    }
+    if (used == 0 || value[used] != '\0')
+      throw std::invalid_argument(std::string(name) + ": not an integer: '" + value + "'");
+    return true;
+  };
+  read_int("WORLD_SIZE", d.world_size);
+  if (!read_int("RANK", d.rank)) read_int("JOB_COMPLETION_INDEX", d.rank);
+  read_int("MASTER_PORT", d.master_port);
+  if (const char* addr = std::getenv("MASTER_ADDR")) d.master_addr = addr;
+  return d;
+}
+
+bool SameOnEveryRank(Collective& ranks, const std::string& bytes) {
+  if (ranks.world_size() == 1) return true;
+  const std::vector<std::string> all = ranks.Gather(bytes);
+  return std::all_of(all.begin(), all.end(), [&](const std::string& b) { return b == all[0]; });
 }
 
 std::unique_ptr<Collective> Connect(const DistributedOptions& options) {

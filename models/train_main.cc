@@ -64,30 +64,6 @@ int Usage(const std::string& message) {
   return 2;
 }
 
-// The torchrun-style variables, read before the flags (which override them). Throws
-// std::invalid_argument naming the variable.
-allot::models::DistributedOptions DistributedFromEnvironment() {
-  allot::models::DistributedOptions d;
-  auto read_int = [](const char* name, int& into) {
-    const char* value = std::getenv(name);
-    if (value == nullptr || *value == '\0') return false;
-    size_t used = 0;
-    try {
-      into = std::stoi(value, &used);
-    } catch (const std::logic_error&) {
-      used = 0;
-    }
-    if (used == 0 || value[used] != '\0')
-      throw std::invalid_argument(std::string(name) + ": not an integer: '" + value + "'");
-    return true;
-  };
-  read_int("WORLD_SIZE", d.world_size);
-  if (!read_int("RANK", d.rank)) read_int("JOB_COMPLETION_INDEX", d.rank);
-  read_int("MASTER_PORT", d.master_port);
-  if (const char* addr = std::getenv("MASTER_ADDR")) d.master_addr = addr;
-  return d;
-}
-
 void PrintLogSummary(const allot::models::LogStatistics& stats, bool skip_bad, int world_size) {
   std::cerr << "allot-train: " << stats.rows << " transitions from " << stats.files.size()
             << " file(s)";
@@ -110,7 +86,7 @@ int main(int argc, char** argv) {
   bool skip_bad = false, check_logs = false;
   allot::models::DistributedOptions distributed;
   try {
-    distributed = DistributedFromEnvironment();
+    distributed = allot::models::DistributedOptionsFromEnvironment();  // flags override it
   } catch (const std::invalid_argument& e) {
     return Usage(e.what());
   }

@@ -754,7 +754,6 @@ TrainSummary TrainBundle(TrainingSource& source, Collective& ranks, const AllotC
 TrainSummary TrainBundle(const TrainingLog& log, const AllotConfig& config,
                          const TrainOptions& options, const std::string& models_dir,
                          std::ostream& out) {
-  ValidateTrainOptions(options);
   if (log.agents.size() != config.agents.size())
     throw std::runtime_error("log and config disagree on agents");
   InMemorySource source(log, config, SplitOptionsFor(options));

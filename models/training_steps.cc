@@ -254,30 +254,18 @@ StepLoop::Result StepLoop::Run(const std::string& stage, int epochs,
 }
 
 void CheckSameOnEveryRank(Collective& ranks, const std::string& what, const std::string& value) {
-  if (ranks.world_size() == 1) return;
-  uint64_t hash = 1469598103934665603ull;  // FNV-1a
-  for (unsigned char c : value) hash = (hash ^ c) * 1099511628211ull;
-  // Two 32-bit halves, exact in doubles; the maximum of x and of -x are equal only if all are.
-  const double high = static_cast<double>(hash >> 32),
-               low = static_cast<double>(hash & 0xffffffffu);
-  std::vector<double> extremes{high, -high, low, -low};
-  ranks.Max(extremes);
-  if (extremes[0] != -extremes[1] || extremes[2] != -extremes[3])
+  if (!SameOnEveryRank(ranks, value))
     throw std::runtime_error("distributed: the ranks were given different " + what +
                              "; every rank needs the same");
 }
 
 void CheckRanksAgree(Collective& ranks, const std::vector<torch::Tensor>& parameters) {
-  if (ranks.world_size() == 1) return;
   double sum = 0;
   for (const torch::Tensor& p : parameters)
     sum += p.detach().to(torch::kDouble).sum().item<double>();
-  std::vector<double> extremes{sum, -sum};
-  ranks.Max(extremes);
-  if (extremes[0] != -extremes[1])
-    throw std::runtime_error("distributed: the ranks' parameters diverged (checksums " +
-                             std::to_string(-extremes[1]) + " to " + std::to_string(extremes[0]) +
-                             ")");
+  if (!SameOnEveryRank(ranks, std::string(reinterpret_cast<const char*>(&sum), sizeof(sum))))
+    throw std::runtime_error(
+        "distributed: the ranks' parameters diverged (their checksums differ)");
 }
 
 }  // namespace allot::models
