@@ -22,10 +22,10 @@ double TotalDecay(const CacheReuseConfig& config, double mu, const std::vector<d
 CacheBudget::CacheBudget(const CacheReuseConfig& config, size_t max_samples)
     : config_(config), max_samples_(max_samples) {}
 
-void CacheBudget::Record(double user_value, std::span<const CachedStage> caches) {
+void CacheBudget::Record(double fresh_value, std::span<const CachedStage> caches) {
   std::unique_lock<std::mutex> lock(mu_lock_, std::try_to_lock);
   if (!lock.owns_lock() || values_.size() >= max_samples_) return;
-  values_.push_back(user_value);
+  values_.push_back(fresh_value);
   caches_.emplace_back(caches.begin(), caches.end());
 }
 

@@ -23,7 +23,7 @@ class CacheBudget {
 
   double mu() const { return mu_.load(std::memory_order_relaxed); }
   // Request path: remembers the request for the current window; never waits for a lock.
-  void Record(double user_value, std::span<const CachedStage> caches);
+  void Record(double fresh_value, std::span<const CachedStage> caches);
   // Closes the window if now_s has passed its end; returns true when mu changed.
   bool MaybeRoll(double now_s);
 

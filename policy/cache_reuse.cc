@@ -13,7 +13,7 @@ int StageNumber(const std::string& stage_name) {
   return 0;
 }
 
-CacheReuseChoice ChooseCacheReuse(const CacheReuseConfig& config, double user_value,
+CacheReuseChoice ChooseCacheReuse(const CacheReuseConfig& config, double fresh_value,
                                   std::span<const double> stage_lambda,
                                   std::span<const CachedStage> caches, double budget_mu,
                                   const ReuseEstimates& estimates) {
@@ -37,7 +37,7 @@ CacheReuseChoice ChooseCacheReuse(const CacheReuseConfig& config, double user_va
       const double retained = c < estimates.retained.size()
                                   ? std::clamp(estimates.retained[c], 0.0, 1.0)
                                   : std::exp2(-cache.age_s / stage.half_life_s);
-      const double lost = user_value * (1.0 - retained);
+      const double lost = fresh_value * (1.0 - retained);
       const double gain = budget_mode ? saved_priced - budget_mu * lost : saved_priced - lost;
       if (gain > best_gain) {
         best_gain = gain;

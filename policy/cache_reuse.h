@@ -30,6 +30,7 @@ struct ReuseEstimates {
   std::span<const double> stage_cost;  // per config stage: core-ms its recomputation would cost
 };
 
+// v is the value the request makes when computed afresh: the chosen action's predicted value.
 // Reusing stage s keeps v * retained (the bundle's ComRecycle uplift model, else the half-life
 // rule 0.5^(age / half_life_s)) and saves the compute of s and every earlier stage (the bundle's
 // predicted cost of the request's chosen actions, else stage_cost_ms). Over the usable caches
@@ -37,7 +38,7 @@ struct ReuseEstimates {
 // - lambda mode (budget_mu < 0): maximise value - sum_m lambda_m * cost_m, where stage_lambda[i]
 //   is the lambda of the module of config.stages[i];
 // - budget mode (budget_mu >= 0, ComRecycle): maximise saved_ms - budget_mu * value lost.
-CacheReuseChoice ChooseCacheReuse(const CacheReuseConfig& config, double user_value,
+CacheReuseChoice ChooseCacheReuse(const CacheReuseConfig& config, double fresh_value,
                                   std::span<const double> stage_lambda,
                                   std::span<const CachedStage> caches, double budget_mu = -1.0,
                                   const ReuseEstimates& estimates = {});

@@ -415,6 +415,45 @@ TEST_F(EngineTest, OverloadCapLimitsTheCostOfEachRequest) {
   EXPECT_GT(engine.Decide(policy_, 1, x, {}).cost, 3.0);  // prerank is not capped
 }
 
+// Scores every joint action of every agent alike: a request worth `user_value` whose options all
+// predict `action_value` at 1 core-ms.
+class FlatScorer final : public ActionScorer {
+ public:
+  FlatScorer(const AllotConfig& config, double user_value, double action_value)
+      : user_value_(user_value), action_value_(action_value) {
+    for (const AgentConfig& agent : config.agents) spaces_.emplace_back(agent);
+  }
+  const std::string& version() const override { return version_; }
+  const char* inference() const override { return "analytic"; }
+  bool Score(size_t agent, std::span<const float>, AgentScores* out) const override {
+    out->user_value = user_value_;
+    out->value.assign(spaces_[agent].size(), action_value_);
+    out->cost.assign(spaces_[agent].size(), 1.0);
+    return true;
+  }
+
+ private:
+  std::vector<ActionSpace> spaces_;
+  std::string version_ = "flat";
+  double user_value_, action_value_;
+};
+
+// What a reuse puts at stake is what recomputing would make, the chosen action's predicted value:
+// a request of modest user value whose chosen options are predicted to earn much more recomputes.
+TEST_F(EngineTest, ReuseWeighsTheChosenActionsValueNotTheUserValue) {
+  const std::vector<CachedStage> caches = {{3, true, 20.0, 30}};  // rank, 20 s old
+  auto decide = [&](double action_value) {
+    auto policy =
+        MakePolicySnapshot(config_, std::make_shared<FlatScorer>(*config_, 0.5, action_value));
+    AllocationEngine engine(policy, 16, 1);
+    return engine.Decide(policy, 0, std::vector<float>(8, 0.0f), caches);
+  };
+  // The half-life rule keeps 0.5^(20/45) = 0.73 of the value; the stages' configured compute
+  // (4 + 2 + 4 core-ms at lambda 0.1) is worth 1.0.
+  EXPECT_EQ(decide(0.5).cache.reuse, 3);  // loses 0.13 to save 1.0
+  EXPECT_EQ(decide(5.0).cache.reuse, 0);  // would lose 1.35 to save 1.0
+}
+
 TEST_F(EngineTest, RepeatRequestGetsACacheChoice) {
   AllocationEngine engine(policy_, 16, 1);
   const std::vector<CachedStage> caches = {{3, true, 1.0, 30}};
