@@ -93,6 +93,7 @@ void ReadMpc(YamlMap& s, MpcConfig& c) {
   s.Read("error_window", c.error_window, Closed(8, 100000));
   s.Read("state_gain", c.state_gain, Fraction());
   s.Read("max_backoff", c.max_backoff, ClosedOpen(0, 1));
+  s.Read("move_penalty", c.move_penalty, NonNegative());
   s.Read("seed", c.seed);
 }
 

@@ -152,6 +152,11 @@ struct MpcConfig {
   // predicted); 1 takes the measurement as it is.
   double state_gain = 0.5;
   double max_backoff = 0.1;
+  // Move suppression: weight of each period's squared change of log lambda, against the squared
+  // load error in units of the load's unpredictable scatter (see mpc_controller.h). Without it a
+  // plan chases per-period noise, and a lambda that swings every period allocates compute worse
+  // than a steady one at the same mean load.
+  double move_penalty = 5.0;
   uint64_t seed = 1;  // random shooting
 
   bool operator==(const MpcConfig&) const = default;

@@ -110,6 +110,12 @@ const std::map<std::string, std::string>& ConfigKeyDocs() {
       {"controller.mpc.state_gain",
        "MPC state observer: a plan starts from predicted + state_gain * (measured - predicted)."},
       {"controller.mpc.max_backoff", "Largest MPC back-off below the target (fraction of target)."},
+      {"controller.mpc.move_penalty",
+       "MPC move suppression: weight of each period's squared change of log lambda against the "
+       "squared load error measured in units of the load's unpredictable scatter (from the "
+       "recent one-period prediction errors). 0 chases every measured deviation; higher steadies "
+       "lambda against noise, and the noisier the load the more. Predictable load changes "
+       "(traffic the forecast sees) are followed as fast as before."},
       {"controller.lambda_grid",
        "Lambdas per period the cost curves are evaluated at; the MPC's constant-lambda paths."},
       {"controller.mpc",

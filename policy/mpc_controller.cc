@@ -63,6 +63,11 @@ double PathCost(const MpcConfig& options, const MpcPlanInput& in, std::span<cons
     if (i > 0 && previous >= options.critical_load) {
       term += options.beta * (load - previous) * (load - previous);
     }
+    if (options.move_penalty > 0 && in.noise > 0) {
+      const double move = std::log(std::max(path[i], in.lambda_floor)) -
+                          std::log(std::max(i > 0 ? path[i - 1] : in.lambda, in.lambda_floor));
+      term += options.move_penalty * in.noise * in.noise * in.aim * in.aim * move * move;
+    }
     total += weight * term;
     weight *= options.alpha;
     previous = load;
@@ -172,7 +177,14 @@ ModuleDecision MpcController::UpdateModule(size_t m, const ControlInput& input) 
   }
   Calibrate(m, load, cost_now);
 
-  MpcPlanInput plan{input.lambda[m], start_load, state_[m].aim, state_[m].k, {}, curve};
+  MpcPlanInput plan{input.lambda[m],
+                    start_load,
+                    state_[m].aim,
+                    state_[m].k,
+                    {},
+                    curve,
+                    std::max(bounds_.min, bounds_.max * 1e-4),
+                    backoffs_[m].scatter()};
   plan.qps = forecasts_[m].Horizon(input.now_ms / 1000.0, options_.period_s, options_.mpc.horizon);
   for (double& q : plan.qps) {
     if (!(q > 0)) q = load.qps;

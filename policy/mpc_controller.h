@@ -21,7 +21,12 @@ namespace allot {
 // over the demand passed through the same lag (the calibration between predicted and measured
 // load); rho: controller.load_lag.
 // Objective (alpha discount, beta damping only at or above the critical load):
-//   J = sum_i alpha^i [ (C[i] - aim)^2 + beta [C[i-1] >= critical] (C[i] - C[i-1])^2 ]
+//   J = sum_i alpha^i [ (C[i] - aim)^2 + beta [C[i-1] >= critical] (C[i] - C[i-1])^2
+//                       + move_penalty (noise aim)^2 (log lambda[i] - log lambda[i-1])^2 ]
+// (lambda[-1] the lambda in force; log of lambda floored as the PID does). noise is the scatter of
+// the one-period prediction errors (a fraction of the target): a load error within the noise is
+// weak evidence that lambda must move, so the plan moves less the noisier the load, like the gain
+// of a Kalman filter, and as fast as before when the load is predictable.
 // with aim = target * (1 - b), b chosen from the recent one-period prediction errors so that the
 // expected overshoot is controller.overshoot_budget, and corrected by the overshoot measured after
 // the periods planned at the aim (OvershootBackoff).
@@ -44,6 +49,8 @@ struct MpcPlanInput {
   double k = 0.0;           // calibration: CPU per core-ms per second
   std::vector<double> qps;  // forecast for each period of the horizon
   const CostCurve* curve = nullptr;
+  double lambda_floor = 1e-6;  // lambdas below count as this in the move penalty's log
+  double noise = 0.0;          // scatter of the load the model cannot predict (fraction of target)
 };
 
 // J of one lambda path (see above), from in.start_load towards in.aim.

@@ -41,7 +41,13 @@ void OvershootBackoff::Add(double relative_error) {
     errors_[next_] = relative_error;
     next_ = (next_ + 1) % window_;
   }
-  if (errors_.size() >= kMinErrors) gaussian_ = GaussianBackoff();
+  if (errors_.size() < kMinErrors) return;
+  bias_ = Median(errors_);
+  std::vector<double> deviation(errors_.size());
+  std::transform(errors_.begin(), errors_.end(), deviation.begin(),
+                 [&](double e) { return std::abs(e - bias_); });
+  sigma_ = 1.4826 * Median(std::move(deviation));
+  gaussian_ = GaussianBackoff();
 }
 
 void OvershootBackoff::AddOutcome(double load_over_target) {
@@ -62,12 +68,7 @@ double OvershootBackoff::Backoff() const {
 }
 
 double OvershootBackoff::GaussianBackoff() const {
-  const double bias = Median(errors_);
-  std::vector<double> deviation(errors_.size());
-  std::transform(errors_.begin(), errors_.end(), deviation.begin(),
-                 [&](double e) { return std::abs(e - bias); });
-  const double sigma = 1.4826 * Median(std::move(deviation));
-  auto excess = [&](double b) { return ExpectedGaussianExcess(bias - b, sigma); };
+  auto excess = [&](double b) { return ExpectedGaussianExcess(bias_ - b, sigma_); };
   if (excess(0.0) <= budget_) return 0.0;
   if (excess(max_backoff_) >= budget_) return max_backoff_;
   // The expected excess falls monotonically with the back-off: bisect to 1e-5 of the target.

@@ -36,12 +36,16 @@ class OvershootBackoff {
   // how well it predicts); then in [0, max_backoff].
   double Backoff() const;
   size_t size() const { return errors_.size(); }
+  // The errors' scatter, 1.4826 x their median absolute deviation (a fraction of the target): the
+  // load the model cannot predict. 0 until kMinErrors errors are known.
+  double scatter() const { return sigma_; }
   double correction() const { return correction_; }
 
   static constexpr size_t kMinErrors = 8;
 
  private:
-  // The back-off the Gaussian alone asks for; recomputed in Add, the only place errors change.
+  // The back-off the Gaussian alone asks for, from bias_ and sigma_; recomputed in Add, the only
+  // place errors change.
   double GaussianBackoff() const;
 
   size_t window_;
@@ -52,6 +56,8 @@ class OvershootBackoff {
   double gain_;
   std::vector<double> errors_;  // ring buffer of the last window_ errors
   size_t next_ = 0;
+  double bias_ = 0.0;      // median error
+  double sigma_ = 0.0;     // scatter()
   double gaussian_ = 0.0;  // GaussianBackoff() of the current errors
   double correction_ = 0.0;
 };

@@ -129,6 +129,45 @@ TEST(MpcPlanTest, HoldsAtTheAimAndMovesTowardsItWithinTheRateLimit) {
   EXPECT_NEAR(lambda, LambdaFor(curve, k, 2000.0, 0.46), 0.05 * lambda);
 }
 
+// Move suppression scales with the load's unpredictable scatter: with none, the plan is the
+// unsuppressed one; the noisier the load, the smaller the step towards an error of the same size.
+TEST(MpcPlanTest, MovesLessTheNoisierTheLoad) {
+  const AllotConfig config = LoadEmbeddedDefaultConfig();
+  const CostCurve curve = SmoothCurve(config);
+  const double k = 0.46 / (1000 * curve.At(0.5));
+  MpcConfig options = config.controller.mpc;
+  options.samples = 0;  // the deterministic candidates only
+  MpcPlanInput in{0.5, 0.46, 0.46, k, std::vector<double>(10, 1300.0), &curve};
+  std::mt19937_64 rng(1);
+  options.move_penalty = 0.0;
+  const double free = PlanLambda(options, config.lambda, in, rng);
+  ASSERT_GT(free, 0.5);  // more traffic: dearer compute
+  options.move_penalty = 5.0;
+  EXPECT_DOUBLE_EQ(PlanLambda(options, config.lambda, in, rng), free);  // noise 0
+  in.noise = 0.02;
+  const double calm = PlanLambda(options, config.lambda, in, rng);
+  in.noise = 0.2;
+  const double noisy = PlanLambda(options, config.lambda, in, rng);
+  EXPECT_GT(noisy, 0.5);
+  EXPECT_LT(noisy, calm);
+  EXPECT_LE(calm, free);
+  EXPECT_GT(calm - 0.5, 0.9 * (free - 0.5));  // a predictable load is followed nearly as fast
+}
+
+TEST(OvershootBackoffTest, ScatterIsTheErrorsRobustSpread) {
+  OvershootBackoff backoff(60, 0.0035, 0.1);
+  const double errors[] = {-0.2, -0.1, 0.0, 0.1, 0.2};  // median 0, median absolute deviation 0.1
+  for (int i = 0; i < 10; ++i) {
+    if (i + 1 == static_cast<int>(OvershootBackoff::kMinErrors)) {
+      EXPECT_EQ(backoff.scatter(), 0.0);  // too few errors to judge
+    }
+    backoff.Add(errors[i % 5]);
+  }
+  EXPECT_NEAR(backoff.scatter(), 1.4826 * 0.1, 1e-12);
+  backoff.Add(5.0);  // one wild miss does not move it
+  EXPECT_NEAR(backoff.scatter(), 1.4826 * 0.1, 1e-12);
+}
+
 TEST(MpcPlanTest, SameInputsAndSeedGiveTheSamePlan) {
   const AllotConfig config = LoadEmbeddedDefaultConfig();
   const CostCurve curve = SmoothCurve(config);
