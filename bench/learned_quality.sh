@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Learned decisions against the analytic model and the hindsight oracle, per world and seed: logs
 # from the world's logging policy, the AutoBucket test bench, a bundle per algorithm, then
-# `allot-sim evaluate` on a held-out day with the bundles' +dcaf / +pid / +mpc rows and r_s.
+# `allot-sim evaluate` on a held-out day with the bundles' +dcaf / +windowed / +pid / +mpc rows
+# and r_s.
 # Prints one summary table (% of oracle at equal compute) after the per-run tables.
 #
 #   bash bench/learned_quality.sh                      # awrq, worlds default and b, seeds 1-3
@@ -57,7 +58,7 @@ for world in ${ALLOT_QUALITY_WORLDS:-default b}; do
     cat "$run/evaluate.txt"
     grep -h "WARNING" "$run"/train-*.txt || true
     awk -v world="$world" -v seed="$seed" '
-      $2 == "offline" || $2 == "online" || $1 == "oracle-windowed" { printf "%-8s %-5s %-16s %7.2f\n", world, seed, $1, $4 }
+      $2 == "offline" || $2 == "online" || $1 ~ /windowed$/ { printf "%-8s %-5s %-16s %7.2f\n", world, seed, $1, $4 }
     ' "$run/evaluate.txt" >> "$summary"
   done
 done

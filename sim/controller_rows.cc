@@ -20,6 +20,21 @@ EvalRow ControlledRow(const EvalContext& context, std::string name,
   return row;
 }
 
+EvalRow WindowedRow(const EvalContext& context, std::string name,
+                    std::shared_ptr<const ActionScorer> scorer) {
+  std::vector<std::vector<double>> lambdas =
+      TuneWindowedLambdas(context.world, context.requests, context.duration_s, context.window_s,
+                          context.period_s, context.scale, scorer);
+  EvalRow row;
+  row.name = name;
+  row.hindsight = true;
+  row.lambdas = lambdas.front();
+  row.policy = std::make_unique<WindowedLambdaPolicy>(
+      std::make_unique<ScorerPolicy>(std::move(name), context.config, std::move(scorer)),
+      context.window_s, std::move(lambdas));
+  return row;
+}
+
 RowFactory AnalyticControllerRows() {
   return [](const EvalContext& context) {
     std::vector<EvalRow> rows;
@@ -44,6 +59,8 @@ RowFactory BundleControllerRows(std::shared_ptr<const ActionScorer> scorer) {
     offline.lambdas = TuneDcafLambdas(context.world, context.requests, context.budget,
                                       context.period_s, context.scale, scorer);
     rows.push_back(std::move(offline));
+    if (context.window_s > 0 && context.duration_s > 0)
+      rows.push_back(WindowedRow(context, name + "+windowed", scorer));
     rows.push_back(ControlledRow(context, name + "+pid", scorer,
                                  std::make_unique<PidController>(*context.config)));
     rows.push_back(ControlledRow(context, name + "+mpc", scorer,

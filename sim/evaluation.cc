@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "policy/analytic_scorer.h"
@@ -92,6 +93,29 @@ std::vector<double> TuneDcafLambdas(const World& world, const std::vector<Reques
   return CoordinateBisection(cost, budget, start, bisection);
 }
 
+std::vector<std::vector<double>> TuneWindowedLambdas(const World& world,
+                                                     const std::vector<Request>& requests,
+                                                     double duration_s, double window_s,
+                                                     double period_s, double scale,
+                                                     std::shared_ptr<const ActionScorer> scorer) {
+  std::vector<std::vector<double>> out;
+  const size_t windows = WindowCount(duration_s, window_s);
+  auto begin = requests.begin();
+  for (size_t k = 0; k < windows; ++k) {
+    const double start = window_s * static_cast<double>(k);
+    const bool last = k + 1 == windows;
+    auto end = last ? requests.end() : std::find_if(begin, requests.end(), [&](const Request& r) {
+      return r.sim_s >= start + window_s;
+    });
+    const std::vector<Request> window(begin, end);
+    const double span = last ? duration_s - start : window_s;
+    out.push_back(
+        TuneDcafLambdas(world, window, world.Budgets(span, scale), period_s, scale, scorer));
+    begin = end;
+  }
+  return out;
+}
+
 Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requests,
                             double duration_s, double scale, const EvalOptions& options,
                             std::vector<RunResult> external_runs) {
@@ -148,19 +172,21 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
     row.lambdas = dcaf_lambdas;
     rows.push_back(std::move(row));
   }
-  const EvalContext context{world,         config,        requests, ev.budget,   dcaf_lambdas,
-                            oracle.lambda, base.period_s, scale,    options.seed};
+  const double window_s =
+      options.oracle_window_s > 0 ? options.oracle_window_s : 10.0 * base.period_s;
+  const EvalContext context{world,        config,        requests,      ev.budget,
+                            dcaf_lambdas, oracle.lambda, base.period_s, scale,
+                            options.seed, duration_s,    window_s};
   for (const RowFactory& factory : options.extra_rows) {
     for (EvalRow& row : factory(context)) rows.push_back(std::move(row));
   }
   for (EvalRow& row : rows) {
     runs.push_back(RunRow(world, requests, row, base));
+    runs.back().hindsight = row.hindsight;
     log(row.name);
   }
 
   {
-    const double window_s =
-        options.oracle_window_s > 0 ? options.oracle_window_s : 10.0 * base.period_s;
     WindowedOracle w = SolveWindowedOracle(world, table, requests, window_s, duration_s, scale,
                                            oracle.lambda, bisection);
     OraclePolicy policy("oracle-windowed", table, std::move(w.chosen), std::move(w.without_reuse),

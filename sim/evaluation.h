@@ -25,6 +25,7 @@ struct EvalRow {
   std::unique_ptr<SimPolicy> policy;
   std::unique_ptr<LambdaController> controller;  // online only; nullptr = fixed lambdas
   std::vector<double> lambdas;                   // initial, per config module
+  bool hindsight = false;                        // its lambdas were chosen knowing the day
 };
 
 // What a row factory may use to build its rows.
@@ -38,6 +39,8 @@ struct EvalContext {
   double period_s = 1.0;
   double scale = 1.0;
   uint64_t seed = 1;
+  double duration_s = 0.0;  // simulated seconds the requests cover
+  double window_s = 0.0;    // oracle-windowed's window
 };
 using RowFactory = std::function<std::vector<EvalRow>(const EvalContext&)>;
 
@@ -97,5 +100,13 @@ std::vector<double> TuneDcafLambdas(const World& world, const std::vector<Reques
                                     const std::vector<double>& budget, double period_s,
                                     double scale,
                                     std::shared_ptr<const ActionScorer> scorer = nullptr);
+// Per window of `window_s` (the last one ends with the stream, as oracle-windowed's), the lambdas
+// at which `scorer` spends that window's share of the budget: a bundle under a controller that
+// holds every module at its target window by window and knows the day in advance.
+std::vector<std::vector<double>> TuneWindowedLambdas(const World& world,
+                                                     const std::vector<Request>& requests,
+                                                     double duration_s, double window_s,
+                                                     double period_s, double scale,
+                                                     std::shared_ptr<const ActionScorer> scorer);
 
 }  // namespace allot::sim

@@ -58,6 +58,10 @@ OracleSolution SolveOracle(const World& world, const OptionTable& table,
   return s;
 }
 
+size_t WindowCount(double duration_s, double window_s) {
+  return std::max<size_t>(1, static_cast<size_t>(std::ceil(duration_s / window_s - 1e-9)));
+}
+
 WindowedOracle SolveWindowedOracle(const World& world, const OptionTable& table,
                                    std::span<const Request> requests, double window_s,
                                    double duration_s, double scale,
@@ -65,10 +69,7 @@ WindowedOracle SolveWindowedOracle(const World& world, const OptionTable& table,
                                    const BisectionOptions& options) {
   WindowedOracle out;
   out.window.resize(requests.size());
-  // The last window ends with the stream (a request at exactly duration_s belongs to it), so the
-  // windows' budgets add up to the whole stream's.
-  const size_t windows =
-      std::max<size_t>(1, static_cast<size_t>(std::ceil(duration_s / window_s - 1e-9)));
+  const size_t windows = WindowCount(duration_s, window_s);
   size_t begin = 0;
   for (size_t k = 0; k < windows; ++k) {
     const double start = window_s * static_cast<double>(k);

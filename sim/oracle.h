@@ -32,6 +32,10 @@ OracleSolution SolveOracle(const World& world, const OptionTable& table,
 // own budget (each module at its CPU target, window by window, rather than over the whole day):
 // the best a controller that holds its target can reach. The daily optimum shifts compute from
 // troughs into peaks, which the online world punishes with degradation and timeouts.
+// Windows of `window_s` covering `duration_s`; the last one ends with the stream (a request at
+// exactly duration_s belongs to it), so the windows' budgets add up to the whole stream's.
+size_t WindowCount(double duration_s, double window_s);
+
 struct WindowedOracle {
   std::vector<std::vector<double>> lambda;      // per window, per config module
   std::vector<uint32_t> window;                 // per request

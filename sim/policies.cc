@@ -2,6 +2,7 @@
 #include "sim/policies.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "policy/decision_rule.h"
 
@@ -38,6 +39,21 @@ void ScorerPolicy::SyncPrices(std::span<const double> lambdas, std::span<const d
         {modules[m].name, lambdas_[m], m < max_cost_.size() ? max_cost_[m] : 0.0});
   }
   engine_.SetLambdas(std::move(table));
+}
+
+WindowedLambdaPolicy::WindowedLambdaPolicy(std::unique_ptr<SimPolicy> inner, double window_s,
+                                           std::vector<std::vector<double>> lambda)
+    : inner_(std::move(inner)), window_s_(window_s), lambda_(std::move(lambda)) {
+  if (!(window_s_ > 0) || lambda_.empty())
+    throw std::invalid_argument("WindowedLambdaPolicy needs a window and lambdas");
+}
+
+AgentView WindowedLambdaPolicy::Priced(const AgentView& view) const {
+  const double t = view.request ? std::max(0.0, view.request->sim_s) : 0.0;
+  const size_t k = std::min(static_cast<size_t>(t / window_s_), lambda_.size() - 1);
+  AgentView priced = view;
+  priced.lambdas = lambda_[k];
+  return priced;
 }
 
 AgentChoice ScorerPolicy::Decide(const AgentView& view) {

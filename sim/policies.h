@@ -51,6 +51,26 @@ class ScorerPolicy final : public SimPolicy {
   std::vector<double> priced_;  // scratch for counterfactuals
 };
 
+// `inner` deciding at a schedule of lambdas: request r prices compute at lambda[k], k its window
+// of `window_s` simulated seconds (the last window takes every later request). Hindsight rows.
+class WindowedLambdaPolicy final : public SimPolicy {
+ public:
+  WindowedLambdaPolicy(std::unique_ptr<SimPolicy> inner, double window_s,
+                       std::vector<std::vector<double>> lambda);
+  const std::string& name() const override { return inner_->name(); }
+  AgentChoice Decide(const AgentView& view) override { return inner_->Decide(Priced(view)); }
+  std::optional<uint32_t> Counterfactual(const AgentView& view) override {
+    return inner_->Counterfactual(Priced(view));
+  }
+
+ private:
+  AgentView Priced(const AgentView& view) const;
+
+  std::unique_ptr<SimPolicy> inner_;
+  double window_s_;
+  std::vector<std::vector<double>> lambda_;  // per window, per config module
+};
+
 // With probability epsilon per agent step a uniformly random joint action (and, for the first
 // agent, a random usable cache reuse), flagged explored; otherwise the base policy's choice.
 class EpsilonGreedyPolicy final : public SimPolicy {

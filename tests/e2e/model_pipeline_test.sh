@@ -40,6 +40,7 @@ echo "$table"
 grep -Eq '^awrq\+pid +online' <<<"$table" || fail "no awrq+pid row"
 grep -Eq '^awrq\+mpc +online' <<<"$table" || fail "no awrq+mpc row"
 grep -Eq '^awrq\+dcaf +offline' <<<"$table" || fail "no awrq+dcaf row"
+grep -Eq '^awrq\+windowed +hindsight' <<<"$table" || fail "no awrq+windowed row"
 grep -Eq '^oracle-windowed +hindsight' <<<"$table" || fail "no oracle-windowed row"
 grep -Eq "^model quality $(basename "$bundle") .*recall -?[0-9.]+ / -?[0-9.]+ prerank" <<<"$table" ||
   fail "no r_s line for the bundle"

@@ -152,6 +152,42 @@ TEST(EvaluateTest, RowsAreScoredAgainstTheOracleAtEqualCompute) {
   EXPECT_GT(hi, lo);
 }
 
+// The windowed row holds each window to its share of the budget; with one window covering the
+// whole stream it is the dcaf row.
+TEST(EvaluateTest, AWindowedRowMeetsEachWindowsBudgetAndWithOneWindowIsDcaf) {
+  const auto world = SmallWorld();
+  auto windowed = [&](double window_s) {
+    EvalOptions options;
+    options.seed = 3;
+    options.requests = 2000;
+    options.oracle_window_s = window_s;
+    options.extra_rows.push_back([](const EvalContext& context) {
+      std::vector<EvalRow> rows;
+      rows.push_back(WindowedRow(context, "analytic+windowed",
+                                 std::make_shared<AnalyticScorer>(*context.config)));
+      return rows;
+    });
+    return Evaluate(*world, options);
+  };
+  const Evaluation whole = windowed(1e6);
+  const Table whole_table = BuildTable(*world, whole);
+  ASSERT_EQ(whole_table.rows[3].policy, "analytic+windowed");
+  EXPECT_EQ(whole_table.rows[3].mode, "hindsight");
+  EXPECT_DOUBLE_EQ(whole.runs[3].revenue, whole.runs[1].revenue);  // dcaf
+
+  const Evaluation ev = windowed(4.0);
+  const RunResult& run = ev.runs[3];
+  double lo = 1e9, hi = 0;
+  for (const PeriodRecord& p : run.periods) {
+    lo = std::min(lo, p.lambda[0]);
+    hi = std::max(hi, p.lambda[0]);
+  }
+  EXPECT_GT(hi, lo);  // the price follows the traffic
+  // Each window meets its share, so the whole stream meets the whole budget.
+  for (size_t m = 0; m < ev.budget.size(); ++m) EXPECT_LE(run.cost[m], ev.budget[m] * 1.01) << m;
+  EXPECT_LE(BuildTable(*world, ev).rows[3].pct_of_oracle, 100.0 + 0.05);
+}
+
 // `allot-sim control` runs the same PID and MPC rows as `evaluate` and splits their periods
 // into those inside a promotion and the rest.
 TEST(ControlComparisonTest, MatchesTheEvaluationRowsAndSplitsPromotions) {
