@@ -1,6 +1,7 @@
 // Typed Allot configuration: every field has a default; Load* parses YAML and validates it once.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -93,6 +94,12 @@ struct ValueModelConfig {
   std::vector<double> bucket_bounds = {0.5, 2.0, 8.0};  // N bounds -> N+1 buckets
   int num_buckets() const { return static_cast<int>(bucket_bounds.size()) + 1; }
 };
+
+// The smallest lambda that log-space steps and grids use: a lambda below it counts as it. With
+// lambda.min 0 that is max * 1e-4, since log 0 is not a number.
+inline double LogLambdaFloor(double min_lambda, double max_lambda) {
+  return std::max(min_lambda, max_lambda * 1e-4);
+}
 
 struct LambdaConfig {
   double min = 0.0;

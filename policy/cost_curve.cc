@@ -5,13 +5,14 @@
 #include <algorithm>
 #include <cmath>
 
+#include "policy/config.h"
 #include "policy/decision_rule.h"
 
 namespace allot {
 
 std::vector<double> LambdaGrid(double min_lambda, double max_lambda, int points) {
   std::vector<double> grid;
-  const double low = std::max(min_lambda, max_lambda * 1e-4);
+  const double low = LogLambdaFloor(min_lambda, max_lambda);
   if (min_lambda < low) grid.push_back(min_lambda);
   for (int i = 0; i < points; ++i) {
     const double f = points == 1 ? 1.0 : static_cast<double>(i) / (points - 1);

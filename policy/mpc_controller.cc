@@ -183,7 +183,7 @@ ModuleDecision MpcController::UpdateModule(size_t m, const ControlInput& input) 
                     state_[m].k,
                     {},
                     curve,
-                    std::max(bounds_.min, bounds_.max * 1e-4),
+                    LogLambdaFloor(bounds_.min, bounds_.max),
                     backoffs_[m].scatter()};
   plan.qps = forecasts_[m].Horizon(input.now_ms / 1000.0, options_.period_s, options_.mpc.horizon);
   for (double& q : plan.qps) {

@@ -13,7 +13,7 @@ PidController::PidController(const AllotConfig& config) : state_(config.modules.
 bool PidController::Adopt(const AllotConfig& config) {
   if (config.modules.size() != state_.size()) return false;
   options_ = config.controller.pid;
-  floor_ = std::max(config.lambda.min, config.lambda.max * 1e-4);
+  floor_ = LogLambdaFloor(config.lambda.min, config.lambda.max);
   min_ = config.lambda.min;
   targets_.clear();
   for (const ModuleConfig& m : config.modules) targets_.push_back(m.cpu_target);
