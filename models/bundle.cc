@@ -54,10 +54,8 @@ class LearnedScorer final : public ActionScorer {
     const int64_t n = digits_[agent].size(0);
     const torch::Tensor obs_all = obs.expand({n, obs.size(1)});
     const torch::Tensor q = models.q[agent]->forward(obs_all, digits_[agent]).mean(1).contiguous();
-    const torch::Tensor log_cost = models.cost[agent]
-                                       ->forward(torch::cat({obs_all, actions_[agent]}, 1))
-                                       .t()
-                                       .contiguous();  // [outputs, n]
+    const torch::Tensor log_cost =
+        models.LogCost(agent, obs_all, actions_[agent]).t().contiguous();  // [outputs, n]
     FinishScores(serving_[agent], value_model_, costs_, log_value, q.data_ptr<float>(),
                  log_cost.data_ptr<float>(), static_cast<size_t>(log_cost.size(0)), out);
     return true;

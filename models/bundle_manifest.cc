@@ -84,7 +84,8 @@ void WriteArchitecture(YAML::Emitter& y, const Architecture& a) {
   y << YAML::Key << "mixer_embed" << YAML::Value << a.mixer_embed;
   y << YAML::Key << "cross_layers" << YAML::Value << a.cross_layers;
   y << YAML::Key << "deep" << YAML::Value << YAML::Flow << a.deep;
-  y << YAML::Key << "recurrent" << YAML::Value << a.recurrent();
+  y << YAML::Key << "recurrent" << YAML::Value << (a.recurrent() && !a.factorised);
+  y << YAML::Key << "factorised" << YAML::Value << a.factorised;
   y << YAML::Key << "mixer" << YAML::Value << std::string(MixerName(a.traits().mixer));
   y << YAML::EndMap;
 }
@@ -103,6 +104,7 @@ Architecture ReadArchitecture(const YAML::Node& manifest) {
   a.mixer_embed = n["mixer_embed"].as<int64_t>();
   a.cross_layers = n["cross_layers"].as<int>();
   a.deep = n["deep"].as<std::vector<int64_t>>();
+  a.factorised = n["factorised"].as<bool>(false);  // bundles from before it are not
   return a;
 }
 

@@ -30,6 +30,9 @@ struct Architecture {
   int cross_layers = 3;                  // DCN of the value and cost models (public code: 3)
   std::vector<int64_t> deep = {64, 32};  // their deep towers (public code: [64, 32])
   double dropout = 0.0;
+  // Two-tower action-value and cost networks (see TwoTower in nets.h) instead of the GRU or MLP
+  // and the DCN: the whole scoring of an agent's joint actions in a few microseconds.
+  bool factorised = false;
   // The algorithm's row of algorithms.h; throws std::invalid_argument for an unknown name.
   const AlgorithmTraits& traits() const;
   bool recurrent() const { return traits().recurrent; }

@@ -13,11 +13,16 @@ BundleModelsImpl::BundleModelsImpl(const AllotConfig& config, const Architecture
     value.push_back(register_module("value" + n, Dcn(widths[i], arch.cross_layers, arch.deep, 1)));
     // One log-cost output per module the choice loads: the agent's own and every later agent's.
     const int64_t cost_outputs = static_cast<int64_t>(config.agents.size() - i);
-    cost.push_back(register_module(
-        "cost" + n, Dcn(obs_dim(i) + action_dim(i), arch.cross_layers, arch.deep, cost_outputs)));
-    q.push_back(
-        register_module("q" + n, AgentQNet(obs_dim(i), codes[i], arch.hidden, arch.head_hidden,
-                                           arch.heads, arch.recurrent(), arch.dropout)));
+    if (arch.factorised) {
+      cost_tower.push_back(register_module(
+          "cost_tower" + n, TwoTower(obs_dim(i), action_dim(i), arch.hidden, cost_outputs)));
+    } else {
+      cost.push_back(register_module(
+          "cost" + n, Dcn(obs_dim(i) + action_dim(i), arch.cross_layers, arch.deep, cost_outputs)));
+    }
+    q.push_back(register_module(
+        "q" + n, AgentQNet(obs_dim(i), codes[i], arch.hidden, arch.head_hidden, arch.heads,
+                           arch.recurrent(), arch.dropout, arch.factorised)));
     state_dim += obs_dim(i) + action_dim(i);
   }
   reuse = register_module("reuse", Mlp(reuse_dim(), std::vector<int64_t>{32}, 1));
@@ -38,10 +43,24 @@ torch::Tensor BundleModelsImpl::Observation(torch::Tensor features, torch::Tenso
 }
 
 torch::Tensor BundleModelsImpl::ActionCode(size_t agent, torch::Tensor digits) const {
-  std::vector<torch::Tensor> parts;
-  for (size_t d = 0; d < codes[agent].size(); ++d)
-    parts.push_back(codes[agent][d].index_select(0, digits.select(1, static_cast<int64_t>(d))));
-  return torch::cat(parts, 1);
+  return q[agent]->ActionCode(digits);
+}
+
+torch::Tensor BundleModelsImpl::LogCost(size_t agent, torch::Tensor obs, torch::Tensor code) {
+  if (arch.factorised) return cost_tower[agent]->forward(obs, code);
+  return cost[agent]->forward(torch::cat({obs, code}, 1));
+}
+
+std::vector<torch::Tensor> BundleModelsImpl::CostParameters() const {
+  std::vector<torch::Tensor> out;
+  auto add = [&out](const auto& modules) {
+    for (const auto& m : modules) {
+      for (const torch::Tensor& p : m->parameters()) out.push_back(p);
+    }
+  };
+  add(cost);
+  add(cost_tower);
+  return out;
 }
 
 torch::Tensor BundleModelsImpl::ReuseInput(torch::Tensor obs, torch::Tensor stage,

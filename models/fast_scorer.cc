@@ -136,6 +136,31 @@ struct FastDcn {
   }
 };
 
+// A TwoTower (nets.h) with its action tower evaluated at load for every joint action: output o of
+// joint action j is b_o + phi(s) . (w_o * psi(a_j)), so a request costs the state tower and one
+// row of dot products.
+struct FastTwoTower {
+  std::vector<Dense> state;  // the state tower's layers
+  Dense product;             // [width][outputs x joint actions]: w_o * psi(a_j), output-major
+  static FastTwoTower From(TwoTower& t, const torch::Tensor& codes, const torch::Tensor& weight,
+                           const torch::Tensor& bias) {
+    FastTwoTower f;
+    f.state = Layers(t->state_tower);
+    const torch::Tensor psi = t->action_tower->forward(codes);  // [n, width]
+    // [outputs, n, width] -> [outputs * n, width]: one row per (output, joint action).
+    const torch::Tensor rows = (weight.unsqueeze(1) * psi.unsqueeze(0)).reshape({-1, psi.size(1)});
+    f.product = Dense::FromWeights(rows, bias.repeat_interleave(psi.size(0)));
+    return f;
+  }
+  // out[o * n + j] for every output o and joint action j.
+  void Run(const Vec& obs, int obs_dim, Vec& phi, Vec& scratch, float* out) const {
+    phi.resize(static_cast<size_t>(state.front().out));
+    state.front().ApplyPrefix(obs.data(), obs_dim, phi.data());
+    RunRestRows(state, 1, phi, scratch);
+    product.Apply(phi.data(), out);
+  }
+};
+
 struct FastAgent {
   int width = 0, obs = 0, hidden = 0;
   bool recurrent = true;
@@ -150,6 +175,9 @@ struct FastAgent {
   std::vector<Dense> encoder;  // MLP encoder (not recurrent)
   Vec head_w;                  // mean of the K linear heads
   float head_b = 0;
+  bool factorised = false;  // then q_tower and cost_tower replace all of the above but value
+  FastTwoTower q_tower;     // one output: the mean head
+  FastTwoTower cost_tower;
 };
 
 class FastScorer final : public ActionScorer {
@@ -184,10 +212,16 @@ class FastScorer final : public ActionScorer {
 
     const size_t n = a.joint_digits.size();
     q.resize(n);
-    QValues(a, obs, q);
-    const size_t outputs = static_cast<size_t>(a.cost.head.out);
+    const size_t outputs =
+        a.factorised ? a.cost_tower.product.out / n : static_cast<size_t>(a.cost.head.out);
     log_cost.resize(outputs * n);
-    Costs(a, obs, log_cost, scratch);
+    if (a.factorised) {
+      a.q_tower.Run(obs, a.obs, pre, scratch, q.data());
+      a.cost_tower.Run(obs, a.obs, pre, scratch, log_cost.data());
+    } else {
+      QValues(a, obs, q);
+      Costs(a, obs, log_cost, scratch);
+    }
     FinishScores(serving_[index], value_model_, costs_, log_value, q.data(), log_cost.data(),
                  outputs, out);
     return true;
@@ -332,7 +366,7 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
   std::vector<AgentServing> serving;
   for (size_t i = 0; i < config.agents.size(); ++i) {
     AgentQNet& q = models->q[i];
-    if (!q->fused_heads) return nullptr;
+    if (!q->fused_heads && !q->tower) return nullptr;
     FastAgent a;
     a.width = static_cast<int>(models->widths[i]);
     a.obs = static_cast<int>(models->obs_dim(i));
@@ -355,18 +389,27 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
     const torch::Tensor digits = AllJointDigits(space).to(torch::kFloat);
     for (int64_t j = 0; j < digits.size(0); ++j) a.joint_digits.push_back(Copy(digits[j]));
     a.value = FastDcn::From(models->value[i]);
-    a.cost = FastDcn::From(models->cost[i]);
-    if (a.recurrent) {
-      a.hidden = static_cast<int>(q->gru->options.hidden_size());
-      auto p = q->gru->named_parameters();
-      a.ih = Dense::FromWeights(p["weight_ih_l0"], p["bias_ih_l0"]);
-      a.hh = Dense::FromWeights(p["weight_hh_l0"], p["bias_hh_l0"]);
+    if (q->tower) {
+      const torch::Tensor codes = models->ActionCode(i, AllJointDigits(space));
+      a.factorised = true;
+      a.q_tower = FastTwoTower::From(q->tower, codes, q->tower->head->weight.mean(0, true),
+                                     q->tower->head->bias.mean(0, true));
+      TwoTower& cost = models->cost_tower[i];
+      a.cost_tower = FastTwoTower::From(cost, codes, cost->head->weight, cost->head->bias);
     } else {
-      a.encoder = Layers(q->encoder);
-      a.hidden = a.encoder.back().out;
+      a.cost = FastDcn::From(models->cost[i]);
+      if (a.recurrent) {
+        a.hidden = static_cast<int>(q->gru->options.hidden_size());
+        auto p = q->gru->named_parameters();
+        a.ih = Dense::FromWeights(p["weight_ih_l0"], p["bias_ih_l0"]);
+        a.hh = Dense::FromWeights(p["weight_hh_l0"], p["bias_hh_l0"]);
+      } else {
+        a.encoder = Layers(q->encoder);
+        a.hidden = a.encoder.back().out;
+      }
+      a.head_w = Copy(q->fused_heads->weight.mean(0));
+      a.head_b = q->fused_heads->bias.mean().item<float>();
     }
-    a.head_w = Copy(q->fused_heads->weight.mean(0));
-    a.head_b = q->fused_heads->bias.mean().item<float>();
     agents.push_back(std::move(a));
     serving.emplace_back(config, i, calib_a[i], calib_b[i]);
   }

@@ -5,7 +5,10 @@
 // copied out once at load and evaluated with plain loops that exploit the action structure: the
 // observation's contribution to every first layer is computed once per request, a decision's
 // one-hot contributes one weight column, GRU states are computed once per decision prefix (not
-// per joint action), and the mean of K linear heads is one linear head.
+// per joint action), and the mean of K linear heads is one linear head. A factorised bundle
+// (TwoTower) goes further: its action towers run at load, so a request costs the state towers
+// and one dot product per joint action and output (default config, recall's 62 joint actions:
+// 33.9 us p50 with the GRU and DCN, 3.2 us factorised).
 #pragma once
 
 #include <memory>

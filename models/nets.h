@@ -49,20 +49,38 @@ using ChoiceCodes = std::vector<torch::Tensor>;
 // Codes for every decision of one agent, from its config (see ChoiceCodes).
 ChoiceCodes MakeChoiceCodes(const AgentConfig& agent);
 
+// A factorised (two-tower) network: out = head(phi(state) * psi(action)), where phi and psi are
+// one-hidden-layer MLPs to the same width and * is elementwise. Every output is a bilinear form
+// phi(s)^T diag(w_o) psi(a) + b_o, so serving computes phi once per request and dots it with
+// per-action vectors precomputed at load: a few microseconds for all of an agent's joint actions,
+// where a network on [state, action] runs once per action.
+struct TwoTowerImpl : torch::nn::Module {
+  TwoTowerImpl(int64_t state_dim, int64_t action_dim, int64_t width, int64_t out);
+  torch::Tensor forward(torch::Tensor state, torch::Tensor action);  // [B, S], [B, A] -> [B, out]
+  Mlp state_tower{nullptr}, action_tower{nullptr};
+  torch::nn::Linear head{nullptr};
+};
+TORCH_MODULE(TwoTower);
+
 // One agent's action-value network for a combinatorial action (one choice per decision).
 // recurrent (DRQN): a GRU reads the decisions in order, step d getting [obs, code(choice_d)]
 // (padded to the widest code), so Q(s, a) is built up decision by decision; not recurrent (DQN):
-// an MLP on [obs, code of every choice]. K heads on top (K = 1 for the single-head baselines):
+// an MLP on [obs, code of every choice]; factorised: a TwoTower over obs and the code of every
+// choice, whose K outputs are the heads. K heads on top (K = 1 for the single-head baselines):
 // MLPs when head_hidden is given, else one fused Linear(hidden, K), which is what serving at
 // ~100 us needs.
 struct AgentQNetImpl : torch::nn::Module {
   AgentQNetImpl(int64_t obs_dim, ChoiceCodes codes, int64_t hidden,
-                const std::vector<int64_t>& head_hidden, int heads, bool recurrent, double dropout);
+                const std::vector<int64_t>& head_hidden, int heads, bool recurrent, double dropout,
+                bool factorised = false);
   // obs [B, obs_dim]; choices [B, D] (int64 digit of each decision) -> Q per head [B, K].
   torch::Tensor forward(torch::Tensor obs, torch::Tensor choices);
+  // The codes of every decision's choice side by side: choices [B, D] -> [B, sum of widths].
+  torch::Tensor ActionCode(torch::Tensor choices) const;
   ChoiceCodes codes;
   int64_t code_width = 0;  // widest decision code: the GRU's action input
   bool recurrent = true;
+  TwoTower tower{nullptr};  // factorised: the whole network
   torch::nn::GRU gru{nullptr};
   Mlp encoder{nullptr};
   std::vector<Mlp> heads;

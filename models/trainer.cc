@@ -133,8 +133,7 @@ CollapseReport CheckCollapse(BundleModelsImpl& models, const AllotConfig& config
     const torch::Tensor log_q = models.q[i]->forward(o_all, d_all).mean(1).reshape({rows, a}) +
                                 log_base[i].index_select(0, val).unsqueeze(1) + calib_a[i];
     torch::Tensor priced = log_q.exp() * scale;
-    const torch::Tensor cost =
-        models.cost[i]->forward(torch::cat({o_all, models.ActionCode(i, d_all)}, 1)).exp();
+    const torch::Tensor cost = models.LogCost(i, o_all, models.ActionCode(i, d_all)).exp();
     const int64_t* row = val.data_ptr<int64_t>();
     std::vector<int64_t> logged(static_cast<size_t>(rows));
     std::vector<double> net(static_cast<size_t>(rows));
@@ -222,6 +221,7 @@ Architecture ArchitectureFor(const TrainOptions& options, const AlgorithmTraits&
   arch.head_hidden = options.head_hidden;
   arch.mixer_embed = options.mixer_embed;
   arch.dropout = options.dropout;
+  arch.factorised = options.network == "factorised";
   return arch;
 }
 
@@ -297,18 +297,17 @@ void FitCosts(TrainingRun& run) {
   auto& config = run.config;
   auto& models = run.models;
   auto& n_agents = run.n_agents;
-  const std::vector<torch::Tensor> params = ParametersOf(models->cost);
+  const std::vector<torch::Tensor> params = models->CostParameters();
   torch::optim::Adam opt(params, torch::optim::AdamOptions(run.options.lr));
   run.Steps().Run(
       "cost", run.options.value_epochs, opt, params,
       [&](const RowTensors& c, const torch::Tensor& b) {
         torch::Tensor loss = torch::zeros({});
         for (size_t i = 0; i < n_agents; ++i) {
-          const torch::Tensor in = torch::cat(
-              {c.obs[i].index_select(0, b), models->ActionCode(i, c.digits[i].index_select(0, b))},
-              1);
-          loss = loss + MaskedPoisson(models->cost[i]->forward(in),
-                                      CostTargets(c, i).index_select(0, b),
+          const torch::Tensor log_cost =
+              models->LogCost(i, c.obs[i].index_select(0, b),
+                              models->ActionCode(i, c.digits[i].index_select(0, b)));
+          loss = loss + MaskedPoisson(log_cost, CostTargets(c, i).index_select(0, b),
                                       c.present[i].index_select(0, b).unsqueeze(1));
         }
         return loss;
@@ -318,10 +317,11 @@ void FitCosts(TrainingRun& run) {
   const RowTensors& v = run.val;
   for (size_t i = 0; i < n_agents; ++i) {
     const torch::Tensor val = PresentRows(run.val_rows, v.present[i]);
-    const torch::Tensor in = torch::cat(
-        {v.obs[i].index_select(0, val), models->ActionCode(i, v.digits[i].index_select(0, val))},
-        1);
-    const torch::Tensor predicted = models->cost[i]->forward(in).exp();
+    const torch::Tensor predicted =
+        models
+            ->LogCost(i, v.obs[i].index_select(0, val),
+                      models->ActionCode(i, v.digits[i].index_select(0, val)))
+            .exp();
     const torch::Tensor truth = CostTargets(v, i).index_select(0, val);
     const std::string agent = config.agents[i].name;
     run.summary.metrics["cost_" + agent + "_mae_ms"] =
@@ -679,6 +679,8 @@ void ValidateTrainOptions(const TrainOptions& o) {
   require(o.lr > 0 && std::isfinite(o.lr), "lr: must be finite and > 0");
   require(o.gamma >= 0 && o.gamma <= 1, "gamma: must be in [0, 1]");
   require(o.td_lambda >= 0 && o.td_lambda <= 1, "td-lambda: must be in [0, 1]");
+  require(o.network == "algorithm" || o.network == "factorised",
+          "network: must be algorithm or factorised");
   require(o.q_weighting == "relative" || o.q_weighting == "revenue",
           "q-weighting: must be relative or revenue");
   require(std::isfinite(o.mixer_weight), "mixer-weight: must be finite (negative: the default)");
@@ -697,9 +699,10 @@ std::string OptionsFingerprint(const TrainOptions& o, const AllotConfig& config)
   std::ostringstream text;
   text << o.algorithm << ' ' << o.heads << ' ' << o.hidden << ' ' << o.mixer_embed << ' ' << o.lr
        << ' ' << o.gamma << ' ' << o.mixer_weight << ' ' << o.td_lambda << ' ' << o.q_weighting
-       << ' ' << o.batch << ' ' << o.epochs << ' ' << o.value_epochs << ' ' << o.target_update
-       << ' ' << o.dropout << ' ' << o.validation_fraction << ' ' << o.seed << ' ' << o.chunk_rows
-       << ' ' << o.max_validation_rows << ' ' << o.testbench_csv << ' ' << config.version;
+       << ' ' << o.network << ' ' << o.batch << ' ' << o.epochs << ' ' << o.value_epochs << ' '
+       << o.target_update << ' ' << o.dropout << ' ' << o.validation_fraction << ' ' << o.seed
+       << ' ' << o.chunk_rows << ' ' << o.max_validation_rows << ' ' << o.testbench_csv << ' '
+       << config.version;
   for (int64_t h : o.head_hidden) text << ' ' << h;
   return text.str();
 }

@@ -26,6 +26,9 @@ struct TrainOptions {
   int64_t hidden = 32;  // GRU / encoder width (paper: 256; see bench/ for the cost)
   std::vector<int64_t> head_hidden = {};  // Q-head MLP (paper: [512, 256]); {} = linear heads
   int64_t mixer_embed = 32;
+  // "algorithm": each method's own action-value network (GRU or MLP) and the DCN cost model;
+  // "factorised": two-tower action-value and cost networks (see TwoTower in nets.h).
+  std::string network = "algorithm";
   double lr = 3e-3;  // Adam (paper: 0.01 at batch 2048)
   // One request is one episode whose only reward is its revenue at the end of the chain; a
   // discount below 1 would shrink upstream agents' values and mis-price their compute.

@@ -294,37 +294,42 @@ TEST_F(TrainerTest, EveryAlgorithmRoundTripsAndFastPathMatchesLibTorch) {
 
 // The same check on the default config, whose shapes reach every branch of the fast path's
 // blocked kernels: 62 joint actions and 31 GRU prefixes (row blocks of four plus leftovers),
-// several decisions per agent, and a hidden size that is not a multiple of eight.
+// several decisions per agent, and a hidden size that is not a multiple of eight; for each
+// algorithm's own networks and for the factorised ones.
 TEST_F(TrainerTest, FastPathMatchesLibTorchOnTheDefaultConfig) {
   const AllotConfig config = LoadEmbeddedDefaultConfig();
   const TrainingLog log = RandomLog(config, 600, 5);
   std::mt19937 rng(4);
   std::normal_distribution<float> f(0.0f, 1.5f);
-  for (const char* algorithm : {"awrq", "dqn"}) {
-    const TrainOptions o = Tiny(algorithm);
-    std::ostringstream progress;
-    const TrainSummary summary = TrainBundle(log, config, o, dir_ + "/models-default", progress);
-    const auto fast = LoadBundle(summary.bundle_dir, config, Inference::kFast);
-    const auto reference = LoadBundle(summary.bundle_dir, config, Inference::kTorch);
-    for (int i = 0; i < 5; ++i) {
-      for (size_t agent = 0; agent < config.agents.size(); ++agent) {
-        std::vector<float> x(config.agents[agent].features.size());
-        for (float& v : x) v = f(rng);
-        AgentScores a, b;
-        ASSERT_TRUE(fast->Score(agent, x, &a));
-        ASSERT_TRUE(reference->Score(agent, x, &b));
-        EXPECT_NEAR(a.user_value, b.user_value, 1e-4 * (1 + b.user_value)) << algorithm;
-        ASSERT_EQ(a.value.size(), b.value.size());
-        for (size_t j = 0; j < a.value.size(); ++j) {
-          EXPECT_NEAR(a.value[j], b.value[j], 1e-3 * (1 + std::abs(b.value[j])))
-              << algorithm << " agent " << agent << " action " << j;
-          EXPECT_NEAR(a.cost[j], b.cost[j], 1e-3 * (1 + b.cost[j]))
-              << algorithm << " agent " << agent << " action " << j;
+  for (const std::string network : {"algorithm", "factorised"}) {
+    for (const char* algorithm : {"awrq", "dqn"}) {
+      TrainOptions o = Tiny(algorithm);
+      o.network = network;
+      std::ostringstream progress;
+      const TrainSummary summary = TrainBundle(log, config, o, dir_ + "/models-default", progress);
+      const auto fast = LoadBundle(summary.bundle_dir, config, Inference::kFast);
+      const auto reference = LoadBundle(summary.bundle_dir, config, Inference::kTorch);
+      EXPECT_STREQ(fast->inference(), "fast") << network;
+      for (int i = 0; i < 5; ++i) {
+        for (size_t agent = 0; agent < config.agents.size(); ++agent) {
+          std::vector<float> x(config.agents[agent].features.size());
+          for (float& v : x) v = f(rng);
+          AgentScores a, b;
+          ASSERT_TRUE(fast->Score(agent, x, &a));
+          ASSERT_TRUE(reference->Score(agent, x, &b));
+          EXPECT_NEAR(a.user_value, b.user_value, 1e-4 * (1 + b.user_value)) << algorithm;
+          ASSERT_EQ(a.value.size(), b.value.size());
+          for (size_t j = 0; j < a.value.size(); ++j) {
+            EXPECT_NEAR(a.value[j], b.value[j], 1e-3 * (1 + std::abs(b.value[j])))
+                << network << " " << algorithm << " agent " << agent << " action " << j;
+            EXPECT_NEAR(a.cost[j], b.cost[j], 1e-3 * (1 + b.cost[j]))
+                << network << " " << algorithm << " agent " << agent << " action " << j;
+          }
+          EXPECT_EQ(a.cross_module, b.cross_module);
+          ASSERT_EQ(a.cross_cost.size(), b.cross_cost.size());
+          for (size_t k = 0; k < a.cross_cost.size(); ++k)
+            EXPECT_NEAR(a.cross_cost[k], b.cross_cost[k], 1e-3 * (1 + b.cross_cost[k]));
         }
-        EXPECT_EQ(a.cross_module, b.cross_module);
-        ASSERT_EQ(a.cross_cost.size(), b.cross_cost.size());
-        for (size_t k = 0; k < a.cross_cost.size(); ++k)
-          EXPECT_NEAR(a.cross_cost[k], b.cross_cost[k], 1e-3 * (1 + b.cross_cost[k]));
       }
     }
   }
