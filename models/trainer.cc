@@ -517,6 +517,67 @@ void FitActionValues(TrainingRun& run) {
   run.summary.metrics["train_transitions_per_second"] = run.summary.transitions_per_second;
 }
 
+// The student's squared error against the teacher over every joint action of rows `b`: the mean
+// head values (log uplift) and the log costs, per agent where it ran.
+torch::Tensor DistillationLoss(BundleModels& teacher, BundleModels& student,
+                               const std::vector<torch::Tensor>& joints, const RowTensors& c,
+                               const torch::Tensor& b) {
+  torch::Tensor loss = torch::zeros({});
+  for (size_t i = 0; i < joints.size(); ++i) {
+    const torch::Tensor o = c.obs[i].index_select(0, b);
+    const int64_t rows = o.size(0), a = joints[i].size(0);
+    const torch::Tensor o_all = o.unsqueeze(1).expand({rows, a, o.size(1)}).reshape({rows * a, -1});
+    const torch::Tensor d_all = joints[i].repeat({rows, 1});
+    const torch::Tensor code = teacher->ActionCode(i, d_all);
+    torch::Tensor q, log_cost;
+    {
+      torch::NoGradGuard no_grad;
+      q = teacher->q[i]->forward(o_all, d_all);
+      log_cost = teacher->LogCost(i, o_all, code);
+    }
+    const torch::Tensor w = c.present[i].index_select(0, b).repeat_interleave(a).unsqueeze(1);
+    const torch::Tensor n = w.sum().clamp_min(1.0);
+    loss = loss + ((student->q[i]->forward(o_all, d_all) - q).pow(2) * w).sum() / n / q.size(1) +
+           ((student->LogCost(i, o_all, code) - log_cost).pow(2) * w).sum() / n / log_cost.size(1);
+  }
+  return loss;
+}
+
+// --network distilled: the trained action-value and cost networks (the teacher) are fitted by
+// two-tower ones (TwoTower, the student) over every joint action of the training observations.
+// Those targets are dense and free of revenue noise, where a two-tower trained directly sees one
+// logged action and its noisy revenue per request (second world, seed 1: +dcaf 90.72 trained
+// directly, 91.45 distilled, 91.35 for the teacher). The student is what the bundle serves; the
+// user-value, reuse and mixer models are the teacher's.
+void DistilIntoTwoTowers(TrainingRun& run) {
+  Architecture student_arch = run.arch;
+  student_arch.factorised = true;
+  torch::manual_seed(run.options.seed + 1);  // alike on every rank
+  BundleModels student(run.config, student_arch);
+  BundleModels& teacher = run.models;
+  {
+    torch::NoGradGuard no_grad;
+    const auto from = teacher->named_parameters();
+    for (auto& p : student->named_parameters()) {
+      if (const torch::Tensor* t = from.find(p.key())) p.value().copy_(*t);
+    }
+  }
+  std::vector<torch::Tensor> params = ParametersOf(student->q);
+  for (const torch::Tensor& p : student->CostParameters()) params.push_back(p);
+  torch::optim::Adam opt(params, torch::optim::AdamOptions(run.options.lr));
+  std::vector<torch::Tensor> joints;
+  for (const AgentConfig& agent : run.config.agents)
+    joints.push_back(AllJointDigits(ActionSpace(agent)));
+  run.Steps().Run(
+      "distil", run.options.epochs, opt, params,
+      [&](const RowTensors& c, const torch::Tensor& b) {
+        return DistillationLoss(teacher, student, joints, c, b);
+      },
+      &teacher);
+  run.models = student;
+  run.arch = student_arch;
+}
+
 // Calibration and checks on the validation split (serving uses the plain head mean). The
 // calibration is one multiplicative factor per agent: it corrects the overall level and leaves
 // the differences between one request's options as learned.
@@ -679,8 +740,8 @@ void ValidateTrainOptions(const TrainOptions& o) {
   require(o.lr > 0 && std::isfinite(o.lr), "lr: must be finite and > 0");
   require(o.gamma >= 0 && o.gamma <= 1, "gamma: must be in [0, 1]");
   require(o.td_lambda >= 0 && o.td_lambda <= 1, "td-lambda: must be in [0, 1]");
-  require(o.network == "algorithm" || o.network == "factorised",
-          "network: must be algorithm or factorised");
+  require(o.network == "algorithm" || o.network == "factorised" || o.network == "distilled",
+          "network: must be algorithm, factorised or distilled");
   require(o.q_weighting == "relative" || o.q_weighting == "revenue",
           "q-weighting: must be relative or revenue");
   require(std::isfinite(o.mixer_weight), "mixer-weight: must be finite (negative: the default)");
@@ -743,6 +804,7 @@ TrainSummary TrainBundle(TrainingSource& source, Collective& ranks, const AllotC
   FitReuseModel(run);
   ComputeCredit(run);
   FitActionValues(run);
+  if (options.network == "distilled") DistilIntoTwoTowers(run);
   CheckRanksAgree(ranks, run.models->parameters());
   double parameters = 0;
   for (const torch::Tensor& p : run.models->parameters())

@@ -27,7 +27,8 @@ struct TrainOptions {
   std::vector<int64_t> head_hidden = {};  // Q-head MLP (paper: [512, 256]); {} = linear heads
   int64_t mixer_embed = 32;
   // "algorithm": each method's own action-value network (GRU or MLP) and the DCN cost model;
-  // "factorised": two-tower action-value and cost networks (see TwoTower in nets.h).
+  // "factorised": two-tower action-value and cost networks (see TwoTower in nets.h);
+  // "distilled": the algorithm's own, then two-tower ones fitted to them and served.
   std::string network = "algorithm";
   double lr = 3e-3;  // Adam (paper: 0.01 at batch 2048)
   // One request is one episode whose only reward is its revenue at the end of the chain; a

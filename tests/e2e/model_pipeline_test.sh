@@ -18,7 +18,7 @@ grep -q "algorithm: unknown 'ppo' (dqn, drqn, vdn, qmix, awrq)" <<<"$err" ||
 if err=$("$build/allot-train" --logs "$work/logs" --network deep --quiet 2>&1); then
   fail "an unknown network was accepted"
 fi
-grep -q -- "--network: must be algorithm or factorised" <<<"$err" || fail "bad network not named: $err"
+grep -q -- "--network: must be algorithm, factorised or distilled" <<<"$err" || fail "bad network not named: $err"
 grep -Eq '^  awrq +AWRQ-Mixer' <<<"$("$build/allot-train" --help)" || fail "--help lists no methods"
 
 "$build/allot-train" --logs "$work/logs" --testbench "$work/bench.csv" --out "$work/models" \

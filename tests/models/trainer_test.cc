@@ -301,7 +301,7 @@ TEST_F(TrainerTest, FastPathMatchesLibTorchOnTheDefaultConfig) {
   const TrainingLog log = RandomLog(config, 600, 5);
   std::mt19937 rng(4);
   std::normal_distribution<float> f(0.0f, 1.5f);
-  for (const std::string network : {"algorithm", "factorised"}) {
+  for (const std::string network : {"algorithm", "factorised", "distilled"}) {
     for (const char* algorithm : {"awrq", "dqn"}) {
       TrainOptions o = Tiny(algorithm);
       o.network = network;
