@@ -123,6 +123,7 @@ void WriteHyperparameters(YAML::Emitter& y, const Hyperparameters& h) {
   y << YAML::Key << "validation_fraction" << YAML::Value << h.validation_fraction;
   y << YAML::Key << "seed" << YAML::Value << h.seed;
   y << YAML::Key << "revenue_scale" << YAML::Value << h.revenue_scale;
+  y << YAML::Key << "network" << YAML::Value << h.network;
   y << YAML::EndMap;
 }
 
@@ -134,6 +135,7 @@ Hyperparameters ReadHyperparameters(const YAML::Node& n) {
   h.mixer_weight = n["mixer_weight"].as<double>(h.mixer_weight);
   h.td_lambda = n["td_lambda"].as<double>(h.td_lambda);
   h.q_weighting = n["q_weighting"].as<std::string>(h.q_weighting);
+  h.network = n["network"].as<std::string>(h.network);
   h.batch = n["batch"].as<int>(h.batch);
   h.epochs = n["epochs"].as<int>(h.epochs);
   h.value_epochs = n["value_epochs"].as<int>(h.value_epochs);

@@ -54,6 +54,9 @@ struct Hyperparameters {
   double validation_fraction = 0.0;
   uint64_t seed = 0;
   double revenue_scale = 1.0;  // mean training revenue the models trained in units of
+  // TrainOptions::network: a distilled bundle's architecture reads factorised like a bundle
+  // trained directly as one; this says which it was.
+  std::string network = "algorithm";
 };
 
 // Served value = exp(a + log_value + b * mean head) per agent (see bundle_models.h).

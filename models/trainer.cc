@@ -709,7 +709,8 @@ TrainSummary WriteBundle(TrainingRun& run, const std::string& models_dir) {
                               options.dropout,
                               options.validation_fraction,
                               options.seed,
-                              run.scale};
+                              run.scale,
+                              options.network};
   manifest.reuse_model = run.serve_reuse_model;
   if (!run.cost_map.empty()) manifest.cost_source = run.cost_source;
   manifest.fitted_range = stats.ranges;
