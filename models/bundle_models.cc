@@ -51,18 +51,6 @@ torch::Tensor BundleModelsImpl::LogCost(size_t agent, torch::Tensor obs, torch::
   return cost[agent]->forward(torch::cat({obs, code}, 1));
 }
 
-std::vector<torch::Tensor> BundleModelsImpl::CostParameters() const {
-  std::vector<torch::Tensor> out;
-  auto add = [&out](const auto& modules) {
-    for (const auto& m : modules) {
-      for (const torch::Tensor& p : m->parameters()) out.push_back(p);
-    }
-  };
-  add(cost);
-  add(cost_tower);
-  return out;
-}
-
 torch::Tensor BundleModelsImpl::ReuseInput(torch::Tensor obs, torch::Tensor stage,
                                            torch::Tensor age, torch::Tensor size) const {
   return torch::cat(

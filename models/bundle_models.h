@@ -43,7 +43,6 @@ struct BundleModelsImpl : torch::nn::Module {
   std::vector<TwoTower> cost_tower;  // per agent, when factorised
   // The cost model's log core-ms per output (see above): obs [B, obs_dim], code [B, action_dim].
   torch::Tensor LogCost(size_t agent, torch::Tensor obs, torch::Tensor code);
-  std::vector<torch::Tensor> CostParameters() const;
   std::vector<AgentQNet> q;
   MonotoneMixer mixer{nullptr};
   // ComRecycle's reuse model for the first agent (the one that sees the cache): on

@@ -41,6 +41,13 @@ std::vector<torch::Tensor> ParametersOf(const std::vector<ModuleHolder>& modules
   return params;
 }
 
+// The cost model's parameters, whichever network it is (the other list is empty).
+std::vector<torch::Tensor> CostParametersOf(const BundleModels& models) {
+  std::vector<torch::Tensor> params = ParametersOf(models->cost);
+  for (const torch::Tensor& p : ParametersOf(models->cost_tower)) params.push_back(p);
+  return params;
+}
+
 void CopyParameters(torch::nn::Module& from, torch::nn::Module& to) {
   torch::NoGradGuard no_grad;
   auto source = from.named_parameters();
@@ -297,7 +304,7 @@ void FitCosts(TrainingRun& run) {
   auto& config = run.config;
   auto& models = run.models;
   auto& n_agents = run.n_agents;
-  const std::vector<torch::Tensor> params = models->CostParameters();
+  const std::vector<torch::Tensor> params = CostParametersOf(models);
   torch::optim::Adam opt(params, torch::optim::AdamOptions(run.options.lr));
   run.Steps().Run(
       "cost", run.options.value_epochs, opt, params,
@@ -563,7 +570,7 @@ void DistilIntoTwoTowers(TrainingRun& run) {
     }
   }
   std::vector<torch::Tensor> params = ParametersOf(student->q);
-  for (const torch::Tensor& p : student->CostParameters()) params.push_back(p);
+  for (const torch::Tensor& p : CostParametersOf(student)) params.push_back(p);
   torch::optim::Adam opt(params, torch::optim::AdamOptions(run.options.lr));
   std::vector<torch::Tensor> joints;
   for (const AgentConfig& agent : run.config.agents)
