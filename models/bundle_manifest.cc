@@ -27,6 +27,12 @@ YAML::Node SchemaNode(const AllotConfig& config) {
       for (const OptionConfig& o : d.options) dn["options"].push_back(o.label);
       dn["min_selected"] = d.min_selected;
       dn["max_selected"] = d.max_selected;
+      // Only continuous queues carry a range, so older bundles' schemas still match.
+      if (d.range) {
+        dn["range"]["min"] = d.range->min;
+        dn["range"]["max"] = d.range->max;
+        dn["range"]["granularity"] = d.range->granularity;
+      }
       a["decisions"].push_back(dn);
     }
     a["joint_actions"] = ActionSpace(agent).size();

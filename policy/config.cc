@@ -13,6 +13,7 @@
 
 #include "policy/config_reference.h"
 #include "policy/decision_rules.h"
+#include "policy/queue_range.h"
 #include "policy/yaml_map.h"
 
 namespace allot {
@@ -46,6 +47,17 @@ void ReadDecision(YamlMap& r, DecisionConfig& decision) {
     ReadOption(o, decision.kind, option);
     decision.options.push_back(std::move(option));
   });
+  const YAML::Node range_node = r.Get("range");
+  QueueRangeConfig range;
+  r.ReadMap("range", [&](YamlMap& m) { ReadQueueRange(m, range); });
+  if (!range_node || range_node.IsNull()) return;
+  const std::string path = r.Child("range");
+  if (decision.kind != DecisionKind::kQueue) Fail(path, "only a queue decision has a range");
+  if (!decision.options.empty())
+    Fail(r.Child("options"), "a queue with a range has no options (they are its lengths)");
+  CheckQueueRange(range, path);
+  decision.options = ExpandQueueRange(range);
+  decision.range = std::move(range);
 }
 
 // Each Read names a key, and its Range the values it accepts; defaults are in config.h. Rules
@@ -289,6 +301,7 @@ void CheckUniqueNonEmpty(const std::vector<T>& items, const std::string& list, N
 
 // Each decision kind has its own shape; the safe default must name existing options.
 void ValidateDecision(const DecisionConfig& d, const std::string& path, int buckets) {
+  if (d.range) ValidateQueueRangeGains(*d.range, path + ".range", buckets);
   if (d.options.empty()) Fail(path + ".options", "must not be empty");
   CheckUniqueNonEmpty(d.options, path + ".options",
                       [](const OptionConfig& o) -> const std::string& { return o.label; });
@@ -411,12 +424,18 @@ void Validate(const AllotConfig& c) {
     const std::string p = Indexed("agents", i);
     if (c.ModuleIndex(a.module) < 0) Fail(p + ".module", "names unknown module '" + a.module + "'");
     for (size_t d = 0; d < a.decisions.size(); ++d) {
+      const std::string dpath = Indexed(p + ".decisions", d);
       for (size_t o = 0; o < a.decisions[d].options.size(); ++o) {
         for (const auto& [module, cost] : a.decisions[d].options[o].module_cost_ms) {
-          const std::string at =
-              Indexed(Indexed(p + ".decisions", d) + ".options", o) + ".module_cost_ms." + module;
+          // A continuous queue's options come from its range: name the key the operator wrote.
+          const std::string at = a.decisions[d].range
+                                     ? dpath + ".range.module_cost_per_item_ms." + module
+                                     : Indexed(dpath + ".options", o) + ".module_cost_ms." + module;
           if (c.ModuleIndex(module) < 0) Fail(at, "names unknown module '" + module + "'");
-          if (module == a.module) Fail(at, "is the agent's own module (use cost_ms)");
+          if (module == a.module) {
+            Fail(at, std::string("is the agent's own module (use ") +
+                         (a.decisions[d].range ? "cost_per_item_ms)" : "cost_ms)"));
+          }
         }
       }
     }

@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -39,6 +40,33 @@ struct OptionConfig {
   std::map<std::string, double> module_cost_ms;
 };
 
+// A continuous queue: any length from min to max in steps of `granularity`, with a cost rule per
+// item instead of a list of options. The config loader expands it into one QUEUE option per
+// length, so every scorer and algorithm sees an ordinary queue; a continuous-action trainer
+// (MADDPG) reads the range to scale its actor's output.
+struct QueueRangeConfig {
+  // The analytic model's value curve: gains per value bucket at anchor lengths (the first at
+  // min, the last at max), linear in length between anchors.
+  struct GainPoint {
+    int length = 0;
+    std::vector<double> gain;
+  };
+  int min = 1;  // min and max are required; CheckQueueRange asks for max > min
+  int max = 1;
+  int granularity = 1;
+  double fixed_cost_ms = 0.0;     // core-ms a request costs at any length
+  double cost_per_item_ms = 0.0;  // core-ms per queued item, >= 0: cost never falls with length
+  // Per-item compute the length causes in later modules (a longer pre-rank queue hands rank
+  // more candidates), by module name.
+  std::map<std::string, double> module_cost_per_item_ms;
+  std::vector<GainPoint> gain_curve;
+
+  int num_lengths() const { return (max - min) / granularity + 1; }
+  int Length(int index) const { return min + index * granularity; }
+  // Index of the grid length nearest to `length` (clamped into [min, max]; halves round up).
+  int NearestIndex(double length) const;
+};
+
 struct DecisionConfig {
   std::string name;
   DecisionKind kind = DecisionKind::kQueue;
@@ -48,6 +76,8 @@ struct DecisionConfig {
   int max_selected = 0;  // LINK only: 0 = all channels allowed
   // Safe default: option labels (LINK: channels; SWITCH/QUEUE: exactly one label).
   std::vector<std::string> safe_default;
+  // QUEUE only: set when the queue is continuous (its options were expanded from this range).
+  std::optional<QueueRangeConfig> range;
 };
 
 // Range a feature is trusted in. Out of range, a request is refused (kReject, INVALID_ARGUMENT

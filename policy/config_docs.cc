@@ -219,7 +219,8 @@ const std::map<std::string, std::string>& ConfigKeyDocs() {
       {"agents[].decisions[].safe_default",
        "Required: the option labels answered when no decision can be made (link: channels; "
        "switch and queue: one label). Clients fall back to it too."},
-      {"agents[].decisions[].options", "Required: the options (link: channels)."},
+      {"agents[].decisions[].options",
+       "Required unless a queue has a range: the options (link: channels)."},
       {"agents[].decisions[].options[].name", "link and switch: the option's label."},
       {"agents[].decisions[].options[].length", "queue: the queue length (its label)."},
       {"agents[].decisions[].options[].gain",
@@ -230,6 +231,27 @@ const std::map<std::string, std::string>& ConfigKeyDocs() {
        "Analytic model only: scales the agent's whole cost when chosen (a heavier model)."},
       {"agents[].decisions[].options[].module_cost_ms",
        "Analytic model only: core-ms the option causes in later modules, by module name."},
+      {"agents[].decisions[].range",
+       "queue only, instead of options: a continuous queue of every length from min to max in "
+       "steps of granularity. It expands to one option per length (labels are the lengths), and "
+       "GetControlState's schema describes the range."},
+      {"agents[].decisions[].range.min", "Required: the shortest length."},
+      {"agents[].decisions[].range.max", "Required: the longest length, > min."},
+      {"agents[].decisions[].range.granularity",
+       "Step between lengths; must divide max - min (at most 1024 lengths)."},
+      {"agents[].decisions[].range.fixed_cost_ms",
+       "Analytic model only: core-ms a request costs at any length."},
+      {"agents[].decisions[].range.cost_per_item_ms",
+       "Analytic model only: core-ms per queued item in the agent's module (cost = fixed + per "
+       "item x length, so it never falls with length)."},
+      {"agents[].decisions[].range.module_cost_per_item_ms",
+       "Analytic model only: core-ms per queued item in later modules, by module name."},
+      {"agents[].decisions[].range.gain_curve",
+       "Required: the analytic value curve, points in increasing length from min to max; the "
+       "gain is linear in length between points."},
+      {"agents[].decisions[].range.gain_curve[].length", "The point's length."},
+      {"agents[].decisions[].range.gain_curve[].gain",
+       "Analytic model only: value uplift per value bucket at that length."},
       // cache_reuse
       {"cache_reuse", "ComRecycle: reuse a repeat request's cached stage output."},
       {"cache_reuse.enabled", "Consider reuse when a request describes cached outputs."},

@@ -86,6 +86,14 @@ void FillAgentSchemas(const PolicySnapshot& policy, v1::ControlState* state) {
             static_cast<uint32_t>(d.max_selected ? d.max_selected : d.options.size()));
       }
       for (const std::string& s : d.safe_default) ds->add_safe_default(s);
+      if (d.range) {
+        v1::QueueRange* range = ds->mutable_range();
+        range->set_min(static_cast<uint32_t>(d.range->min));
+        range->set_max(static_cast<uint32_t>(d.range->max));
+        range->set_granularity(static_cast<uint32_t>(d.range->granularity));
+        range->set_fixed_cost_ms(d.range->fixed_cost_ms);
+        range->set_cost_per_item_ms(d.range->cost_per_item_ms);
+      }
     }
   }
 }

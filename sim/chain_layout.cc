@@ -3,7 +3,9 @@
 #include "sim/chain_layout.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
+#include <optional>
 
 namespace allot::sim {
 namespace {
@@ -27,6 +29,7 @@ struct DecisionMap {
   std::vector<uint32_t> bit;         // LINK: world channel bit per option; SWITCH: world switch bit
   std::vector<int> length;           // QUEUE: length per option
   std::vector<uint32_t> down_order;  // QUEUE: option indices sorted by length
+  std::optional<QueueRangeConfig> range;  // QUEUE: set for a continuous queue
 };
 
 DecisionMap MapDecision(const DecisionConfig& d, int stage, const WorldConfig& world,
@@ -60,6 +63,7 @@ DecisionMap MapDecision(const DecisionConfig& d, int stage, const WorldConfig& w
     case DecisionKind::kQueue:
       if (stage == kRecall) Fail(path, "queue decisions belong to the prerank or rank stage");
       for (const OptionConfig& o : d.options) m.length.push_back(o.queue_length);
+      m.range = d.range;
       m.down_order.resize(d.options.size());
       std::iota(m.down_order.begin(), m.down_order.end(), 0u);
       std::stable_sort(m.down_order.begin(), m.down_order.end(),
@@ -72,6 +76,12 @@ DecisionMap MapDecision(const DecisionConfig& d, int stage, const WorldConfig& w
 uint32_t DegradeChoice(const DecisionMap& m, uint32_t choice, const DegradationLevel& level) {
   if (m.kind == DecisionKind::kSwitch) return level.switches_off ? 0u : choice;
   if (m.kind != DecisionKind::kQueue || level.queue_steps_down == 0) return choice;
+  // A continuous queue has no configured steps: each step halves the length, as one step of the
+  // shipped configs' doubling lengths does.
+  if (m.range) {
+    const double halved = std::ldexp(m.length[choice], -level.queue_steps_down);
+    return static_cast<uint32_t>(m.range->NearestIndex(halved));
+  }
   const auto it = std::find(m.down_order.begin(), m.down_order.end(), choice);
   const long pos = std::max<long>(0, (it - m.down_order.begin()) - level.queue_steps_down);
   return m.down_order[static_cast<size_t>(pos)];

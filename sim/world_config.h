@@ -155,7 +155,8 @@ struct LoadConfig {
 
 struct DegradationLevel {
   bool switches_off = true;
-  int queue_steps_down = 0;  // queue lengths drop this many configured options
+  // Queue lengths drop this many configured options (a continuous queue halves per step).
+  int queue_steps_down = 0;
 };
 
 struct OverloadConfig {

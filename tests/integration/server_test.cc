@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <random>
 #include <regex>
@@ -94,6 +95,43 @@ TEST(ServerTest, AllocationsStayWithinTheConfiguredActionSpaces) {
   }
   // Varying request value moves the decision: more than one queue length per queue agent.
   EXPECT_GE(queue_lengths_seen.size(), 4u);
+}
+
+// A continuous queue (a `range` in the config): the schema describes the range, and Allocate
+// answers with lengths on its grid.
+TEST(ServerTest, AContinuousQueueIsDescribedByItsRangeAndAnsweredWithALength) {
+  std::ifstream file(std::string(ALLOT_SOURCE_DIR) + "/config/allot-continuous.yaml");
+  const std::string yaml((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(yaml.empty());
+  TestServer server(WithOwnModelDir(yaml, ::testing::TempDir()));
+  auto stub = server.stub();
+  const v1::ControlState state = GetState(*stub);
+  ASSERT_EQ(state.agents_size(), 3);
+  EXPECT_FALSE(state.agents(0).decisions(0).has_range());  // recall's channels
+  const v1::AgentSchema& rank = state.agents(2);
+  ASSERT_EQ(rank.name(), "rank");
+  const v1::DecisionSchema& queue = rank.decisions(0);
+  ASSERT_TRUE(queue.has_range());
+  EXPECT_EQ(queue.range().min(), 50u);
+  EXPECT_EQ(queue.range().max(), 400u);
+  EXPECT_EQ(queue.range().granularity(), 25u);
+  EXPECT_DOUBLE_EQ(queue.range().cost_per_item_ms(), 0.0265);
+  EXPECT_EQ(queue.options_size(), 15);
+  EXPECT_EQ(rank.joint_actions(), 30u);
+
+  std::set<uint32_t> lengths;
+  for (int trial = 0; trial < 40; ++trial) {
+    v1::AllocateRequest request = MakeRequest("rank", rank.features_size());
+    request.set_features(0, -2.0f + 0.2f * static_cast<float>(trial));  // user_hist_value_log
+    v1::AllocateResponse response;
+    ASSERT_TRUE(Call(*stub, request, &response).ok());
+    const uint32_t length = response.decisions(0).queue_length();
+    EXPECT_GE(length, 50u);
+    EXPECT_LE(length, 400u);
+    EXPECT_EQ((length - 50) % 25, 0u) << length;
+    lengths.insert(length);
+  }
+  EXPECT_GE(lengths.size(), 2u) << "the request's value should move the length";
 }
 
 TEST(ServerTest, BadInputIsRejectedWithTheFieldNamed) {

@@ -224,3 +224,40 @@ TEST(WorldConfigTest, ErrorsNameTheKey) {
 
 }  // namespace
 }  // namespace allot::sim
+
+namespace allot::sim {
+namespace {
+
+// The shipped continuous-queue configs fit their worlds, and overload degradation halves a
+// continuous queue per step (the shipped discrete queues double from option to option).
+TEST(ContinuousQueueTest, ShippedConfigsFitTheirWorldsAndDegradeByHalving) {
+  const std::string dir = ALLOT_SOURCE_DIR;
+  World b(LoadConfigFromFile(dir + "/config/allot-b-continuous.yaml"),
+          LoadWorldConfigFromFile(dir + "/config/sim/world-b.yaml"));
+  World world(LoadConfigFromFile(dir + "/config/allot-continuous.yaml"),
+              LoadWorldConfigFromFile(dir + "/config/sim/world.yaml"));
+  const AgentLayout& rank = world.layout().at_stage(kRank);
+  const size_t position = world.layout().chain_position(kRank);
+  ASSERT_EQ(world.layout().num_levels(), 3);
+  auto joint = [&](int length, bool heavy) {
+    for (size_t j = 0; j < rank.space.size(); ++j) {
+      const StageSetting s = rank.Setting(j);
+      if (s.queue_len == length && (s.switches != 0) == heavy) return static_cast<uint32_t>(j);
+    }
+    ADD_FAILURE() << "no joint action with queue " << length;
+    return 0u;
+  };
+  auto degraded_length = [&](int length, int level) {
+    return rank.Setting(world.layout().Degrade(position, joint(length, true), level)).queue_len;
+  };
+  EXPECT_EQ(degraded_length(400, 0), 400);
+  EXPECT_EQ(degraded_length(400, 1), 400);  // level 1 only turns switches off
+  EXPECT_EQ(rank.Setting(world.layout().Degrade(position, joint(400, true), 1)).switches, 0u);
+  EXPECT_EQ(degraded_length(400, 2), 200);
+  EXPECT_EQ(degraded_length(400, 3), 100);
+  EXPECT_EQ(degraded_length(375, 2), 200);  // 187.5 snaps to the nearest length, 200
+  EXPECT_EQ(degraded_length(75, 3), 50);    // never below the range's minimum
+}
+
+}  // namespace
+}  // namespace allot::sim
