@@ -8,7 +8,8 @@
 #   bash bench/learned_quality.sh                      # awrq, worlds default and b, seeds 1-3
 #   ALLOT_QUALITY_ALGORITHMS="dqn drqn vdn qmix awrq" ALLOT_QUALITY_SEEDS=1 bash bench/...
 #
-# Environment: ALLOT_QUALITY_WORLDS (default "default b"), ALLOT_QUALITY_SEEDS ("1 2 3"),
+# Environment: ALLOT_QUALITY_WORLDS (default "default b"; also default-continuous and b-continuous,
+# the same chains with continuous queues), ALLOT_QUALITY_SEEDS ("1 2 3"),
 # ALLOT_QUALITY_ALGORITHMS ("awrq"), ALLOT_QUALITY_REQUESTS (logged requests, 500000),
 # ALLOT_QUALITY_TRAIN_ARGS (extra allot-train flags), ALLOT_BUILD_DIR (build), ALLOT_QUALITY_DIR
 # (var/quality). Expects a built tree. About 5 minutes per world, seed and algorithm here.
@@ -25,14 +26,16 @@ world_flags() {
   case $1 in
     default) echo "" ;;
     b) echo "--world config/sim/world-b.yaml --config config/allot-b.yaml" ;;
-    *) echo "learned_quality: unknown world '$1' (default, b)" >&2; exit 2 ;;
+    default-continuous) echo "--config config/allot-continuous.yaml" ;;
+    b-continuous) echo "--world config/sim/world-b.yaml --config config/allot-b-continuous.yaml" ;;
+    *) echo "learned_quality: unknown world '$1' (default, b, default-continuous, b-continuous)" >&2
+       exit 2 ;;
   esac
 }
 
 for world in ${ALLOT_QUALITY_WORLDS:-default b}; do
   flags=$(world_flags "$world")
-  config_flag=""
-  [[ $world == b ]] && config_flag="--config config/allot-b.yaml"
+  config_flag=$(grep -o -- '--config [^ ]*' <<< "$flags" || true)
   for seed in ${ALLOT_QUALITY_SEEDS:-1 2 3}; do
     run=$work/$world-$seed
     rm -rf "$run"

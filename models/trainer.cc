@@ -576,7 +576,7 @@ void DistilIntoTwoTowers(TrainingRun& run) {
   for (const AgentConfig& agent : run.config.agents)
     joints.push_back(AllJointDigits(ActionSpace(agent)));
   run.Steps().Run(
-      "distil", run.options.epochs, opt, params,
+      "distil", run.options.distil_epochs, opt, params,
       [&](const RowTensors& c, const torch::Tensor& b) {
         return DistillationLoss(teacher, student, joints, c, b);
       },
@@ -717,7 +717,8 @@ TrainSummary WriteBundle(TrainingRun& run, const std::string& models_dir) {
                               options.validation_fraction,
                               options.seed,
                               run.scale,
-                              options.network};
+                              options.network,
+                              options.distil_epochs};
   manifest.reuse_model = run.serve_reuse_model;
   if (!run.cost_map.empty()) manifest.cost_source = run.cost_source;
   manifest.fitted_range = stats.ranges;
@@ -755,6 +756,7 @@ void ValidateTrainOptions(const TrainOptions& o) {
   require(std::isfinite(o.mixer_weight), "mixer-weight: must be finite (negative: the default)");
   require(o.batch >= 1, "batch: must be >= 1");
   require(o.epochs >= 1 && o.value_epochs >= 1, "epochs: must be >= 1");
+  require(o.distil_epochs >= 1, "distil-epochs: must be >= 1");
   require(o.target_update >= 1, "target-update: must be >= 1");
   require(o.validation_fraction > 0 && o.validation_fraction < 1, "validation: must be in (0, 1)");
   require(o.chunk_rows <= (size_t{1} << 30), "chunk-rows: must be at most 2^30");
@@ -769,9 +771,9 @@ std::string OptionsFingerprint(const TrainOptions& o, const AllotConfig& config)
   text << o.algorithm << ' ' << o.heads << ' ' << o.hidden << ' ' << o.mixer_embed << ' ' << o.lr
        << ' ' << o.gamma << ' ' << o.mixer_weight << ' ' << o.td_lambda << ' ' << o.q_weighting
        << ' ' << o.network << ' ' << o.batch << ' ' << o.epochs << ' ' << o.value_epochs << ' '
-       << o.target_update << ' ' << o.dropout << ' ' << o.validation_fraction << ' ' << o.seed
-       << ' ' << o.chunk_rows << ' ' << o.max_validation_rows << ' ' << o.testbench_csv << ' '
-       << config.version;
+       << o.distil_epochs << ' ' << o.target_update << ' ' << o.dropout << ' '
+       << o.validation_fraction << ' ' << o.seed << ' ' << o.chunk_rows << ' '
+       << o.max_validation_rows << ' ' << o.testbench_csv << ' ' << config.version;
   for (int64_t h : o.head_hidden) text << ' ' << h;
   return text.str();
 }

@@ -58,6 +58,8 @@ struct TrainOptions {
   int batch = 512;  // paper: 2048
   int epochs = 6;
   int value_epochs = 4;
+  // Passes of the distillation (network "distilled") over the training rows.
+  int distil_epochs = 6;
   int target_update = 100;           // steps between target-network copies
   double dropout = 0.0;              // paper: 0.2
   double validation_fraction = 0.1;  // of requests, chosen by a hash of each request's identity

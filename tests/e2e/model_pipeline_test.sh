@@ -19,6 +19,10 @@ if err=$("$build/allot-train" --logs "$work/logs" --network deep --quiet 2>&1); 
   fail "an unknown network was accepted"
 fi
 grep -q -- "--network: must be algorithm, factorised or distilled" <<<"$err" || fail "bad network not named: $err"
+if err=$("$build/allot-train" --logs "$work/logs" --network distilled --distil-epochs 0 --quiet 2>&1); then
+  fail "zero distillation epochs were accepted"
+fi
+grep -q -- "--distil-epochs: must be >= 1" <<<"$err" || fail "bad --distil-epochs not named: $err"
 grep -Eq '^  awrq +AWRQ-Mixer' <<<"$("$build/allot-train" --help)" || fail "--help lists no methods"
 
 "$build/allot-train" --logs "$work/logs" --testbench "$work/bench.csv" --out "$work/models" \
