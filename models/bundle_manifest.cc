@@ -130,7 +130,10 @@ void WriteHyperparameters(YAML::Emitter& y, const Hyperparameters& h) {
   y << YAML::Key << "seed" << YAML::Value << h.seed;
   y << YAML::Key << "revenue_scale" << YAML::Value << h.revenue_scale;
   y << YAML::Key << "network" << YAML::Value << h.network;
-  if (h.network == "distilled") y << YAML::Key << "distil_epochs" << YAML::Value << h.distil_epochs;
+  if (h.network == "distilled") {
+    y << YAML::Key << "distil_epochs" << YAML::Value << h.distil_epochs;
+    y << YAML::Key << "distil_actions" << YAML::Value << h.distil_actions;
+  }
   y << YAML::EndMap;
 }
 
@@ -144,6 +147,7 @@ Hyperparameters ReadHyperparameters(const YAML::Node& n) {
   h.q_weighting = n["q_weighting"].as<std::string>(h.q_weighting);
   h.network = n["network"].as<std::string>(h.network);
   h.distil_epochs = n["distil_epochs"].as<int>(h.distil_epochs);
+  h.distil_actions = n["distil_actions"].as<int>(h.distil_actions);
   h.batch = n["batch"].as<int>(h.batch);
   h.epochs = n["epochs"].as<int>(h.epochs);
   h.value_epochs = n["value_epochs"].as<int>(h.value_epochs);

@@ -57,7 +57,8 @@ struct Hyperparameters {
   // TrainOptions::network: a distilled bundle's architecture reads factorised like a bundle
   // trained directly as one; this says which it was.
   std::string network = "algorithm";
-  int distil_epochs = 0;  // network "distilled" only
+  int distil_epochs = 0;   // network "distilled" only
+  int distil_actions = 0;  // network "distilled" only (0: all joint actions)
 };
 
 // Served value = exp(a + log_value + b * mean head) per agent (see bundle_models.h).

@@ -24,7 +24,7 @@ constexpr char kUsage[] =
     "                   [--validation X] [--threads N] [--skip-bad] [--quiet] [--testbench CSV]\n"
     "                   [--q-weighting relative|revenue] [--network "
     "algorithm|factorised|distilled]\n"
-    "                   [--distil-epochs N]\n"
+    "                   [--distil-epochs N] [--distil-actions N]\n"
     "                   [--check-logs] [--chunk-rows N] [--max-validation-rows N]\n"
     "                   [--world-size N --rank R --master-addr HOST --master-port P]\n"
     "  --logs PATH      a log file or a directory of shards (repeatable)\n"
@@ -41,6 +41,8 @@ constexpr char kUsage[] =
     "                   distilled: the algorithm's networks trained, then two-tower ones fitted\n"
     "                   to them over every joint action and served (training takes longer)\n"
     "  --distil-epochs N passes of the distillation over the training rows (default 6)\n"
+    "  --distil-actions N joint actions per agent the distillation fits per batch, sampled\n"
+    "                   afresh each batch (default 0: all of them)\n"
     "  --check-logs     only read the logs and print, per agent, how often each joint action and\n"
     "                   option was logged; exit 1 when an option never occurs (a wrong encoding)\n"
     "  --skip-bad       skip and count records that do not fit the schema instead of failing\n"
@@ -149,6 +151,8 @@ int main(int argc, char** argv) {
         options.network = v;
       else if (arg == "--distil-epochs")
         options.distil_epochs = std::stoi(v);
+      else if (arg == "--distil-actions")
+        options.distil_actions = std::stoi(v);
       else if (arg == "--mixer-weight")
         options.mixer_weight = std::stod(v);
       else if (arg == "--target-update")

@@ -578,7 +578,17 @@ void DistilIntoTwoTowers(TrainingRun& run) {
   run.Steps().Run(
       "distil", run.options.distil_epochs, opt, params,
       [&](const RowTensors& c, const torch::Tensor& b) {
-        return DistillationLoss(teacher, student, joints, c, b);
+        if (run.options.distil_actions == 0)
+          return DistillationLoss(teacher, student, joints, c, b);
+        // A fresh sample of each agent's joint actions per batch: an unbiased estimate of the
+        // loss over all of them, at a fraction of the teacher's forward passes.
+        std::vector<torch::Tensor> sampled;
+        for (const torch::Tensor& all : joints) {
+          const int64_t n = std::min<int64_t>(all.size(0), run.options.distil_actions);
+          sampled.push_back(
+              all.index_select(0, torch::randperm(all.size(0), torch::kLong).narrow(0, 0, n)));
+        }
+        return DistillationLoss(teacher, student, sampled, c, b);
       },
       &teacher);
   run.models = student;
@@ -718,7 +728,8 @@ TrainSummary WriteBundle(TrainingRun& run, const std::string& models_dir) {
                               options.seed,
                               run.scale,
                               options.network,
-                              options.distil_epochs};
+                              options.distil_epochs,
+                              options.distil_actions};
   manifest.reuse_model = run.serve_reuse_model;
   if (!run.cost_map.empty()) manifest.cost_source = run.cost_source;
   manifest.fitted_range = stats.ranges;
@@ -757,6 +768,7 @@ void ValidateTrainOptions(const TrainOptions& o) {
   require(o.batch >= 1, "batch: must be >= 1");
   require(o.epochs >= 1 && o.value_epochs >= 1, "epochs: must be >= 1");
   require(o.distil_epochs >= 1, "distil-epochs: must be >= 1");
+  require(o.distil_actions >= 0, "distil-actions: must be >= 0 (0: all)");
   require(o.target_update >= 1, "target-update: must be >= 1");
   require(o.validation_fraction > 0 && o.validation_fraction < 1, "validation: must be in (0, 1)");
   require(o.chunk_rows <= (size_t{1} << 30), "chunk-rows: must be at most 2^30");
@@ -771,8 +783,8 @@ std::string OptionsFingerprint(const TrainOptions& o, const AllotConfig& config)
   text << o.algorithm << ' ' << o.heads << ' ' << o.hidden << ' ' << o.mixer_embed << ' ' << o.lr
        << ' ' << o.gamma << ' ' << o.mixer_weight << ' ' << o.td_lambda << ' ' << o.q_weighting
        << ' ' << o.network << ' ' << o.batch << ' ' << o.epochs << ' ' << o.value_epochs << ' '
-       << o.distil_epochs << ' ' << o.target_update << ' ' << o.dropout << ' '
-       << o.validation_fraction << ' ' << o.seed << ' ' << o.chunk_rows << ' '
+       << o.distil_epochs << ' ' << o.distil_actions << ' ' << o.target_update << ' ' << o.dropout
+       << ' ' << o.validation_fraction << ' ' << o.seed << ' ' << o.chunk_rows << ' '
        << o.max_validation_rows << ' ' << o.testbench_csv << ' ' << config.version;
   for (int64_t h : o.head_hidden) text << ' ' << h;
   return text.str();

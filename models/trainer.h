@@ -60,6 +60,8 @@ struct TrainOptions {
   int value_epochs = 4;
   // Passes of the distillation (network "distilled") over the training rows.
   int distil_epochs = 6;
+  // Joint actions per agent the distillation fits in each batch, sampled afresh (0: all).
+  int distil_actions = 0;
   int target_update = 100;           // steps between target-network copies
   double dropout = 0.0;              // paper: 0.2
   double validation_fraction = 0.1;  // of requests, chosen by a hash of each request's identity

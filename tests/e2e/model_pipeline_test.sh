@@ -23,6 +23,10 @@ if err=$("$build/allot-train" --logs "$work/logs" --network distilled --distil-e
   fail "zero distillation epochs were accepted"
 fi
 grep -q -- "--distil-epochs: must be >= 1" <<<"$err" || fail "bad --distil-epochs not named: $err"
+if err=$("$build/allot-train" --logs "$work/logs" --distil-actions -1 --quiet 2>&1); then
+  fail "negative --distil-actions was accepted"
+fi
+grep -q -- "--distil-actions: must be >= 0" <<<"$err" || fail "bad --distil-actions not named: $err"
 grep -Eq '^  awrq +AWRQ-Mixer' <<<"$("$build/allot-train" --help)" || fail "--help lists no methods"
 
 "$build/allot-train" --logs "$work/logs" --testbench "$work/bench.csv" --out "$work/models" \
