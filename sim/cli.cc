@@ -42,6 +42,8 @@ constexpr char kUsage[] =
     "            oracle-windowed holds each module at its CPU target in every W simulated seconds\n"
     "            (default ten control periods): the best a controller that holds its target can "
     "do;\n"
+    "            oracle-noise-free decides on each request without its per-request noise (value,\n"
+    "            coverage, yield, cost) and is scored on the truth: what that noise costs anyone;\n"
     "            each bundle adds <algorithm>+dcaf, +windowed (the same windows on the bundle's\n"
     "            own scores: the most such a controller can make of the model), +pid and +mpc;\n"
     "            --density K simulates K times more requests per simulated second, each standing\n"

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <stdexcept>
 
 #include "policy/analytic_scorer.h"
 #include "sim/oracle.h"
@@ -118,7 +119,8 @@ std::vector<std::vector<double>> TuneWindowedLambdas(const World& world,
 
 Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requests,
                             double duration_s, double scale, const EvalOptions& options,
-                            std::vector<RunResult> external_runs) {
+                            std::vector<RunResult> external_runs,
+                            std::vector<RunResult> hindsight_runs) {
   Stopwatch watch;
   auto log = [&](const std::string& what) {
     if (options.log_progress) spdlog::info("evaluate: {} ({:.1f} s)", what, watch.Lap());
@@ -186,6 +188,7 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
     log(row.name);
   }
 
+  for (RunResult& run : hindsight_runs) runs.push_back(std::move(run));
   {
     WindowedOracle w = SolveWindowedOracle(world, table, requests, window_s, duration_s, scale,
                                            oracle.lambda, bisection);
@@ -221,10 +224,56 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
   return ev;
 }
 
+WorldConfig WithoutRequestNoise(WorldConfig world) {
+  // Not zero: a zero sigma skips its random draw and would shift every later one.
+  constexpr double kNegligible = 1e-12;
+  for (double* sigma : {&world.users.request_noise_sigma, &world.recall.coverage_noise_sigma,
+                        &world.recall.yield_noise_sigma, &world.revenue.cost_noise_sigma}) {
+    *sigma = std::min(*sigma, kNegligible);
+  }
+  return world;
+}
+
+RunResult NoiseFreeOracleRun(const World& world, const HeldOutStream& held, uint64_t seed,
+                             size_t requests, const std::string& stream) {
+  const World twin(world.config(), WithoutRequestNoise(world.world()));
+  const HeldOutStream twins = MakeHeldOutStream(twin, seed, requests, stream);
+  const bool aligned =
+      twins.requests.size() == held.requests.size() &&
+      std::equal(twins.requests.begin(), twins.requests.end(), held.requests.begin(),
+                 [](const Request& a, const Request& b) {
+                   return a.user == b.user && a.real_s == b.real_s && a.page_index == b.page_index;
+                 });
+  if (!aligned) throw std::logic_error("oracle-noise-free: the noise-free twin stream diverged");
+  const OptionTable table(twin, twins.requests);
+  BisectionOptions bisection;
+  bisection.lambda_max = world.config().lambda.max;
+  const OracleSolution solution =
+      SolveOracle(twin, table, twin.Budgets(held.duration_s, held.scale), {}, bisection);
+  std::vector<uint32_t> chosen, plain;
+  table.Best(StageLambdas(twin, solution.lambda), &chosen, &plain);
+  OraclePolicy policy("oracle-noise-free", table, std::move(chosen), std::move(plain),
+                      {solution.lambda});
+  RunOptions options = EvaluationRunOptions(world, held.scale, seed);
+  options.lambdas = solution.lambda;
+  RunResult run = RunRequests(world, held.requests, policy, options, "oracle-noise-free");
+  run.hindsight = true;
+  return run;
+}
+
 Evaluation Evaluate(const World& world, const EvalOptions& options) {
   const HeldOutStream held =
       MakeHeldOutStream(world, options.seed, options.requests, options.stream);
-  return EvaluateRequests(world, held.requests, held.duration_s, held.scale, options);
+  std::vector<RunResult> hindsight;
+  // Before the truth's tables are built: the twin's are as large, and are freed by then.
+  if (options.noise_free_oracle) {
+    Stopwatch watch;
+    hindsight.push_back(
+        NoiseFreeOracleRun(world, held, options.seed, options.requests, options.stream));
+    if (options.log_progress) spdlog::info("evaluate: noise-free oracle ({:.1f} s)", watch.Lap());
+  }
+  return EvaluateRequests(world, held.requests, held.duration_s, held.scale, options, {},
+                          std::move(hindsight));
 }
 
 }  // namespace allot::sim

@@ -53,6 +53,8 @@ struct EvalOptions {
   // Window of the oracle that holds every module at its CPU target window by window
   // (oracle-windowed); 0 = ten control periods.
   double oracle_window_s = 0.0;
+  // Evaluate adds oracle-noise-free (see NoiseFreeOracleRun).
+  bool noise_free_oracle = true;
 };
 
 struct Evaluation {
@@ -88,10 +90,26 @@ RunOptions EvaluationRunOptions(const World& world, double scale, uint64_t seed)
 Evaluation Evaluate(const World& world, const EvalOptions& options);
 
 // The same on given requests, with runs produced elsewhere (e.g. by a live server in `drive`)
-// placed before the built-in rows. `duration_s` and `scale` define the budget.
+// placed before the built-in rows, and hindsight runs made elsewhere placed before the oracles.
+// `duration_s` and `scale` define the budget.
 Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requests,
                             double duration_s, double scale, const EvalOptions& options,
-                            std::vector<RunResult> external_runs = {});
+                            std::vector<RunResult> external_runs = {},
+                            std::vector<RunResult> hindsight_runs = {});
+
+// The world's config with every per-request noise that no feature shows (value, channel coverage
+// and yield, cost) shrunk to a negligible but positive sigma: the same stream seed then draws the
+// same random numbers, so its requests are the truth's with those noises at their means.
+WorldConfig WithoutRequestNoise(WorldConfig world);
+
+// oracle-noise-free: the hindsight optimum decided on the noise-free twin of each request (the
+// user's latent value, the hour, the page and the cache known; per-request noise not), at the
+// twin's budget-meeting lambdas, then scored on the truth. Against the oracle at equal compute it
+// shows what per-request noise alone puts out of any policy's reach: a looser ceiling than the
+// best features-only policy, which knows the user's value only through noisy features. `held`
+// must be MakeHeldOutStream(world, seed, requests, stream) of the same arguments.
+RunResult NoiseFreeOracleRun(const World& world, const HeldOutStream& held, uint64_t seed,
+                             size_t requests, const std::string& stream);
 
 // Lambdas that make the decision rule around `scorer` (the analytic model when null) meet the
 // budget on these requests (offline replay, measured compute): the DCAF baseline, and with a

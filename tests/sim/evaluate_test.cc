@@ -129,7 +129,7 @@ TEST(EvaluateTest, RowsAreScoredAgainstTheOracleAtEqualCompute) {
   std::vector<std::string> names;
   for (const TableRow& row : table.rows) names.push_back(row.policy);
   EXPECT_EQ(names, (std::vector<std::string>{"static", "dcaf", "analytic+fixed", "analytic+pid",
-                                             "oracle-windowed", "oracle"}));
+                                             "oracle-noise-free", "oracle-windowed", "oracle"}));
   for (const TableRow& row : table.rows) {
     EXPECT_EQ(row.requests, 2000) << row.policy;
     EXPECT_GT(row.revenue, 0) << row.policy;
@@ -150,6 +150,45 @@ TEST(EvaluateTest, RowsAreScoredAgainstTheOracleAtEqualCompute) {
     hi = std::max(hi, p.lambda[0]);
   }
   EXPECT_GT(hi, lo);
+}
+
+// The noise-free twin is the truth with its per-request noise at the mean: the same users at the
+// same times, values and costs without the noise, and an oracle deciding on it loses to the
+// oracle that sees the noise, but not by much.
+TEST(EvaluateTest, TheNoiseFreeOracleDecidesOnTheTruthsTwinAndTrailsTheOracle) {
+  const auto world = SmallWorld();
+  const HeldOutStream held = MakeHeldOutStream(*world, 3, 2000, "noise-test");
+  const World twin(world->config(), WithoutRequestNoise(world->world()));
+  const HeldOutStream twins = MakeHeldOutStream(twin, 3, 2000, "noise-test");
+  ASSERT_EQ(twins.requests.size(), held.requests.size());
+  int value_differs = 0;
+  for (size_t i = 0; i < held.requests.size(); ++i) {
+    const Request& a = held.requests[i];
+    const Request& b = twins.requests[i];
+    ASSERT_EQ(a.user, b.user);
+    ASSERT_EQ(a.real_s, b.real_s);
+    EXPECT_EQ(a.user_value, b.user_value);
+    for (int s = 0; s < kNumStages; ++s) EXPECT_NEAR(b.cost_noise[s], 1.0f, 1e-6f);
+    value_differs += a.value != b.value;
+  }
+  EXPECT_GT(value_differs, 1900);  // the truth's values carry their per-request noise
+
+  EvalOptions options;
+  options.seed = 3;
+  options.requests = 2000;
+  const Table table = BuildTable(*world, Evaluate(*world, options));
+  const TableRow* noise_free = nullptr;
+  for (const TableRow& row : table.rows) {
+    if (row.policy == "oracle-noise-free") noise_free = &row;
+  }
+  ASSERT_NE(noise_free, nullptr);
+  EXPECT_EQ(noise_free->mode, "hindsight");
+  EXPECT_LT(noise_free->pct_of_oracle, 99.9);
+  EXPECT_GT(noise_free->pct_of_oracle, 90.0);
+  EXPECT_GT(noise_free->pct_of_oracle, table.rows[1].pct_of_oracle);  // beats dcaf
+  options.noise_free_oracle = false;
+  for (const TableRow& row : BuildTable(*world, Evaluate(*world, options)).rows)
+    EXPECT_NE(row.policy, "oracle-noise-free");
 }
 
 // The windowed row holds each window to its share of the budget; with one window covering the
