@@ -501,6 +501,13 @@ std::vector<ConfigKeyRecord> RecordConfigKeys(std::span<const HostSection> host)
   root["agents"][0]["feature_bounds"].push_back(
       YAML::Load("{feature: f, min: 0, max: 1, action: clip}"));
   root["experiments"]["arms"].push_back(YAML::Load("{name: a, bundle: b, weight: 0.1}"));
+  // Nor a continuous queue; one makes it read a range's gain curve points too.
+  YAML::Node range = YAML::Load(
+      "{name: continuous, kind: queue, safe_default: '10', range: {min: 10, max: 20, "
+      "granularity: 10, gain_curve: [{length: 10}, {length: 20}]}}");
+  const YAML::Node gain = root["agents"][0]["decisions"][0]["options"][0]["gain"];
+  for (size_t i = 0; i < 2; ++i) range["range"]["gain_curve"][i]["gain"] = YAML::Clone(gain);
+  root["agents"][0]["decisions"].push_back(range);
   Parse(root, host, &recorder);
   std::vector<ConfigKeyRecord> keys;
   for (auto& [path, record] : recorder) keys.push_back(std::move(record));
