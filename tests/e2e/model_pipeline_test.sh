@@ -33,7 +33,7 @@ grep -Eq '^  awrq +AWRQ-Mixer' <<<"$("$build/allot-train" --help)" || fail "--he
   --algorithm awrq --seed 3 --epochs 1 --heads 2 --quiet >/dev/null
 bundle=$(ls -d "$work"/models/*-awrq)
 grep -q '^cost_source:' "$bundle/manifest.yaml" || fail "manifest has no cost_source"
-grep -q '^  network: algorithm$' "$bundle/manifest.yaml" || fail "manifest does not say how it trained"
+grep -q '^  network: distilled$' "$bundle/manifest.yaml" || fail "manifest does not say how it trained"
 grep -Eq '^reuse_source: (model|half_life)$' "$bundle/manifest.yaml" || fail "manifest has no reuse_source"
 grep -q '^warnings:' "$bundle/manifest.yaml" || fail "manifest has no warnings list"
 [[ -s $bundle/cost_map.yaml ]] || fail "bundle has no cost_map.yaml"

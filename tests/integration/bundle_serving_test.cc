@@ -128,6 +128,7 @@ TEST_F(BundleServingTest, ABundleOffTheFastPathIsShownInTheBundleInfo) {
   const AllotConfig config = LoadEmbeddedDefaultConfig();
   models::TrainOptions o = SmallBundleOptions(2, 8);
   o.head_hidden = {4};
+  o.network = "algorithm";  // a distilled bundle serves two-tower networks: always fast
   std::ostringstream progress;
   const models::TrainSummary slow =
       models::TrainBundle(models::ReadTrainingLog({source_ + "/log.binpb"}, config, false), config,
