@@ -11,7 +11,9 @@ std::string Point(const std::string& path, size_t i) {
   return path + ".gain_curve[" + std::to_string(i) + "]";
 }
 
-void CheckShape(const QueueRangeConfig& r, const std::string& path) {
+}  // namespace
+
+void CheckQueueRange(const QueueRangeConfig& r, const std::string& path) {
   if (r.max <= r.min) YamlMap::Fail(path + ".max", "must be > min");
   if ((r.max - r.min) % r.granularity != 0)
     YamlMap::Fail(path + ".granularity", "must divide max - min");
@@ -41,6 +43,8 @@ void CheckShape(const QueueRangeConfig& r, const std::string& path) {
     }
   }
 }
+
+namespace {
 
 // The gain curve at `length`, linear between the two anchors around it.
 std::vector<double> GainAt(const QueueRangeConfig& r, int length) {
@@ -77,10 +81,6 @@ void ReadQueueRange(YamlMap& r, QueueRangeConfig& range) {
     p.ReadDoubles("gain", point.gain);
     range.gain_curve.push_back(std::move(point));
   });
-}
-
-void CheckQueueRange(const QueueRangeConfig& range, const std::string& path) {
-  CheckShape(range, path);
 }
 
 std::vector<OptionConfig> ExpandQueueRange(const QueueRangeConfig& range) {
