@@ -2,7 +2,10 @@
 # Allocate against an empty gRPC call (grpc.health.v1/Check) on one allot-server, with h2load: the
 # speed yardstick. h2load ignores grpc-status, so every Allocate round is checked against the
 # server's own OK counter (allot_rpc_duration_seconds_count{code="OK",method="Allocate"}).
-# Rounds alternate Allocate and health at each load; prints QPS per round and the median ratio.
+# Rounds alternate Allocate and health at each load; prints QPS per round and the median ratio,
+# and the server-side decision time of each Allocate round (allot_decision_duration_seconds: the
+# share of decisions within 50 us and the p99, interpolated within its bucket as Prometheus's
+# histogram_quantile does).
 #
 # Usage: bash bench/h2load_compare.sh
 # Environment: ALLOT_BUILD_DIR (build), ALLOT_BENCH_MODELS (bundle directory, var/models),
@@ -37,6 +40,29 @@ allocate_ok() {
     awk '/^allot_rpc_duration_seconds_count\{code="OK",method="Allocate"\}/ { print $2 }'
 }
 
+# The agent's cumulative decision-time buckets, one "le count" line each.
+decision_buckets() {
+  curl -s "http://127.0.0.1:$metrics_port/metrics" |
+    awk -v agent="$agent" '/^allot_decision_duration_seconds_bucket/ && index($0, "agent=\"" agent "\"") {
+      match($0, /le="[^"]*"/); print substr($0, RSTART + 4, RLENGTH - 5), $2 }'
+}
+
+# "share within 50 us, p99 in us" of the decisions between two decision_buckets snapshots.
+decision_summary() {
+  awk 'NR == FNR { before[$1] = $2; next }
+    { le[++n] = $1; c[n] = $2 - before[$1] }
+    END {
+      total = c[n]; within = 0; p99 = "n/a"
+      for (i = 1; i <= n; i++) if (le[i] + 0 == 5e-05) within = c[i]
+      for (i = 1; i <= n; i++) if (c[i] >= 0.99 * total) {
+        lo = i > 1 ? le[i - 1] : 0; prev = i > 1 ? c[i - 1] : 0
+        p99 = le[i] == "+Inf" ? ">" lo * 1e6 : sprintf("%.0f", (lo + (le[i] - lo) * (0.99 * total - prev) / (c[i] - prev)) * 1e6)
+        break
+      }
+      printf "decisions within 50 us %.2f%%, p99 %s us", total ? 100 * within / total : 0, p99
+    }' "$1" "$2"
+}
+
 # QPS of one h2load round: METHOD_PATH BODY CONNECTIONS STREAMS.
 run_h2load() {
   local out
@@ -54,8 +80,10 @@ for load in $loads; do
   ratios=()
   for round in $(seq "$rounds"); do
     before=$(allocate_ok)
+    decision_buckets > "$work/buckets-before"
     allocate_qps=$(run_h2load /allot.v1.Allocator/Allocate "$work/allocate.bin" "$connections" "$streams")
     after=$(allocate_ok)
+    decision_buckets > "$work/buckets-after"
     ok=$(awk -v a="$after" -v b="${before:-0}" 'BEGIN { printf "%d", a - b }')
     if ((ok != requests)); then
       echo "h2load_compare: $ok of $requests Allocate calls were OK" >&2
@@ -64,8 +92,9 @@ for load in $loads; do
     health_qps=$(run_h2load /grpc.health.v1.Health/Check "$work/health.bin" "$connections" "$streams")
     ratio=$(awk -v a="$allocate_qps" -v h="$health_qps" 'BEGIN { printf "%.3f", a / h }')
     ratios+=("$ratio")
-    printf 'load %-5s round %d: Allocate %9.0f QPS (%d OK)  health %9.0f QPS  ratio %s\n' \
-      "$load" "$round" "$allocate_qps" "$ok" "$health_qps" "$ratio"
+    printf 'load %-5s round %d: Allocate %9.0f QPS (%d OK)  health %9.0f QPS  ratio %s  (%s)\n' \
+      "$load" "$round" "$allocate_qps" "$ok" "$health_qps" "$ratio" \
+      "$(decision_summary "$work/buckets-before" "$work/buckets-after")"
   done
   printf 'load %-5s median Allocate/health ratio over %d rounds: %s\n' "$load" "$rounds" \
     "$(printf '%s\n' "${ratios[@]}" | median)"
