@@ -37,6 +37,12 @@ void CheckQueueRange(const QueueRangeConfig& r, const std::string& path) {
   for (size_t i = 0; i < curve.size(); ++i) {
     if (i > 0 && curve[i].length <= curve[i - 1].length)
       YamlMap::Fail(Point(path, i) + ".length", "must be greater than the previous point's");
+    // The expansion interpolates between points entry by entry; how many entries there must be
+    // (one per value bucket) is checked once the value model is known.
+    if (curve[i].gain.size() != curve[0].gain.size()) {
+      YamlMap::Fail(Point(path, i) + ".gain", "must have as many entries as gain_curve[0].gain (" +
+                                                  std::to_string(curve[0].gain.size()) + ")");
+    }
     for (size_t b = 0; b < curve[i].gain.size(); ++b) {
       if (curve[i].gain[b] < 0)
         YamlMap::Fail(Point(path, i) + ".gain[" + std::to_string(b) + "]", "must be >= 0");

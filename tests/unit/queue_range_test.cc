@@ -120,7 +120,13 @@ TEST(QueueRangeTest, BadRangesNameTheirKey) {
       ErrorFor(RangeQueue(with(kGood, "[0.66, 0.66, 0.66, 0.64]", "[0.66, -0.1, 0.66, 0.6]"))),
       p + ".gain_curve[1].gain[1]: must be >= 0");
   EXPECT_EQ(ErrorFor(RangeQueue(with(kGood, "[0.66, 0.66, 0.66, 0.64]", "[0.66]"))),
-            p + ".gain_curve[1].gain: must have one entry per value bucket (4)");
+            p + ".gain_curve[1].gain: must have as many entries as gain_curve[0].gain (4)");
+  std::string short_gains = kGood;
+  for (const char* gain :
+       {"[0.6, 0.55, 0.5, 0.45]", "[0.66, 0.66, 0.66, 0.64]", "[0.69, 0.74, 0.8, 0.88]"})
+    short_gains = with(short_gains, gain, "[0.5, 0.6]");
+  EXPECT_EQ(ErrorFor(RangeQueue(short_gains)),
+            p + ".gain_curve[0].gain: must have one entry per value bucket (4)");
   EXPECT_EQ(ErrorFor(RangeQueue(kGood, "110")),
             "agents[2].decisions[0].safe_default: names unknown option '110'");
 }
