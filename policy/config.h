@@ -63,7 +63,8 @@ struct QueueRangeConfig {
 
   int num_lengths() const { return (max - min) / granularity + 1; }
   int Length(int index) const { return min + index * granularity; }
-  // Index of the grid length nearest to `length` (clamped into [min, max]; halves round up).
+  // Index of the grid length nearest to `length` (clamped into [min, max]; halves round up;
+  // NaN gives the shortest).
   int NearestIndex(double length) const;
 };
 

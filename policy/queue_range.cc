@@ -69,8 +69,9 @@ std::vector<double> GainAt(const QueueRangeConfig& r, int length) {
 }  // namespace
 
 int QueueRangeConfig::NearestIndex(double length) const {
-  const double clamped = std::clamp(length, static_cast<double>(min), static_cast<double>(max));
-  const int index = static_cast<int>(std::floor((clamped - min) / granularity + 0.5));
+  if (!(length > min)) return 0;  // also NaN: the shortest, the cheapest choice
+  if (length >= max) return num_lengths() - 1;
+  const int index = static_cast<int>(std::floor((length - min) / granularity + 0.5));
   return std::min(index, num_lengths() - 1);
 }
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 
 #include "policy/action_space.h"
@@ -85,6 +86,8 @@ TEST(QueueRangeTest, NearestIndexSnapsAndClamps) {
   EXPECT_EQ(r.NearestIndex(399), 14);
   EXPECT_EQ(r.NearestIndex(-1e9), 0);
   EXPECT_EQ(r.NearestIndex(1e9), 14);
+  EXPECT_EQ(r.NearestIndex(std::numeric_limits<double>::quiet_NaN()), 0);
+  EXPECT_EQ(r.NearestIndex(std::numeric_limits<double>::infinity()), 14);
   EXPECT_EQ(r.Length(r.NearestIndex(180)), 175);
 }
 
