@@ -63,9 +63,10 @@ struct TrainOptions {
   int value_epochs = 4;
   // Passes of the distillation (network "distilled") over the training rows.
   int distil_epochs = 6;
-  // Joint actions per agent the distillation fits in each batch, sampled afresh (0: all). 8 takes
-  // the distillation of a 500k-request log from about 17 minutes to 3 here, for 0.06 points of
-  // the oracle on average (seeds 1 and 2 of both worlds against all 62 of recall's).
+  // Joint actions per agent the distillation fits in each batch, sampled afresh (0: all). With 8,
+  // distilling a 500k-request log takes about 3 minutes here instead of most of a 17-23-minute
+  // training, for 0.17 points of the oracle on average against fitting all of them (recall has
+  // 62; seeds 1 and 2 of both simulated worlds).
   int distil_actions = 8;
   int target_update = 100;           // steps between target-network copies
   double dropout = 0.0;              // paper: 0.2
