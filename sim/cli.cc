@@ -36,14 +36,15 @@ constexpr char kUsage[] =
     "DIR/manifest.json\n"
     "  evaluate  [--requests N] [--seed S] [--csv FILE] [--charts DIR] [--bundles DIR,DIR...]\n"
     "            [--start-hour H] [--density K] [--oracle-window-s W]\n"
-    "            [--offpolicy-requests N] [--offpolicy-epsilon E]\n"
+    "            [--offpolicy-requests N] [--offpolicy-epsilon E] [--noise-free-oracle 0|1]\n"
     "            replays a held-out period through static, dcaf, analytic+fixed|pid|mpc and the "
     "oracle;\n"
     "            oracle-windowed holds each module at its CPU target in every W simulated seconds\n"
     "            (default ten control periods): the best a controller that holds its target can "
     "do;\n"
     "            oracle-noise-free decides on each request without its per-request noise (value,\n"
-    "            coverage, yield, cost) and is scored on the truth: what that noise costs anyone;\n"
+    "            coverage, yield, cost) and is scored on the truth: what that noise costs anyone\n"
+    "            (--noise-free-oracle 0 skips it: on a fine queue grid it doubles the run);\n"
     "            each bundle adds <algorithm>+dcaf, +windowed (the same windows on the bundle's\n"
     "            own scores: the most such a controller can make of the model), +pid and +mpc;\n"
     "            --density K simulates K times more requests per simulated second, each standing\n"
@@ -121,7 +122,7 @@ Flags Parse(int argc, const char* const* argv) {
       {"generate", {"world", "config", "out", "requests", "shards", "seed", "epsilon"}},
       {"evaluate",
        {"world", "config", "requests", "seed", "csv", "charts", "bundles", "start-hour", "density",
-        "oracle-window-s", "offpolicy-requests", "offpolicy-epsilon"}},
+        "oracle-window-s", "offpolicy-requests", "offpolicy-epsilon", "noise-free-oracle"}},
       {"control", {"world", "config", "requests", "seed", "csv", "start-hour", "density"}},
       {"drive",
        {"world", "config", "target", "qps", "duration", "seed", "start-hour", "csv", "export-load",
@@ -247,6 +248,7 @@ int Evaluate(const Flags& f, std::ostream& out) {
   o.requests = static_cast<size_t>(f.Int("requests", 0, 0, 100'000'000));
   o.oracle_window_s = f.Num("oracle-window-s", 0.0, 0.0, 1e9);
   o.log_progress = true;
+  o.noise_free_oracle = f.Int("noise-free-oracle", 1, 0, 1) == 1;
   OffPolicyCheckOptions offpolicy;
   offpolicy.seed = o.seed;
   offpolicy.requests = static_cast<size_t>(f.Int("offpolicy-requests", 50'000, 0, 100'000'000));
