@@ -58,6 +58,9 @@ void Time(const std::string& label, const allot::ActionScorer& scorer,
   for (size_t agent = 0; agent < config.agents.size(); ++agent) {
     const auto requests = MakeRequests(config.agents[agent].features.size(), options.requests, rng);
     allot::AgentScores scores;
+    // Every module priced alike; an actor (MADDPG) reads the prices, the rule prices the costs.
+    const std::vector<double> module_lambda(config.modules.size(), 0.1);
+    std::vector<double> priced;
     for (int i = 0; i < std::min(200, options.requests); ++i) {  // warm caches and thread_locals
       scorer.Score(agent, requests[static_cast<size_t>(i)], &scores);
     }
@@ -69,7 +72,9 @@ void Time(const std::string& label, const allot::ActionScorer& scorer,
         std::cerr << label << ": scoring failed for agent " << config.agents[agent].name << "\n";
         std::exit(1);
       }
-      g_sink = allot::ChooseAction(scores, 0.1).joint;  // keeps the decision from being elided
+      // The decision itself, which also keeps the scoring from being elided.
+      g_sink = allot::DecideJoint(scorer, agent, features, scores, 0.1, module_lambda, 0.0, priced)
+                   .joint;
       us.push_back(
           std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
               .count());

@@ -17,6 +17,12 @@ const std::vector<AlgorithmTraits>& AlgorithmTable() {
       // value beside them, as in MaRCA's public code (see TrainOptions::mixer_weight).
       {"awrq", true, true, true, Mixer::kMonotone, 0.0,
        "AWRQ-Mixer: recurrent agents with K error-weighted heads, VGCA credit, monotone mixer"},
+      // MADDPG (seed 002) on top of awrq's per-agent values: those still score every option
+      // (controllers, reuse), while the actors choose.
+      {"maddpg", true, true, true, Mixer::kMonotone, 0.0,
+       "MADDPG: per-agent deterministic actors on [observation, log prices], trained through a "
+       "centralised revenue critic priced by the cost models; awrq scores the options",
+       /*actors=*/true},
   };
   return table;
 }

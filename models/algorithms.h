@@ -25,6 +25,10 @@ struct AlgorithmTraits {
   // given (the mixer itself always trains on it).
   double default_mixer_weight;
   std::string_view summary;  // one line for --help
+  // Deterministic actors per agent, conditioned on the prices and trained through a centralised
+  // critic (maddpg.h), propose the served action; the per-agent action values above still score
+  // every option for the controllers' reservoir and the reuse choice.
+  bool actors = false;
 };
 
 // In the order --help lists them.

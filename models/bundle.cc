@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "models/bundle_models.h"
 #include "models/fast_scorer.h"
 #include "models/fitted_range.h"
+#include "models/maddpg.h"
 #include "models/served_scores.h"
 #include "policy/analytic_scorer.h"
 #include "policy/yaml_map.h"
@@ -33,6 +35,14 @@ class LearnedScorer final : public ActionScorer {
       serving_.emplace_back(config, i, calib_a[i], calib_b[i]);
       digits_.push_back(AllJointDigits(serving_.back().space));
       actions_.push_back(models_->ActionCode(i, digits_.back()));
+    }
+    if (!models_->actor.empty()) {
+      auto floats = [](const torch::Tensor& t) {
+        const torch::Tensor c = t.contiguous();
+        return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+      };
+      actor_prices_.emplace(config, floats(models_->log_lambda_mid),
+                            floats(models_->log_lambda_half));
     }
   }
 
@@ -81,6 +91,30 @@ class LearnedScorer final : public ActionScorer {
     return true;
   }
 
+  bool Propose(size_t agent, std::span<const float> features, const AgentScores& scores,
+               std::span<const double> module_lambda, size_t* joint) const override {
+    if (!actor_prices_ || agent >= digits_.size() ||
+        static_cast<int64_t>(features.size()) != models_->widths[agent] ||
+        scores.value_bucket < 0 || scores.value_bucket >= models_->buckets)
+      return false;
+    c10::InferenceMode guard;
+    BundleModelsImpl& models = *models_.ptr();
+    const torch::Tensor x =
+        torch::from_blob(const_cast<float*>(features.data()),
+                         {1, static_cast<int64_t>(features.size())}, torch::kFloat);
+    const torch::Tensor obs =
+        models.Observation(x, torch::full({1}, scores.value_bucket, torch::kInt64));
+    std::vector<float> prices(actor_prices_->agents());
+    actor_prices_->WritePrices(module_lambda, prices.data());
+    const torch::Tensor raw =
+        ActorRaw(models, agent, obs,
+                 torch::from_blob(prices.data(), {1, static_cast<int64_t>(prices.size())},
+                                  torch::kFloat))
+            .contiguous();
+    *joint = ActorJoint(serving_[agent].space, models.continuous[agent], raw.data_ptr<float>());
+    return true;
+  }
+
  private:
   std::string version_;
   BundleModels models_;
@@ -88,8 +122,9 @@ class LearnedScorer final : public ActionScorer {
   ServedCostMap costs_;
   bool reuse_model_ = false;
   std::vector<AgentServing> serving_;
-  std::vector<torch::Tensor> digits_;   // per agent: [A, D]
-  std::vector<torch::Tensor> actions_;  // per agent: [A, sum of choices] one-hot
+  std::vector<torch::Tensor> digits_;         // per agent: [A, D]
+  std::vector<torch::Tensor> actions_;        // per agent: [A, sum of choices] one-hot
+  std::optional<ActorServing> actor_prices_;  // set when the bundle's agents have actors
 };
 
 // models.min_offpolicy_ratio: a bundle must have been estimated, on its validation logs, to net at

@@ -1,6 +1,8 @@
 // Construction of the bundle's networks from the config's schema and the architecture.
 #include "models/bundle_models.h"
 
+#include "models/served_scores.h"
+
 namespace allot::models {
 
 BundleModelsImpl::BundleModelsImpl(const AllotConfig& config, const Architecture& a)
@@ -30,6 +32,23 @@ BundleModelsImpl::BundleModelsImpl(const AllotConfig& config, const Architecture
     mixer = register_module("mixer", MonotoneMixer(static_cast<int64_t>(config.agents.size()),
                                                    state_dim, arch.mixer_embed));
   }
+  if (arch.traits().actors) AddActorCritic(config, state_dim);
+}
+
+void BundleModelsImpl::AddActorCritic(const AllotConfig& config, int64_t state_dim) {
+  const auto agents = static_cast<int64_t>(config.agents.size());
+  log_lambda_mid = register_buffer("log_lambda_mid", torch::zeros({agents}));
+  log_lambda_half = register_buffer("log_lambda_half", torch::ones({agents}));
+  for (size_t i = 0; i < config.agents.size(); ++i) {
+    continuous.push_back(ContinuousDecisions(config.agents[i]));
+    actor_outputs.push_back(
+        static_cast<int64_t>(ActorOutputs(ActionSpace(config.agents[i]), continuous.back())));
+    actor.push_back(register_module(
+        "actor" + std::to_string(i),
+        Mlp(actor_dim(i), std::vector<int64_t>{arch.hidden, arch.hidden}, actor_outputs.back())));
+  }
+  critic = register_module(
+      "critic", Mlp(state_dim, std::vector<int64_t>{2 * arch.hidden, 2 * arch.hidden}, 1 + agents));
 }
 
 int64_t BundleModelsImpl::action_dim(size_t agent) const {
@@ -62,10 +81,17 @@ torch::Tensor BundleModelsImpl::ReuseInput(torch::Tensor obs, torch::Tensor stag
 
 torch::Tensor BundleModelsImpl::MixerState(const std::vector<torch::Tensor>& obs,
                                            const std::vector<torch::Tensor>& digits) const {
+  std::vector<torch::Tensor> action_codes;
+  for (size_t i = 0; i < digits.size(); ++i) action_codes.push_back(ActionCode(i, digits[i]));
+  return JointState(obs, action_codes);
+}
+
+torch::Tensor BundleModelsImpl::JointState(const std::vector<torch::Tensor>& obs,
+                                           const std::vector<torch::Tensor>& action_codes) const {
   std::vector<torch::Tensor> parts;
   for (size_t i = 0; i < obs.size(); ++i) {
     parts.push_back(obs[i]);
-    parts.push_back(ActionCode(i, digits[i]));
+    parts.push_back(action_codes[i]);
   }
   return torch::cat(parts, 1);
 }

@@ -33,6 +33,9 @@ struct BundleModelsImpl : torch::nn::Module {
   // Global state for the mixer: every agent's observation and action.
   torch::Tensor MixerState(const std::vector<torch::Tensor>& obs,
                            const std::vector<torch::Tensor>& digits) const;
+  // The same from action codes (MADDPG's critic reads its actors' relaxed codes).
+  torch::Tensor JointState(const std::vector<torch::Tensor>& obs,
+                           const std::vector<torch::Tensor>& action_codes) const;
 
   Architecture arch;
   int64_t buckets;
@@ -56,6 +59,22 @@ struct BundleModelsImpl : torch::nn::Module {
                            torch::Tensor size) const;
   // Share kept, in (0, 1]: exp(-softplus(raw output)).
   static torch::Tensor LogRetained(torch::Tensor raw) { return -torch::softplus(raw); }
+
+  // MADDPG (an algorithm with actors; see maddpg.h). Per agent, a deterministic actor on
+  // [observation, the prices of every agent's module as ActorServing::WritePrices scales them]
+  // with ActorOutputs outputs; one centralised critic on JointState: the log of the request's
+  // revenue over the last agent's user value, and the log core-ms of every agent's step
+  // (CriticOutputs in maddpg.h). The log-price range the actors trained over
+  // (mid +- half, per agent's module) is kept with the weights.
+  std::vector<Mlp> actor;
+  Mlp critic{nullptr};
+  torch::Tensor log_lambda_mid, log_lambda_half;  // [agents]
+  std::vector<std::vector<bool>> continuous;      // per agent: ContinuousDecisions
+  std::vector<int64_t> actor_outputs;             // per agent
+  int64_t actor_dim(size_t agent) const { return obs_dim(agent) + log_lambda_mid.size(0); }
+
+ private:
+  void AddActorCritic(const AllotConfig& config, int64_t state_dim);
 };
 TORCH_MODULE(BundleModels);
 

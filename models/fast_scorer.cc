@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "models/kernels.h"
 #include "models/served_scores.h"
@@ -178,18 +179,22 @@ struct FastAgent {
   bool factorised = false;  // then q_tower and cost_tower replace all of the above but value
   FastTwoTower q_tower;     // one output: the mean head
   FastTwoTower cost_tower;
+  std::vector<Dense> actor;      // MADDPG's actor, when the bundle has one
+  std::vector<bool> continuous;  // per decision (ContinuousDecisions), for the actor's outputs
 };
 
 class FastScorer final : public ActionScorer {
  public:
   FastScorer(std::string version, std::vector<FastAgent> agents, std::vector<AgentServing> serving,
-             ValueModelConfig value_model, ServedCostMap costs, std::vector<Dense> reuse)
+             ValueModelConfig value_model, ServedCostMap costs, std::vector<Dense> reuse,
+             std::optional<ActorServing> actor_prices)
       : version_(std::move(version)),
         agents_(std::move(agents)),
         serving_(std::move(serving)),
         value_model_(std::move(value_model)),
         costs_(std::move(costs)),
-        reuse_(std::move(reuse)) {}
+        reuse_(std::move(reuse)),
+        actor_prices_(std::move(actor_prices)) {}
 
   const std::string& version() const override { return version_; }
   const char* inference() const override { return "fast"; }
@@ -243,6 +248,25 @@ class FastScorer final : public ActionScorer {
       RunRestRows(reuse_, 1, a, scratch);
       retained[c] = RetainedShare(a[0]);
     }
+    return true;
+  }
+
+  bool Propose(size_t index, std::span<const float> features, const AgentScores& scores,
+               std::span<const double> module_lambda, size_t* joint) const override {
+    if (!actor_prices_ || index >= agents_.size()) return false;
+    const FastAgent& a = agents_[index];
+    if (a.actor.empty() || static_cast<int>(features.size()) != a.width ||
+        scores.value_bucket < 0 || scores.value_bucket >= a.obs - a.width)
+      return false;
+    thread_local Vec input, h, scratch;
+    input.assign(features.begin(), features.end());
+    input.resize(static_cast<size_t>(a.obs) + actor_prices_->agents(), 0.0f);
+    input[static_cast<size_t>(a.width + scores.value_bucket)] = 1.0f;
+    actor_prices_->WritePrices(module_lambda, input.data() + a.obs);
+    h.resize(static_cast<size_t>(a.actor.front().out));
+    a.actor.front().Apply(input.data(), h.data());
+    RunRestRows(a.actor, 1, h, scratch);
+    *joint = ActorJoint(serving_[index].space, a.continuous, h.data());
     return true;
   }
 
@@ -351,7 +375,8 @@ class FastScorer final : public ActionScorer {
   std::vector<AgentServing> serving_;
   ValueModelConfig value_model_;
   ServedCostMap costs_;
-  std::vector<Dense> reuse_;  // empty: no reuse model served
+  std::vector<Dense> reuse_;                  // empty: no reuse model served
+  std::optional<ActorServing> actor_prices_;  // set when the bundle's agents have actors
 };
 
 }  // namespace
@@ -410,13 +435,21 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
       a.head_w = Copy(q->fused_heads->weight.mean(0));
       a.head_b = q->fused_heads->bias.mean().item<float>();
     }
+    if (!models->actor.empty()) {
+      a.actor = Layers(models->actor[i]);
+      a.continuous = models->continuous[i];
+    }
     agents.push_back(std::move(a));
     serving.emplace_back(config, i, calib_a[i], calib_b[i]);
   }
   std::vector<Dense> reuse;
   if (reuse_model) reuse = Layers(models->reuse);
+  std::optional<ActorServing> actor_prices;
+  if (!models->actor.empty())
+    actor_prices.emplace(config, Copy(models->log_lambda_mid), Copy(models->log_lambda_half));
   return std::make_shared<FastScorer>(version, std::move(agents), std::move(serving),
-                                      config.value_model, std::move(costs), std::move(reuse));
+                                      config.value_model, std::move(costs), std::move(reuse),
+                                      std::move(actor_prices));
 }
 
 }  // namespace allot::models

@@ -27,6 +27,12 @@ class ClippingScorer final : public ActionScorer {
     return inner_->ScoreReuse(agent, Clip(agent, features, buffer), scores, caches, retained);
   }
 
+  bool Propose(size_t agent, std::span<const float> features, const AgentScores& scores,
+               std::span<const double> module_lambda, size_t* joint) const override {
+    thread_local std::vector<float> buffer;
+    return inner_->Propose(agent, Clip(agent, features, buffer), scores, module_lambda, joint);
+  }
+
  private:
   std::span<const float> Clip(size_t agent, std::span<const float> features,
                               std::vector<float>& buffer) const {

@@ -93,4 +93,53 @@ double RetainedShare(double raw) {
   return std::exp(-(std::max(raw, 0.0) + std::log1p(std::exp(-std::abs(raw)))));
 }
 
+ActorServing::ActorServing(const AllotConfig& config, std::vector<float> log_lambda_mid,
+                           std::vector<float> log_lambda_half)
+    : mid(std::move(log_lambda_mid)), half(std::move(log_lambda_half)) {
+  for (const AgentConfig& agent : config.agents)
+    module.push_back(ModuleIndex(config, agent.module));
+}
+
+void ActorServing::WritePrices(std::span<const double> module_lambda, float* out) const {
+  for (size_t k = 0; k < module.size(); ++k) {
+    const double lambda = module[k] < module_lambda.size() ? module_lambda[module[k]] : 0.0;
+    // A price of 0 (or a NaN) reads as the cheapest end of the range.
+    const double log_lambda = std::log(std::max(lambda, 1e-30));
+    const double position = (log_lambda - mid[k]) / std::max(half[k], 1e-6f);
+    out[k] = static_cast<float>(std::clamp(std::isnan(position) ? -1.0 : position, -1.0, 1.0));
+  }
+}
+
+std::vector<bool> ContinuousDecisions(const AgentConfig& agent) {
+  std::vector<bool> out;
+  for (const DecisionConfig& d : agent.decisions) out.push_back(d.range.has_value());
+  return out;
+}
+
+size_t ActorOutputs(const ActionSpace& space, const std::vector<bool>& continuous) {
+  size_t n = 0;
+  for (size_t d = 0; d < space.num_decisions(); ++d) n += continuous[d] ? 1 : space.NumChoices(d);
+  return n;
+}
+
+size_t ActorJoint(const ActionSpace& space, const std::vector<bool>& continuous, const float* raw) {
+  thread_local std::vector<uint32_t> choices;  // keeps its capacity: no allocation per request
+  choices.resize(space.num_decisions());
+  for (size_t d = 0; d < choices.size(); ++d) {
+    const size_t n = space.NumChoices(d);
+    size_t digit = 0;
+    if (continuous[d]) {
+      const double u = 1.0 / (1.0 + std::exp(-std::clamp<double>(*raw, -30.0, 30.0)));
+      digit = std::min(n - 1, static_cast<size_t>(std::lround(u * static_cast<double>(n - 1))));
+      ++raw;
+    } else {
+      for (size_t c = 1; c < n; ++c)
+        if (raw[c] > raw[digit]) digit = c;  // NaN never wins: the first choice stays
+      raw += n;
+    }
+    choices[d] = space.ChoiceValue(d, digit);
+  }
+  return space.IndexOf(choices);
+}
+
 }  // namespace allot::models

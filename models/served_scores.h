@@ -46,4 +46,28 @@ bool ReuseInputRow(std::span<const float> features, int value_bucket, size_t obs
 // The reuse model's raw output as the share of value kept: exp(-softplus(raw)), in (0, 1].
 double RetainedShare(double raw);
 
+// How a MADDPG actor (maddpg.h) reads the prices and how its outputs become a joint action, the
+// same for the fast loops and the LibTorch reference. Fixed at load for one bundle.
+struct ActorServing {
+  ActorServing(const AllotConfig& config, std::vector<float> log_lambda_mid,
+               std::vector<float> log_lambda_half);
+  // The actor input's tail: the price of every agent's module (config order), as its log's
+  // position in the range the actors trained over, clamped to [-1, 1] (outside it, the actor
+  // acts as at the nearest end).
+  void WritePrices(std::span<const double> module_lambda, float* out) const;
+  size_t agents() const { return module.size(); }
+
+  std::vector<size_t> module;  // per agent: config module index
+  std::vector<float> mid, half;
+};
+
+// Per decision of one agent: true for a continuous queue (one actor output, its position in the
+// range), false for a decision with one actor output (a logit) per choice.
+std::vector<bool> ContinuousDecisions(const AgentConfig& agent);
+// Actor outputs of one agent (see ContinuousDecisions).
+size_t ActorOutputs(const ActionSpace& space, const std::vector<bool>& continuous);
+// The joint action an actor's raw outputs choose: per decision the choice with the largest logit
+// or, for a continuous queue, the grid length nearest sigmoid(raw) of the way from min to max.
+size_t ActorJoint(const ActionSpace& space, const std::vector<bool>& continuous, const float* raw);
+
 }  // namespace allot::models

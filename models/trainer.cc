@@ -20,6 +20,7 @@
 #include "models/bundle_models.h"
 #include "models/cost_map.h"
 #include "models/fitted_range.h"
+#include "models/maddpg.h"
 #include "models/policy_checks.h"
 #include "models/rank_correlation.h"
 #include "models/training_steps.h"
@@ -73,33 +74,6 @@ std::vector<double> ToDoubles(const torch::Tensor& t) {
 // The rows of `rows` (int64 indices) on which the agent ran.
 torch::Tensor PresentRows(const torch::Tensor& rows, const torch::Tensor& present) {
   return rows.index_select(0, present.index_select(0, rows).nonzero().squeeze(1));
-}
-
-// Poisson negative log-likelihood (up to a constant) of `target` under rate exp(log_rate),
-// averaged over the rows where mask is 1 (mask broadcasts over columns). per_column: one mean per
-// column instead of one overall.
-torch::Tensor MaskedPoisson(const torch::Tensor& log_rate, const torch::Tensor& target,
-                            const torch::Tensor& mask, bool per_column = false) {
-  const torch::Tensor weight = mask.expand_as(log_rate);
-  const torch::Tensor nll = (log_rate.exp() - target * log_rate) * weight;
-  if (per_column) return nll.sum(0) / weight.sum(0).clamp_min(1.0);
-  return nll.sum() / weight.sum().clamp_min(1.0);
-}
-
-// Each row's weight in the action-value and reuse losses (TrainOptions::q_weighting): 1, or
-// 1 / its predicted user value (in units of the mean revenue), floored so that a request
-// predicted near zero cannot dominate a batch.
-torch::Tensor LossWeight(const TrainOptions& options, const torch::Tensor& log_base) {
-  if (options.q_weighting == "revenue") return torch::ones_like(log_base);
-  constexpr double kFloor = 0.05;  // weight at most 20x that of an average request
-  return 1.0 / log_base.exp().clamp_min(kFloor);
-}
-
-// Mean Poisson deviance of outcomes y under rates exp(log_rate) (0 for a perfect fit).
-double PoissonDeviance(const torch::Tensor& y, const torch::Tensor& log_rate) {
-  const torch::Tensor mu = log_rate.exp();
-  const torch::Tensor term = torch::where(y > 0, y * (y / mu).log(), torch::zeros_like(y));
-  return (2 * (term - (y - mu))).mean().item<double>();
 }
 
 std::string Fixed(double x) {
@@ -408,7 +382,7 @@ void FitReuseModel(TrainingRun& run) {
       [&](const RowTensors& c, const torch::Tensor& b) {
         const torch::Tensor base = c.log_base[0].index_select(0, b);
         return MaskedPoisson(base + PredictedLogRetained(models, c, b), c.reward.index_select(0, b),
-                             LossWeight(options, base));
+                             LossWeight(options.q_weighting, base));
       },
       &models, [](const RowTensors& c) { return c.reuse_stage.ge(0).nonzero().squeeze(1); });
   torch::NoGradGuard no_grad;
@@ -482,7 +456,7 @@ void FitActionValues(TrainingRun& run) {
       d.push_back(c.digits[i].index_select(0, b));
       // Each row's loss weight, 0 where the agent did not run.
       weight.push_back(c.present[i].index_select(0, b) *
-                       LossWeight(options, base.back().squeeze(1)));
+                       LossWeight(options.q_weighting, base.back().squeeze(1)));
       log_q.push_back(base.back() + models->q[i]->forward(o.back(), d.back()));  // [B, K]
     }
     torch::Tensor total = torch::zeros({});
@@ -522,6 +496,15 @@ void FitActionValues(TrainingRun& run) {
       });
   run.summary.transitions_per_second = result.rows / std::max(1e-9, result.seconds);
   run.summary.metrics["train_transitions_per_second"] = run.summary.transitions_per_second;
+}
+
+// MADDPG's centralised critic and price-conditioned actors (maddpg.h), after the per-agent
+// action values that keep scoring every option.
+void FitActorCritic(TrainingRun& run) {
+  ActorCriticRun phase{run.Steps(), run.models,  run.config,         run.options,
+                       run.val,     run.val_log, run.summary.metrics};
+  FitCentralCritic(phase);
+  FitActors(phase);
 }
 
 // The student's squared error against the teacher over every joint action of rows `b`: the mean
@@ -567,6 +550,10 @@ void DistilIntoTwoTowers(TrainingRun& run) {
     const auto from = teacher->named_parameters();
     for (auto& p : student->named_parameters()) {
       if (const torch::Tensor* t = from.find(p.key())) p.value().copy_(*t);
+    }
+    const auto buffers = teacher->named_buffers();
+    for (auto& b : student->named_buffers()) {
+      if (const torch::Tensor* t = buffers.find(b.key())) b.value().copy_(*t);
     }
   }
   std::vector<torch::Tensor> params = ParametersOf(student->q);
@@ -826,6 +813,7 @@ TrainSummary TrainBundle(TrainingSource& source, Collective& ranks, const AllotC
   FitReuseModel(run);
   ComputeCredit(run);
   FitActionValues(run);
+  if (run.method->actors) FitActorCritic(run);
   if (options.network == "distilled") DistilIntoTwoTowers(run);
   CheckRanksAgree(ranks, run.models->parameters());
   double parameters = 0;

@@ -268,4 +268,24 @@ void CheckRanksAgree(Collective& ranks, const std::vector<torch::Tensor>& parame
         "distributed: the ranks' parameters diverged (their checksums differ)");
 }
 
+torch::Tensor MaskedPoisson(const torch::Tensor& log_rate, const torch::Tensor& target,
+                            const torch::Tensor& mask, bool per_column) {
+  const torch::Tensor weight = mask.expand_as(log_rate);
+  const torch::Tensor nll = (log_rate.exp() - target * log_rate) * weight;
+  if (per_column) return nll.sum(0) / weight.sum(0).clamp_min(1.0);
+  return nll.sum() / weight.sum().clamp_min(1.0);
+}
+
+torch::Tensor LossWeight(const std::string& q_weighting, const torch::Tensor& log_base) {
+  if (q_weighting == "revenue") return torch::ones_like(log_base);
+  constexpr double kFloor = 0.05;  // weight at most 20x that of an average request
+  return 1.0 / log_base.exp().clamp_min(kFloor);
+}
+
+double PoissonDeviance(const torch::Tensor& y, const torch::Tensor& log_rate) {
+  const torch::Tensor mu = log_rate.exp();
+  const torch::Tensor term = torch::where(y > 0, y * (y / mu).log(), torch::zeros_like(y));
+  return (2 * (term - (y - mu))).mean().item<double>();
+}
+
 }  // namespace allot::models

@@ -71,6 +71,18 @@ struct StepLoop {
              const std::function<void()>& after_step = {});
 };
 
+// Poisson negative log-likelihood (up to a constant) of `target` under rate exp(log_rate),
+// averaged over the rows where mask is 1 (mask broadcasts over columns). per_column: one mean per
+// column instead of one overall.
+torch::Tensor MaskedPoisson(const torch::Tensor& log_rate, const torch::Tensor& target,
+                            const torch::Tensor& mask, bool per_column = false);
+// Each row's weight in the revenue losses (TrainOptions::q_weighting, "relative" or "revenue"):
+// 1, or 1 / its predicted user value (in units of the mean revenue), floored so that a request
+// predicted near zero cannot dominate a batch.
+torch::Tensor LossWeight(const std::string& q_weighting, const torch::Tensor& log_base);
+// Mean Poisson deviance of outcomes y under rates exp(log_rate) (0 for a perfect fit).
+double PoissonDeviance(const torch::Tensor& y, const torch::Tensor& log_rate);
+
 // Throws std::runtime_error when the ranks' copies of the parameters differ (they take the same
 // steps, so they must not).
 void CheckRanksAgree(Collective& ranks, const std::vector<torch::Tensor>& parameters);

@@ -191,15 +191,14 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
       policy->module_layout, policy->agent_module_index[agent], policy->agent_module[agent]);
   out.lambda = price ? price->lambda : 0.0;
   const double cap = CostCap(config.agents[agent], price);
-  // Prices of the later modules this agent's choice loads (by config module index).
+  // Every module's price (by config module index): the later modules this agent's choice loads
+  // are priced too, and an actor reads them all.
   thread_local std::vector<double> module_lambda, priced;
   module_lambda.clear();
-  if (!scores.cross_module.empty()) {
-    for (size_t m = 0; m < config.modules.size(); ++m)
-      module_lambda.push_back(lambdas->Lambda(policy->module_layout, m, config.modules[m].name));
-  }
+  for (size_t m = 0; m < config.modules.size(); ++m)
+    module_lambda.push_back(lambdas->Lambda(policy->module_layout, m, config.modules[m].name));
   const ChosenAction chosen =
-      ChooseActionAcrossModules(scores, out.lambda, module_lambda, cap, priced);
+      DecideJoint(*policy->scorer, agent, features, scores, out.lambda, module_lambda, cap, priced);
   out.joint = chosen.joint;
   out.value = chosen.value;
   out.cost = chosen.cost;

@@ -50,6 +50,24 @@ ChosenAction ChooseActionAcrossModules(const AgentScores& scores, double lambda,
   return Choose(priced, scores, lambda, max_cost);
 }
 
+ChosenAction DecideJoint(const ActionScorer& scorer, size_t agent, std::span<const float> features,
+                         const AgentScores& scores, double lambda,
+                         std::span<const double> module_lambda, double max_cost,
+                         std::vector<double>& priced) {
+  size_t joint = 0;
+  const size_t n = scores.value.size();
+  if (scorer.Propose(agent, features, scores, module_lambda, &joint) && joint < n &&
+      (max_cost <= 0 || scores.cost[joint] <= max_cost)) {
+    ChosenAction out;
+    out.joint = joint;
+    out.value = scores.value[joint];
+    out.cost = scores.cost[joint];
+    return out;
+  }
+  // No actor, or its proposal breaks the cap: the cap is a hard limit, so the rule decides.
+  return ChooseActionAcrossModules(scores, lambda, module_lambda, max_cost, priced);
+}
+
 void NetOfLaterModules(std::span<const double> value, std::span<const size_t> cross_module,
                        std::span<const double> cross_cost, std::span<const double> module_lambda,
                        std::vector<double>& net) {

@@ -42,6 +42,14 @@ class ActionScorer {
                           std::span<const CachedStage> caches, std::span<double> retained) const {
     return false;
   }
+  // A scorer whose agents act directly (MADDPG's actors, conditioned on the prices) proposes the
+  // joint action itself instead of leaving the priced argmax over `scores` to the decision rule.
+  // module_lambda: every config module's price, in config order; `scores` is what Score just
+  // wrote for the same request. Returns false when the agent has no actor.
+  virtual bool Propose(size_t agent, std::span<const float> features, const AgentScores& scores,
+                       std::span<const double> module_lambda, size_t* joint) const {
+    return false;
+  }
 };
 
 }  // namespace allot

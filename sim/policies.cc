@@ -84,8 +84,9 @@ std::optional<uint32_t> ScorerPolicy::Counterfactual(const AgentView& view) {
                          : 0.0;
   const double max_cost =
       cap > 0 && (agent.max_cost_ms <= 0 || cap < agent.max_cost_ms) ? cap : agent.max_cost_ms;
-  return static_cast<uint32_t>(
-      ChooseActionAcrossModules(scores_, lambda, view.lambdas, max_cost, priced_).joint);
+  return static_cast<uint32_t>(DecideJoint(*snapshot_->scorer, view.agent, view.features, scores_,
+                                           lambda, view.lambdas, max_cost, priced_)
+                                   .joint);
 }
 
 EpsilonGreedyPolicy::EpsilonGreedyPolicy(const World& world, std::unique_ptr<SimPolicy> base,

@@ -287,6 +287,14 @@ TEST_F(TrainerTest, EveryAlgorithmRoundTripsAndFastPathMatchesLibTorch) {
               << algorithm << " action " << j;
           EXPECT_NEAR(a.cost[j], b.cost[j], 1e-3 * (1 + b.cost[j])) << algorithm << " action " << j;
         }
+        // Only an algorithm with actors proposes, and then both paths propose alike.
+        size_t fast_joint = 99, reference_joint = 98;
+        const std::vector<double> prices = {0.05 * (i + 1), 0.5};
+        EXPECT_EQ(fast->Propose(agent, x, a, prices, &fast_joint), method.actors) << algorithm;
+        EXPECT_EQ(reference->Propose(agent, x, b, prices, &reference_joint), method.actors);
+        if (method.actors) {
+          EXPECT_EQ(fast_joint, reference_joint) << algorithm;
+        }
       }
     }
   }

@@ -454,6 +454,74 @@ TEST_F(EngineTest, ReuseWeighsTheChosenActionsValueNotTheUserValue) {
   EXPECT_EQ(decide(5.0).cache.reuse, 0);  // would lose 1.35 to save 1.0
 }
 
+// Scores joint action j at value 10 (j + 1) for j + 1 core-ms, so the priced argmax takes the
+// dearest action at any price below 10, and proposes the contrary of what the rule would choose
+// (the cheapest action while its own module's price is below 1, the dearest above): MADDPG's
+// actors through the engine. Remembers the prices it was shown.
+class ContraryActorScorer final : public ActionScorer {
+ public:
+  explicit ContraryActorScorer(const AllotConfig& config) : config_(config) {
+    for (const AgentConfig& agent : config.agents) spaces_.emplace_back(agent);
+  }
+  const std::string& version() const override { return version_; }
+  const char* inference() const override { return "fast"; }
+  bool Score(size_t agent, std::span<const float>, AgentScores* out) const override {
+    const size_t n = spaces_[agent].size();
+    out->value.resize(n);
+    out->cost.resize(n);
+    for (size_t j = 0; j < n; ++j) {
+      out->value[j] = 10.0 * static_cast<double>(j + 1);
+      out->cost[j] = static_cast<double>(j + 1);
+    }
+    return true;
+  }
+  bool Propose(size_t agent, std::span<const float>, const AgentScores& scores,
+               std::span<const double> module_lambda, size_t* joint) const override {
+    seen_.assign(module_lambda.begin(), module_lambda.end());
+    const int module = config_.ModuleIndex(config_.agents[agent].module);
+    *joint = module_lambda[static_cast<size_t>(module)] < 1.0 ? 0 : scores.value.size() - 1;
+    return true;
+  }
+  const std::vector<double>& seen() const { return seen_; }
+
+ private:
+  const AllotConfig& config_;
+  std::vector<ActionSpace> spaces_;
+  std::string version_ = "contrary";
+  mutable std::vector<double> seen_;  // single-threaded tests only
+};
+
+TEST_F(EngineTest, AnActorsProposalIsServedWithinTheCostCap) {
+  const std::shared_ptr<const AllotConfig>& config = config_;
+  auto scorer = std::make_shared<ContraryActorScorer>(*config);
+  auto policy = MakePolicySnapshot(config, scorer);
+  AllocationEngine engine(policy, 16, 1);
+  const std::vector<float> x(8, 0.0f);
+  auto prices = [&](double lambda, double cap) {
+    auto table = std::make_shared<LambdaTable>();
+    for (size_t m = 0; m < config->modules.size(); ++m)
+      table->modules.push_back({config->modules[m].name, lambda * static_cast<double>(m + 1), cap});
+    engine.SetLambdas(table);
+  };
+  prices(0.1, 0.0);
+  Allocation a = engine.Decide(policy, 0, x, {});
+  EXPECT_EQ(a.joint, 0u);  // the rule would take the dearest
+  EXPECT_DOUBLE_EQ(a.cost, 1.0);
+  EXPECT_FALSE(a.fallback);
+  // The actor is shown every module's price, in config order.
+  ASSERT_EQ(scorer->seen().size(), config->modules.size());
+  for (size_t m = 0; m < config->modules.size(); ++m)
+    EXPECT_DOUBLE_EQ(scorer->seen()[m], 0.1 * static_cast<double>(m + 1));
+  const size_t n = policy->spaces[0].size();
+  prices(2.0, 0.0);
+  EXPECT_EQ(engine.Decide(policy, 0, x, {}).joint, n - 1);
+  // The overload cap is a hard limit: a proposal above it goes to the rule under the cap.
+  prices(2.0, 2.5);
+  a = engine.Decide(policy, 0, x, {});
+  EXPECT_EQ(a.joint, 1u);
+  EXPECT_DOUBLE_EQ(a.cost, 2.0);
+}
+
 TEST_F(EngineTest, RepeatRequestGetsACacheChoice) {
   AllocationEngine engine(policy_, 16, 1);
   const std::vector<CachedStage> caches = {{3, true, 1.0, 30}};
