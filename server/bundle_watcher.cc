@@ -14,12 +14,19 @@ namespace allot {
 
 void WarmUp(const ActionScorer& scorer, const AllotConfig& config, int rounds) {
   AgentScores scores;
+  std::vector<double> module_lambda;
+  for (const ModuleConfig& m : config.modules) module_lambda.push_back(m.initial_lambda);
   for (size_t a = 0; a < config.agents.size(); ++a) {
     std::vector<float> x(config.agents[a].features.size(), 0.0f);
     for (int i = 0; i < rounds; ++i) {
       x[0] = 0.1f * static_cast<float>(i);
       if (!scorer.Score(a, x, &scores))
         throw std::runtime_error("warm-up: agent " + config.agents[a].name + " failed");
+      // A bundle with actors (maddpg) must propose one of the agent's joint actions.
+      size_t joint = 0;
+      if (scorer.Propose(a, x, scores, module_lambda, &joint) && joint >= scores.value.size())
+        throw std::runtime_error("warm-up: agent " + config.agents[a].name +
+                                 "'s actor proposed no joint action of its space");
     }
   }
 }

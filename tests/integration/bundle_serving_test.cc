@@ -9,6 +9,7 @@
 #include <fstream>
 #include <random>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -139,6 +140,47 @@ TEST_F(BundleServingTest, ABundleOffTheFastPathIsShownInTheBundleInfo) {
   EXPECT_NE(server.ScrapeMetrics().find(R"(allot_bundle_info{inference="libtorch",version=")" +
                                         slow.version + R"("} 1)"),
             std::string::npos);
+}
+
+// A maddpg bundle on the continuous config: its actors answer on the fast path, and every rank
+// length is on the range's grid and moves with the request.
+TEST_F(BundleServingTest, AMaddpgBundleServesItsActorsLengthsOnTheRangesGrid) {
+  std::ifstream file(std::string(ALLOT_SOURCE_DIR) + "/config/allot-continuous.yaml");
+  const std::string yaml((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(yaml.empty());
+  const AllotConfig config = LoadConfigFromString(yaml, "continuous");
+  WriteRandomLog(config, models_ + "-continuous.binpb", 1500, 5);
+  models::TrainOptions o = SmallBundleOptions(2, 8);
+  o.algorithm = "maddpg";
+  std::ostringstream progress;
+  const models::TrainSummary maddpg =
+      models::TrainBundle(models::ReadTrainingLog({models_ + "-continuous.binpb"}, config, false),
+                          config, o, models_, progress);
+  std::filesystem::remove(models_ + "-continuous.binpb");
+  std::string served =
+      std::regex_replace(yaml, std::regex("  dir: var/models"), "  dir: " + models_);
+  served = std::regex_replace(served, std::regex("poll_s: 10.0"), "poll_s: 0");
+  TestServer server(served);
+  auto stub = server.stub();
+  EXPECT_NE(server.ScrapeMetrics().find(R"(allot_bundle_info{inference="fast",version=")" +
+                                        maddpg.version + R"("} 1)"),
+            std::string::npos);
+  std::set<uint32_t> lengths;
+  for (int trial = 0; trial < 60; ++trial) {
+    v1::AllocateRequest request = MakeRequest("rank", config.agents[2].features.size());
+    for (int f = 0; f < request.features_size(); ++f)
+      request.set_features(f, -2.0f + 0.07f * static_cast<float>(trial * (f + 1) % 60));
+    grpc::ClientContext context;
+    v1::AllocateResponse response;
+    ASSERT_TRUE(stub->Allocate(&context, request, &response).ok());
+    EXPECT_EQ(response.bundle_version(), maddpg.version);
+    const uint32_t length = response.decisions(0).queue_length();
+    EXPECT_GE(length, 50u);
+    EXPECT_LE(length, 400u);
+    EXPECT_EQ((length - 50) % 25, 0u) << length;
+    lengths.insert(length);
+  }
+  EXPECT_GE(lengths.size(), 2u) << "the request should move the actor's length";
 }
 
 // Found by a probe: a bundle copied non-atomically (manifest first, weights later) was refused
