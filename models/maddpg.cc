@@ -95,6 +95,45 @@ torch::Tensor Stake(const torch::Tensor& last_log_base, const torch::Tensor& lam
   return last_log_base.exp() + (lambda * mean_cost / scale).sum(1);
 }
 
+// How far each actor is from the best of its agent's joint actions by its own critic, the other
+// agents acting as their actors do: the share of rows where it chose that best, and the mean
+// shortfall in units of each row's stake. A large shortfall with a good critic fit means the
+// actors are under-trained, not the critic wrong.
+void MeasureRegret(ActorCriticRun& run, const std::vector<torch::Tensor>& obs,
+                   const std::vector<torch::Tensor>& actor_codes, const torch::Tensor& base,
+                   const torch::Tensor& lambda, double scale) {
+  constexpr int64_t kMaxRows = 1000;
+  BundleModelsImpl& models = *run.models;
+  const int64_t rows = std::min<int64_t>(kMaxRows, base.size(0));
+  const torch::Tensor mean_cost =
+      torch::stack(run.val.cost, 1).index_select(0, FullChainRows(run.val)).mean(0);
+  const torch::Tensor stake =
+      Stake(base.narrow(0, 0, rows), lambda.narrow(0, 0, rows), mean_cost, scale);
+  for (size_t i = 0; i < obs.size(); ++i) {
+    const torch::Tensor all =
+        models.ActionCode(i, AllJointDigits(ActionSpace(run.config.agents[i])));
+    const int64_t a = all.size(0);
+    std::vector<torch::Tensor> o, codes;
+    for (size_t k = 0; k < obs.size(); ++k) {
+      o.push_back(obs[k].narrow(0, 0, rows).repeat_interleave(a, 0));
+      codes.push_back(k == i ? all.repeat({rows, 1})
+                             : actor_codes[k].narrow(0, 0, rows).repeat_interleave(a, 0));
+    }
+    const torch::Tensor net =
+        NetOfActions(models, o, codes, base.narrow(0, 0, rows).repeat_interleave(a, 0),
+                     lambda.narrow(0, 0, rows).repeat_interleave(a, 0), scale)
+            .reshape({rows, a});
+    const torch::Tensor chosen =
+        NetOfActions(models, obs, actor_codes, base, lambda, scale).narrow(0, 0, rows);
+    const torch::Tensor best = std::get<0>(net.max(1));
+    const std::string& agent = run.config.agents[i].name;
+    run.metrics["actor_" + agent + "_critic_best_share"] =
+        (chosen >= best - 1e-6).to(torch::kDouble).mean().item<double>();
+    run.metrics["actor_" + agent + "_critic_regret"] =
+        ((best - chosen) / stake).mean().item<double>();
+  }
+}
+
 // The actors' choices on the validation rows where every agent ran, at the logged prices: how
 // varied they are, and what the critic and cost models make of them against the logged actions.
 void MeasureActors(ActorCriticRun& run, double scale) {
@@ -138,6 +177,7 @@ void MeasureActors(ActorCriticRun& run, double scale) {
         static_cast<double>(n_rows);
   }
   const torch::Tensor base = v.log_base[n - 1].index_select(0, rows);
+  MeasureRegret(run, obs, actor_codes, base, lambda, scale);
   const double actor =
       NetOfActions(models, obs, actor_codes, base, lambda, scale).mean().item<double>();
   const double logged =
