@@ -75,6 +75,13 @@ class FrozenDuring {
   std::vector<torch::Tensor> frozen_;
 };
 
+// Mean core-ms of each agent's step on the validation rows where every agent ran (1 each where
+// there are none), for Stake.
+torch::Tensor MeanStepCost(const RowTensors& val) {
+  const torch::Tensor mean = torch::stack(val.cost, 1).index_select(0, FullChainRows(val)).mean(0);
+  return torch::nan_to_num(mean, 1.0);
+}
+
 // Revenue minus the priced compute of every agent's step, as the critic predicts them for the
 // given codes, per row, in units of the revenue scale. lambda: [B, agents], each agent's module's
 // price in revenue per core-ms.
@@ -105,8 +112,7 @@ void MeasureRegret(ActorCriticRun& run, const std::vector<torch::Tensor>& obs,
   constexpr int64_t kMaxRows = 1000;
   BundleModelsImpl& models = *run.models;
   const int64_t rows = std::min<int64_t>(kMaxRows, base.size(0));
-  const torch::Tensor mean_cost =
-      torch::stack(run.val.cost, 1).index_select(0, FullChainRows(run.val)).mean(0);
+  const torch::Tensor mean_cost = MeanStepCost(run.val);
   const torch::Tensor stake =
       Stake(base.narrow(0, 0, rows), lambda.narrow(0, 0, rows), mean_cost, scale);
   for (size_t i = 0; i < obs.size(); ++i) {
@@ -291,8 +297,7 @@ void FitActors(ActorCriticRun& run) {
   const double scale = run.steps.scale;
   SetPriceRange(*models, run.config, run.val_log);
   const std::vector<torch::Tensor> params = ParametersOf(models->actor);
-  const torch::Tensor mean_cost =
-      torch::stack(run.val.cost, 1).index_select(0, FullChainRows(run.val)).mean(0);
+  const torch::Tensor mean_cost = MeanStepCost(run.val);
   std::vector<torch::Tensor> averaged;
   for (const torch::Tensor& p : params) averaged.push_back(p.detach().clone());
   {
