@@ -1,6 +1,7 @@
 // Linear scan: agents have at most a few thousand joint actions, so this is a few microseconds.
 #include "policy/decision_rule.h"
 
+#include <exception>
 #include <limits>
 
 namespace allot {
@@ -56,8 +57,13 @@ ChosenAction DecideJoint(const ActionScorer& scorer, size_t agent, std::span<con
                          std::vector<double>& priced) {
   size_t joint = 0;
   const size_t n = scores.value.size();
-  if (scorer.Propose(agent, features, scores, module_lambda, &joint) && joint < n &&
-      (max_cost <= 0 || scores.cost[joint] <= max_cost)) {
+  bool proposed = false;
+  try {
+    proposed = scorer.Propose(agent, features, scores, module_lambda, &joint);
+  } catch (const std::exception&) {
+    proposed = false;  // the scores are good: the rule decides on them
+  }
+  if (proposed && joint < n && (max_cost <= 0 || scores.cost[joint] <= max_cost)) {
     ChosenAction out;
     out.joint = joint;
     out.value = scores.value[joint];

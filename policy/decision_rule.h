@@ -35,7 +35,7 @@ ChosenAction ChooseActionAcrossModules(const AgentScores& scores, double lambda,
                                        std::vector<double>& priced);
 
 // One agent's decision for a scored request: the scorer's proposal (Propose) where it has one
-// and it fits under the cap, else ChooseActionAcrossModules. module_lambda: every config
+// and it fits under the cap, else ChooseActionAcrossModules (also when Propose throws). module_lambda: every config
 // module's price; `priced` is scratch.
 ChosenAction DecideJoint(const ActionScorer& scorer, size_t agent, std::span<const float> features,
                          const AgentScores& scores, double lambda,

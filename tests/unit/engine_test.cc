@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <stdexcept>
 #include <thread>
 #include <tuple>
 
@@ -477,12 +478,14 @@ class ContraryActorScorer final : public ActionScorer {
   }
   bool Propose(size_t agent, std::span<const float>, const AgentScores& scores,
                std::span<const double> module_lambda, size_t* joint) const override {
+    if (throws) throw std::runtime_error("actor failed");
     seen_.assign(module_lambda.begin(), module_lambda.end());
     const int module = config_.ModuleIndex(config_.agents[agent].module);
     *joint = module_lambda[static_cast<size_t>(module)] < 1.0 ? 0 : scores.value.size() - 1;
     return true;
   }
   const std::vector<double>& seen() const { return seen_; }
+  bool throws = false;
 
  private:
   const AllotConfig& config_;
@@ -520,6 +523,12 @@ TEST_F(EngineTest, AnActorsProposalIsServedWithinTheCostCap) {
   a = engine.Decide(policy, 0, x, {});
   EXPECT_EQ(a.joint, 1u);
   EXPECT_DOUBLE_EQ(a.cost, 2.0);
+  // An actor that throws leaves the decision to the rule on the same scores.
+  scorer->throws = true;
+  prices(0.1, 0.0);
+  a = engine.Decide(policy, 0, x, {});
+  EXPECT_EQ(a.joint, n - 1);
+  EXPECT_FALSE(a.fallback);
 }
 
 TEST_F(EngineTest, RepeatRequestGetsACacheChoice) {
