@@ -21,7 +21,7 @@ const std::vector<AlgorithmTraits>& AlgorithmTable() {
       // (controllers, reuse), while the actors choose.
       {"maddpg", true, true, true, Mixer::kMonotone, 0.0,
        "MADDPG: per-agent deterministic actors on [observation, log prices], trained through a "
-       "centralised revenue critic priced by the cost models; awrq scores the options",
+       "centralised critic of revenue and every step's core-ms; awrq scores the options",
        /*actors=*/true},
   };
   return table;
