@@ -63,9 +63,11 @@ constexpr char kUsage[] =
 
 void PrintUsage(std::ostream& out) {
   out << kUsage << "methods:\n";
+  size_t width = 0;  // the longest name, so that the summaries line up
   for (const allot::models::AlgorithmTraits& a : allot::models::AlgorithmTable())
-    out << "  " << a.name << std::string(6 - std::min<size_t>(a.name.size(), 5), ' ') << a.summary
-        << "\n";
+    width = std::max(width, a.name.size());
+  for (const allot::models::AlgorithmTraits& a : allot::models::AlgorithmTable())
+    out << "  " << a.name << std::string(width + 1 - a.name.size(), ' ') << a.summary << "\n";
 }
 
 int Usage(const std::string& message) {

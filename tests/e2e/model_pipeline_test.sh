@@ -13,7 +13,7 @@ fail() { echo "model_pipeline_test: $*" >&2; exit 1; }
 if err=$("$build/allot-train" --logs "$work/logs" --algorithm ppo --quiet 2>&1); then
   fail "an unknown algorithm was accepted"
 fi
-grep -q "algorithm: unknown 'ppo' (dqn, drqn, vdn, qmix, awrq)" <<<"$err" ||
+grep -q "algorithm: unknown 'ppo' (dqn, drqn, vdn, qmix, awrq, maddpg)" <<<"$err" ||
   fail "unknown algorithm not named: $err"
 if err=$("$build/allot-train" --logs "$work/logs" --network deep --quiet 2>&1); then
   fail "an unknown network was accepted"
