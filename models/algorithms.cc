@@ -20,8 +20,7 @@ const std::vector<AlgorithmTraits>& AlgorithmTable() {
       // MADDPG (seed 002) on top of awrq's per-agent values: those still score every option
       // (controllers, reuse), while the actors choose.
       {"maddpg", true, true, true, Mixer::kMonotone, 0.0,
-       "MADDPG: per-agent deterministic actors on [observation, log prices], trained through a "
-       "centralised critic of revenue and every step's core-ms; awrq scores the options",
+       "MADDPG: price-conditioned actors per agent through a centralised critic, on awrq",
        /*actors=*/true},
   };
   return table;
