@@ -7,6 +7,7 @@
 
 #include "models/bundle_manifest.h"
 #include "models/nets.h"
+#include "models/served_scores.h"
 #include "policy/action_space.h"
 #include "policy/config.h"
 
@@ -69,7 +70,7 @@ struct BundleModelsImpl : torch::nn::Module {
   std::vector<Mlp> actor;
   Mlp critic{nullptr};
   torch::Tensor log_lambda_mid, log_lambda_half;  // [agents]
-  std::vector<std::vector<bool>> continuous;      // per agent: ContinuousDecisions
+  std::vector<DecisionRanges> continuous;         // per agent: ContinuousDecisions
   std::vector<int64_t> actor_outputs;             // per agent
   int64_t actor_dim(size_t agent) const { return obs_dim(agent) + log_lambda_mid.size(0); }
 

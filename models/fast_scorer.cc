@@ -179,8 +179,8 @@ struct FastAgent {
   bool factorised = false;  // then q_tower and cost_tower replace all of the above but value
   FastTwoTower q_tower;     // one output: the mean head
   FastTwoTower cost_tower;
-  std::vector<Dense> actor;      // MADDPG's actor, when the bundle has one
-  std::vector<bool> continuous;  // per decision (ContinuousDecisions), for the actor's outputs
+  std::vector<Dense> actor;   // MADDPG's actor, when the bundle has one
+  DecisionRanges continuous;  // per decision (ContinuousDecisions), for the actor's outputs
 };
 
 class FastScorer final : public ActionScorer {

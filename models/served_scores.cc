@@ -110,27 +110,28 @@ void ActorServing::WritePrices(std::span<const double> module_lambda, float* out
   }
 }
 
-std::vector<bool> ContinuousDecisions(const AgentConfig& agent) {
-  std::vector<bool> out;
-  for (const DecisionConfig& d : agent.decisions) out.push_back(d.range.has_value());
+DecisionRanges ContinuousDecisions(const AgentConfig& agent) {
+  DecisionRanges out;
+  for (const DecisionConfig& d : agent.decisions) out.push_back(d.range);
   return out;
 }
 
-size_t ActorOutputs(const ActionSpace& space, const std::vector<bool>& continuous) {
+size_t ActorOutputs(const ActionSpace& space, const DecisionRanges& continuous) {
   size_t n = 0;
   for (size_t d = 0; d < space.num_decisions(); ++d) n += continuous[d] ? 1 : space.NumChoices(d);
   return n;
 }
 
-size_t ActorJoint(const ActionSpace& space, const std::vector<bool>& continuous, const float* raw) {
+size_t ActorJoint(const ActionSpace& space, const DecisionRanges& continuous, const float* raw) {
   thread_local std::vector<uint32_t> choices;  // keeps its capacity: no allocation per request
   choices.resize(space.num_decisions());
   for (size_t d = 0; d < choices.size(); ++d) {
     const size_t n = space.NumChoices(d);
     size_t digit = 0;
-    if (continuous[d]) {
-      const double u = 1.0 / (1.0 + std::exp(-std::clamp<double>(*raw, -30.0, 30.0)));
-      digit = std::min(n - 1, static_cast<size_t>(std::lround(u * static_cast<double>(n - 1))));
+    if (const std::optional<QueueRangeConfig>& range = continuous[d]) {
+      // A NaN output gives a NaN length, which NearestIndex snaps to the shortest.
+      const double u = 1.0 / (1.0 + std::exp(-static_cast<double>(*raw)));
+      digit = static_cast<size_t>(range->NearestIndex(range->min + u * (range->max - range->min)));
       ++raw;
     } else {
       for (size_t c = 1; c < n; ++c)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -61,13 +62,15 @@ struct ActorServing {
   std::vector<float> mid, half;
 };
 
-// Per decision of one agent: true for a continuous queue (one actor output, its position in the
-// range), false for a decision with one actor output (a logit) per choice.
-std::vector<bool> ContinuousDecisions(const AgentConfig& agent);
+// Per decision of one agent: the range of a continuous queue (one actor output, its position in
+// the range), none for a decision with one actor output (a logit) per choice.
+using DecisionRanges = std::vector<std::optional<QueueRangeConfig>>;
+DecisionRanges ContinuousDecisions(const AgentConfig& agent);
 // Actor outputs of one agent (see ContinuousDecisions).
-size_t ActorOutputs(const ActionSpace& space, const std::vector<bool>& continuous);
+size_t ActorOutputs(const ActionSpace& space, const DecisionRanges& continuous);
 // The joint action an actor's raw outputs choose: per decision the choice with the largest logit
-// or, for a continuous queue, the grid length nearest sigmoid(raw) of the way from min to max.
-size_t ActorJoint(const ActionSpace& space, const std::vector<bool>& continuous, const float* raw);
+// or, for a continuous queue, the range's grid length nearest sigmoid(raw) of the way from min to
+// max (QueueRangeConfig::NearestIndex, which the simulator's degradation snaps with too).
+size_t ActorJoint(const ActionSpace& space, const DecisionRanges& continuous, const float* raw);
 
 }  // namespace allot::models

@@ -35,8 +35,8 @@ ChosenAction ChooseActionAcrossModules(const AgentScores& scores, double lambda,
                                        std::vector<double>& priced);
 
 // One agent's decision for a scored request: the scorer's proposal (Propose) where it has one
-// and it fits under the cap, else ChooseActionAcrossModules (also when Propose throws). module_lambda: every config
-// module's price; `priced` is scratch.
+// and it fits under the cap, else ChooseActionAcrossModules (also when Propose throws).
+// module_lambda: every config module's price; `priced` is scratch.
 ChosenAction DecideJoint(const ActionScorer& scorer, size_t agent, std::span<const float> features,
                          const AgentScores& scores, double lambda,
                          std::span<const double> module_lambda, double max_cost,

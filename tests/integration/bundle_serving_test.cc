@@ -145,8 +145,7 @@ TEST_F(BundleServingTest, ABundleOffTheFastPathIsShownInTheBundleInfo) {
 // A maddpg bundle on the continuous config: its actors answer on the fast path, and every rank
 // length is on the range's grid and moves with the request.
 TEST_F(BundleServingTest, AMaddpgBundleServesItsActorsLengthsOnTheRangesGrid) {
-  std::ifstream file(std::string(ALLOT_SOURCE_DIR) + "/config/allot-continuous.yaml");
-  const std::string yaml((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const std::string yaml = ContinuousConfigYaml();
   ASSERT_FALSE(yaml.empty());
   const AllotConfig config = LoadConfigFromString(yaml, "continuous");
   WriteRandomLog(config, models_ + "-continuous.binpb", 1500, 5);
@@ -157,9 +156,9 @@ TEST_F(BundleServingTest, AMaddpgBundleServesItsActorsLengthsOnTheRangesGrid) {
       models::TrainBundle(models::ReadTrainingLog({models_ + "-continuous.binpb"}, config, false),
                           config, o, models_, progress);
   std::filesystem::remove(models_ + "-continuous.binpb");
-  std::string served =
-      std::regex_replace(yaml, std::regex("  dir: var/models"), "  dir: " + models_);
-  served = std::regex_replace(served, std::regex("poll_s: 10.0"), "poll_s: 0");
+  std::string served = yaml;
+  ReplaceOnce(served, "  dir: var/models", "  dir: " + models_);
+  ReplaceOnce(served, "poll_s: 10.0", "poll_s: 0");
   TestServer server(served);
   auto stub = server.stub();
   EXPECT_NE(server.ScrapeMetrics().find(R"(allot_bundle_info{inference="fast",version=")" +

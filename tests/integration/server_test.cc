@@ -100,8 +100,7 @@ TEST(ServerTest, AllocationsStayWithinTheConfiguredActionSpaces) {
 // A continuous queue (a `range` in the config): the schema describes the range, and Allocate
 // answers with lengths on its grid.
 TEST(ServerTest, AContinuousQueueIsDescribedByItsRangeAndAnsweredWithALength) {
-  std::ifstream file(std::string(ALLOT_SOURCE_DIR) + "/config/allot-continuous.yaml");
-  const std::string yaml((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const std::string yaml = ContinuousConfigYaml();
   ASSERT_FALSE(yaml.empty());
   TestServer server(WithOwnModelDir(yaml, ::testing::TempDir()));
   auto stub = server.stub();

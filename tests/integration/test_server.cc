@@ -31,6 +31,13 @@ std::string WithOwnModelDir(std::string yaml, const std::string& dir) {
   return yaml;
 }
 
+std::string ContinuousConfigYaml() {
+  std::ifstream file(std::string(ALLOT_SOURCE_DIR) + "/config/allot-continuous.yaml");
+  const std::string yaml((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  EXPECT_FALSE(yaml.empty()) << "config/allot-continuous.yaml";
+  return yaml;
+}
+
 TestServer::TestServer(const std::string& config_yaml, const Clock* clock) {
   char tmpl[] = "/tmp/allot-test-XXXXXX";
   dir_ = mkdtemp(tmpl);

@@ -18,6 +18,8 @@ std::string DefaultConfigWith(const std::string& from, const std::string& to);
 // Hermetic: a config that still names the working directory's var/models gets `dir`/models
 // instead, so a bundle trained in the checkout cannot change what a test sees.
 std::string WithOwnModelDir(std::string yaml, const std::string& dir);
+// config/allot-continuous.yaml from the source tree (fails the test if it cannot be read).
+std::string ContinuousConfigYaml();
 
 class TestServer {
  public:

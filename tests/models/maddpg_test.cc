@@ -114,7 +114,7 @@ TEST(MaddpgTest, ActorDecisionsStayOnTheRangesGrid) {
   const AllotConfig config = ContinuousConfig();
   const AgentConfig& agent = *config.FindAgent("rank");
   const ActionSpace space(agent);
-  const std::vector<bool> continuous = ContinuousDecisions(agent);
+  const DecisionRanges continuous = ContinuousDecisions(agent);
   const size_t outputs = ActorOutputs(space, continuous);
   size_t queue = 0;
   QueueLength(agent, space, 0, &queue);
@@ -141,6 +141,8 @@ TEST(MaddpgTest, ActorDecisionsStayOnTheRangesGrid) {
       EXPECT_EQ(length, range.min);
     } else if (i == 1) {
       EXPECT_EQ(length, range.max);
+    } else if (i == 2) {
+      EXPECT_EQ(length, range.min) << "a NaN output must give the shortest, cheapest length";
     }
     lengths.insert(length);
   }
@@ -169,6 +171,20 @@ class MaddpgTrainingTest : public ::testing::Test {
     dir_ = mkdtemp(tmpl);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // testing::SmallBundleOptions with two heads, batches of 128.
+  static TrainOptions Small(const std::string& algorithm, int hidden) {
+    TrainOptions o = testing::SmallBundleOptions(2, hidden);
+    o.algorithm = algorithm;
+    o.batch = 128;
+    return o;
+  }
+  TrainSummary Train(const TrainingLog& log, const AllotConfig& config,
+                     const TrainOptions& o) const {
+    std::ostringstream progress;
+    return TrainBundle(log, config, o, dir_ + "/models", progress);
+  }
+
   std::string dir_;
 };
 
@@ -182,17 +198,11 @@ TEST_F(MaddpgTrainingTest, ActorsFollowThePriceOnAKnownTask) {
   std::filesystem::create_directories(dir_ + "/logs");
   testing::WriteSyntheticLog(dir_ + "/logs/a.binpb", 4000, 1);
   const TrainingLog log = ReadTrainingLog({dir_ + "/logs"}, config, false);
-  TrainOptions o;
-  o.algorithm = "maddpg";
-  o.heads = 2;
-  o.hidden = 16;
+  TrainOptions o = Small("maddpg", 16);
   o.epochs = 8;
   o.value_epochs = 3;
-  o.batch = 128;
   o.lr = 5e-3;
-  o.progress = false;
-  std::ostringstream progress;
-  const TrainSummary summary = TrainBundle(log, config, o, dir_ + "/models", progress);
+  const TrainSummary summary = Train(log, config, o);
   EXPECT_GT(summary.metrics.at("critic_deviance_user_value_only"),
             summary.metrics.at("critic_deviance"));
   const auto scorer = LoadBundle(summary.bundle_dir, config);
@@ -224,17 +234,9 @@ TEST_F(MaddpgTrainingTest, BundleRoundTripsAndTheFastPathProposesAsTheReference)
   const AllotConfig config = ContinuousConfig();
   testing::WriteRandomLog(config, dir_ + "/log.binpb", 1500, 4);
   const TrainingLog log = ReadTrainingLog({dir_ + "/log.binpb"}, config, false);
-  TrainOptions o;
-  o.algorithm = "maddpg";
-  o.heads = 2;
-  o.hidden = 12;
-  o.epochs = 1;
-  o.value_epochs = 1;
+  TrainOptions o = Small("maddpg", 12);
   o.distil_epochs = 1;
-  o.batch = 128;
-  o.progress = false;
-  std::ostringstream progress;
-  const TrainSummary summary = TrainBundle(log, config, o, dir_ + "/models", progress);
+  const TrainSummary summary = Train(log, config, o);
   for (const AgentConfig& agent : config.agents)
     EXPECT_TRUE(summary.metrics.count("actor_" + agent.name + "_distinct_actions")) << agent.name;
   const auto fast = LoadBundle(summary.bundle_dir, config, Inference::kFast);
@@ -278,15 +280,9 @@ TEST_F(MaddpgTrainingTest, BundlesWithoutActorsProposeNothing) {
   const AllotConfig config = LoadConfigFromString(testing::TwoAgentConfigYaml(), "two-agent");
   testing::WriteSyntheticLog(dir_ + "/a.binpb", 600, 1);
   const TrainingLog log = ReadTrainingLog({dir_ + "/a.binpb"}, config, false);
-  TrainOptions o;
-  o.heads = 2;
-  o.hidden = 8;
-  o.epochs = 1;
-  o.value_epochs = 1;
+  TrainOptions o = Small("awrq", 8);
   o.distil_epochs = 1;
-  o.progress = false;
-  std::ostringstream progress;
-  const TrainSummary summary = TrainBundle(log, config, o, dir_ + "/models", progress);
+  const TrainSummary summary = Train(log, config, o);
   const auto scorer = LoadBundle(summary.bundle_dir, config);
   AgentScores s;
   ASSERT_TRUE(scorer->Score(0, std::vector<float>{0.1f, 0.2f}, &s));
