@@ -37,6 +37,7 @@ constexpr char kUsage[] =
     "  evaluate  [--requests N] [--seed S] [--csv FILE] [--charts DIR] [--bundles DIR,DIR...]\n"
     "            [--start-hour H] [--density K] [--oracle-window-s W]\n"
     "            [--offpolicy-requests N] [--offpolicy-epsilon E] [--noise-free-oracle 0|1]\n"
+    "            [--features-oracle-samples K]\n"
     "            replays a held-out period through static, dcaf, analytic+fixed|pid|mpc and the "
     "oracle;\n"
     "            oracle-windowed holds each module at its CPU target in every W simulated seconds\n"
@@ -45,6 +46,9 @@ constexpr char kUsage[] =
     "            oracle-noise-free decides on each request without its per-request noise (value,\n"
     "            coverage, yield, cost) and is scored on the truth: what that noise costs anyone\n"
     "            (--noise-free-oracle 0 skips it: on a fine queue grid it doubles the run);\n"
+    "            oracle-features (K > 0, default 0: off) also knows the user's value only through\n"
+    "            the user features, deciding on the mean over K draws from its exact posterior:\n"
+    "            the ceiling of what the features tell about the user (K table builds);\n"
     "            each bundle adds <algorithm>+dcaf, +windowed (the same windows on the bundle's\n"
     "            own scores: the most such a controller can make of the model), +pid and +mpc;\n"
     "            --density K simulates K times more requests per simulated second, each standing\n"
@@ -122,7 +126,8 @@ Flags Parse(int argc, const char* const* argv) {
       {"generate", {"world", "config", "out", "requests", "shards", "seed", "epsilon"}},
       {"evaluate",
        {"world", "config", "requests", "seed", "csv", "charts", "bundles", "start-hour", "density",
-        "oracle-window-s", "offpolicy-requests", "offpolicy-epsilon", "noise-free-oracle"}},
+        "oracle-window-s", "offpolicy-requests", "offpolicy-epsilon", "noise-free-oracle",
+        "features-oracle-samples"}},
       {"control", {"world", "config", "requests", "seed", "csv", "start-hour", "density"}},
       {"drive",
        {"world", "config", "target", "qps", "duration", "seed", "start-hour", "csv", "export-load",
@@ -249,6 +254,7 @@ int Evaluate(const Flags& f, std::ostream& out) {
   o.oracle_window_s = f.Num("oracle-window-s", 0.0, 0.0, 1e9);
   o.log_progress = true;
   o.noise_free_oracle = f.Int("noise-free-oracle", 1, 0, 1) == 1;
+  o.features_oracle_samples = static_cast<uint32_t>(f.Int("features-oracle-samples", 0, 0, 256));
   OffPolicyCheckOptions offpolicy;
   offpolicy.seed = o.seed;
   offpolicy.requests = static_cast<size_t>(f.Int("offpolicy-requests", 50'000, 0, 100'000'000));

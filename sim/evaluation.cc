@@ -234,31 +234,66 @@ WorldConfig WithoutRequestNoise(WorldConfig world) {
   return world;
 }
 
-RunResult NoiseFreeOracleRun(const World& world, const HeldOutStream& held, uint64_t seed,
-                             size_t requests, const std::string& stream) {
-  const World twin(world.config(), WithoutRequestNoise(world.world()));
-  const HeldOutStream twins = MakeHeldOutStream(twin, seed, requests, stream);
+namespace {
+
+// The held-out stream drawn again in `twin` (a world differing only in noise sigmas), as
+// MakeHeldOutStream draws it; throws when it is not the same users at the same times.
+std::vector<Request> TwinRequests(const World& twin, const HeldOutStream& held,
+                                  StreamOptions options, size_t requests, const char* row) {
+  const size_t n = requests > 0 ? requests : static_cast<size_t>(twin.world().evaluate.requests);
+  std::vector<Request> twins = RequestStream(twin, options).Take(n);
   const bool aligned =
-      twins.requests.size() == held.requests.size() &&
-      std::equal(twins.requests.begin(), twins.requests.end(), held.requests.begin(),
+      twins.size() == held.requests.size() &&
+      std::equal(twins.begin(), twins.end(), held.requests.begin(),
                  [](const Request& a, const Request& b) {
                    return a.user == b.user && a.real_s == b.real_s && a.page_index == b.page_index;
                  });
-  if (!aligned) throw std::logic_error("oracle-noise-free: the noise-free twin stream diverged");
-  const OptionTable table(twin, twins.requests);
+  if (!aligned) throw std::logic_error(std::string(row) + ": the twin stream diverged");
+  return twins;
+}
+
+// The optimum on `table` (built on `twin`'s requests) at its budget-meeting lambdas, scored on
+// the truth.
+RunResult HindsightOnTwin(const World& world, const World& twin, const OptionTable& table,
+                          const HeldOutStream& held, uint64_t seed, const std::string& row) {
   BisectionOptions bisection;
   bisection.lambda_max = world.config().lambda.max;
   const OracleSolution solution =
       SolveOracle(twin, table, twin.Budgets(held.duration_s, held.scale), {}, bisection);
   std::vector<uint32_t> chosen, plain;
   table.Best(StageLambdas(twin, solution.lambda), &chosen, &plain);
-  OraclePolicy policy("oracle-noise-free", table, std::move(chosen), std::move(plain),
-                      {solution.lambda});
+  OraclePolicy policy(row, table, std::move(chosen), std::move(plain), {solution.lambda});
   RunOptions options = EvaluationRunOptions(world, held.scale, seed);
   options.lambdas = solution.lambda;
-  RunResult run = RunRequests(world, held.requests, policy, options, "oracle-noise-free");
+  RunResult run = RunRequests(world, held.requests, policy, options, row);
   run.hindsight = true;
   return run;
+}
+
+}  // namespace
+
+RunResult NoiseFreeOracleRun(const World& world, const HeldOutStream& held, uint64_t seed,
+                             size_t requests, const std::string& stream) {
+  const World twin(world.config(), WithoutRequestNoise(world.world()));
+  const std::vector<Request> twins =
+      TwinRequests(twin, held, {.seed = seed, .name = stream}, requests, "oracle-noise-free");
+  const OptionTable table(twin, twins);
+  return HindsightOnTwin(world, twin, table, held, seed, "oracle-noise-free");
+}
+
+RunResult FeaturesOracleRun(const World& world, const HeldOutStream& held, uint64_t seed,
+                            size_t requests, const std::string& stream, uint32_t samples) {
+  if (samples == 0) throw std::invalid_argument("oracle-features: needs at least one sample");
+  const World twin(world.config(), WithoutRequestNoise(world.world()));
+  std::vector<std::vector<Request>> drawn;
+  drawn.reserve(samples);
+  for (uint32_t k = 1; k <= samples; ++k) {
+    drawn.push_back(TwinRequests(twin, held, {.seed = seed, .name = stream, .posterior_sample = k},
+                                 requests, "oracle-features"));
+  }
+  const OptionTable table(twin, std::span<const std::vector<Request>>(drawn));
+  drawn.clear();
+  return HindsightOnTwin(world, twin, table, held, seed, "oracle-features");
 }
 
 Evaluation Evaluate(const World& world, const EvalOptions& options) {
@@ -271,6 +306,12 @@ Evaluation Evaluate(const World& world, const EvalOptions& options) {
     hindsight.push_back(
         NoiseFreeOracleRun(world, held, options.seed, options.requests, options.stream));
     if (options.log_progress) spdlog::info("evaluate: noise-free oracle ({:.1f} s)", watch.Lap());
+  }
+  if (options.features_oracle_samples > 0) {
+    Stopwatch watch;
+    hindsight.push_back(FeaturesOracleRun(world, held, options.seed, options.requests,
+                                          options.stream, options.features_oracle_samples));
+    if (options.log_progress) spdlog::info("evaluate: features oracle ({:.1f} s)", watch.Lap());
   }
   return EvaluateRequests(world, held.requests, held.duration_s, held.scale, options, {},
                           std::move(hindsight));

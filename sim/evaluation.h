@@ -55,6 +55,9 @@ struct EvalOptions {
   double oracle_window_s = 0.0;
   // Evaluate adds oracle-noise-free (see NoiseFreeOracleRun).
   bool noise_free_oracle = true;
+  // > 0: Evaluate adds oracle-features over this many posterior draws per user (see
+  // FeaturesOracleRun). Off by default: it builds the hindsight tables once per draw.
+  uint32_t features_oracle_samples = 0;
 };
 
 struct Evaluation {
@@ -110,6 +113,16 @@ WorldConfig WithoutRequestNoise(WorldConfig world);
 // must be MakeHeldOutStream(world, seed, requests, stream) of the same arguments.
 RunResult NoiseFreeOracleRun(const World& world, const HeldOutStream& held, uint64_t seed,
                              size_t requests, const std::string& stream);
+
+// oracle-features: as oracle-noise-free, but the user's latent value is known only through the
+// user features (history, activity, click rate, new-user flag): each option is scored by its mean
+// over `samples` draws of the value from its exact posterior (sim/user_posterior.h), so the
+// optimum is decided on the expectation a features-only policy could at best compute. It is the
+// ceiling for what the recall agent can know. Later agents also see upstream scores that carry a
+// little of the request's value, so for the whole chain it estimates, not bounds, what any
+// features-only policy can reach.
+RunResult FeaturesOracleRun(const World& world, const HeldOutStream& held, uint64_t seed,
+                            size_t requests, const std::string& stream, uint32_t samples);
 
 // Lambdas that make the decision rule around `scorer` (the analytic model when null) meet the
 // budget on these requests (offline replay, measured compute): the DCAF baseline, and with a

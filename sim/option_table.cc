@@ -5,12 +5,52 @@
 
 #include <algorithm>
 #include <limits>
+#include <stdexcept>
 
 namespace allot::sim {
 
 OptionTable::OptionTable(const World& world, std::span<const Request> requests) {
+  const std::span<const Request> one[] = {requests};
+  Build(world, one);
+}
+
+OptionTable::OptionTable(const World& world, std::span<const std::vector<Request>> samples) {
+  std::vector<std::span<const Request>> spans(samples.begin(), samples.end());
+  if (spans.empty()) throw std::invalid_argument("OptionTable: no samples");
+  for (const auto& sample : spans) {
+    if (sample.size() != spans.front().size())
+      throw std::invalid_argument("OptionTable: samples of different lengths");
+  }
+  Build(world, spans);
+}
+
+namespace {
+
+// One stage's results for every sample of a request, and their mean cost.
+struct SampledStage {
+  std::vector<StageOutput> out;
+  double cost = 0.0;
+
+  template <typename Run>
+  void Fill(size_t samples, Run run) {
+    out.resize(samples);
+    cost = 0.0;
+    for (size_t k = 0; k < samples; ++k) {
+      const StageResult result = run(k);
+      out[k] = result.out;
+      cost += result.cost;
+    }
+    cost /= static_cast<double>(samples);
+  }
+};
+
+}  // namespace
+
+void OptionTable::Build(const World& world, std::span<const std::span<const Request>> samples) {
   const ChainLayout& layout = world.layout();
   const ChainModel& model = world.model();
+  const std::span<const Request> requests = samples.front();
+  const size_t num_samples = samples.size();
   for (int s = 0; s < kNumStages; ++s) sizes_[s] = layout.at_stage(s).space.size();
   combos_ = sizes_[0] * sizes_[1] * sizes_[2];
   fixed_.assign(combos_, OptionTotals());
@@ -19,18 +59,28 @@ OptionTable::OptionTable(const World& world, std::span<const Request> requests) 
   const auto& recall_settings = layout.at_stage(kRecall).settings;
   const auto& prerank_settings = layout.at_stage(kPrerank).settings;
   const auto& rank_settings = layout.at_stage(kRank).settings;
+  auto mean_revenue = [&](size_t i, const std::vector<StageOutput>& out) {
+    double sum = 0.0;
+    for (size_t k = 0; k < num_samples; ++k) sum += ChainModel::Revenue(samples[k][i], out[k]);
+    return sum / static_cast<double>(num_samples);
+  };
+  SampledStage recall, pre, rank, cached;
 
   // Options of one group share everything but the later stages' choices; groups are pruned as
   // soon as they are complete.
-  auto continuations = [&](const Request& r, const StageOutput& recall_out, double recall_cost,
+  auto continuations = [&](size_t i, const std::vector<StageOutput>& recall_out, double recall_cost,
                            uint32_t base_id, bool fixed) {
     const size_t group = value_.size();
     for (uint32_t j1 = 0; j1 < sizes_[1]; ++j1) {
-      const StageResult pre = model.Prerank(r, recall_out, prerank_settings[j1]);
+      pre.Fill(num_samples, [&](size_t k) {
+        return model.Prerank(samples[k][i], recall_out[k], prerank_settings[j1]);
+      });
       const size_t subgroup = value_.size();
       for (uint32_t j2 = 0; j2 < sizes_[2]; ++j2) {
-        const StageResult rank = model.Rank(r, pre.out, rank_settings[j2]);
-        const double value = ChainModel::Revenue(r, rank.out);
+        rank.Fill(num_samples, [&](size_t k) {
+          return model.Rank(samples[k][i], pre.out[k], rank_settings[j2]);
+        });
+        const double value = mean_revenue(i, rank.out);
         const StageVector cost = {recall_cost, pre.cost, rank.cost};
         const uint32_t id = base_id + static_cast<uint32_t>(j1 * sizes_[2] + j2);
         if (fixed) {
@@ -44,36 +94,42 @@ OptionTable::OptionTable(const World& world, std::span<const Request> requests) 
     }
     PruneGroup(group);
   };
+  // A reused stage's cached output, per sample; false when no sample has anything cached.
+  auto fill_cached = [&](size_t i, int stage) {
+    bool any = false;
+    cached.Fill(num_samples, [&](size_t k) {
+      StageResult result{.out = model.Cached(samples[k][i], stage), .cost = 0.0};
+      any = any || result.out.count > 0;
+      return result;
+    });
+    return any;
+  };
 
-  for (const Request& r : requests) {
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const Request& r = requests[i];
     for (uint32_t j0 = 0; j0 < sizes_[0]; ++j0) {
-      const StageResult recall = model.Recall(r, recall_settings[j0]);
-      continuations(r, recall.out, recall.cost, static_cast<uint32_t>(j0 * sizes_[1] * sizes_[2]),
+      recall.Fill(num_samples,
+                  [&](size_t k) { return model.Recall(samples[k][i], recall_settings[j0]); });
+      continuations(i, recall.out, recall.cost, static_cast<uint32_t>(j0 * sizes_[1] * sizes_[2]),
                     true);
     }
     if (r.cache.present) {
       const uint32_t reuse_base = static_cast<uint32_t>(combos_);
-      if (layout.reusable(kRecall)) {
-        const StageOutput cached = model.Cached(r, kRecall);
-        if (cached.count > 0) continuations(r, cached, 0.0, reuse_base * 1, false);
-      }
-      if (layout.reusable(kPrerank)) {
-        const StageOutput cached = model.Cached(r, kPrerank);
-        if (cached.count > 0) {
-          const size_t group = value_.size();
-          for (uint32_t j2 = 0; j2 < sizes_[2]; ++j2) {
-            const StageResult rank = model.Rank(r, cached, rank_settings[j2]);
-            Add(static_cast<float>(ChainModel::Revenue(r, rank.out)), {0.0, 0.0, rank.cost},
-                reuse_base * 2 + j2);
-          }
-          PruneToHull(group);
+      if (layout.reusable(kRecall) && fill_cached(i, kRecall))
+        continuations(i, cached.out, 0.0, reuse_base * 1, false);
+      if (layout.reusable(kPrerank) && fill_cached(i, kPrerank)) {
+        const size_t group = value_.size();
+        for (uint32_t j2 = 0; j2 < sizes_[2]; ++j2) {
+          rank.Fill(num_samples, [&](size_t k) {
+            return model.Rank(samples[k][i], cached.out[k], rank_settings[j2]);
+          });
+          Add(static_cast<float>(mean_revenue(i, rank.out)), {0.0, 0.0, rank.cost},
+              reuse_base * 2 + j2);
         }
+        PruneToHull(group);
       }
-      if (layout.reusable(kRank)) {
-        const StageOutput cached = model.Cached(r, kRank);
-        if (cached.count > 0)
-          Add(static_cast<float>(ChainModel::Revenue(r, cached)), {0.0, 0.0, 0.0}, reuse_base * 3);
-      }
+      if (layout.reusable(kRank) && fill_cached(i, kRank))
+        Add(static_cast<float>(mean_revenue(i, cached.out)), {0.0, 0.0, 0.0}, reuse_base * 3);
     }
     offset_.push_back(static_cast<uint32_t>(value_.size()));
   }

@@ -36,6 +36,10 @@ class OptionTable {
  public:
   // requests[i].index must be i. Offline world: no degradation, no timeouts.
   OptionTable(const World& world, std::span<const Request> requests);
+  // The same table over the mean, per option, of the values and costs of several versions of the
+  // same requests (samples[k][i] is request i as drawn in sample k): decisions on the expectation
+  // over whatever the samples vary.
+  OptionTable(const World& world, std::span<const std::vector<Request>> samples);
 
   size_t num_requests() const { return offset_.size() - 1; }
   size_t num_options() const { return value_.size(); }
@@ -60,6 +64,7 @@ class OptionTable {
   DecodedOption DecodeCombo(size_t combo) const;
 
  private:
+  void Build(const World& world, std::span<const std::span<const Request>> samples);
   void Add(float value, const StageVector& cost, uint32_t id);
   void PruneGroup(size_t begin);
   void PruneToHull(size_t begin);

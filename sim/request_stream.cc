@@ -7,6 +7,7 @@
 #include <numbers>
 
 #include "sim/seeds.h"
+#include "sim/user_posterior.h"
 
 namespace allot::sim {
 namespace {
@@ -102,8 +103,17 @@ void RequestStream::Chain(int day, uint64_t chain, double head_s, std::mt19937_6
   const UserConfig& u = w.users;
   const RepeatConfig& rp = w.repeats;
   const ChainModel& model = world_.model();
-  const UserDraw user = DrawUser(u, rp, rng);
   const uint64_t user_id = (static_cast<uint64_t>(day) << 32) | chain;
+  UserDraw user = DrawUser(u, rp, rng);
+  if (options_.posterior_sample > 0) {
+    const UserPosterior posterior = PosteriorOfUser(u, {.hist_log = user.hist_log,
+                                                        .activity = user.activity,
+                                                        .ctr = user.ctr,
+                                                        .is_new = user.is_new});
+    std::mt19937_64 draw = MakeRng(options_.seed, options_.name + "/posterior",
+                                   SplitMix64(user_id) + options_.posterior_sample);
+    user.log_value = SampleLogValue(u, posterior, draw);
+  }
   const size_t num_channels = w.recall.channels.size();
 
   double t = head_s;

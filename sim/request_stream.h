@@ -18,6 +18,10 @@ struct StreamOptions {
   std::string name = "evaluate";  // seed stream: generate, evaluate, drive, testbench, ...
   double mean_qps = 0.0;          // simulated requests per simulated second; 0 = the world's
   double start_hour = -1.0;       // time of day the stream starts; < 0 = the world's
+  // > 0: every user's latent value is replaced by draw number `posterior_sample` from its
+  // posterior given the user's features (sim/user_posterior.h), from a random stream of its own,
+  // so the stream's other draws, and so its users, times and features, are unchanged.
+  uint32_t posterior_sample = 0;
 };
 
 class RequestStream {

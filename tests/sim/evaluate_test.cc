@@ -191,6 +191,32 @@ TEST(EvaluateTest, TheNoiseFreeOracleDecidesOnTheTruthsTwinAndTrailsTheOracle) {
     EXPECT_NE(row.policy, "oracle-noise-free");
 }
 
+// The features oracle knows the user's value only through the user features: it trails the
+// noise-free oracle (which knows the value) and still beats the analytic model at dcaf. It is
+// off unless asked for.
+TEST(EvaluateTest, TheFeaturesOracleTrailsTheNoiseFreeOracleAndBeatsDcaf) {
+  const auto world = SmallWorld();
+  EvalOptions options;
+  options.seed = 3;
+  options.requests = 2000;
+  options.features_oracle_samples = 8;
+  const Table table = BuildTable(*world, Evaluate(*world, options));
+  const TableRow* noise_free = nullptr;
+  const TableRow* features = nullptr;
+  for (const TableRow& row : table.rows) {
+    if (row.policy == "oracle-noise-free") noise_free = &row;
+    if (row.policy == "oracle-features") features = &row;
+  }
+  ASSERT_NE(noise_free, nullptr);
+  ASSERT_NE(features, nullptr);
+  EXPECT_EQ(features->mode, "hindsight");
+  EXPECT_LT(features->pct_of_oracle, noise_free->pct_of_oracle);
+  EXPECT_GT(features->pct_of_oracle, table.rows[1].pct_of_oracle);  // beats dcaf
+  options.features_oracle_samples = 0;
+  for (const TableRow& row : BuildTable(*world, Evaluate(*world, options)).rows)
+    EXPECT_NE(row.policy, "oracle-features");
+}
+
 // The windowed row holds each window to its share of the budget; with one window covering the
 // whole stream it is the dcaf row.
 TEST(EvaluateTest, AWindowedRowMeetsEachWindowsBudgetAndWithOneWindowIsDcaf) {

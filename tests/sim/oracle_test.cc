@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 #include <limits>
+#include <stdexcept>
 
 #include "sim/bisection.h"
 #include "sim/option_table.h"
@@ -136,6 +138,47 @@ TEST(OracleTest, BestStaticFitsTheBudget) {
   // The oracle does at least as well as any static allocation at the same budget.
   const OracleSolution oracle = SolveOracle(*world, table, budget);
   EXPECT_GE(oracle.totals.value, fixed.totals.value);
+}
+
+// A table over several versions of the same requests scores every option by its mean: over
+// copies of one version it is that version's table, and every fixed combination's totals are the
+// mean of the versions' totals.
+TEST(OracleTest, ATableOverSamplesScoresEachOptionByItsMean) {
+  const auto world = testing::MakeWorld();
+  StreamOptions stream{.seed = 4, .name = "samples", .start_hour = 12};
+  const std::vector<Request> a = RequestStream(*world, stream).Take(200);
+  stream.posterior_sample = 1;
+  const std::vector<Request> b = RequestStream(*world, stream).Take(200);
+  const OptionTable table_a(*world, a);
+  const OptionTable table_b(*world, b);
+
+  const std::vector<std::vector<Request>> twice = {a, a};
+  const OptionTable same(*world, std::span<const std::vector<Request>>(twice));
+  ASSERT_EQ(same.num_options(), table_a.num_options());
+  for (uint32_t o = 0; o < same.num_options(); ++o) {
+    ASSERT_EQ(same.value(o), table_a.value(o)) << o;
+    for (int s = 0; s < kNumStages; ++s) ASSERT_EQ(same.cost(o, s), table_a.cost(o, s)) << o;
+  }
+
+  const std::vector<std::vector<Request>> both = {a, b};
+  const OptionTable mean(*world, std::span<const std::vector<Request>>(both));
+  ASSERT_EQ(mean.num_requests(), 200u);
+  size_t moved = 0;
+  for (size_t c = 0; c < mean.num_combos(); ++c) {
+    const OptionTotals& m = mean.fixed_totals()[c];
+    const OptionTotals& ta = table_a.fixed_totals()[c];
+    const OptionTotals& tb = table_b.fixed_totals()[c];
+    EXPECT_NEAR(m.value, 0.5 * (ta.value + tb.value), 1e-6 * (1 + std::abs(m.value))) << c;
+    for (int s = 0; s < kNumStages; ++s)
+      EXPECT_NEAR(m.cost[s], 0.5 * (ta.cost[s] + tb.cost[s]), 1e-6 * (1 + m.cost[s])) << c;
+    moved += ta.value != tb.value;
+  }
+  EXPECT_GT(moved, mean.num_combos() / 2);  // the two versions do differ
+
+  const std::vector<std::vector<Request>> uneven = {a,
+                                                    std::vector<Request>(b.begin(), b.end() - 1)};
+  EXPECT_THROW(OptionTable(*world, std::span<const std::vector<Request>>(uneven)),
+               std::invalid_argument);
 }
 
 // Held to its target window by window, the oracle keeps every window within its own budget,
