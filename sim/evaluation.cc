@@ -174,8 +174,7 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
     row.lambdas = dcaf_lambdas;
     rows.push_back(std::move(row));
   }
-  const double window_s =
-      options.oracle_window_s > 0 ? options.oracle_window_s : 10.0 * base.period_s;
+  const double window_s = OracleWindow(world, options);
   const EvalContext context{world,        config,        requests,      ev.budget,
                             dcaf_lambdas, oracle.lambda, base.period_s, scale,
                             options.seed, duration_s,    window_s};
@@ -281,8 +280,14 @@ RunResult NoiseFreeOracleRun(const World& world, const HeldOutStream& held, uint
   return HindsightOnTwin(world, twin, table, held, seed, "oracle-noise-free");
 }
 
-RunResult FeaturesOracleRun(const World& world, const HeldOutStream& held, uint64_t seed,
-                            size_t requests, const std::string& stream, uint32_t samples) {
+double OracleWindow(const World& world, const EvalOptions& options) {
+  return options.oracle_window_s > 0 ? options.oracle_window_s
+                                     : 10.0 * world.config().controller.period_s;
+}
+
+std::vector<RunResult> FeaturesOracleRuns(const World& world, const HeldOutStream& held,
+                                          uint64_t seed, size_t requests, const std::string& stream,
+                                          uint32_t samples, double window_s) {
   if (samples == 0) throw std::invalid_argument("oracle-features: needs at least one sample");
   const World twin(world.config(), WithoutRequestNoise(world.world()));
   std::vector<std::vector<Request>> drawn;
@@ -293,7 +298,20 @@ RunResult FeaturesOracleRun(const World& world, const HeldOutStream& held, uint6
   }
   const OptionTable table(twin, std::span<const std::vector<Request>>(drawn));
   drawn.clear();
-  return HindsightOnTwin(world, twin, table, held, seed, "oracle-features");
+  std::vector<RunResult> runs;
+  runs.push_back(HindsightOnTwin(world, twin, table, held, seed, "oracle-features"));
+
+  BisectionOptions bisection;
+  bisection.lambda_max = world.config().lambda.max;
+  WindowedOracle w = SolveWindowedOracle(twin, table, held.requests, window_s, held.duration_s,
+                                         held.scale, {}, bisection);
+  OraclePolicy policy("oracle-features-windowed", table, std::move(w.chosen),
+                      std::move(w.without_reuse), w.lambda, std::move(w.window));
+  RunOptions options = EvaluationRunOptions(world, held.scale, seed);
+  if (!w.lambda.empty()) options.lambdas = w.lambda.front();
+  runs.push_back(RunRequests(world, held.requests, policy, options, "oracle-features-windowed"));
+  runs.back().hindsight = true;
+  return runs;
 }
 
 Evaluation Evaluate(const World& world, const EvalOptions& options) {
@@ -309,8 +327,10 @@ Evaluation Evaluate(const World& world, const EvalOptions& options) {
   }
   if (options.features_oracle_samples > 0) {
     Stopwatch watch;
-    hindsight.push_back(FeaturesOracleRun(world, held, options.seed, options.requests,
-                                          options.stream, options.features_oracle_samples));
+    for (RunResult& run :
+         FeaturesOracleRuns(world, held, options.seed, options.requests, options.stream,
+                            options.features_oracle_samples, OracleWindow(world, options)))
+      hindsight.push_back(std::move(run));
     if (options.log_progress) spdlog::info("evaluate: features oracle ({:.1f} s)", watch.Lap());
   }
   return EvaluateRequests(world, held.requests, held.duration_s, held.scale, options, {},

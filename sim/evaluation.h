@@ -55,8 +55,9 @@ struct EvalOptions {
   double oracle_window_s = 0.0;
   // Evaluate adds oracle-noise-free (see NoiseFreeOracleRun).
   bool noise_free_oracle = true;
-  // > 0: Evaluate adds oracle-features over this many posterior draws per user (see
-  // FeaturesOracleRun). Off by default: it builds the hindsight tables once per draw.
+  // > 0: Evaluate adds oracle-features and oracle-features-windowed over this many posterior
+  // draws per user (see FeaturesOracleRuns). Off by default: it builds the hindsight tables once
+  // per draw.
   uint32_t features_oracle_samples = 0;
 };
 
@@ -120,9 +121,14 @@ RunResult NoiseFreeOracleRun(const World& world, const HeldOutStream& held, uint
 // optimum is decided on the expectation a features-only policy could at best compute. It is the
 // ceiling for what the recall agent can know. Later agents also see upstream scores that carry a
 // little of the request's value, so for the whole chain it estimates, not bounds, what any
-// features-only policy can reach.
-RunResult FeaturesOracleRun(const World& world, const HeldOutStream& held, uint64_t seed,
-                            size_t requests, const std::string& stream, uint32_t samples);
+// features-only policy can reach. oracle-features-windowed holds it to the CPU target window by
+// window (`window_s`), as oracle-windowed does the oracle: the same estimate for online rows.
+std::vector<RunResult> FeaturesOracleRuns(const World& world, const HeldOutStream& held,
+                                          uint64_t seed, size_t requests, const std::string& stream,
+                                          uint32_t samples, double window_s);
+
+// The window of oracle-windowed (and oracle-features-windowed).
+double OracleWindow(const World& world, const EvalOptions& options);
 
 // Lambdas that make the decision rule around `scorer` (the analytic model when null) meet the
 // budget on these requests (offline replay, measured compute): the DCAF baseline, and with a
