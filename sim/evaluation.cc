@@ -6,14 +6,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "policy/analytic_scorer.h"
+#include "sim/features.h"
 #include "sim/oracle.h"
 #include "sim/policies.h"
 #include "sim/request_stream.h"
 #include "sim/runner.h"
 #include "sim/seeds.h"
+#include "sim/user_posterior.h"
 
 namespace allot::sim {
 namespace {
@@ -285,6 +289,62 @@ double OracleWindow(const World& world, const EvalOptions& options) {
                                      : 10.0 * world.config().controller.period_s;
 }
 
+namespace {
+
+// `row` and `row`-windowed: the optimum on `table` (built on `twin`'s requests), daily and held
+// to the target window by window, scored on the truth.
+void AppendTwinOptima(const World& world, const World& twin, const OptionTable& table,
+                      const HeldOutStream& held, uint64_t seed, double window_s,
+                      const std::string& row, std::vector<RunResult>& runs) {
+  runs.push_back(HindsightOnTwin(world, twin, table, held, seed, row));
+  BisectionOptions bisection;
+  bisection.lambda_max = world.config().lambda.max;
+  WindowedOracle w = SolveWindowedOracle(twin, table, held.requests, window_s, held.duration_s,
+                                         held.scale, {}, bisection);
+  const std::string name = row + "-windowed";
+  OraclePolicy policy(name, table, std::move(w.chosen), std::move(w.without_reuse), w.lambda,
+                      std::move(w.window));
+  RunOptions options = EvaluationRunOptions(world, held.scale, seed);
+  if (!w.lambda.empty()) options.lambdas = w.lambda.front();
+  runs.push_back(RunRequests(world, held.requests, policy, options, name));
+  runs.back().hindsight = true;
+}
+
+// Conditions every draw of `drawn` (drawn[k][i]: request i in draw k, with the value noise at
+// its mean) on what the truth's upstream top scores show of request i's value: each draw's
+// value takes the expected value noise given the scores, and the draws are weighted by how
+// likely they make the scores (returned as weights[k][i]).
+std::vector<std::vector<double>> ConditionOnScores(const World& world,
+                                                   const std::vector<Request>& truth,
+                                                   std::vector<std::vector<Request>>& drawn) {
+  const WorldConfig& w = world.world();
+  const std::array<double, 2> score_sd = {
+      w.recall.score_noise_sigma / kRecallTopScoreValueWeight,
+      w.prerank.score_noise_sigma / kPrerankTopScoreValueWeight};
+  std::vector<std::vector<double>> weights(drawn.size(), std::vector<double>(truth.size()));
+  for (size_t i = 0; i < truth.size(); ++i) {
+    const Request& t = truth[i];
+    const double log_value = std::log(std::max(t.value, 1e-300));
+    const std::array<double, 2> shown = {
+        log_value + t.score_noise[kRecall] / kRecallTopScoreValueWeight,
+        log_value + t.score_noise[kPrerank] / kPrerankTopScoreValueWeight};
+    double best = -std::numeric_limits<double>::infinity();
+    for (size_t k = 0; k < drawn.size(); ++k) {
+      Request& q = drawn[k][i];
+      const double implied = std::log(std::max(q.value, 1e-300));
+      const ScoreEvidence evidence = UpdateOnScores(
+          w.users.request_noise_sigma, {shown[0] - implied, shown[1] - implied}, score_sd);
+      q.value *= evidence.value_factor;
+      weights[k][i] = evidence.log_likelihood;
+      best = std::max(best, evidence.log_likelihood);
+    }
+    for (auto& sample : weights) sample[i] = std::exp(sample[i] - best);
+  }
+  return weights;
+}
+
+}  // namespace
+
 std::vector<RunResult> FeaturesOracleRuns(const World& world, const HeldOutStream& held,
                                           uint64_t seed, size_t requests, const std::string& stream,
                                           uint32_t samples, double window_s) {
@@ -296,21 +356,15 @@ std::vector<RunResult> FeaturesOracleRuns(const World& world, const HeldOutStrea
     drawn.push_back(TwinRequests(twin, held, {.seed = seed, .name = stream, .posterior_sample = k},
                                  requests, "oracle-features"));
   }
-  const OptionTable table(twin, std::span<const std::vector<Request>>(drawn));
-  drawn.clear();
   std::vector<RunResult> runs;
-  runs.push_back(HindsightOnTwin(world, twin, table, held, seed, "oracle-features"));
-
-  BisectionOptions bisection;
-  bisection.lambda_max = world.config().lambda.max;
-  WindowedOracle w = SolveWindowedOracle(twin, table, held.requests, window_s, held.duration_s,
-                                         held.scale, {}, bisection);
-  OraclePolicy policy("oracle-features-windowed", table, std::move(w.chosen),
-                      std::move(w.without_reuse), w.lambda, std::move(w.window));
-  RunOptions options = EvaluationRunOptions(world, held.scale, seed);
-  if (!w.lambda.empty()) options.lambdas = w.lambda.front();
-  runs.push_back(RunRequests(world, held.requests, policy, options, "oracle-features-windowed"));
-  runs.back().hindsight = true;
+  {
+    const OptionTable table(twin, std::span<const std::vector<Request>>(drawn));
+    AppendTwinOptima(world, twin, table, held, seed, window_s, "oracle-features", runs);
+  }
+  const std::vector<std::vector<double>> weights = ConditionOnScores(world, held.requests, drawn);
+  const OptionTable table(twin, std::span<const std::vector<Request>>(drawn), weights);
+  drawn.clear();
+  AppendTwinOptima(world, twin, table, held, seed, window_s, "oracle-all-features", runs);
   return runs;
 }
 

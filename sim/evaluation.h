@@ -55,9 +55,9 @@ struct EvalOptions {
   double oracle_window_s = 0.0;
   // Evaluate adds oracle-noise-free (see NoiseFreeOracleRun).
   bool noise_free_oracle = true;
-  // > 0: Evaluate adds oracle-features and oracle-features-windowed over this many posterior
-  // draws per user (see FeaturesOracleRuns). Off by default: it builds the hindsight tables once
-  // per draw.
+  // > 0: Evaluate adds oracle-features and oracle-all-features, daily and windowed, over this
+  // many posterior draws per user (see FeaturesOracleRuns). Off by default: it builds the hindsight
+  // tables once per draw.
   uint32_t features_oracle_samples = 0;
 };
 
@@ -118,11 +118,12 @@ RunResult NoiseFreeOracleRun(const World& world, const HeldOutStream& held, uint
 // oracle-features: as oracle-noise-free, but the user's latent value is known only through the
 // user features (history, activity, click rate, new-user flag): each option is scored by its mean
 // over `samples` draws of the value from its exact posterior (sim/user_posterior.h), so the
-// optimum is decided on the expectation a features-only policy could at best compute. It is the
-// ceiling for what the recall agent can know. Later agents also see upstream scores that carry a
-// little of the request's value, so for the whole chain it estimates, not bounds, what any
-// features-only policy can reach. oracle-features-windowed holds it to the CPU target window by
-// window (`window_s`), as oracle-windowed does the oracle: the same estimate for online rows.
+// optimum is decided on the expectation a policy seeing only those features could at best
+// compute: the recall agent's view. oracle-all-features also weighs the draws by the request's
+// upstream top scores (what recall's and pre-rank's best scores show of the request's value,
+// their stages' mass taken as known): every later agent's view, given to every agent, so an
+// upper estimate for a features-only chain. Each has a -windowed row held to the CPU target
+// window by window (`window_s`), as oracle-windowed holds the oracle: the same for online rows.
 std::vector<RunResult> FeaturesOracleRuns(const World& world, const HeldOutStream& held,
                                           uint64_t seed, size_t requests, const std::string& stream,
                                           uint32_t samples, double window_s);

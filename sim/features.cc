@@ -96,10 +96,12 @@ void ComputeFeatures(std::span<const Feature> features, const Request& r, const 
       case Feature::kRecallTopScore:
         // The best recall match reflects both how much of the user's interest recall found and
         // how responsive the user is today.
-        x = Sigmoid(2.0 * (up.recall.mass - 0.5) + 0.5 * log_value + r.score_noise[kRecall]);
+        x = Sigmoid(2.0 * (up.recall.mass - 0.5) + kRecallTopScoreValueWeight * log_value +
+                    r.score_noise[kRecall]);
         break;
       case Feature::kPrerankTopScore:
-        x = Sigmoid(2.0 * (up.prerank.mass - 0.4) + 0.7 * log_value + r.score_noise[kPrerank]);
+        x = Sigmoid(2.0 * (up.prerank.mass - 0.4) + kPrerankTopScoreValueWeight * log_value +
+                    r.score_noise[kPrerank]);
         break;
       case Feature::kPrerankCandidatesLog:
         x = std::log1p(up.prerank.count);

@@ -35,6 +35,11 @@ struct Upstream {
   StageOutput prerank;
 };
 
+// How strongly the best recall and pre-rank scores follow the log of the request's value (the
+// rest is the stage's mass and its score noise): what the later agents can read of the value.
+inline constexpr double kRecallTopScoreValueWeight = 0.5;
+inline constexpr double kPrerankTopScoreValueWeight = 0.7;
+
 // Fills out[i] with features[i]; out.size() == features.size().
 void ComputeFeatures(std::span<const Feature> features, const Request& request,
                      const Upstream& upstream, std::span<float> out);

@@ -11,42 +11,51 @@ namespace allot::sim {
 
 OptionTable::OptionTable(const World& world, std::span<const Request> requests) {
   const std::span<const Request> one[] = {requests};
-  Build(world, one);
+  Build(world, one, {});
 }
 
-OptionTable::OptionTable(const World& world, std::span<const std::vector<Request>> samples) {
+OptionTable::OptionTable(const World& world, std::span<const std::vector<Request>> samples,
+                         std::span<const std::vector<double>> weights) {
   std::vector<std::span<const Request>> spans(samples.begin(), samples.end());
   if (spans.empty()) throw std::invalid_argument("OptionTable: no samples");
   for (const auto& sample : spans) {
     if (sample.size() != spans.front().size())
       throw std::invalid_argument("OptionTable: samples of different lengths");
   }
-  Build(world, spans);
+  if (!weights.empty()) {
+    if (weights.size() != spans.size())
+      throw std::invalid_argument("OptionTable: one weight vector per sample");
+    for (const auto& w : weights) {
+      if (w.size() != spans.front().size())
+        throw std::invalid_argument("OptionTable: one weight per request and sample");
+    }
+  }
+  Build(world, spans, weights);
 }
 
 namespace {
 
-// One stage's results for every sample of a request, and their mean cost.
+// One stage's results for every sample of a request, and their weighted mean cost.
 struct SampledStage {
   std::vector<StageOutput> out;
   double cost = 0.0;
 
   template <typename Run>
-  void Fill(size_t samples, Run run) {
-    out.resize(samples);
+  void Fill(std::span<const double> weight, Run run) {
+    out.resize(weight.size());
     cost = 0.0;
-    for (size_t k = 0; k < samples; ++k) {
+    for (size_t k = 0; k < weight.size(); ++k) {
       const StageResult result = run(k);
       out[k] = result.out;
-      cost += result.cost;
+      cost += weight[k] * result.cost;
     }
-    cost /= static_cast<double>(samples);
   }
 };
 
 }  // namespace
 
-void OptionTable::Build(const World& world, std::span<const std::span<const Request>> samples) {
+void OptionTable::Build(const World& world, std::span<const std::span<const Request>> samples,
+                        std::span<const std::vector<double>> weights) {
   const ChainLayout& layout = world.layout();
   const ChainModel& model = world.model();
   const std::span<const Request> requests = samples.front();
@@ -59,10 +68,13 @@ void OptionTable::Build(const World& world, std::span<const std::span<const Requ
   const auto& recall_settings = layout.at_stage(kRecall).settings;
   const auto& prerank_settings = layout.at_stage(kPrerank).settings;
   const auto& rank_settings = layout.at_stage(kRank).settings;
+  // The current request's weight of each sample, summing to 1.
+  std::vector<double> weight(num_samples, 1.0 / static_cast<double>(num_samples));
   auto mean_revenue = [&](size_t i, const std::vector<StageOutput>& out) {
     double sum = 0.0;
-    for (size_t k = 0; k < num_samples; ++k) sum += ChainModel::Revenue(samples[k][i], out[k]);
-    return sum / static_cast<double>(num_samples);
+    for (size_t k = 0; k < num_samples; ++k)
+      sum += weight[k] * ChainModel::Revenue(samples[k][i], out[k]);
+    return sum;
   };
   SampledStage recall, pre, rank, cached;
 
@@ -72,12 +84,12 @@ void OptionTable::Build(const World& world, std::span<const std::span<const Requ
                            uint32_t base_id, bool fixed) {
     const size_t group = value_.size();
     for (uint32_t j1 = 0; j1 < sizes_[1]; ++j1) {
-      pre.Fill(num_samples, [&](size_t k) {
+      pre.Fill(weight, [&](size_t k) {
         return model.Prerank(samples[k][i], recall_out[k], prerank_settings[j1]);
       });
       const size_t subgroup = value_.size();
       for (uint32_t j2 = 0; j2 < sizes_[2]; ++j2) {
-        rank.Fill(num_samples, [&](size_t k) {
+        rank.Fill(weight, [&](size_t k) {
           return model.Rank(samples[k][i], pre.out[k], rank_settings[j2]);
         });
         const double value = mean_revenue(i, rank.out);
@@ -97,7 +109,7 @@ void OptionTable::Build(const World& world, std::span<const std::span<const Requ
   // A reused stage's cached output, per sample; false when no sample has anything cached.
   auto fill_cached = [&](size_t i, int stage) {
     bool any = false;
-    cached.Fill(num_samples, [&](size_t k) {
+    cached.Fill(weight, [&](size_t k) {
       StageResult result{.out = model.Cached(samples[k][i], stage), .cost = 0.0};
       any = any || result.out.count > 0;
       return result;
@@ -107,8 +119,14 @@ void OptionTable::Build(const World& world, std::span<const std::span<const Requ
 
   for (size_t i = 0; i < requests.size(); ++i) {
     const Request& r = requests[i];
+    if (!weights.empty()) {
+      double total = 0.0;
+      for (size_t k = 0; k < num_samples; ++k) total += weights[k][i];
+      if (!(total > 0.0)) throw std::invalid_argument("OptionTable: a request's weights are all 0");
+      for (size_t k = 0; k < num_samples; ++k) weight[k] = weights[k][i] / total;
+    }
     for (uint32_t j0 = 0; j0 < sizes_[0]; ++j0) {
-      recall.Fill(num_samples,
+      recall.Fill(weight,
                   [&](size_t k) { return model.Recall(samples[k][i], recall_settings[j0]); });
       continuations(i, recall.out, recall.cost, static_cast<uint32_t>(j0 * sizes_[1] * sizes_[2]),
                     true);
@@ -120,7 +138,7 @@ void OptionTable::Build(const World& world, std::span<const std::span<const Requ
       if (layout.reusable(kPrerank) && fill_cached(i, kPrerank)) {
         const size_t group = value_.size();
         for (uint32_t j2 = 0; j2 < sizes_[2]; ++j2) {
-          rank.Fill(num_samples, [&](size_t k) {
+          rank.Fill(weight, [&](size_t k) {
             return model.Rank(samples[k][i], cached.out[k], rank_settings[j2]);
           });
           Add(static_cast<float>(mean_revenue(i, rank.out)), {0.0, 0.0, rank.cost},

@@ -38,8 +38,10 @@ class OptionTable {
   OptionTable(const World& world, std::span<const Request> requests);
   // The same table over the mean, per option, of the values and costs of several versions of the
   // same requests (samples[k][i] is request i as drawn in sample k): decisions on the expectation
-  // over whatever the samples vary.
-  OptionTable(const World& world, std::span<const std::vector<Request>> samples);
+  // over whatever the samples vary. weights[k][i] weighs sample k of request i (normalised per
+  // request; none: equal weights).
+  OptionTable(const World& world, std::span<const std::vector<Request>> samples,
+              std::span<const std::vector<double>> weights = {});
 
   size_t num_requests() const { return offset_.size() - 1; }
   size_t num_options() const { return value_.size(); }
@@ -64,7 +66,8 @@ class OptionTable {
   DecodedOption DecodeCombo(size_t combo) const;
 
  private:
-  void Build(const World& world, std::span<const std::span<const Request>> samples);
+  void Build(const World& world, std::span<const std::span<const Request>> samples,
+             std::span<const std::vector<double>> weights);
   void Add(float value, const StageVector& cost, uint32_t id);
   void PruneGroup(size_t begin);
   void PruneToHull(size_t begin);

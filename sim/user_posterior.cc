@@ -99,4 +99,26 @@ double SampleLogValue(const UserConfig& u, const UserPosterior& posterior, std::
   return u.value_log_mean + u.value_log_sigma * z;
 }
 
+ScoreEvidence UpdateOnScores(double request_noise_sigma, const std::array<double, 2>& residual,
+                             const std::array<double, 2>& score_sd) {
+  // r_j = xi - s^2 / 2 + e_j (as residuals are taken against value factor 1); shift to
+  // r_j' = xi + e_j, then xi ~ N(0, s^2) and e_j ~ N(0, v_j) independent.
+  const double s_sq = request_noise_sigma * request_noise_sigma;
+  const std::array<double, 2> r = {residual[0] + 0.5 * s_sq, residual[1] + 0.5 * s_sq};
+  const std::array<double, 2> v = {std::max(score_sd[0] * score_sd[0], 1e-12),
+                                   std::max(score_sd[1] * score_sd[1], 1e-12)};
+  // Marginal of (r_0, r_1): covariance [[s^2 + v0, s^2], [s^2, s^2 + v1]].
+  const double a = s_sq + v[0], b = s_sq + v[1], c = s_sq;
+  const double det = a * b - c * c;
+  const double quad = (b * r[0] * r[0] - 2.0 * c * r[0] * r[1] + a * r[1] * r[1]) / det;
+  ScoreEvidence out;
+  out.log_likelihood = -0.5 * (quad + std::log(det));
+  if (s_sq > 0.0) {
+    const double precision = 1.0 / s_sq + 1.0 / v[0] + 1.0 / v[1];
+    const double mean = (r[0] / v[0] + r[1] / v[1]) / precision;
+    out.value_factor = std::exp(mean + 0.5 / precision - 0.5 * s_sq);
+  }
+  return out;
+}
+
 }  // namespace allot::sim

@@ -4,6 +4,7 @@
 // sees only the features can know no more than this about the user.
 #pragma once
 
+#include <array>
 #include <random>
 
 #include "sim/world_config.h"
@@ -31,5 +32,16 @@ UserPosterior PosteriorOfUser(const UserConfig& users, const ObservedUser& obser
 // A draw of the user's log value from its posterior (exact, also with a censored click rate).
 double SampleLogValue(const UserConfig& users, const UserPosterior& posterior,
                       std::mt19937_64& rng);
+
+// What the upstream top scores add about one request, given a draw of its user's value. Each
+// score shows log(value) plus its noise (scaled by the score's value weight); log(value) carries
+// the per-request value noise xi ~ N(0, s^2), common to both scores. `residual` is, per score,
+// what it shows minus log of the value the draw implies with xi at its mean (value factor 1).
+struct ScoreEvidence {
+  double log_likelihood = 0.0;  // of both residuals given the draw, xi integrated out
+  double value_factor = 1.0;    // E[exp(xi - s^2 / 2) | residuals]: the value's update
+};
+ScoreEvidence UpdateOnScores(double request_noise_sigma, const std::array<double, 2>& residual,
+                             const std::array<double, 2>& score_sd);
 
 }  // namespace allot::sim

@@ -192,8 +192,9 @@ TEST(EvaluateTest, TheNoiseFreeOracleDecidesOnTheTruthsTwinAndTrailsTheOracle) {
 }
 
 // The features oracle knows the user's value only through the user features: it trails the
-// noise-free oracle (which knows the value) and still beats the analytic model at dcaf; held
-// to the target window by window it loses more. Both are off unless asked for.
+// noise-free oracle (which knows the value) and still beats the analytic model at dcaf; the
+// upstream scores add to it; held to the target window by window it loses more. All are off
+// unless asked for.
 TEST(EvaluateTest, TheFeaturesOracleTrailsTheNoiseFreeOracleAndBeatsDcaf) {
   const auto world = SmallWorld();
   EvalOptions options;
@@ -204,14 +205,19 @@ TEST(EvaluateTest, TheFeaturesOracleTrailsTheNoiseFreeOracleAndBeatsDcaf) {
   const TableRow* noise_free = nullptr;
   const TableRow* features = nullptr;
   const TableRow* features_windowed = nullptr;
+  const TableRow* all_features = nullptr;
   for (const TableRow& row : table.rows) {
     if (row.policy == "oracle-noise-free") noise_free = &row;
     if (row.policy == "oracle-features") features = &row;
     if (row.policy == "oracle-features-windowed") features_windowed = &row;
+    if (row.policy == "oracle-all-features") all_features = &row;
   }
   ASSERT_NE(noise_free, nullptr);
   ASSERT_NE(features, nullptr);
   ASSERT_NE(features_windowed, nullptr);
+  ASSERT_NE(all_features, nullptr);
+  // The upstream scores tell the later agents more about the request's value.
+  EXPECT_GT(all_features->pct_of_oracle, features->pct_of_oracle);
   EXPECT_EQ(features->mode, "hindsight");
   EXPECT_LT(features->pct_of_oracle, noise_free->pct_of_oracle);
   EXPECT_GT(features->pct_of_oracle, table.rows[1].pct_of_oracle);  // beats dcaf
@@ -220,7 +226,7 @@ TEST(EvaluateTest, TheFeaturesOracleTrailsTheNoiseFreeOracleAndBeatsDcaf) {
   for (const ModuleColumns& m : features_windowed->modules) EXPECT_LT(m.used_pct, 100.0);
   options.features_oracle_samples = 0;
   for (const TableRow& row : BuildTable(*world, Evaluate(*world, options)).rows)
-    EXPECT_NE(row.policy, "oracle-features");
+    EXPECT_EQ(row.policy.find("features"), std::string::npos) << row.policy;
 }
 
 // The windowed row holds each window to its share of the budget; with one window covering the

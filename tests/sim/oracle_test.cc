@@ -141,8 +141,8 @@ TEST(OracleTest, BestStaticFitsTheBudget) {
 }
 
 // A table over several versions of the same requests scores every option by its mean: over
-// copies of one version it is that version's table, and every fixed combination's totals are the
-// mean of the versions' totals.
+// copies of one version it is that version's table, every fixed combination's totals are the
+// mean of the versions' totals, and weights pick the versions.
 TEST(OracleTest, ATableOverSamplesScoresEachOptionByItsMean) {
   const auto world = testing::MakeWorld();
   StreamOptions stream{.seed = 4, .name = "samples", .start_hour = 12};
@@ -174,6 +174,18 @@ TEST(OracleTest, ATableOverSamplesScoresEachOptionByItsMean) {
     moved += ta.value != tb.value;
   }
   EXPECT_GT(moved, mean.num_combos() / 2);  // the two versions do differ
+
+  // Weighted: all of the weight on one version is that version's table.
+  const std::vector<std::vector<double>> only_b = {std::vector<double>(200, 0.0),
+                                                   std::vector<double>(200, 3.0)};
+  const OptionTable weighted(*world, std::span<const std::vector<Request>>(both), only_b);
+  ASSERT_EQ(weighted.num_options(), table_b.num_options());
+  for (uint32_t o = 0; o < weighted.num_options(); ++o)
+    ASSERT_EQ(weighted.value(o), table_b.value(o));
+  const std::vector<std::vector<double>> none = {std::vector<double>(200, 0.0),
+                                                 std::vector<double>(200, 0.0)};
+  EXPECT_THROW(OptionTable(*world, std::span<const std::vector<Request>>(both), none),
+               std::invalid_argument);
 
   const std::vector<std::vector<Request>> uneven = {a,
                                                     std::vector<Request>(b.begin(), b.end() - 1)};

@@ -141,3 +141,44 @@ TEST(UserPosteriorTest, APosteriorStreamRedrawsOnlyTheLatentValues) {
 
 }  // namespace
 }  // namespace allot::sim
+
+namespace allot::sim {
+namespace {
+
+// The score update against numerical integration over the value noise xi: the expected value
+// factor, and the likelihood ratio of two residual pairs.
+TEST(UserPosteriorTest, TheScoreUpdateMatchesIntegrationOverTheValueNoise) {
+  const double s = 0.25;
+  const std::array<double, 2> sd = {0.6, 0.43};
+  auto normal = [](double x, double sigma) {
+    return std::exp(-0.5 * x * x / (sigma * sigma)) / sigma;
+  };
+  // Integrals over xi of prior x likelihood (and x exp(xi - s^2 / 2)).
+  auto integrate = [&](const std::array<double, 2>& residual, double* factor) {
+    double mass = 0.0, weighted = 0.0;
+    for (double xi = -3.0; xi <= 3.0; xi += 1e-4) {
+      const double shift = xi - 0.5 * s * s;  // residuals are against value factor 1
+      const double p =
+          normal(xi, s) * normal(residual[0] - shift, sd[0]) * normal(residual[1] - shift, sd[1]);
+      mass += p;
+      weighted += p * std::exp(shift);
+    }
+    *factor = weighted / mass;
+    return mass;
+  };
+  const std::array<double, 2> a = {0.3, 0.1}, b = {-0.4, 0.5};
+  double factor_a = 0.0, factor_b = 0.0;
+  const double mass_a = integrate(a, &factor_a);
+  const double mass_b = integrate(b, &factor_b);
+  const ScoreEvidence ea = UpdateOnScores(s, a, sd);
+  const ScoreEvidence eb = UpdateOnScores(s, b, sd);
+  EXPECT_NEAR(ea.value_factor, factor_a, 1e-6);
+  EXPECT_NEAR(eb.value_factor, factor_b, 1e-6);
+  EXPECT_GT(ea.value_factor, 1.0);  // scores above what the draw implies raise the value
+  EXPECT_NEAR(ea.log_likelihood - eb.log_likelihood, std::log(mass_a / mass_b), 1e-6);
+  // Without value noise the scores say nothing about the value beyond the draw itself.
+  EXPECT_EQ(UpdateOnScores(0.0, a, sd).value_factor, 1.0);
+}
+
+}  // namespace
+}  // namespace allot::sim
