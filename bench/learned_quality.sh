@@ -11,8 +11,10 @@
 # Environment: ALLOT_QUALITY_WORLDS (default "default b"; also default-continuous and b-continuous,
 # the same chains with continuous queues), ALLOT_QUALITY_SEEDS ("1 2 3"),
 # ALLOT_QUALITY_ALGORITHMS ("awrq"), ALLOT_QUALITY_REQUESTS (logged requests, 500000),
-# ALLOT_QUALITY_TRAIN_ARGS (extra allot-train flags), ALLOT_BUILD_DIR (build), ALLOT_QUALITY_DIR
-# (var/quality). Expects a built tree. About 5 minutes per world, seed and algorithm here.
+# ALLOT_QUALITY_TRAIN_ARGS (extra allot-train flags), ALLOT_QUALITY_EVAL_ARGS (extra
+# allot-sim evaluate flags, e.g. "--features-oracle-samples 16" for the features-only ceilings),
+# ALLOT_BUILD_DIR (build), ALLOT_QUALITY_DIR (var/quality). Expects a built tree. About 5 minutes
+# per world, seed and algorithm here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${ALLOT_BUILD_DIR:-build}
@@ -55,13 +57,13 @@ for world in ${ALLOT_QUALITY_WORLDS:-default b}; do
     done
     # Evaluation seeds held-out streams that generate never uses.
     # shellcheck disable=SC2086
-    "$build/allot-sim" evaluate $flags --seed "$seed" \
+    "$build/allot-sim" evaluate $flags --seed "$seed" ${ALLOT_QUALITY_EVAL_ARGS:-} \
       --bundles "$(IFS=,; echo "${bundles[*]}")" > "$run/evaluate.txt" 2> /dev/null
     echo "== world $world seed $seed"
     cat "$run/evaluate.txt"
     grep -h "WARNING" "$run"/train-*.txt || true
     awk -v world="$world" -v seed="$seed" '
-      $2 == "offline" || $2 == "online" || $1 ~ /windowed$/ { printf "%-8s %-5s %-16s %7.2f\n", world, seed, $1, $4 }
+      $2 == "offline" || $2 == "online" || $2 == "hindsight" { printf "%-8s %-5s %-28s %7.2f\n", world, seed, $1, $4 }
     ' "$run/evaluate.txt" >> "$summary"
   done
 done
