@@ -273,24 +273,6 @@ RunResult HindsightOnTwin(const World& world, const World& twin, const OptionTab
   return run;
 }
 
-}  // namespace
-
-RunResult NoiseFreeOracleRun(const World& world, const HeldOutStream& held, uint64_t seed,
-                             size_t requests, const std::string& stream) {
-  const World twin(world.config(), WithoutRequestNoise(world.world()));
-  const std::vector<Request> twins =
-      TwinRequests(twin, held, {.seed = seed, .name = stream}, requests, "oracle-noise-free");
-  const OptionTable table(twin, twins);
-  return HindsightOnTwin(world, twin, table, held, seed, "oracle-noise-free");
-}
-
-double OracleWindow(const World& world, const EvalOptions& options) {
-  return options.oracle_window_s > 0 ? options.oracle_window_s
-                                     : 10.0 * world.config().controller.period_s;
-}
-
-namespace {
-
 // `row` and `row`-windowed: the optimum on `table` (built on `twin`'s requests), daily and held
 // to the target window by window, scored on the truth.
 void AppendTwinOptima(const World& world, const World& twin, const OptionTable& table,
@@ -344,6 +326,20 @@ std::vector<std::vector<double>> ConditionOnScores(const World& world,
 }
 
 }  // namespace
+
+RunResult NoiseFreeOracleRun(const World& world, const HeldOutStream& held, uint64_t seed,
+                             size_t requests, const std::string& stream) {
+  const World twin(world.config(), WithoutRequestNoise(world.world()));
+  const std::vector<Request> twins =
+      TwinRequests(twin, held, {.seed = seed, .name = stream}, requests, "oracle-noise-free");
+  const OptionTable table(twin, twins);
+  return HindsightOnTwin(world, twin, table, held, seed, "oracle-noise-free");
+}
+
+double OracleWindow(const World& world, const EvalOptions& options) {
+  return options.oracle_window_s > 0 ? options.oracle_window_s
+                                     : 10.0 * world.config().controller.period_s;
+}
 
 std::vector<RunResult> FeaturesOracleRuns(const World& world, const HeldOutStream& held,
                                           uint64_t seed, size_t requests, const std::string& stream,
