@@ -100,9 +100,13 @@ void PrintState(const allot::v1::ControlState& s) {
 
 // Every option of one explained decision, highest priced score first: why the chosen one won.
 void PrintOptions(const allot::v1::Explanation& e, const std::string& who, size_t max_rows) {
-  std::printf("%s, scored by %s (%s): user_value=%.3f bucket=%u cost cap=%s\n", who.c_str(),
-              e.model().c_str(), e.inference().c_str(), e.user_value(), e.value_bucket(),
-              e.max_cost_ms() > 0 ? (std::to_string(e.max_cost_ms()) + "ms").c_str() : "none");
+  // "actor": the bundle's actor chose (MADDPG), so the starred option need not be the top one.
+  const std::string chosen_by = e.chosen_by().empty() ? "rule" : e.chosen_by();
+  std::printf("%s, scored by %s (%s): user_value=%.3f bucket=%u cost cap=%s chosen by=%s\n",
+              who.c_str(), e.model().c_str(), e.inference().c_str(), e.user_value(),
+              e.value_bucket(),
+              e.max_cost_ms() > 0 ? (std::to_string(e.max_cost_ms()) + "ms").c_str() : "none",
+              chosen_by.c_str());
   std::printf("  %5s %-44s %9s %9s  %s\n", "index", "option", "value", "priced",
               "cost x compute_price");
   const size_t rows = std::min<size_t>(max_rows, static_cast<size_t>(e.options_size()));

@@ -203,6 +203,7 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
   out.value = chosen.value;
   out.cost = chosen.cost;
   out.capped = chosen.capped;
+  out.proposed = chosen.proposed;
   out.user_value = scores.user_value;
   out.value_bucket = scores.value_bucket;
   if (!caches.empty()) {

@@ -83,6 +83,7 @@ struct Allocation {
   double user_value = 0.0;
   int value_bucket = 0;
   bool capped = false;
+  bool proposed = false;  // an actor chose the joint action (see DecideJoint)
   CacheReuseChoice cache;
   bool fallback = false;
   const char* fallback_reason = "";

@@ -68,6 +68,7 @@ ChosenAction DecideJoint(const ActionScorer& scorer, size_t agent, std::span<con
     out.joint = joint;
     out.value = scores.value[joint];
     out.cost = scores.cost[joint];
+    out.proposed = true;
     return out;
   }
   // No actor, or its proposal breaks the cap: the cap is a hard limit, so the rule decides.

@@ -13,7 +13,8 @@ struct ChosenAction {
   size_t joint = 0;
   double value = 0.0;
   double cost = 0.0;
-  bool capped = false;  // the cost cap removed the unconstrained argmax
+  bool capped = false;    // the cost cap removed the unconstrained argmax
+  bool proposed = false;  // the scorer's actor chose it (DecideJoint), not the priced argmax
 };
 
 // max_cost <= 0 means no cap. When no action fits under the cap, the cheapest action is chosen.

@@ -12,7 +12,7 @@ namespace allot {
 std::optional<DecisionExplanation> ExplainDecision(const PolicySnapshot& policy,
                                                    const LambdaTable& lambdas, size_t agent,
                                                    std::span<const float> request_features,
-                                                   size_t chosen_joint) {
+                                                   size_t chosen_joint, bool chosen_by_actor) {
   std::vector<float> clipped;
   const std::span<const float> features =
       ClipFeatures(policy.feature_guards[agent], request_features, clipped);
@@ -39,6 +39,7 @@ std::optional<DecisionExplanation> ExplainDecision(const PolicySnapshot& policy,
   out.inference = policy.scorer->inference();
   out.model = policy.scorer->version();
   out.max_cost_ms = CostCap(config.agents[agent], price);
+  out.chosen_by = chosen_by_actor ? "actor" : "rule";
   const size_t n = scores.value.size();
   for (size_t j = 0; j < n; ++j) {
     OptionExplanation o;

@@ -36,14 +36,19 @@ struct DecisionExplanation {
   std::string inference;
   std::string model;  // the scorer's version
   double max_cost_ms = 0.0;
+  // "rule": the option with the highest priced score that fits the cap; "actor": the bundle's
+  // actor proposed the chosen option, which may rank lower here.
+  std::string chosen_by;
 };
 
 // Scores `features` again with the snapshot's scorer at `lambdas` (the same clipping, prices and
-// cap as AllocationEngine::Decide) and marks `chosen_joint`. nullopt when the scorer cannot score
-// (the decision was then the safe default, which has nothing to explain).
+// cap as AllocationEngine::Decide) and marks `chosen_joint`, which an actor chose when
+// `chosen_by_actor` (Allocation::proposed). nullopt when the scorer cannot score (the decision was
+// then the safe default, which has nothing to explain).
 std::optional<DecisionExplanation> ExplainDecision(const PolicySnapshot& policy,
                                                    const LambdaTable& lambdas, size_t agent,
                                                    std::span<const float> features,
-                                                   size_t chosen_joint);
+                                                   size_t chosen_joint,
+                                                   bool chosen_by_actor = false);
 
 }  // namespace allot

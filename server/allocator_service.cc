@@ -281,18 +281,18 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
   if (request.explain() && !allocation.fallback) {
     // At the prices in force now: a controller update since the decision shows in the scores.
     const std::shared_ptr<const LambdaTable> lambdas = engine.lambdas();
-    if (const auto explanation =
-            ExplainDecision(*policy, *lambdas, agent, features, allocation.joint)) {
+    if (const auto explanation = ExplainDecision(*policy, *lambdas, agent, features,
+                                                 allocation.joint, allocation.proposed)) {
       FillExplanation(*explanation, *serving->policy->config, response->mutable_explanation());
     }
     // The candidate's view of the same request, for telling why it would decide otherwise.
     if (serving->shadow && !in_experiment_arm) {
       const Allocation candidate =
           engine_.Decide(serving->shadow, agent, features, caches, DecisionUse::kShadow);
-      const auto explanation =
-          candidate.fallback
-              ? std::nullopt
-              : ExplainDecision(*serving->shadow, *lambdas, agent, features, candidate.joint);
+      const auto explanation = candidate.fallback
+                                   ? std::nullopt
+                                   : ExplainDecision(*serving->shadow, *lambdas, agent, features,
+                                                     candidate.joint, candidate.proposed);
       if (explanation)
         FillExplanation(*explanation, *serving->policy->config,
                         response->mutable_shadow_explanation());

@@ -50,6 +50,7 @@ void FillExplanation(const DecisionExplanation& explanation, const AllotConfig& 
   out->set_inference(explanation.inference);
   out->set_max_cost_ms(explanation.max_cost_ms);
   out->set_model(explanation.model);
+  out->set_chosen_by(explanation.chosen_by);
   for (const OptionExplanation& o : explanation.options) {
     v1::OptionScore* option = out->add_options();
     option->set_joint_action(static_cast<uint32_t>(o.joint));

@@ -270,6 +270,8 @@ TEST(ProcessTest, CliExplainsADecisionAndTheDemoShowsWhy) {
   const Output explain = RunCommand(cli + " explain rank user_hist_value_log=2.2 ctr_7d=0.08");
   EXPECT_EQ(explain.exit_code, 0) << explain.text;
   EXPECT_NE(explain.text.find("cost x compute_price"), std::string::npos) << explain.text;
+  // The analytic model has no actor: the priced argmax chose.
+  EXPECT_NE(explain.text.find("chosen by=rule"), std::string::npos) << explain.text;
   // rank has 8 joint actions: a header line, 8 rows; exactly one starred.
   const std::regex row(
       R"(\n([* ]) +\d+ queue_length=\d+ heavy_model=(on|off) +[-0-9.]+ +[-0-9.]+  rank )");

@@ -180,6 +180,24 @@ TEST_F(BundleServingTest, AMaddpgBundleServesItsActorsLengthsOnTheRangesGrid) {
     lengths.insert(length);
   }
   EXPECT_GE(lengths.size(), 2u) << "the request should move the actor's length";
+
+  // The explanation says the actor chose, so that its option's rank among the priced scores does
+  // not read as a broken rule.
+  v1::AllocateRequest request = MakeRequest("rank", config.agents[2].features.size());
+  request.set_explain(true);
+  grpc::ClientContext context;
+  v1::AllocateResponse response;
+  ASSERT_TRUE(stub->Allocate(&context, request, &response).ok());
+  EXPECT_EQ(response.explanation().chosen_by(), "actor");
+  int chosen = 0;
+  for (const v1::OptionScore& option : response.explanation().options()) {
+    if (!option.chosen()) continue;
+    ++chosen;
+    EXPECT_NE(option.label().find(std::to_string(response.decisions(0).queue_length())),
+              std::string::npos)
+        << option.label();
+  }
+  EXPECT_EQ(chosen, 1);
 }
 
 // Found by a probe: a bundle copied non-atomically (manifest first, weights later) was refused

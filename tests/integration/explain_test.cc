@@ -87,6 +87,7 @@ TEST(ExplainTest, EveryOptionIsPricedAndTheChosenOneIsTheBestWithinTheCap) {
       const v1::Explanation& e = response.explanation();
       ASSERT_EQ(e.options_size(), agent.joint_actions()) << agent.name();
       EXPECT_EQ(e.inference(), "analytic");
+      EXPECT_EQ(e.chosen_by(), "rule");
       EXPECT_DOUBLE_EQ(e.user_value(), response.user_value());
       EXPECT_EQ(e.value_bucket(), response.value_bucket());
       int chosen = 0;

@@ -264,6 +264,7 @@ TEST_F(MaddpgTrainingTest, BundleRoundTripsAndTheFastPathProposesAsTheReference)
           DecideJoint(*fast, agent, x, a, module_lambda[0], module_lambda, 0.0, priced);
       EXPECT_EQ(chosen.joint, fast_joint);
       EXPECT_EQ(chosen.cost, a.cost[fast_joint]);
+      EXPECT_TRUE(chosen.proposed);
       // A cap below the proposal's cost is a hard limit: the rule decides under it.
       const double cap = a.cost[fast_joint] * 0.999;
       if (*std::min_element(a.cost.begin(), a.cost.end()) <= cap) {
@@ -271,6 +272,7 @@ TEST_F(MaddpgTrainingTest, BundleRoundTripsAndTheFastPathProposesAsTheReference)
             DecideJoint(*fast, agent, x, a, module_lambda[0], module_lambda, cap, priced);
         EXPECT_LE(capped.cost, cap);
         EXPECT_NE(capped.joint, fast_joint);
+        EXPECT_FALSE(capped.proposed);
       }
     }
   }
@@ -290,6 +292,10 @@ TEST_F(MaddpgTrainingTest, BundlesWithoutActorsProposeNothing) {
   EXPECT_FALSE(
       scorer->Propose(0, std::vector<float>{0.1f, 0.2f}, s, std::vector<double>{1, 1}, &joint));
   EXPECT_EQ(joint, 7u);
+  std::vector<double> priced;
+  EXPECT_FALSE(DecideJoint(*scorer, 0, std::vector<float>{0.1f, 0.2f}, s, 1.0,
+                           std::vector<double>{1, 1}, 0.0, priced)
+                   .proposed);
 }
 
 }  // namespace
