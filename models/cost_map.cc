@@ -7,8 +7,10 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
+#include "models/link_cost_fit.h"
 #include "policy/action_space.h"
 
 namespace allot::models {
@@ -20,8 +22,12 @@ struct Measurement {
   bool seen = false;
 };
 
-// measurements[decision][option][bucket] of one agent.
-using AgentMeasurements = std::vector<std::vector<std::vector<Measurement>>>;
+// One agent's rows: options[decision][option][bucket] (link decisions: unused) and
+// sets[decision][bucket], the channel sets a link decision was measured at.
+struct AgentMeasurements {
+  std::vector<std::vector<std::vector<Measurement>>> options;
+  std::vector<std::vector<std::vector<ChannelSetCost>>> sets;
+};
 
 std::vector<std::string> SplitCsvLine(const std::string& line) {
   std::vector<std::string> fields;
@@ -70,11 +76,30 @@ std::vector<double> MonotoneIncreasing(const std::vector<double>& values,
 }
 
 AgentMeasurements EmptyMeasurements(const AgentConfig& agent, size_t buckets) {
-  AgentMeasurements m(agent.decisions.size());
+  AgentMeasurements m;
+  m.options.resize(agent.decisions.size());
+  m.sets.assign(agent.decisions.size(), std::vector<std::vector<ChannelSetCost>>(buckets));
   for (size_t d = 0; d < agent.decisions.size(); ++d) {
-    m[d].assign(agent.decisions[d].options.size(), std::vector<Measurement>(buckets));
+    m.options[d].assign(agent.decisions[d].options.size(), std::vector<Measurement>(buckets));
   }
   return m;
+}
+
+// A link row's option: one channel ("hot") or a set ("i2i+hot"); throws naming an unknown one.
+uint32_t ParseChannelSet(const std::string& text, const DecisionConfig& decision,
+                         const std::string& where) {
+  uint32_t set = 0;
+  std::stringstream in(text);
+  for (std::string label; std::getline(in, label, '+');) {
+    const auto it = std::find_if(decision.options.begin(), decision.options.end(),
+                                 [&](const OptionConfig& o) { return o.label == label; });
+    if (it == decision.options.end() || text.empty())
+      throw CostMapError(where + ": option: unknown option '" + label + "'");
+    set |= 1u << (it - decision.options.begin());
+  }
+  if (set == 0 || text.back() == '+')
+    throw CostMapError(where + ": option: unknown option '" + text + "'");
+  return set;
 }
 
 std::vector<AgentMeasurements> ReadMeasurements(const std::string& csv, const std::string& source,
@@ -113,10 +138,12 @@ std::vector<AgentMeasurements> ReadMeasurements(const std::string& csv, const st
                      [&](const DecisionConfig& d) { return d.name == field("decision"); });
     if (decision_it == decisions.end())
       throw CostMapError(where + ": decision: unknown decision '" + field("decision") + "'");
+    const bool link = decision_it->kind == DecisionKind::kLink;
     const auto option_it =
         std::find_if(decision_it->options.begin(), decision_it->options.end(),
                      [&](const OptionConfig& o) { return o.label == field("option"); });
-    if (option_it == decision_it->options.end())
+    const uint32_t set = link ? ParseChannelSet(field("option"), *decision_it, where) : 0;
+    if (!link && option_it == decision_it->options.end())
       throw CostMapError(where + ": option: unknown option '" + field("option") + "'");
     const double bucket = ParseNumber(field("value_bucket"), where + ": value_bucket");
     if (bucket < 0 || bucket >= static_cast<double>(buckets) || bucket != std::floor(bucket)) {
@@ -127,18 +154,28 @@ std::vector<AgentMeasurements> ReadMeasurements(const std::string& csv, const st
     if (cost < 0) throw CostMapError(where + ": cost_ms_per_request: must be >= 0");
     const double requests = ParseNumber(field("requests"), where + ": requests");
     if (requests < 1) throw CostMapError(where + ": requests: must be >= 1");
+    const auto d = static_cast<size_t>(decision_it - decisions.begin());
+    const auto b = static_cast<size_t>(bucket);
+    if (link) {
+      std::vector<ChannelSetCost>& sets = out[agent].sets[d][b];
+      if (std::any_of(sets.begin(), sets.end(),
+                      [&](const ChannelSetCost& s) { return s.set == set; }))
+        throw CostMapError(where + ": duplicate measurement");
+      sets.push_back({set, cost, requests});
+      continue;
+    }
     Measurement& m =
-        out[agent][static_cast<size_t>(decision_it - decisions.begin())][static_cast<size_t>(
-            option_it - decision_it->options.begin())][static_cast<size_t>(bucket)];
+        out[agent].options[d][static_cast<size_t>(option_it - decision_it->options.begin())][b];
     if (m.seen) throw CostMapError(where + ": duplicate measurement");
     m = {cost, requests, true};
   }
   return out;
 }
 
-// Joint-action costs of one agent in one bucket from R[d][o] (see cost_map.h).
-std::vector<double> JointCosts(const AgentConfig& agent,
-                               const std::vector<std::vector<double>>& r) {
+// Joint-action costs of one agent in one bucket from R[d][o] (non-link decisions) and each link
+// decision's measured channel sets (see cost_map.h).
+std::vector<double> JointCosts(const AgentConfig& agent, const std::vector<std::vector<double>>& r,
+                               const std::vector<std::vector<ChannelSetCost>>& sets) {
   const ActionSpace space(agent);
   const auto defaults = space.Choices(space.safe_default());
   const size_t n = agent.decisions.size();
@@ -151,28 +188,18 @@ std::vector<double> JointCosts(const AgentConfig& agent,
     ++r0_rows;
   }
   const bool r0_measured = r0_rows > 0;
-  // Fixed part of each link decision; 0 when it cannot be identified (no R0 or |D| < 2).
-  std::vector<double> fixed(n, 0.0);
-  for (size_t d = 0; d < n && r0_measured; ++d) {
+  std::vector<LinkCostFit> link(n);
+  for (size_t d = 0; d < n; ++d) {
     if (agent.decisions[d].kind != DecisionKind::kLink) continue;
-    double sum = 0.0;
-    int count = 0;
-    for (size_t c = 0; c < r[d].size(); ++c) {
-      if (defaults[d] & (1u << c)) {
-        sum += r[d][c];
-        ++count;
-      }
-    }
-    const double smallest = *std::min_element(r[d].begin(), r[d].end());
-    if (count >= 2) fixed[d] = std::clamp((sum - r0_sum / r0_rows) / (count - 1), 0.0, smallest);
+    double weight = 0.0;
+    for (const ChannelSetCost& s : sets[d]) weight += s.weight;
+    std::optional<ChannelSetCost> reference;
+    if (r0_measured && !sets[d].empty())
+      reference = ChannelSetCost{defaults[d], r0_sum / r0_rows, weight / sets[d].size()};
+    link[d] = FitLinkCost(agent.decisions[d].options.size(), sets[d], reference);
   }
   auto with_choice = [&](size_t d, uint32_t choice) {
-    if (agent.decisions[d].kind != DecisionKind::kLink) return r[d][choice];
-    double cost = fixed[d];
-    for (size_t c = 0; c < r[d].size(); ++c) {
-      if (choice & (1u << c)) cost += r[d][c] - fixed[d];
-    }
-    return cost;
+    return agent.decisions[d].kind == DecisionKind::kLink ? link[d].Cost(choice) : r[d][choice];
   };
   // Without a non-link decision, R0 is the first (link) decision's own default set.
   const double r0 = r0_measured ? r0_sum / r0_rows : with_choice(0, defaults[0]);
@@ -200,14 +227,23 @@ CostMap FitCostMap(const std::string& csv, const std::string& source, const Allo
       std::vector<std::vector<double>> r(agent.decisions.size());
       for (size_t d = 0; d < agent.decisions.size(); ++d) {
         const DecisionConfig& decision = agent.decisions[d];
+        auto missing = [&](size_t o) {
+          return CostMapError(source + ": no measurement for agent " + agent.name + ", decision " +
+                              decision.name + ", option " + decision.options[o].label +
+                              ", value bucket " + std::to_string(b));
+        };
+        if (decision.kind == DecisionKind::kLink) {
+          uint32_t covered = 0;
+          for (const ChannelSetCost& set : all[a].sets[d][b]) covered |= set.set;
+          for (size_t o = 0; o < decision.options.size(); ++o) {
+            if (!(covered & (1u << o))) throw missing(o);
+          }
+          continue;
+        }
         std::vector<double> values, weights;
         for (size_t o = 0; o < decision.options.size(); ++o) {
-          const Measurement& m = all[a][d][o][b];
-          if (!m.seen) {
-            throw CostMapError(source + ": no measurement for agent " + agent.name + ", decision " +
-                               decision.name + ", option " + decision.options[o].label +
-                               ", value bucket " + std::to_string(b));
-          }
+          const Measurement& m = all[a].options[d][o][b];
+          if (!m.seen) throw missing(o);
           values.push_back(m.cost);
           weights.push_back(m.weight);
         }
@@ -228,7 +264,9 @@ CostMap FitCostMap(const std::string& csv, const std::string& source, const Allo
         }
         r[d] = std::move(values);
       }
-      per_bucket.push_back(JointCosts(agent, r));
+      std::vector<std::vector<ChannelSetCost>> sets(agent.decisions.size());
+      for (size_t d = 0; d < agent.decisions.size(); ++d) sets[d] = all[a].sets[d][b];
+      per_bucket.push_back(JointCosts(agent, r, sets));
     }
     map.cost.push_back(std::move(per_bucket));
   }

@@ -8,8 +8,11 @@
 //           violators weighted by the bucket's request count);
 //   switch: R_d(off) and R_d(on) as measured;
 //   link:   a set of channels costs the stage's fixed part F plus the sum of its channels'
-//           increments R_d({c}) - F; F is identified from the default set D (|D| >= 2) as
-//           (sum over c in D of R_d({c}) - R0) / (|D| - 1), clamped to [0, min R_d({c})];
+//           increments, fitted by least squares over the measured sets (link_cost_fit.h). With
+//           channels measured alone, R_d({c}) = F + inc_c, and F is identified from the default
+//           set D (|D| >= 2) and R0 as (sum over c in D of R_d({c}) - R0) / (|D| - 1), clamped to
+//           [0, min R_d({c})]; a chain whose channels cannot run alone is measured at sets around
+//           D (sim/testbench.cc);
 //   joint:  R0 + sum over decisions of (cost with that decision's choice - R0).
 #pragma once
 

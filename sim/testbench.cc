@@ -2,6 +2,8 @@
 // (common random numbers), so cost differences come from the configuration alone.
 #include "sim/testbench.h"
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -55,6 +57,54 @@ double MeasureCpu(const WorldConfig& w, const std::vector<double>& costs, uint64
   return samples ? sum / samples : 0.0;
 }
 
+// The channel sets a link decision is measured at (bit c: channel c). Each channel alone where
+// channels may run alone. Otherwise, with A the first min_selected - 1 channels of the default
+// set and x, y the first two channels outside A: A + {c} for every c outside A, A - {a} + {x, y}
+// for every a in A, and A + {x, y}, one channel more, which tells the stage's fixed part from the
+// channels' increments. Every set has a size within the decision's bounds, and the fit
+// (models/cost_map.h) recovers every channel's increment from them.
+std::vector<uint32_t> LinkSetsToMeasure(const DecisionConfig& decision, uint32_t default_set) {
+  const auto n = static_cast<int>(decision.options.size());
+  const int min = std::max(decision.min_selected, 1);
+  const int max = decision.max_selected > 0 ? decision.max_selected : n;
+  std::vector<uint32_t> sets;
+  if (min == 1) {
+    for (int c = 0; c < n; ++c) sets.push_back(1u << c);
+    return sets;
+  }
+  uint32_t anchor = 0;  // A
+  for (int c = 0; c < n && std::popcount(anchor) < min - 1; ++c) {
+    if (default_set & (1u << c)) anchor |= 1u << c;
+  }
+  for (int c = 0; c < n && std::popcount(anchor) < min - 1; ++c) anchor |= 1u << c;
+  std::vector<int> outside;
+  for (int c = 0; c < n; ++c) {
+    if (!(anchor & (1u << c))) {
+      outside.push_back(c);
+      sets.push_back(anchor | (1u << c));
+    }
+  }
+  if (outside.size() >= 2) {
+    const uint32_t pair = (1u << outside[0]) | (1u << outside[1]);
+    for (int a = 0; a < n; ++a) {
+      if (anchor & (1u << a)) sets.push_back((anchor & ~(1u << a)) | pair);
+    }
+    if (min + 1 <= max) sets.push_back(anchor | pair);
+  }
+  return sets;
+}
+
+// "hot" for one channel, "i2i+hot" for a set (option order), as the testbench CSV names them.
+std::string LinkSetLabel(const DecisionConfig& decision, uint32_t set) {
+  std::string label;
+  for (size_t c = 0; c < decision.options.size(); ++c) {
+    if (!(set & (1u << c))) continue;
+    if (!label.empty()) label += '+';
+    label += decision.options[c].label;
+  }
+  return label;
+}
+
 }  // namespace
 
 std::vector<TestbenchRow> RunTestbench(const World& world, uint64_t seed) {
@@ -93,16 +143,27 @@ std::vector<TestbenchRow> RunTestbench(const World& world, uint64_t seed) {
   const uint64_t noise_seed = StreamSeed(seed, "testbench/cpu-noise");
   for (const AgentLayout& agent : world.layout().chain()) {
     const AgentConfig& ac = config.agents[agent.agent];
+    const auto defaults = agent.space.Choices(agent.space.safe_default());
     for (size_t d = 0; d < ac.decisions.size(); ++d) {
       const DecisionConfig& decision = ac.decisions[d];
-      for (size_t o = 0; o < decision.options.size(); ++o) {
-        // Safe defaults everywhere except this decision, which is forced to option o (a link
-        // decision: channel o alone).
-        std::vector<uint32_t> choices(agent.space.Choices(agent.space.safe_default()).begin(),
-                                      agent.space.Choices(agent.space.safe_default()).end());
-        choices[d] = WithOption(decision.kind, 0, static_cast<uint32_t>(o));
+      // What this decision is measured at: each option, or for a link decision channel sets.
+      std::vector<uint32_t> measured;
+      std::vector<std::string> labels;
+      if (decision.kind == DecisionKind::kLink) {
+        measured = LinkSetsToMeasure(decision, defaults[d]);
+        for (uint32_t set : measured) labels.push_back(LinkSetLabel(decision, set));
+      } else {
+        for (size_t o = 0; o < decision.options.size(); ++o) {
+          measured.push_back(WithOption(decision.kind, 0, static_cast<uint32_t>(o)));
+          labels.push_back(decision.options[o].label);
+        }
+      }
+      for (size_t o = 0; o < measured.size(); ++o) {
+        // Safe defaults everywhere except this decision.
+        std::vector<uint32_t> choices(defaults.begin(), defaults.end());
+        choices[d] = measured[o];
         const size_t joint = agent.space.IndexOf(choices);
-        if (joint >= agent.space.size()) continue;  // not allowed alone (e.g. min_selected > 1)
+        if (joint >= agent.space.size()) continue;  // a combination the config forbids
         ChainSettings settings = world.layout().reference();
         settings[agent.stage] = agent.settings[joint];
         for (int b = 0; b < buckets; ++b) {
@@ -119,8 +180,9 @@ std::vector<TestbenchRow> RunTestbench(const World& world, uint64_t seed) {
           row.module = ac.module;
           row.decision = decision.name;
           row.kind = DecisionKindName(decision.kind);
-          row.option = decision.options[o].label;
-          row.queue_length = decision.options[o].queue_length;
+          row.option = labels[o];
+          row.queue_length =
+              decision.kind == DecisionKind::kLink ? 0 : decision.options[o].queue_length;
           row.value_bucket = b;
           row.qps = tb.qps;
           row.machines = tb.machines;

@@ -15,8 +15,8 @@ struct TestbenchRow {
   std::string agent;
   std::string module;
   std::string decision;
-  std::string kind;    // link (one channel alone), switch, queue
-  std::string option;  // channel, off/on, or the queue length
+  std::string kind;    // link (one channel alone, or a set where channels cannot run alone), ...
+  std::string option;  // channel ("collab+social" for a set), off/on, or the queue length
   int queue_length = 0;
   int value_bucket = 0;  // from the analytic value model's bucket bounds
   double qps = 0.0;
