@@ -36,14 +36,7 @@ class LearnedScorer final : public ActionScorer {
       digits_.push_back(AllJointDigits(serving_.back().space));
       actions_.push_back(models_->ActionCode(i, digits_.back()));
     }
-    if (!models_->actor.empty()) {
-      auto floats = [](const torch::Tensor& t) {
-        const torch::Tensor c = t.contiguous();
-        return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-      };
-      actor_prices_.emplace(config, floats(models_->log_lambda_mid),
-                            floats(models_->log_lambda_half));
-    }
+    actor_prices_ = models_->ActorPrices(config);
   }
 
   const std::string& version() const override { return version_; }

@@ -113,4 +113,13 @@ torch::Tensor AllJointDigits(const ActionSpace& space) {
   return out;
 }
 
+std::optional<ActorServing> BundleModelsImpl::ActorPrices(const AllotConfig& config) const {
+  if (actor.empty()) return std::nullopt;
+  auto floats = [](const torch::Tensor& t) {
+    const torch::Tensor c = t.detach().to(torch::kFloat).contiguous();
+    return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  };
+  return ActorServing(config, floats(log_lambda_mid), floats(log_lambda_half));
+}
+
 }  // namespace allot::models

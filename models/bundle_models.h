@@ -2,6 +2,7 @@
 // includes LibTorch).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,8 @@ struct BundleModelsImpl : torch::nn::Module {
   std::vector<DecisionRanges> continuous;         // per agent: ContinuousDecisions
   std::vector<int64_t> actor_outputs;             // per agent
   int64_t actor_dim(size_t agent) const { return obs_dim(agent) + log_lambda_mid.size(0); }
+  // How the served actors read the prices; none when the bundle has no actors.
+  std::optional<ActorServing> ActorPrices(const AllotConfig& config) const;
 
  private:
   void AddActorCritic(const AllotConfig& config, int64_t state_dim);

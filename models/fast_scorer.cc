@@ -444,12 +444,9 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
   }
   std::vector<Dense> reuse;
   if (reuse_model) reuse = Layers(models->reuse);
-  std::optional<ActorServing> actor_prices;
-  if (!models->actor.empty())
-    actor_prices.emplace(config, Copy(models->log_lambda_mid), Copy(models->log_lambda_half));
   return std::make_shared<FastScorer>(version, std::move(agents), std::move(serving),
                                       config.value_model, std::move(costs), std::move(reuse),
-                                      std::move(actor_prices));
+                                      models->ActorPrices(config));
 }
 
 }  // namespace allot::models

@@ -48,7 +48,6 @@ struct DecisionExplanation {
 std::optional<DecisionExplanation> ExplainDecision(const PolicySnapshot& policy,
                                                    const LambdaTable& lambdas, size_t agent,
                                                    std::span<const float> features,
-                                                   size_t chosen_joint,
-                                                   bool chosen_by_actor = false);
+                                                   size_t chosen_joint, bool chosen_by_actor);
 
 }  // namespace allot

@@ -39,6 +39,13 @@ std::shared_ptr<const ActionScorer> Analytic(const World& world) {
   return std::make_shared<AnalyticScorer>(world.config());
 }
 
+// The oracles' bisection, bounded by the config's largest lambda.
+BisectionOptions OracleBisection(const World& world) {
+  BisectionOptions bisection;
+  bisection.lambda_max = world.config().lambda.max;
+  return bisection;
+}
+
 }  // namespace
 
 RunResult RunRequests(const World& world, const std::vector<Request>& requests, SimPolicy& policy,
@@ -92,8 +99,7 @@ std::vector<double> TuneDcafLambdas(const World& world, const std::vector<Reques
   };
   std::vector<double> start;
   for (const ModuleConfig& m : world.config().modules) start.push_back(m.initial_lambda);
-  BisectionOptions bisection;
-  bisection.lambda_max = world.config().lambda.max;
+  BisectionOptions bisection = OracleBisection(world);
   bisection.tolerance = 2e-3;
   return CoordinateBisection(cost, budget, start, bisection);
 }
@@ -137,8 +143,7 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
   log("hindsight tables: " + std::to_string(requests.size()) + " requests, " +
       std::to_string(table.num_options()) + " options kept");
 
-  BisectionOptions bisection;
-  bisection.lambda_max = world.config().lambda.max;
+  const BisectionOptions bisection = OracleBisection(world);
   const OracleSolution oracle = SolveOracle(world, table, ev.budget, {}, bisection);
   log("oracle lambdas");
 
@@ -259,8 +264,7 @@ std::vector<Request> TwinRequests(const World& twin, const HeldOutStream& held,
 // the truth.
 RunResult HindsightOnTwin(const World& world, const World& twin, const OptionTable& table,
                           const HeldOutStream& held, uint64_t seed, const std::string& row) {
-  BisectionOptions bisection;
-  bisection.lambda_max = world.config().lambda.max;
+  const BisectionOptions bisection = OracleBisection(world);
   const OracleSolution solution =
       SolveOracle(twin, table, twin.Budgets(held.duration_s, held.scale), {}, bisection);
   std::vector<uint32_t> chosen, plain;
@@ -279,8 +283,7 @@ void AppendTwinOptima(const World& world, const World& twin, const OptionTable& 
                       const HeldOutStream& held, uint64_t seed, double window_s,
                       const std::string& row, std::vector<RunResult>& runs) {
   runs.push_back(HindsightOnTwin(world, twin, table, held, seed, row));
-  BisectionOptions bisection;
-  bisection.lambda_max = world.config().lambda.max;
+  const BisectionOptions bisection = OracleBisection(world);
   WindowedOracle w = SolveWindowedOracle(twin, table, held.requests, window_s, held.duration_s,
                                          held.scale, {}, bisection);
   const std::string name = row + "-windowed";

@@ -62,9 +62,10 @@ struct World {
 // What the explain flag adds to a response: finite, sorted, exactly one option chosen.
 void Explain(World& w, const v1::AllocateRequest& request, size_t agent, const Allocation& a,
              v1::AllocateResponse* response) {
-  const auto explanation = ExplainDecision(
-      *w.policy, *w.engine.lambdas(), agent,
-      {request.features().data(), static_cast<size_t>(request.features_size())}, a.joint);
+  const auto explanation =
+      ExplainDecision(*w.policy, *w.engine.lambdas(), agent,
+                      {request.features().data(), static_cast<size_t>(request.features_size())},
+                      a.joint, a.proposed);
   Require(explanation.has_value(), "a decided request could not be explained");
   FillExplanation(*explanation, *w.config, response->mutable_explanation());
   int chosen = 0;

@@ -38,6 +38,12 @@ std::string ContinuousConfigYaml() {
   return yaml;
 }
 
+void ExpectOnContinuousRankGrid(uint32_t length) {
+  EXPECT_GE(length, 50u);
+  EXPECT_LE(length, 400u);
+  EXPECT_EQ((length - 50) % 25, 0u) << length;
+}
+
 TestServer::TestServer(const std::string& config_yaml, const Clock* clock) {
   char tmpl[] = "/tmp/allot-test-XXXXXX";
   dir_ = mkdtemp(tmpl);

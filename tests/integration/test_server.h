@@ -3,6 +3,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -20,6 +21,9 @@ std::string DefaultConfigWith(const std::string& from, const std::string& to);
 std::string WithOwnModelDir(std::string yaml, const std::string& dir);
 // config/allot-continuous.yaml from the source tree (fails the test if it cannot be read).
 std::string ContinuousConfigYaml();
+// Checks that a rank queue length served on that config lies on its range's grid (50 to 400 in
+// steps of 25).
+void ExpectOnContinuousRankGrid(uint32_t length);
 
 class TestServer {
  public:
