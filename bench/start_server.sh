@@ -1,12 +1,15 @@
 # Sourced by the bench scripts: starts allot-server on free loopback ports with the bundles in
 # $models (and the config file $ALLOT_BENCH_CONFIG when set, else the embedded default), logging to
 # $work/server.log, and sets server (its pid), port and metrics_port. The caller's EXIT trap stops
-# it (stop_server).
+# it (stop_server). ALLOT_SERVER_WRAPPER, when set, runs the server through a command that execs it
+# (taskset -c 0, to pin it). A stopped server can be started again.
 start_server() {
-  local config=()
+  local config=() wrapper=()
   [[ -n ${ALLOT_BENCH_CONFIG:-} ]] && config=(--config "$ALLOT_BENCH_CONFIG")
-  "$build/allot-server" "${config[@]}" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
-    --model-dir "$models" 2> "$work/server.log" &
+  [[ -n ${ALLOT_SERVER_WRAPPER:-} ]] && read -ra wrapper <<< "$ALLOT_SERVER_WRAPPER"
+  rm -f "$work/server.log"  # the previous server's ports must not be read
+  "${wrapper[@]}" "$build/allot-server" "${config[@]}" --listen 127.0.0.1:0 \
+    --metrics-listen 127.0.0.1:0 --model-dir "$models" 2> "$work/server.log" &
   server=$!
   for _ in $(seq 300); do
     grep -q "listening on port" "$work/server.log" && break

@@ -9,6 +9,7 @@
 #include <exception>
 #include <random>
 
+#include "server/in_flight.h"
 #include "server/proto_convert.h"
 #include "server/request_validation.h"
 #include "server/tls.h"
@@ -65,6 +66,13 @@ class InHandler {
   std::atomic<int>& count_;
 };
 
+// A call shed beyond server.max_in_flight, for callers that retry on another replica.
+grpc::Status OverloadStatus(const ServerConfig& settings) {
+  return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+          "server: more than server.max_in_flight (" + std::to_string(settings.max_in_flight) +
+              ") Allocate calls in flight; shed without a decision"};
+}
+
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const grpc::Status& status) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(status);
@@ -107,17 +115,26 @@ grpc::ServerUnaryReactor* AllocatorService::Allocate(grpc::CallbackServerContext
                                                      grpc::ByteBuffer* response_body) {
   const InHandler running(in_handlers_);
   const auto start = SteadyClock::now();
+  int held = 0;
+  grpc::ServerUnaryReactor* reactor =
+      CountedUnaryReactor::Start(context, metrics_.allocate_in_flight(), &held);
+  const std::shared_ptr<const ServingSnapshot> serving = serving_.load();
+  const ServerConfig& settings = serving->server;
+  const bool shed = settings.max_in_flight > 0 && held >= settings.max_in_flight;
+  if (shed) metrics_.CountShed();
   thread_local v1::AllocateRequest request;
   thread_local v1::AllocateResponse response;
   response.Clear();
   ShadowTask shadow;
-  grpc::Status status = ParseBody(*body, &request);
+  grpc::Status status = shed && settings.overload_answer == OverloadAnswer::kResourceExhausted
+                            ? OverloadStatus(settings)
+                            : ParseBody(*body, &request);
   if (!status.ok()) {
     if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)
       metrics_.CountInvalid(RpcMethod::kAllocate, "request");
   } else {
     try {
-      status = DoAllocate(context, request, &response, &shadow);
+      status = DoAllocate(context, serving, shed, request, &response, &shadow);
     } catch (const std::exception& e) {
       // Unreachable by design (the engine does not throw); never let a bug kill the process.
       spdlog::error("Allocate {}: internal error: {}", request.request_id(), e.what());
@@ -126,7 +143,7 @@ grpc::ServerUnaryReactor* AllocatorService::Allocate(grpc::CallbackServerContext
     if (status.ok()) status = SerializeBody(response, response_body);
   }
   metrics_.ObserveRpc(RpcMethod::kAllocate, status.error_code(), SecondsSince(start));
-  grpc::ServerUnaryReactor* reactor = Finish(context, status);
+  reactor->Finish(status);
   // The answer is on its way: the shadow decision costs the caller nothing but this thread's
   // time, and never touches the context again.
   if (shadow.serving && status.ok()) DecideInShadow(request, shadow);
@@ -214,9 +231,9 @@ void AllocatorService::DecideInShadow(const v1::AllocateRequest& request,
 }
 
 grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
-                                          const v1::AllocateRequest& request,
+                                          const std::shared_ptr<const ServingSnapshot>& serving,
+                                          bool shed, const v1::AllocateRequest& request,
                                           v1::AllocateResponse* response, ShadowTask* shadow) {
-  const std::shared_ptr<const ServingSnapshot> serving = serving_.load();
   thread_local std::vector<CachedStage> caches;
   size_t agent = 0;
   const ValidationResult valid =
@@ -243,7 +260,8 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
   const std::shared_ptr<const PolicySnapshot>& policy =
       in_experiment_arm ? serving->arms[arm].policy : serving->policy;
   AllocationEngine& engine = in_experiment_arm ? *serving->arms[arm].runtime->engine : engine_;
-  const Allocation allocation = remaining_ms < settings.min_deadline_ms
+  const Allocation allocation = shed ? engine.SafeDefault(policy, agent, "overload")
+                                : remaining_ms < settings.min_deadline_ms
                                     ? engine.SafeDefault(policy, agent, "deadline")
                                     : engine.Decide(policy, agent, features, caches);
   response->set_request_id(request.request_id());

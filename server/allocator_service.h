@@ -105,8 +105,11 @@ class AllocatorService final : public RawAllocatorService {
   int calls_in_handlers() const { return in_handlers_.load(std::memory_order_acquire); }
 
  private:
-  grpc::Status DoAllocate(grpc::CallbackServerContext* context, const v1::AllocateRequest& request,
-                          v1::AllocateResponse* response, ShadowTask* shadow);
+  // shed: over server.max_in_flight, so the safe default answers without scoring.
+  grpc::Status DoAllocate(grpc::CallbackServerContext* context,
+                          const std::shared_ptr<const ServingSnapshot>& serving, bool shed,
+                          const v1::AllocateRequest& request, v1::AllocateResponse* response,
+                          ShadowTask* shadow);
   void DecideInShadow(const v1::AllocateRequest& request, const ShadowTask& task) const;
   grpc::Status DoReportLoad(const grpc::CallbackServerContext& context,
                             const v1::LoadReport& request);

@@ -165,6 +165,8 @@ std::unique_ptr<AllotServer> AllotServer::Start(const ServerOptions& options) {
   // gRPC binds with SO_REUSEPORT by default: a second server on the same port would start and
   // take half of the connections. A port in use must fail the start instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  if (settings.max_concurrent_streams > 0)
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, settings.max_concurrent_streams);
   builder.AddListeningPort(settings.listen, MakeServerCredentials(settings.tls), &self->port_);
   builder.RegisterService(self->service_.get());
   self->server_ = builder.BuildAndStart();
@@ -219,15 +221,18 @@ bool AllotServer::Reload() {
   }
   if (file.server.listen != current_settings.listen ||
       file.server.metrics_listen != current_settings.metrics_listen ||
-      file.server.tls != current_settings.tls) {
+      file.server.tls != current_settings.tls ||
+      file.server.max_concurrent_streams != current_settings.max_concurrent_streams) {
     spdlog::warn(
-        "reload: listen addresses or server.tls changed; they take effect only after a restart");
+        "reload: listen addresses, server.tls or server.max_concurrent_streams changed; they "
+        "take effect only after a restart");
   }
   // The transport keeps the addresses and TLS it started with, and so does the identity check on
   // top of it: settings() says what is in force.
   file.server.listen = current_settings.listen;
   file.server.metrics_listen = current_settings.metrics_listen;
   file.server.tls = current_settings.tls;
+  file.server.max_concurrent_streams = current_settings.max_concurrent_streams;
   if (file.logging != logging_)
     ConfigureLogging(file.logging.level_name(), file.logging.format_name());
   logging_ = file.logging;

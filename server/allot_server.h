@@ -56,6 +56,8 @@ class AllotServer {
   ControlRunner& control() { return *control_; }
   BundleWatcher& bundles() { return *bundles_; }
   const AllocatorService& service() const { return *service_; }
+  // The Allocate calls held now, which server.max_in_flight bounds (tests hold slots with it).
+  InFlightCalls& allocate_in_flight() { return metrics_->allocate_in_flight(); }
   std::shared_ptr<const AllotConfig> config() const { return service_->serving()->policy->config; }
   // The server's own settings in force (the `server` section).
   ServerConfig settings() const { return service_->serving()->server; }

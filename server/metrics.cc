@@ -182,6 +182,17 @@ ServerMetrics::ServerMetrics(const std::string& bind_address)
                             .Help("1 while the configured models.dir exists, else 0")
                             .Register(*registry_)
                             .Add({})),
+      calls_in_flight_(prometheus::BuildGauge()
+                           .Name("allot_calls_in_flight")
+                           .Help("Calls the server holds, from the handler's start until the "
+                                 "answer is written (server.max_in_flight bounds them)")
+                           .Register(*registry_)
+                           .Add({{"method", "Allocate"}})),
+      shed_calls_(prometheus::BuildCounter()
+                      .Name("allot_shed_calls_total")
+                      .Help("Calls answered at once, without scoring, beyond server.max_in_flight")
+                      .Register(*registry_)
+                      .Add({{"method", "Allocate"}})),
       reservoir_samples_(
           prometheus::BuildCounter()
               .Name("allot_reservoir_samples_total")
@@ -202,7 +213,10 @@ ServerMetrics::ServerMetrics(const std::string& bind_address)
   config_reloads_.Add({{"result", "error"}});
   bundle_reloads_.Add({{"result", "ok"}});
   bundle_reloads_.Add({{"result", "error"}});
-  if (!bind_address.empty()) http_ = std::make_unique<MetricsHttpServer>(bind_address, registry_);
+  if (!bind_address.empty()) {
+    http_ = std::make_unique<MetricsHttpServer>(
+        bind_address, registry_, [this] { calls_in_flight_.Set(allocate_in_flight_.count()); });
+  }
 }
 
 int ServerMetrics::metrics_port() const { return http_ ? http_->port() : 0; }
@@ -237,6 +251,7 @@ std::vector<AgentMetrics> ServerMetrics::ForPolicy(const PolicySnapshot& policy)
     m.fallback_scorer = &fallbacks_.Add({{"agent", agent.name}, {"reason", "scorer_failed"}});
     m.fallback_invalid_output =
         &fallbacks_.Add({{"agent", agent.name}, {"reason", "scorer_output_invalid"}});
+    m.fallback_overload = &fallbacks_.Add({{"agent", agent.name}, {"reason", "overload"}});
     for (int c = 0; c < 4; ++c) {
       m.cache_reuse[c] = &cache_reuse_.Add({{"agent", agent.name}, {"choice", kCacheChoices[c]}});
     }
@@ -322,6 +337,7 @@ void ServerMetrics::RecordAllocation(const AgentMetrics& m, const Allocation& a,
   if (a.fallback) {
     const std::string_view reason = a.fallback_reason;
     (reason == "deadline"                ? m.fallback_deadline
+     : reason == "overload"              ? m.fallback_overload
      : reason == "scorer_output_invalid" ? m.fallback_invalid_output
                                          : m.fallback_scorer)
         ->Increment();

@@ -19,6 +19,7 @@
 #include "policy/allocation_engine.h"
 #include "policy/lambda_controller.h"
 #include "policy/telemetry_store.h"
+#include "server/in_flight.h"
 #include "server/metrics_http.h"
 
 namespace allot {
@@ -34,6 +35,7 @@ struct AgentMetrics {
   prometheus::Counter* fallback_deadline = nullptr;
   prometheus::Counter* fallback_scorer = nullptr;
   prometheus::Counter* fallback_invalid_output = nullptr;
+  prometheus::Counter* fallback_overload = nullptr;   // shed beyond server.max_in_flight
   std::array<prometheus::Counter*, 4> cache_reuse{};  // by CacheReuse value
   prometheus::Counter* cache_saved_core_seconds = nullptr;
   // actions[d][i]: decision d, option i (LINK: channel i selected; SWITCH: 0 off / 1 on).
@@ -96,6 +98,10 @@ class ServerMetrics {
   void SetModelDirExists(bool exists) { model_dir_exists_.Set(exists ? 1 : 0); }
   // Advances the reservoir counters to the reservoir's running totals.
   void SetReservoir(uint64_t recorded, uint64_t dropped);
+  // Allocate calls the server holds now (allot_calls_in_flight, read at each scrape), and the
+  // calls shed beyond server.max_in_flight (allot_shed_calls_total).
+  InFlightCalls& allocate_in_flight() { return allocate_in_flight_; }
+  void CountShed() { shed_calls_.Increment(); }
   void CountLoadReport(ReportOutcome outcome) {
     load_reports_[static_cast<size_t>(outcome)]->Increment();
   }
@@ -137,6 +143,9 @@ class ServerMetrics {
   prometheus::Histogram& control_step_seconds_;
   prometheus::Gauge& cache_budget_mu_;
   prometheus::Gauge& model_dir_exists_;
+  InFlightCalls allocate_in_flight_;
+  prometheus::Gauge& calls_in_flight_;
+  prometheus::Counter& shed_calls_;
   prometheus::Family<prometheus::Counter>& reservoir_samples_;
   prometheus::Counter& reservoir_recorded_;
   prometheus::Counter& reservoir_dropped_;

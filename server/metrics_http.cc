@@ -48,8 +48,9 @@ MHD_Result Handle(void* self, MHD_Connection* connection, const char* url, const
 }  // namespace
 
 MetricsHttpServer::MetricsHttpServer(const std::string& bind_address,
-                                     std::shared_ptr<prometheus::Registry> registry)
-    : registry_(std::move(registry)) {
+                                     std::shared_ptr<prometheus::Registry> registry,
+                                     std::function<void()> before_scrape)
+    : registry_(std::move(registry)), before_scrape_(std::move(before_scrape)) {
   const size_t colon = bind_address.rfind(':');
   if (colon == std::string::npos)
     throw std::runtime_error("expected HOST:PORT, got '" + bind_address + "'");
@@ -88,6 +89,7 @@ MetricsHttpServer::~MetricsHttpServer() {
 }
 
 std::string MetricsHttpServer::Scrape() const {
+  if (before_scrape_) before_scrape_();
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 

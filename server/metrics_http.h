@@ -8,6 +8,7 @@
 
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,9 +19,10 @@ namespace allot {
 class MetricsHttpServer {
  public:
   // bind_address "HOST:PORT" (port 0 picks a free one). Throws std::runtime_error naming the
-  // address when it cannot listen.
-  MetricsHttpServer(const std::string& bind_address,
-                    std::shared_ptr<prometheus::Registry> registry);
+  // address when it cannot listen. before_scrape, when set, runs before each scrape (on the
+  // endpoint's thread), for gauges read from live state rather than set on events.
+  MetricsHttpServer(const std::string& bind_address, std::shared_ptr<prometheus::Registry> registry,
+                    std::function<void()> before_scrape = {});
   ~MetricsHttpServer();
   MetricsHttpServer(const MetricsHttpServer&) = delete;
   MetricsHttpServer& operator=(const MetricsHttpServer&) = delete;
@@ -31,6 +33,7 @@ class MetricsHttpServer {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  std::function<void()> before_scrape_;
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
 };

@@ -12,6 +12,9 @@ void ReadServer(YamlMap& s, ServerConfig& c) {
   s.Read("listen", c.listen);
   s.Read("metrics_listen", c.metrics_listen);
   s.Read("min_deadline_ms", c.min_deadline_ms, NonNegative());
+  s.Read("max_in_flight", c.max_in_flight, NonNegative());
+  s.ReadEnum("overload_answer", c.overload_answer, kOverloadAnswers);
+  s.Read("max_concurrent_streams", c.max_concurrent_streams, NonNegative());
   s.Read("max_features", c.max_features, Positive());
   s.Read("max_behavior_ids", c.max_behavior_ids, NonNegative());
   s.Read("max_id_length", c.max_id_length, Positive());
@@ -44,6 +47,23 @@ const std::map<std::string, std::string>& ServerKeyDocs() {
        "A call with less time left before its deadline is answered with the safe default "
        "(fallback_reason=deadline) without scoring. Raise it if decisions near the deadline "
        "arrive too late for your stage to use."},
+      {"server.max_in_flight",
+       "Most Allocate calls the server holds at once, counted from the handler's start until the "
+       "answer is written to the transport. A call beyond it is shed: answered at once, without "
+       "scoring, as server.overload_answer says (allot_shed_calls_total counts them). 0: no "
+       "limit. Calls that wait in the kernel or in HTTP/2 flow control before the server reads "
+       "them are not counted: bound those with max_concurrent_streams."},
+      {"server.overload_answer",
+       "What a shed Allocate call gets: safe_default (the agent's safe default, fallback=true, "
+       "fallback_reason=overload) or resource_exhausted (the gRPC status, for callers that retry "
+       "on another replica)."},
+      {"server.max_concurrent_streams",
+       "Most calls one connection may have open (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); a "
+       "client's further calls wait on its side, where its deadline sees them. Calls the server "
+       "has accepted but not read wait in its socket buffers, where no deadline check sees them: "
+       "keep caller connections x this limit near capacity x latency budget (about 250 for one "
+       "core at 70k calls/s and a 4 ms budget; bench/overload.sh). 0: gRPC's default (no limit), "
+       "under which a server past saturation answered nothing within 10 ms. Restart to change."},
       {"server.max_features", "Largest features list accepted (INVALID_ARGUMENT above)."},
       {"server.max_behavior_ids", "Largest behavior_ids list accepted."},
       {"server.max_id_length", "Longest request_id, user_id or ReportLoad reporter name accepted."},

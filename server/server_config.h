@@ -27,10 +27,22 @@ struct TlsConfig {
   bool operator==(const TlsConfig&) const = default;
 };
 
+// What a shed Allocate call gets: the agent's safe default (fallback_reason=overload), or
+// RESOURCE_EXHAUSTED for callers that retry on another replica.
+enum class OverloadAnswer { kSafeDefault, kResourceExhausted };
+inline constexpr EnumNames<OverloadAnswer, 2> kOverloadAnswers{
+    {{OverloadAnswer::kSafeDefault, "safe_default"},
+     {OverloadAnswer::kResourceExhausted, "resource_exhausted"}}};
+
 struct ServerConfig {
   std::string listen = "0.0.0.0:50051";
   std::string metrics_listen = "0.0.0.0:9464";
   double min_deadline_ms = 1.0;  // answer with the safe default when less time remains
+  // Allocate calls held at once, from the handler's start until the answer is written; a call
+  // beyond it is shed (answered at once, without scoring). 0 = no limit.
+  int max_in_flight = 256;
+  OverloadAnswer overload_answer = OverloadAnswer::kSafeDefault;
+  int max_concurrent_streams = 32;  // per connection (HTTP/2 SETTINGS); 0 = gRPC's default
   int max_features = 1024;
   int max_behavior_ids = 512;
   int max_id_length = 256;

@@ -40,6 +40,12 @@ TEST(ServerConfigTest, BadValuesNameTheirKeys) {
             "agents[0].features: exceeds server.max_features");
   EXPECT_EQ(ServerErrorFor("  explain_per_caller_per_s: 2.0", "  explain_per_caller_per_s: -1"),
             "server.explain_per_caller_per_s: must be in [0, 1000000]");
+  EXPECT_EQ(ServerErrorFor("  max_in_flight: 256", "  max_in_flight: -1"),
+            "server.max_in_flight: must be >= 0");
+  EXPECT_EQ(ServerErrorFor("overload_answer: safe_default", "overload_answer: drop"),
+            "server.overload_answer: must be safe_default or resource_exhausted (got 'drop')");
+  EXPECT_EQ(ServerErrorFor("max_concurrent_streams: 32", "max_concurrent_streams: 1.5"),
+            "server.max_concurrent_streams: has the wrong type (got '1.5')");
 }
 
 // The reference cannot drift: every key the parser reads is documented, nothing else is, and
