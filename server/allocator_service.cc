@@ -116,7 +116,7 @@ grpc::ServerUnaryReactor* AllocatorService::Allocate(grpc::CallbackServerContext
   const InHandler running(in_handlers_);
   const auto start = SteadyClock::now();
   int held = 0;
-  grpc::ServerUnaryReactor* reactor =
+  CountedUnaryReactor* reactor =
       CountedUnaryReactor::Start(context, metrics_.allocate_in_flight(), &held);
   const std::shared_ptr<const ServingSnapshot> serving = serving_.load();
   const ServerConfig& settings = serving->server;
@@ -144,9 +144,8 @@ grpc::ServerUnaryReactor* AllocatorService::Allocate(grpc::CallbackServerContext
   }
   metrics_.ObserveRpc(RpcMethod::kAllocate, status.error_code(), SecondsSince(start));
   reactor->Finish(status);
-  // The answer is on its way: the shadow decision costs the caller nothing but this thread's
-  // time, and never touches the context again.
-  if (shadow.serving && status.ok()) DecideInShadow(request, shadow);
+  if (shadow.serving && status.ok())
+    reactor->RunWhenDone([this, task = std::move(shadow)] { DecideInShadow(task); });
   return reactor;
 }
 
@@ -200,12 +199,10 @@ bool InShadowSample(const std::string& request_id, double rate) {
   return StableUnitHash("shadow", request_id) < rate;
 }
 
-void AllocatorService::DecideInShadow(const v1::AllocateRequest& request,
-                                      const ShadowTask& task) const {
+void AllocatorService::DecideInShadow(const ShadowTask& task) const {
   try {
     const ServingSnapshot& serving = *task.serving;
-    const std::span<const float> features(request.features().data(),
-                                          static_cast<size_t>(request.features_size()));
+    const std::span<const float> features(task.features);
     const Allocation a =
         engine_.Decide(serving.shadow, task.agent, features, task.caches, DecisionUse::kShadow);
     const ShadowMetrics& m = serving.shadow_metrics[task.agent];
@@ -219,14 +216,14 @@ void AllocatorService::DecideInShadow(const v1::AllocateRequest& request,
     if (spdlog::should_log(spdlog::level::debug)) {
       const AgentConfig& agent = serving.policy->config->agents[task.agent];
       const ActionSpace& space = serving.policy->spaces[task.agent];
-      spdlog::debug("shadow {} agent={} served=[{}] shadow {}=[{}]{}", request.request_id(),
-                    agent.name, JointActionLabel(agent, space, task.served_joint),
+      spdlog::debug("shadow {} agent={} served=[{}] shadow {}=[{}]{}", task.request_id, agent.name,
+                    JointActionLabel(agent, space, task.served_joint),
                     serving.shadow->scorer->version(),
                     a.fallback ? "" : JointActionLabel(agent, space, a.joint),
                     a.fallback ? a.fallback_reason : "");
     }
   } catch (const std::exception& e) {
-    spdlog::error("shadow decision for {}: {}", request.request_id(), e.what());
+    spdlog::error("shadow decision for {}: {}", task.request_id, e.what());
   }
 }
 
@@ -293,7 +290,12 @@ grpc::Status AllocatorService::DoAllocate(grpc::CallbackServerContext* context,
   // The shadow is compared with the main arm's decisions.
   if (serving->shadow && !in_experiment_arm && !allocation.fallback &&
       InShadowSample(request.request_id(), serving->shadow_sample_rate)) {
-    *shadow = {serving, agent, allocation.joint, caches};
+    *shadow = {serving,
+               agent,
+               allocation.joint,
+               request.request_id(),
+               {features.begin(), features.end()},
+               {caches.begin(), caches.end()}};
   }
   // After the decision's metrics: explaining is not part of the decision's time.
   if (request.explain() && !allocation.fallback) {

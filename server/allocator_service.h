@@ -55,12 +55,16 @@ struct ServingSnapshot {
   std::shared_ptr<ArmLoadShare> arm_load;  // predicted cost by arm and module
 };
 
-// A served decision that the shadow candidate makes too, once the answer is on its way.
+// A served decision that the shadow candidate makes too, once the answer is written. It owns
+// copies of what it reads (only sampled calls pay for them): the handler's request and cache
+// list are reused by the thread's next call before the shadow decides.
 struct ShadowTask {
   std::shared_ptr<const ServingSnapshot> serving;  // null: no shadow decision for this call
   size_t agent = 0;
   size_t served_joint = 0;
-  std::span<const CachedStage> caches;  // the handler thread's, valid until its next call
+  std::string request_id;
+  std::vector<float> features;
+  std::vector<CachedStage> caches;
 };
 
 // Whether a call is in the shadow sample: by a hash of its request_id, so that every stage (and
@@ -110,7 +114,7 @@ class AllocatorService final : public RawAllocatorService {
                           const std::shared_ptr<const ServingSnapshot>& serving, bool shed,
                           const v1::AllocateRequest& request, v1::AllocateResponse* response,
                           ShadowTask* shadow);
-  void DecideInShadow(const v1::AllocateRequest& request, const ShadowTask& task) const;
+  void DecideInShadow(const ShadowTask& task) const;
   grpc::Status DoReportLoad(const grpc::CallbackServerContext& context,
                             const v1::LoadReport& request);
 

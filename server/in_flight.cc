@@ -14,6 +14,7 @@ CountedUnaryReactor* CountedUnaryReactor::Start(grpc::CallbackServerContext* con
 }
 
 void CountedUnaryReactor::OnDone() {
+  if (when_done_) when_done_();
   InFlightCalls& calls = calls_;
   // gRPC touches the reactor no more after OnDone, and the arena frees the memory with the call.
   this->~CountedUnaryReactor();

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <functional>
 
 namespace allot {
 
@@ -28,10 +29,16 @@ class CountedUnaryReactor final : public grpc::ServerUnaryReactor {
   static CountedUnaryReactor* Start(grpc::CallbackServerContext* context, InFlightCalls& calls,
                                     int* held_before);
 
+  // Runs `task` once gRPC is done with the call, after its answer is written: work for the
+  // server's own use (a shadow decision) that the caller must not wait for. gRPC sends nothing
+  // before the handler returns, so work done in the handler after Finish still delays the answer.
+  void RunWhenDone(std::function<void()> task) { when_done_ = std::move(task); }
+
   void OnDone() override;
   void OnCancel() override {}
-  // OnDone only decrements a counter, so gRPC may run it inline instead of hopping to its
-  // executor, as it does for its own default reactor.
+  // OnDone decrements a counter (and, for a sampled call, decides in shadow: what the handler
+  // did before), so gRPC may run it inline instead of hopping to its executor, as it does for
+  // its own default reactor.
   bool InternalInlineable() override { return true; }
 
  private:
@@ -39,6 +46,7 @@ class CountedUnaryReactor final : public grpc::ServerUnaryReactor {
   ~CountedUnaryReactor() override = default;
 
   InFlightCalls& calls_;
+  std::function<void()> when_done_;
 };
 
 }  // namespace allot
