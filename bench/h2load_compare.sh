@@ -2,7 +2,8 @@
 # Allocate against an empty gRPC call (grpc.health.v1/Check) on one allot-server, with h2load: the
 # speed yardstick. h2load ignores grpc-status, so every Allocate round is checked against the
 # server's own OK counter (allot_rpc_duration_seconds_count{code="OK",method="Allocate"}).
-# Rounds alternate Allocate and health at each load; prints QPS per round and the median ratio,
+# Rounds alternate Allocate and health at each load, after one unmeasured warm-up round of each;
+# prints QPS per round and the median ratio,
 # and the server-side decision time of each Allocate round (allot_decision_duration_seconds: the
 # share of decisions within 50 us and the p99, interpolated within its bucket as Prometheus's
 # histogram_quantile does).
@@ -11,7 +12,8 @@
 # Environment: ALLOT_BUILD_DIR (build), ALLOT_BENCH_MODELS (bundle directory, var/models),
 # ALLOT_BENCH_CONFIG (config file; default: the embedded config),
 # ALLOT_BENCH_AGENT (recall), ALLOT_BENCH_REQUESTS (per round, 100000), ALLOT_BENCH_ROUNDS (3),
-# ALLOT_BENCH_LOADS ("4x4 8x16": connections x streams per connection).
+# ALLOT_BENCH_LOADS ("4x4 8x16": connections x streams per connection), ALLOT_BENCH_PIN (0; 1 pins
+# the server to CPU 0 and h2load to CPU 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/start_server.sh
@@ -19,6 +21,7 @@ build=${ALLOT_BUILD_DIR:-build}
 models=${ALLOT_BENCH_MODELS:-var/models}
 agent=${ALLOT_BENCH_AGENT:-recall}
 requests=${ALLOT_BENCH_REQUESTS:-100000}
+measured_requests=$requests
 rounds=${ALLOT_BENCH_ROUNDS:-3}
 loads=${ALLOT_BENCH_LOADS:-4x4 8x16}
 command -v h2load > /dev/null || { echo "h2load_compare: h2load missing (nghttp2-client)" >&2; exit 1; }
@@ -31,6 +34,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# ALLOT_BENCH_PIN=1: the server on CPU 0 and h2load on CPU 1, so that neither steals the other's
+# core (the scheduler otherwise moves them about, and a round's ratio swings by 0.1).
+h2load_cmd=(h2load)
+if [[ ${ALLOT_BENCH_PIN:-0} == 1 ]]; then
+  export ALLOT_SERVER_WRAPPER="taskset -c 0"
+  h2load_cmd=(taskset -c 1 h2load)
+fi
 start_server
 /usr/bin/python3 bench/grpc_bodies.py --proto-dir proto --target "127.0.0.1:$port" --agent "$agent" \
   --out "$work"
@@ -66,7 +76,7 @@ decision_summary() {
 # QPS of one h2load round: METHOD_PATH BODY CONNECTIONS STREAMS.
 run_h2load() {
   local out
-  out=$(h2load -n "$requests" -c "$3" -m "$4" -t 1 -d "$2" \
+  out=$("${h2load_cmd[@]}" -n "$requests" -c "$3" -m "$4" -t 1 -d "$2" \
     -H 'content-type: application/grpc' -H 'te: trailers' "http://127.0.0.1:$port$1")
   grep -q "$requests succeeded" <<< "$out" || { echo "$out" >&2; return 1; }
   awk '/^finished in/ { gsub(",", "", $4); print $4 }' <<< "$out"
@@ -77,6 +87,12 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 for load in $loads; do
   connections=${load%x*}
   streams=${load#*x}
+  # One unmeasured round of each first: the first round after a start ran 15-20% below the
+  # others (caches, page faults, the CPU's clock), and the ratio is about the steady state.
+  requests=$((measured_requests / 5)) run_h2load /allot.v1.Allocator/Allocate "$work/allocate.bin" \
+    "$connections" "$streams" > /dev/null
+  requests=$((measured_requests / 5)) run_h2load /grpc.health.v1.Health/Check "$work/health.bin" \
+    "$connections" "$streams" > /dev/null
   ratios=()
   for round in $(seq "$rounds"); do
     before=$(allocate_ok)

@@ -143,22 +143,31 @@ struct FastDcn {
 struct FastTwoTower {
   std::vector<Dense> state;  // the state tower's layers
   Dense product;             // [width][outputs x joint actions]: w_o * psi(a_j), output-major
+  size_t skipped = 0;        // leading outputs left out of product
+  size_t joint_actions = 0;
+  // skip: leading outputs that nothing reads (the own-module cost where a cost map serves it).
   static FastTwoTower From(TwoTower& t, const torch::Tensor& codes, const torch::Tensor& weight,
-                           const torch::Tensor& bias) {
+                           const torch::Tensor& bias, int64_t skip = 0) {
     FastTwoTower f;
     f.state = Layers(t->state_tower);
     const torch::Tensor psi = t->action_tower->forward(codes);  // [n, width]
+    f.skipped = static_cast<size_t>(skip);
+    f.joint_actions = static_cast<size_t>(psi.size(0));
+    const torch::Tensor w = weight.slice(0, skip), b = bias.slice(0, skip);
     // [outputs, n, width] -> [outputs * n, width]: one row per (output, joint action).
-    const torch::Tensor rows = (weight.unsqueeze(1) * psi.unsqueeze(0)).reshape({-1, psi.size(1)});
-    f.product = Dense::FromWeights(rows, bias.repeat_interleave(psi.size(0)));
+    const torch::Tensor rows = (w.unsqueeze(1) * psi.unsqueeze(0)).reshape({-1, psi.size(1)});
+    f.product = Dense::FromWeights(rows, b.repeat_interleave(psi.size(0)));
     return f;
   }
-  // out[o * n + j] for every output o and joint action j.
+  size_t outputs() const {
+    return skipped + static_cast<size_t>(product.out) / std::max<size_t>(joint_actions, 1);
+  }
+  // out[o * n + j] for every output o and joint action j; skipped outputs are left as they are.
   void Run(const Vec& obs, int obs_dim, Vec& phi, Vec& scratch, float* out) const {
     phi.resize(static_cast<size_t>(state.front().out));
     state.front().ApplyPrefix(obs.data(), obs_dim, phi.data());
     RunRestRows(state, 1, phi, scratch);
-    product.Apply(phi.data(), out);
+    product.Apply(phi.data(), out + skipped * joint_actions);
   }
 };
 
@@ -218,7 +227,7 @@ class FastScorer final : public ActionScorer {
     const size_t n = a.joint_digits.size();
     q.resize(n);
     const size_t outputs =
-        a.factorised ? a.cost_tower.product.out / n : static_cast<size_t>(a.cost.head.out);
+        a.factorised ? a.cost_tower.outputs() : static_cast<size_t>(a.cost.head.out);
     log_cost.resize(outputs * n);
     if (a.factorised) {
       a.q_tower.Run(obs, a.obs, pre, scratch, q.data());
@@ -414,13 +423,19 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
     const torch::Tensor digits = AllJointDigits(space).to(torch::kFloat);
     for (int64_t j = 0; j < digits.size(0); ++j) a.joint_digits.push_back(Copy(digits[j]));
     a.value = FastDcn::From(models->value[i]);
+    AgentServing agent_serving(config, i, calib_a[i], calib_b[i]);
     if (q->tower) {
       const torch::Tensor codes = models->ActionCode(i, AllJointDigits(space));
       a.factorised = true;
       a.q_tower = FastTwoTower::From(q->tower, codes, q->tower->head->weight.mean(0, true),
                                      q->tower->head->bias.mean(0, true));
       TwoTower& cost = models->cost_tower[i];
-      a.cost_tower = FastTwoTower::From(cost, codes, cost->head->weight, cost->head->bias);
+      // Where the cost map serves the agent's own-module cost, FinishScores never reads the
+      // model's (output 0): it is not computed.
+      const std::vector<int>& slots = agent_serving.output_slot;
+      const bool map_serves_own = costs.Uses(i) && !slots.empty() && slots[0] < 0;
+      a.cost_tower = FastTwoTower::From(cost, codes, cost->head->weight, cost->head->bias,
+                                        map_serves_own ? 1 : 0);
     } else {
       a.cost = FastDcn::From(models->cost[i]);
       if (a.recurrent) {
@@ -440,7 +455,7 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
       a.continuous = models->continuous[i];
     }
     agents.push_back(std::move(a));
-    serving.emplace_back(config, i, calib_a[i], calib_b[i]);
+    serving.push_back(std::move(agent_serving));
   }
   std::vector<Dense> reuse;
   if (reuse_model) reuse = Layers(models->reuse);

@@ -71,9 +71,27 @@ ALLOT_KERNEL void MatMulRows(const float* __restrict wt, const float* __restrict
       Store8(y_row(r + 3) + o, a3);
     }
   }
+  // Rows left over (a single row, as a two-tower product layer runs): four blocks of outputs at
+  // once instead, so that four independent sums again hide the add latency.
+  const int out_quads = out_blocked - out_blocked % 32;
   for (; r < rows; ++r) {
     const float* xr = x_row(r);
-    for (int o = 0; o < out_blocked; o += 8) {
+    for (int o = 0; o < out_quads; o += 32) {
+      Float8 a0 = Load8(b + o), a1 = Load8(b + o + 8), a2 = Load8(b + o + 16),
+             a3 = Load8(b + o + 24);
+      for (int i = 0; i < n; ++i) {
+        const float* w = w_at(i, o);
+        a0 += xr[i] * Load8(w);
+        a1 += xr[i] * Load8(w + 8);
+        a2 += xr[i] * Load8(w + 16);
+        a3 += xr[i] * Load8(w + 24);
+      }
+      Store8(y_row(r) + o, a0);
+      Store8(y_row(r) + o + 8, a1);
+      Store8(y_row(r) + o + 16, a2);
+      Store8(y_row(r) + o + 24, a3);
+    }
+    for (int o = out_quads; o < out_blocked; o += 8) {
       Float8 a = Load8(b + o);
       for (int i = 0; i < n; ++i) a += xr[i] * Load8(w_at(i, o));
       Store8(y_row(r) + o, a);

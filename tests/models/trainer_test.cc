@@ -555,6 +555,21 @@ TEST_F(TrainerTest, TestbenchCostMapIsServedWhereItPredictsBetter) {
     EXPECT_NEAR(a.cost[j], 1.0 + 0.1 * static_cast<double>(j), 1e-9);
     EXPECT_NEAR(b.cost[j], a.cost[j], 1e-9);
   }
+  // The fast path leaves out the model's own-module cost where the map serves it; every cost it
+  // serves, the later modules' included, is still the reference's.
+  for (size_t agent = 0; agent < config.agents.size(); ++agent) {
+    const std::vector<float> x(config.agents[agent].features.size(), -0.2f);
+    ASSERT_TRUE(fast->Score(agent, x, &a));
+    ASSERT_TRUE(reference->Score(agent, x, &b));
+    ASSERT_EQ(a.cost.size(), b.cost.size());
+    for (size_t j = 0; j < a.cost.size(); ++j)
+      EXPECT_NEAR(a.cost[j], b.cost[j], 1e-3 * (1 + b.cost[j])) << config.agents[agent].name;
+    EXPECT_EQ(a.cross_module, b.cross_module);
+    ASSERT_EQ(a.cross_cost.size(), b.cross_cost.size());
+    for (size_t k = 0; k < a.cross_cost.size(); ++k)
+      EXPECT_NEAR(a.cross_cost[k], b.cross_cost[k], 1e-3 * (1 + b.cross_cost[k]))
+          << config.agents[agent].name;
+  }
 
   // A bundle whose map is gone is refused with the file named.
   std::filesystem::remove(summary.bundle_dir + "/cost_map.yaml");
