@@ -17,8 +17,12 @@ size_t ModuleIndex(const AllotConfig& config, const std::string& name) {
   return config.modules.size();
 }
 
-// exp clamped so that a wild output cannot produce inf.
+// exp clamped so that a wild output cannot produce inf (a NaN stays NaN, for the finite check).
 double SafeExp(double x) { return std::exp(std::clamp(x, -30.0, 30.0)); }
+
+// The same in float, for the per-action values and costs: the networks' outputs are float, and
+// glibc's expf costs half of exp (a recall decision makes 186 of these calls).
+double SafeExpF(double x) { return std::exp(static_cast<float>(std::clamp(x, -30.0, 30.0))); }
 
 }  // namespace
 
@@ -49,7 +53,7 @@ void FinishScores(const AgentServing& s, const ValueModelConfig& value_model,
   out->user_value = SafeExp(log_value);
   out->value_bucket = AnalyticScorer::Bucket(value_model, out->user_value);
   out->value.resize(n);
-  for (size_t j = 0; j < n; ++j) out->value[j] = SafeExp(s.calib_a + log_value + s.calib_b * q[j]);
+  for (size_t j = 0; j < n; ++j) out->value[j] = SafeExpF(s.calib_a + log_value + s.calib_b * q[j]);
 
   const bool map = costs.Uses(s.agent);
   out->cost.assign(n, 0.0);
@@ -62,12 +66,12 @@ void FinishScores(const AgentServing& s, const ValueModelConfig& value_model,
       if (map && k == 0) {
         for (size_t j = 0; j < n; ++j) out->cost[j] += costs.map->At(s.agent, out->value_bucket, j);
       } else {
-        for (size_t j = 0; j < n; ++j) out->cost[j] += SafeExp(c[j]);
+        for (size_t j = 0; j < n; ++j) out->cost[j] += SafeExpF(c[j]);
       }
       continue;
     }
     double* cross = out->cross_cost.data() + static_cast<size_t>(slot) * n;
-    for (size_t j = 0; j < n; ++j) cross[j] += SafeExp(c[j]);
+    for (size_t j = 0; j < n; ++j) cross[j] += SafeExpF(c[j]);
   }
   s.order.Enforce(out->cost);
   for (size_t k = 0; k < s.cross_module.size(); ++k)
