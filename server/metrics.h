@@ -64,6 +64,10 @@ class ServerMetrics {
  public:
   // bind_address "" = no HTTP exposer (the registry is still usable, e.g. in tests).
   explicit ServerMetrics(const std::string& bind_address);
+  // The endpoint stops first: a scrape reads the members it would otherwise outlive.
+  ~ServerMetrics() { http_.reset(); }
+  ServerMetrics(const ServerMetrics&) = delete;
+  ServerMetrics& operator=(const ServerMetrics&) = delete;
 
   int metrics_port() const;
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
