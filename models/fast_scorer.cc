@@ -432,10 +432,8 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
       TwoTower& cost = models->cost_tower[i];
       // Where the cost map serves the agent's own-module cost, FinishScores never reads the
       // model's (output 0): it is not computed.
-      const std::vector<int>& slots = agent_serving.output_slot;
-      const bool map_serves_own = costs.Uses(i) && !slots.empty() && slots[0] < 0;
       a.cost_tower = FastTwoTower::From(cost, codes, cost->head->weight, cost->head->bias,
-                                        map_serves_own ? 1 : 0);
+                                        agent_serving.OwnCostFromMap(costs) ? 1 : 0);
     } else {
       a.cost = FastDcn::From(models->cost[i]);
       if (a.recurrent) {

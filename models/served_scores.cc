@@ -55,7 +55,7 @@ void FinishScores(const AgentServing& s, const ValueModelConfig& value_model,
   out->value.resize(n);
   for (size_t j = 0; j < n; ++j) out->value[j] = SafeExpF(s.calib_a + log_value + s.calib_b * q[j]);
 
-  const bool map = costs.Uses(s.agent);
+  const bool own_from_map = s.OwnCostFromMap(costs);
   out->cost.assign(n, 0.0);
   out->cross_module = s.cross_module;
   out->cross_cost.assign(s.cross_module.size() * n, 0.0);
@@ -63,7 +63,7 @@ void FinishScores(const AgentServing& s, const ValueModelConfig& value_model,
     const float* c = log_cost + k * n;
     const int slot = s.output_slot[k];
     if (slot < 0) {
-      if (map && k == 0) {
+      if (own_from_map && k == 0) {
         for (size_t j = 0; j < n; ++j) out->cost[j] += costs.map->At(s.agent, out->value_bucket, j);
       } else {
         for (size_t j = 0; j < n; ++j) out->cost[j] += SafeExpF(c[j]);

@@ -28,6 +28,12 @@ struct AgentServing {
   // is the agent's own module, else the slot in cross_module.
   std::vector<int> output_slot;
   std::vector<size_t> cross_module;  // config module indices
+
+  // Whether `costs` serves this agent's own-module cost in place of cost output 0, which is then
+  // never read.
+  bool OwnCostFromMap(const ServedCostMap& costs) const {
+    return costs.Uses(agent) && !output_slot.empty() && output_slot[0] < 0;
+  }
 };
 
 // log_value: the user-value network's output (log revenue); q: mean head per joint action;

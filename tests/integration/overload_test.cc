@@ -17,13 +17,6 @@
 namespace allot::testing {
 namespace {
 
-grpc::Status Call(v1::Allocator::Stub& stub, const v1::AllocateRequest& request,
-                  v1::AllocateResponse* response) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  return stub.Allocate(&context, request, response);
-}
-
 bool HasMetric(const std::string& metrics, const std::string& line) {
   return metrics.find(line + "\n") != std::string::npos;
 }
@@ -80,13 +73,7 @@ TEST(OverloadTest, CallsBeyondMaxInFlightGetTheSafeDefaultWithoutScoring) {
   {
     const HeldCalls held(server.server(), 2);
     ASSERT_TRUE(Call(*stub, MakeRequest("recall", 8, 2.0f), &response).ok());
-    EXPECT_TRUE(response.fallback());
-    EXPECT_EQ(response.fallback_reason(), "overload");
-    ASSERT_EQ(response.decisions_size(), 2);
-    EXPECT_EQ(std::vector<std::string>(response.decisions(0).selected().begin(),
-                                       response.decisions(0).selected().end()),
-              (std::vector<std::string>{"i2i", "hot"}));
-    EXPECT_FALSE(response.decisions(1).switch_on());
+    ExpectRecallSafeDefault(response, "overload");
     // Shedding does not skip validation: a bad request is still refused, naming its field.
     grpc::ClientContext context;
     v1::AllocateRequest bad = MakeRequest("recall", 8);

@@ -31,14 +31,6 @@ using grpc::health::v1::Health;
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
-grpc::Status Call(v1::Allocator::Stub& stub, const v1::AllocateRequest& request,
-                  v1::AllocateResponse* response,
-                  std::chrono::milliseconds timeout = std::chrono::milliseconds(2000)) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + timeout);
-  return stub.Allocate(&context, request, response);
-}
-
 HealthCheckResponse::ServingStatus HealthOf(const std::shared_ptr<grpc::Channel>& channel,
                                             const std::string& service,
                                             grpc::StatusCode* code = nullptr) {
@@ -260,13 +252,7 @@ TEST(ServerTest, TooLittleDeadlineLeftAnswersWithTheSafeDefault) {
   v1::AllocateResponse response;
   ASSERT_TRUE(
       Call(*stub, MakeRequest("recall", 8, 2.0f), &response, std::chrono::milliseconds(5000)).ok());
-  EXPECT_TRUE(response.fallback());
-  EXPECT_EQ(response.fallback_reason(), "deadline");
-  ASSERT_EQ(response.decisions_size(), 2);
-  EXPECT_EQ(std::vector<std::string>(response.decisions(0).selected().begin(),
-                                     response.decisions(0).selected().end()),
-            (std::vector<std::string>{"i2i", "hot"}));
-  EXPECT_FALSE(response.decisions(1).switch_on());
+  ExpectRecallSafeDefault(response, "deadline");
   EXPECT_NE(
       server.ScrapeMetrics().find(R"(allot_fallbacks_total{agent="recall",reason="deadline"} 1)"),
       std::string::npos);

@@ -145,4 +145,21 @@ v1::AllocateRequest MakeRequest(const std::string& agent, int width, float value
   return r;
 }
 
+grpc::Status Call(v1::Allocator::Stub& stub, const v1::AllocateRequest& request,
+                  v1::AllocateResponse* response, std::chrono::milliseconds timeout) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+  return stub.Allocate(&context, request, response);
+}
+
+void ExpectRecallSafeDefault(const v1::AllocateResponse& response, const std::string& reason) {
+  EXPECT_TRUE(response.fallback());
+  EXPECT_EQ(response.fallback_reason(), reason);
+  ASSERT_EQ(response.decisions_size(), 2);
+  EXPECT_EQ(std::vector<std::string>(response.decisions(0).selected().begin(),
+                                     response.decisions(0).selected().end()),
+            (std::vector<std::string>{"i2i", "hot"}));
+  EXPECT_FALSE(response.decisions(1).switch_on());
+}
+
 }  // namespace allot::testing

@@ -3,6 +3,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -60,5 +61,14 @@ v1::ControlState GetState(v1::Allocator::Stub& stub);
 
 // A valid request for the agent with `width` features, all set to `value`.
 v1::AllocateRequest MakeRequest(const std::string& agent, int width, float value = 0.3f);
+
+// One Allocate call with a deadline `timeout` from now.
+grpc::Status Call(v1::Allocator::Stub& stub, const v1::AllocateRequest& request,
+                  v1::AllocateResponse* response,
+                  std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+
+// Checks that `response` is the default config's recall safe default (channels i2i and hot,
+// elastic recall off), marked as a fallback for `reason`.
+void ExpectRecallSafeDefault(const v1::AllocateResponse& response, const std::string& reason);
 
 }  // namespace allot::testing
