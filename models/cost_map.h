@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -36,8 +37,10 @@ struct CostMap {
   std::vector<std::vector<std::vector<double>>> cost;
 
   bool empty() const { return cost.empty(); }
-  double At(size_t agent, int bucket, size_t joint) const {
-    return cost[agent][static_cast<size_t>(bucket)][joint];
+  double At(size_t agent, int bucket, size_t joint) const { return Row(agent, bucket)[joint]; }
+  // Every joint action's cost for one agent and bucket.
+  std::span<const double> Row(size_t agent, int bucket) const {
+    return cost[agent][static_cast<size_t>(bucket)];
   }
 };
 

@@ -64,7 +64,8 @@ void FinishScores(const AgentServing& s, const ValueModelConfig& value_model,
     const int slot = s.output_slot[k];
     if (slot < 0) {
       if (own_from_map && k == 0) {
-        for (size_t j = 0; j < n; ++j) out->cost[j] += costs.map->At(s.agent, out->value_bucket, j);
+        const std::span<const double> row = costs.map->Row(s.agent, out->value_bucket);
+        for (size_t j = 0; j < n; ++j) out->cost[j] += row[j];
       } else {
         for (size_t j = 0; j < n; ++j) out->cost[j] += SafeExpF(c[j]);
       }
@@ -74,8 +75,7 @@ void FinishScores(const AgentServing& s, const ValueModelConfig& value_model,
     for (size_t j = 0; j < n; ++j) cross[j] += SafeExpF(c[j]);
   }
   s.order.Enforce(out->cost);
-  for (size_t k = 0; k < s.cross_module.size(); ++k)
-    s.order.Enforce(std::span<double>(out->cross_cost.data() + k * n, n));
+  s.order.Enforce(out->cross_cost);  // one array per later module
 }
 
 bool ReuseInputRow(std::span<const float> features, int value_bucket, size_t obs_dim,

@@ -35,9 +35,20 @@ CostOrder::CostOrder(const AgentConfig& agent, const ActionSpace& space) {
                    [&](uint32_t a, uint32_t b) { return level[a] < level[b]; });
 }
 
+// The arrays are walked together, so their independent chains of maxima overlap; each entry's
+// running maximum stays in a register rather than being stored after every neighbour.
 void CostOrder::Enforce(std::span<double> cost) const {
+  const size_t n = order_.size();
+  if (n == 0) return;
+  const size_t arrays = cost.size() / n;
   for (uint32_t j : order_) {
-    for (uint32_t k : CheaperNeighbours(j)) cost[j] = std::max(cost[j], cost[k]);
+    const auto cheaper = CheaperNeighbours(j);
+    for (size_t a = 0; a < arrays; ++a) {
+      double* c = cost.data() + a * n;
+      double highest = c[j];
+      for (uint32_t k : cheaper) highest = std::max(highest, c[k]);
+      c[j] = highest;
+    }
   }
 }
 

@@ -17,9 +17,10 @@ class CostOrder {
  public:
   CostOrder(const AgentConfig& agent, const ActionSpace& space);
 
-  // cost: one entry per joint action (joint-index order). After the call, cost[j] >= cost[k]
-  // whenever k is j with one decision's option replaced by a cheaper one: a queue shorter by
-  // one length, a switch off instead of on, a channel set without one of its channels.
+  // cost: one entry per joint action (joint-index order), or several such arrays back to back
+  // (one per module), each enforced on its own. After the call, cost[j] >= cost[k] whenever k is
+  // j with one decision's option replaced by a cheaper one: a queue shorter by one length, a
+  // switch off instead of on, a channel set without one of its channels.
   void Enforce(std::span<double> cost) const;
   // The joint actions that are one cheaper option away from `joint`.
   std::span<const uint32_t> CheaperNeighbours(size_t joint) const {

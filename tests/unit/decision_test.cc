@@ -77,6 +77,31 @@ TEST(DecisionRuleTest, TiesGoToTheLowerIndex) {
   EXPECT_EQ(ChooseAction(Scores({1.0, 1.0}, {0.0, 0.0}), 1.0).joint, 0u);
 }
 
+// The uncapped rule's lane-wise scan picks what the one-by-one scan of the capped rule picks
+// under a cap nothing reaches: on every length around the lane width, with many ties (values on
+// a coarse grid), NaN values skipped, and the cheapest action when every value is NaN.
+TEST(DecisionRuleTest, UncappedScanAgreesWithTheCappedScanIncludingTiesAndNaN) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> grid(0, 4);
+  const double nan = std::nan("");
+  for (size_t n = 1; n <= 13; ++n) {
+    for (int trial = 0; trial < 50; ++trial) {
+      AgentScores s;
+      for (size_t j = 0; j < n; ++j) {
+        s.value.push_back(trial % 5 == 0 && grid(rng) == 0 ? nan : grid(rng) * 0.5);
+        s.cost.push_back(grid(rng) * 0.25);
+      }
+      const double lambda = 0.5 * (trial % 3);
+      const ChosenAction fast = ChooseAction(s, lambda);
+      const ChosenAction scan = ChooseAction(s, lambda, 1e300);
+      ASSERT_EQ(fast.joint, scan.joint) << "n " << n << " trial " << trial;
+      EXPECT_FALSE(fast.capped);
+    }
+  }
+  const ChosenAction all_nan = ChooseAction(Scores({nan, nan, nan}, {2.0, 1.0, 3.0}), 1.0);
+  EXPECT_EQ(all_nan.joint, 1u);
+}
+
 TEST(DecisionRuleTest, CostCapExcludesExpensiveActions) {
   const AgentScores s = Scores({1.0, 2.0, 3.0}, {1.0, 2.0, 3.0});
   const ChosenAction a = ChooseAction(s, 0.0, 2.5);
@@ -122,6 +147,26 @@ TEST(DecisionRuleTest, CostInALaterModuleChangesTheUpstreamChoice) {
       ChooseActionAcrossModules(Scores({1.0, 1.2}, {1.0, 1.0}), 0.1, later_priced, 0.0, scratch)
           .joint,
       1u);
+}
+
+// Arrays back to back (one per later module, as FinishScores passes them) are each enforced as if
+// alone: no maximum leaks from one module's costs into another's.
+TEST(CostOrderTest, ArraysBackToBackAreEnforcedOneByOne) {
+  const AgentConfig recall = LoadEmbeddedDefaultConfig().agents[0];
+  const ActionSpace space(recall);
+  const CostOrder order(recall, space);
+  const size_t n = space.size();
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(0.0, 10.0);
+  std::vector<double> together(3 * n);
+  for (double& c : together) c = u(rng);
+  together[n] = 1e6;  // a high first entry of the second array
+  std::vector<double> alone = together;
+  order.Enforce(together);
+  for (size_t a = 0; a < 3; ++a) order.Enforce(std::span<double>(alone.data() + a * n, n));
+  EXPECT_EQ(together, alone);
+  EXPECT_LT(together[0], 1e6);
+  EXPECT_LT(together[2 * n + n - 1], 1e6);
 }
 
 // A learned cost model may predict a longer queue cheaper than a shorter one; served costs are
