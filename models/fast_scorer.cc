@@ -27,16 +27,18 @@ Vec Copy(const torch::Tensor& t) {
 }
 
 // A linear layer with its weights stored transposed ([in][out]) so that every loop runs over
-// contiguous outputs.
+// contiguous outputs, each row padded with zeros to the kernels' width (kernels::PaddedWidth).
 struct Dense {
   int in = 0, out = 0;
-  Vec wt, b;  // [in, out], [out]
+  Vec wt, b;  // [in, padded out], [padded out]
   static Dense FromWeights(const torch::Tensor& weight, const torch::Tensor& bias) {
     Dense d;
     d.out = static_cast<int>(weight.size(0));
     d.in = static_cast<int>(weight.size(1));
-    d.wt = Copy(weight.t());
-    d.b = Copy(bias);
+    const int64_t pad = kernels::PaddedWidth(d.out) - d.out;
+    namespace F = torch::nn::functional;
+    d.wt = Copy(F::pad(weight.t(), F::PadFuncOptions({0, pad})));
+    d.b = Copy(F::pad(bias, F::PadFuncOptions({0, pad})));
     return d;
   }
   static Dense From(torch::nn::Linear& l) { return FromWeights(l->weight, l->bias); }
@@ -49,7 +51,8 @@ struct Dense {
   void Apply(const float* x, float* y) const { ApplyPrefix(x, in, y); }
   // y += W[:, col]
   void AddColumn(int col, float* __restrict y) const {
-    const float* __restrict row = wt.data() + static_cast<size_t>(col) * out;
+    const float* __restrict row =
+        wt.data() + static_cast<size_t>(col) * static_cast<size_t>(kernels::PaddedWidth(out));
     for (int o = 0; o < out; ++o) y[o] += row[o];
   }
 };

@@ -11,8 +11,13 @@ namespace allot::models::kernels {
 // a . b over n floats.
 float Dot(const float* __restrict a, const float* __restrict b, int n);
 
-// Y[r, :] = b + X[r, 0:n] W^T[0:n, :] for every row r < rows; wt is W transposed ([in][out]),
-// X rows are ldx apart and Y rows out apart.
+// The row length of weights and biases laid out for MatMulRows: out rounded up to eight.
+constexpr int PaddedWidth(int out) { return (out + 7) / 8 * 8; }
+
+// Y[r, :] = b + X[r, 0:n] W^T[0:n, :] for every row r < rows; wt is W transposed, each of its rows
+// PaddedWidth(out) floats long, and b has PaddedWidth(out) entries (padding zeros, so that
+// outputs past the last full block of eight run in a vector too). X rows are ldx apart and Y rows
+// out apart; only Y's first out entries per row are written.
 void MatMulRows(const float* __restrict wt, const float* __restrict b, int n, int out,
                 const float* __restrict x, int ldx, int rows, float* __restrict y);
 
