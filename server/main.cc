@@ -1,4 +1,5 @@
 // allot-server: thin entry point; flags, logging and signals, then AllotServer does the work.
+#include <absl/synchronization/mutex.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -111,6 +112,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   allot::ConfigureLogging(file.logging.level_name(), file.logging.format_name());
+  // Debian builds Abseil without NDEBUG, so every absl::Mutex that gRPC locks (several per call)
+  // also updates a global lock-order graph for deadlock detection, under one spin lock that all
+  // threads share. That is a debugging aid, not a production check: it is switched off.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   // Signals reach a handler that only writes the signal number to a pipe (async-signal-safe);
   // a normal thread reads the pipe and does the work. sigwait is not enough here: libraries
