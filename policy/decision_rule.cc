@@ -14,18 +14,21 @@ namespace {
 // the first action that reaches it. Both passes compute each score by the same expression.
 size_t FirstBest(const double* net, const double* cost, size_t n, double lambda) {
   constexpr double kNone = -std::numeric_limits<double>::infinity();
-  double lane[4] = {kNone, kNone, kNone, kNone};
   const auto score = [&](size_t j) { return net[j] - lambda * cost[j]; };
+  // max(a, s) that never takes a NaN s.
+  const auto keep_max = [](double a, double s) { return s > a ? s : a; };
+  // Four named lanes, not an array: GCC kept an array's lanes in memory, a store and a reload
+  // per step.
+  double lane0 = kNone, lane1 = kNone, lane2 = kNone, lane3 = kNone;
   size_t j = 0;
   for (; j + 4 <= n; j += 4) {
-    for (size_t l = 0; l < 4; ++l) {
-      const double s = score(j + l);
-      lane[l] = s > lane[l] ? s : lane[l];
-    }
+    lane0 = keep_max(lane0, score(j));
+    lane1 = keep_max(lane1, score(j + 1));
+    lane2 = keep_max(lane2, score(j + 2));
+    lane3 = keep_max(lane3, score(j + 3));
   }
-  for (; j < n; ++j) lane[0] = score(j) > lane[0] ? score(j) : lane[0];
-  double best = lane[0];
-  for (size_t l = 1; l < 4; ++l) best = lane[l] > best ? lane[l] : best;
+  for (; j < n; ++j) lane0 = keep_max(lane0, score(j));
+  const double best = keep_max(keep_max(lane0, lane1), keep_max(lane2, lane3));
   if (best == kNone) return n;
   for (j = 0; j < n; ++j) {
     if (score(j) == best) return j;
