@@ -26,16 +26,19 @@ struct Options {
   uint64_t seed = 1;
   bool torch = false;
   std::string agent;  // empty: every agent
+  int evict_kb = 0;   // > 0: this much memory is written between decisions
 };
 
 int Usage(const std::string& error) {
   if (!error.empty()) std::cerr << "allot-bench-decision: " << error << "\n";
   std::cerr << "usage: allot-bench-decision [--config FILE] [--model-dir DIR] [--requests N]\n"
-               "                            [--seed N] [--torch] [--agent NAME]\n"
+               "                            [--seed N] [--torch] [--agent NAME] [--evict-kb N]\n"
                "  --config     Allot config (default: the embedded default)\n"
                "  --model-dir  directory of bundles; the newest is timed (default var/models)\n"
                "  --torch      also time the LibTorch reference path (slow)\n"
-               "  --agent      time this agent only (for profiling one agent's path)\n";
+               "  --agent      time this agent only (for profiling one agent's path)\n"
+               "  --evict-kb   write this many KB between decisions (untimed), so that each one\n"
+               "               starts with caches as cold as a server's between calls\n";
   return error.empty() ? 0 : 2;
 }
 
@@ -69,7 +72,9 @@ void Time(const std::string& label, const allot::ActionScorer& scorer,
     }
     std::vector<double> us;
     us.reserve(requests.size());
+    std::vector<char> evict(static_cast<size_t>(options.evict_kb) * 1024);
     for (const auto& features : requests) {
+      for (size_t i = 0; i < evict.size(); i += 64) evict[i] = static_cast<char>(evict[i] + 1);
       const auto start = std::chrono::steady_clock::now();
       if (!scorer.Score(agent, features, &scores)) {
         std::cerr << label << ": scoring failed for agent " << config.agents[agent].name << "\n";
@@ -116,6 +121,8 @@ int main(int argc, char** argv) {
         options.torch = true;
       else if (arg == "--agent")
         options.agent = value();
+      else if (arg == "--evict-kb")
+        options.evict_kb = std::stoi(value());
       else
         return Usage("unknown argument " + arg);
     } catch (const std::exception& e) {
@@ -123,6 +130,7 @@ int main(int argc, char** argv) {
     }
   }
   if (options.requests < 1) return Usage("--requests must be >= 1");
+  if (options.evict_kb < 0) return Usage("--evict-kb must be >= 0");
   try {
     const allot::AllotConfig config = options.config_path.empty()
                                           ? allot::LoadEmbeddedDefaultConfig()
