@@ -32,7 +32,7 @@ class LearnedScorer final : public ActionScorer {
         reuse_model_(reuse_model) {
     models_->eval();
     for (size_t i = 0; i < config.agents.size(); ++i) {
-      serving_.emplace_back(config, i, calib_a[i], calib_b[i]);
+      serving_.emplace_back(config, i, calib_a[i], calib_b[i], costs_);
       digits_.push_back(AllJointDigits(serving_.back().space));
       actions_.push_back(models_->ActionCode(i, digits_.back()));
     }

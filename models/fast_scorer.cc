@@ -426,7 +426,7 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
     const torch::Tensor digits = AllJointDigits(space).to(torch::kFloat);
     for (int64_t j = 0; j < digits.size(0); ++j) a.joint_digits.push_back(Copy(digits[j]));
     a.value = FastDcn::From(models->value[i]);
-    AgentServing agent_serving(config, i, calib_a[i], calib_b[i]);
+    AgentServing agent_serving(config, i, calib_a[i], calib_b[i], costs);
     if (q->tower) {
       const torch::Tensor codes = models->ActionCode(i, AllJointDigits(space));
       a.factorised = true;

@@ -26,7 +26,8 @@ double SafeExpF(double x) { return std::exp(static_cast<float>(std::clamp(x, -30
 
 }  // namespace
 
-AgentServing::AgentServing(const AllotConfig& config, size_t agent_index, double a, double b)
+AgentServing::AgentServing(const AllotConfig& config, size_t agent_index, double a, double b,
+                           const ServedCostMap& costs)
     : agent(agent_index),
       calib_a(a),
       calib_b(b),
@@ -44,6 +45,12 @@ AgentServing::AgentServing(const AllotConfig& config, size_t agent_index, double
     output_slot.push_back(static_cast<int>(found - cross_module.begin()));
     if (found == cross_module.end()) cross_module.push_back(m);
   }
+  if (OwnCostFromMap(costs)) {
+    for (const std::vector<double>& row : costs.map->cost[agent]) {
+      monotone_map_rows.push_back(row);
+      order.Enforce(monotone_map_rows.back());
+    }
+  }
 }
 
 void FinishScores(const AgentServing& s, const ValueModelConfig& value_model,
@@ -56,14 +63,20 @@ void FinishScores(const AgentServing& s, const ValueModelConfig& value_model,
   for (size_t j = 0; j < n; ++j) out->value[j] = SafeExpF(s.calib_a + log_value + s.calib_b * q[j]);
 
   const bool own_from_map = s.OwnCostFromMap(costs);
+  const size_t used_outputs = std::min(outputs, s.output_slot.size());
+  // The own cost is the map's row alone unless a later agent of the same module adds to it.
+  bool own_is_map_row = own_from_map;
+  for (size_t k = 1; k < used_outputs; ++k) own_is_map_row &= s.output_slot[k] >= 0;
   out->cost.assign(n, 0.0);
   out->cross_module = s.cross_module;
   out->cross_cost.assign(s.cross_module.size() * n, 0.0);
-  for (size_t k = 0; k < outputs && k < s.output_slot.size(); ++k) {
+  for (size_t k = 0; k < used_outputs; ++k) {
     const float* c = log_cost + k * n;
     const int slot = s.output_slot[k];
     if (slot < 0) {
-      if (own_from_map && k == 0) {
+      if (own_is_map_row) {
+        out->cost = s.monotone_map_rows[static_cast<size_t>(out->value_bucket)];
+      } else if (own_from_map && k == 0) {
         const std::span<const double> row = costs.map->Row(s.agent, out->value_bucket);
         for (size_t j = 0; j < n; ++j) out->cost[j] += row[j];
       } else {
@@ -74,7 +87,7 @@ void FinishScores(const AgentServing& s, const ValueModelConfig& value_model,
     double* cross = out->cross_cost.data() + static_cast<size_t>(slot) * n;
     for (size_t j = 0; j < n; ++j) cross[j] += SafeExpF(c[j]);
   }
-  s.order.Enforce(out->cost);
+  if (!own_is_map_row) s.order.Enforce(out->cost);
   s.order.Enforce(out->cross_cost);  // one array per later module
 }
 

@@ -18,7 +18,10 @@ namespace allot::models {
 
 // Fixed at load for one agent.
 struct AgentServing {
-  AgentServing(const AllotConfig& config, size_t agent, double calib_a, double calib_b);
+  // costs: the bundle's served cost map, whose rows for this agent are made monotone here once
+  // when it serves the agent's own cost.
+  AgentServing(const AllotConfig& config, size_t agent, double calib_a, double calib_b,
+               const ServedCostMap& costs);
 
   size_t agent = 0;
   double calib_a = 0.0, calib_b = 1.0;
@@ -28,6 +31,9 @@ struct AgentServing {
   // is the agent's own module, else the slot in cross_module.
   std::vector<int> output_slot;
   std::vector<size_t> cross_module;  // config module indices
+  // Per value bucket, when the cost map serves the own cost: its row in the cost order (as
+  // Enforce leaves it), so that a call whose own cost is that row alone needs no Enforce.
+  std::vector<std::vector<double>> monotone_map_rows;
 
   // Whether `costs` serves this agent's own-module cost in place of cost output 0, which is then
   // never read.

@@ -4,9 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <memory>
 #include <sstream>
 
+#include "models/served_scores.h"
 #include "policy/action_space.h"
+#include "policy/cost_order.h"
 #include "tests/models/synthetic_testbench.h"
 
 namespace allot::models {
@@ -91,6 +95,38 @@ TEST_F(CostMapTest, ErrorsNameTheFileLineAndField) {
   EXPECT_EQ(
       error(TestbenchCsv(buckets_) + "gpu,gpu,x,queue,1,1,0,1.0,100\n"),
       "bench.csv: line " + std::to_string(17 * buckets_ + 2) + ": agent: unknown agent 'gpu'");
+}
+
+// A map row that breaks the cost order (a longer pre-rank queue measured cheaper) is served in
+// the order, as a learned cost would be: the row is made monotone once at load, and the served
+// own cost is exactly what Enforce makes of the raw row, in every bucket.
+TEST_F(CostMapTest, ServedOwnCostFromTheMapIsTheRowInTheCostOrder) {
+  auto map = std::make_shared<CostMap>();
+  map->cost.resize(config_.agents.size());
+  const ActionSpace prerank(config_.agents[1]);
+  for (int b = 0; b < buckets_; ++b) {
+    map->cost[1].push_back({3.0 + b, 1.0, 2.5, 0.5});  // queues 100, 200, 400, 800
+  }
+  ASSERT_EQ(prerank.size(), 4u);
+  ServedCostMap costs{map, {false, true, false}};
+  const AgentServing serving(config_, 1, 0.0, 1.0, costs);
+  ASSERT_TRUE(serving.OwnCostFromMap(costs));
+  const CostOrder order(config_.agents[1], prerank);
+  const std::vector<float> q(4, 0.0f);
+  const std::vector<float> log_cost(serving.output_slot.size() * 4, 0.0f);  // later: e^0 = 1
+  for (int b = 0; b < buckets_; ++b) {
+    // The user value that lands in bucket b: just above the bucket's lower bound.
+    const double user_value = b == 0 ? 1e-3 : config_.value_model.bucket_bounds[b - 1] * 1.01;
+    AgentScores out;
+    FinishScores(serving, config_.value_model, costs, std::log(user_value), q.data(),
+                 log_cost.data(), serving.output_slot.size(), &out);
+    ASSERT_EQ(out.value_bucket, b);
+    std::vector<double> expected = map->cost[1][static_cast<size_t>(b)];
+    order.Enforce(expected);
+    EXPECT_EQ(out.cost, expected) << "bucket " << b;
+    EXPECT_EQ(out.cost, std::vector<double>(4, 3.0 + b));
+    EXPECT_EQ(out.cross_cost, std::vector<double>(out.cross_module.size() * 4, 1.0));
+  }
 }
 
 }  // namespace
