@@ -8,7 +8,6 @@ import argparse
 import os
 import struct
 import sys
-import tempfile
 
 import grpc
 
@@ -26,7 +25,10 @@ def main():
     args = parser.parse_args()
 
     from grpc_tools import protoc
-    gen = tempfile.mkdtemp(prefix="allot-bodies-")
+    # The generated modules go under --out, which the calling script removes with the bodies
+    # (a directory of their own in /tmp was left behind by every run).
+    gen = os.path.join(args.out, "python")
+    os.makedirs(gen, exist_ok=True)
     if protoc.main(["protoc", "-I" + args.proto_dir, "--python_out=" + gen,
                     "allot/v1/allocator.proto", "allot/v1/transition.proto"]) != 0:
         sys.exit("grpc_bodies: protoc failed")
