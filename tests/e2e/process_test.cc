@@ -35,10 +35,24 @@ Output RunCommand(const std::string& command) {
   return out;
 }
 
-std::string TempDir() {
-  char tmpl[] = "/tmp/allot-e2e-XXXXXX";
-  return mkdtemp(tmpl);
-}
+// A fresh directory under /tmp, removed with everything in it when the test ends, passed or not.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/allot-e2e-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 std::string DefaultConfigWith(const std::string& from, const std::string& to) {
   std::ifstream in(std::string(ALLOT_SOURCE_DIR) + "/config/allot.yaml");
@@ -137,7 +151,8 @@ bool Ready(const std::shared_ptr<grpc::Channel>& channel) {
 }
 
 TEST(ProcessTest, BadConfigExitsNonZeroNamingTheKey) {
-  const std::string dir = TempDir();
+  const TempDir temp;
+  const std::string& dir = temp.path();
   std::ofstream(dir + "/bad.yaml") << DefaultConfigWith("alpha: 0.4", "alpha: 1.4");
   const Output out = RunCommand(std::string(ALLOT_SERVER_BIN) + " --config " + dir + "/bad.yaml");
   EXPECT_EQ(out.exit_code, 1);
@@ -150,7 +165,6 @@ TEST(ProcessTest, BadConfigExitsNonZeroNamingTheKey) {
   const Output flag = RunCommand(std::string(ALLOT_SERVER_BIN) + " --bogus");
   EXPECT_EQ(flag.exit_code, 2);
   EXPECT_NE(flag.text.find("unknown argument '--bogus'"), std::string::npos);
-  std::filesystem::remove_all(dir);
 }
 
 // The README's worked example: recall's channels i2i+hot with elastic recall on is index 9.
@@ -188,7 +202,8 @@ TEST(ProcessTest, ServesTheEmbeddedDefaultWithoutAConfigFile) {
 }
 
 TEST(ProcessTest, SighupReloadsAndSigtermDrainsWithoutFailingCalls) {
-  const std::string dir = TempDir();
+  const TempDir temp;
+  const std::string& dir = temp.path();
   const std::string config = dir + "/allot.yaml";
   // No file watching here: only SIGHUP may trigger the reload.
   std::string yaml = DefaultConfigWith("reload_poll_s: 2.0", "reload_poll_s: 0");
@@ -235,7 +250,6 @@ TEST(ProcessTest, SighupReloadsAndSigtermDrainsWithoutFailingCalls) {
   EXPECT_EQ(server.WaitExit(), 0) << server.log();
   EXPECT_EQ(failed.load(), 0);
   EXPECT_NE(server.log().find("shutdown complete"), std::string::npos);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(ProcessTest, BenchMeasuresAllocateAgainstHealth) {
@@ -260,7 +274,8 @@ TEST(ProcessTest, BenchMeasuresAllocateAgainstHealth) {
 // explaining the lowest- and highest-value users' decisions.
 TEST(ProcessTest, CliExplainsADecisionAndTheDemoShowsWhy) {
   // A limit this test cannot reach however slowly it runs (the limit has its own tests).
-  const std::string config = TempDir() + "/allot.yaml";
+  const TempDir temp;
+  const std::string config = temp.path() + "/allot.yaml";
   std::ofstream(config) << DefaultConfigWith("explain_per_caller_per_s: 2.0",
                                              "explain_per_caller_per_s: 1000");
   ServerProcess server(
