@@ -37,7 +37,7 @@ constexpr char kUsage[] =
     "  evaluate  [--requests N] [--seed S] [--csv FILE] [--charts DIR] [--bundles DIR,DIR...]\n"
     "            [--start-hour H] [--density K] [--oracle-window-s W]\n"
     "            [--offpolicy-requests N] [--offpolicy-epsilon E] [--noise-free-oracle 0|1]\n"
-    "            [--features-oracle-samples K]\n"
+    "            [--features-oracle-samples K] [--max-table-mb M]\n"
     "            replays a held-out period through static, dcaf, analytic+fixed|pid|mpc and the "
     "oracle;\n"
     "            oracle-windowed holds each module at its CPU target in every W simulated seconds\n"
@@ -55,7 +55,9 @@ constexpr char kUsage[] =
     "            own scores: the most such a controller can make of the model), +pid and +mpc;\n"
     "            --density K simulates K times more requests per simulated second, each standing\n"
     "            for K times fewer real ones (less sampling noise in module CPU); with bundles,\n"
-    "            the off-policy check below on N held-out requests (default 50000, 0: none)\n"
+    "            the off-policy check below on N held-out requests (default 50000, 0: none);\n"
+    "            a hindsight table projected past M MB (default: the memory available to this\n"
+    "            process; 0: no limit) is refused before it is built, with the numbers\n"
     "  offpolicy --bundles DIR,DIR... [--requests N] [--seed S] [--epsilon E]\n"
     "            logs N held-out requests epsilon-greedy (E, default 0.1) around the analytic\n"
     "            rule at its budget-meeting lambdas, estimates each bundle (and the analytic "
@@ -129,7 +131,7 @@ Flags Parse(int argc, const char* const* argv) {
       {"evaluate",
        {"world", "config", "requests", "seed", "csv", "charts", "bundles", "start-hour", "density",
         "oracle-window-s", "offpolicy-requests", "offpolicy-epsilon", "noise-free-oracle",
-        "features-oracle-samples"}},
+        "features-oracle-samples", "max-table-mb"}},
       {"control", {"world", "config", "requests", "seed", "csv", "start-hour", "density"}},
       {"drive",
        {"world", "config", "target", "qps", "duration", "seed", "start-hour", "csv", "export-load",
@@ -249,8 +251,33 @@ int OffPolicy(const Flags& f, std::ostream& out) {
   return 0;
 }
 
+// The memory this process may still use: the kernel's MemAvailable, capped by the cgroup (v2)
+// limit less its usage when there is one, as in a container. 0 when neither can be read.
+size_t AvailableMemoryBytes() {
+  size_t available = 0;
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string line; std::getline(meminfo, line);) {
+    std::istringstream fields(line);
+    std::string key;
+    size_t kb = 0;
+    if (fields >> key >> kb && key == "MemAvailable:") available = kb * 1024;
+  }
+  std::ifstream max_file("/sys/fs/cgroup/memory.max"),
+      current_file("/sys/fs/cgroup/memory.current");
+  size_t limit = 0, current = 0;
+  if (max_file >> limit && current_file >> current) {  // "max" (no limit) fails the read
+    const size_t left = limit > current ? limit - current : 0;
+    available = available == 0 ? left : std::min(available, left);
+  }
+  return available;
+}
+
 int Evaluate(const Flags& f, std::ostream& out) {
   EvalOptions o;
+  o.max_table_bytes =
+      f.Has("max-table-mb")
+          ? static_cast<size_t>(f.Int("max-table-mb", 0, 0, INT64_MAX / 1'000'000)) * 1'000'000
+          : AvailableMemoryBytes();
   o.seed = static_cast<uint64_t>(f.Int("seed", 1, 0, INT64_MAX));
   o.requests = static_cast<size_t>(f.Int("requests", 0, 0, 100'000'000));
   o.oracle_window_s = f.Num("oracle-window-s", 0.0, 0.0, 1e9);

@@ -138,7 +138,7 @@ Evaluation EvaluateRequests(const World& world, const std::vector<Request>& requ
   Evaluation ev;
   ev.duration_s = duration_s;
   ev.budget = world.Budgets(duration_s, scale);
-  const OptionTable table(world, requests);
+  const OptionTable table(world, requests, options.max_table_bytes);
   ev.num_options = table.num_options();
   log("hindsight tables: " + std::to_string(requests.size()) + " requests, " +
       std::to_string(table.num_options()) + " options kept");
@@ -331,11 +331,11 @@ std::vector<std::vector<double>> ConditionOnScores(const World& world,
 }  // namespace
 
 RunResult NoiseFreeOracleRun(const World& world, const HeldOutStream& held, uint64_t seed,
-                             size_t requests, const std::string& stream) {
+                             size_t requests, const std::string& stream, size_t max_table_bytes) {
   const World twin(world.config(), WithoutRequestNoise(world.world()));
   const std::vector<Request> twins =
       TwinRequests(twin, held, {.seed = seed, .name = stream}, requests, "oracle-noise-free");
-  const OptionTable table(twin, twins);
+  const OptionTable table(twin, twins, max_table_bytes);
   return HindsightOnTwin(world, twin, table, held, seed, "oracle-noise-free");
 }
 
@@ -346,7 +346,8 @@ double OracleWindow(const World& world, const EvalOptions& options) {
 
 std::vector<RunResult> FeaturesOracleRuns(const World& world, const HeldOutStream& held,
                                           uint64_t seed, size_t requests, const std::string& stream,
-                                          uint32_t samples, double window_s) {
+                                          uint32_t samples, double window_s,
+                                          size_t max_table_bytes) {
   if (samples == 0) throw std::invalid_argument("oracle-features: needs at least one sample");
   const World twin(world.config(), WithoutRequestNoise(world.world()));
   std::vector<std::vector<Request>> drawn;
@@ -357,11 +358,13 @@ std::vector<RunResult> FeaturesOracleRuns(const World& world, const HeldOutStrea
   }
   std::vector<RunResult> runs;
   {
-    const OptionTable table(twin, std::span<const std::vector<Request>>(drawn));
+    const OptionTable table(twin, std::span<const std::vector<Request>>(drawn), {},
+                            max_table_bytes);
     AppendTwinOptima(world, twin, table, held, seed, window_s, "oracle-features", runs);
   }
   const std::vector<std::vector<double>> weights = ConditionOnScores(world, held.requests, drawn);
-  const OptionTable table(twin, std::span<const std::vector<Request>>(drawn), weights);
+  const OptionTable table(twin, std::span<const std::vector<Request>>(drawn), weights,
+                          max_table_bytes);
   drawn.clear();
   AppendTwinOptima(world, twin, table, held, seed, window_s, "oracle-all-features", runs);
   return runs;
@@ -374,15 +377,15 @@ Evaluation Evaluate(const World& world, const EvalOptions& options) {
   // Before the truth's tables are built: the twin's are as large, and are freed by then.
   if (options.noise_free_oracle) {
     Stopwatch watch;
-    hindsight.push_back(
-        NoiseFreeOracleRun(world, held, options.seed, options.requests, options.stream));
+    hindsight.push_back(NoiseFreeOracleRun(world, held, options.seed, options.requests,
+                                           options.stream, options.max_table_bytes));
     if (options.log_progress) spdlog::info("evaluate: noise-free oracle ({:.1f} s)", watch.Lap());
   }
   if (options.features_oracle_samples > 0) {
     Stopwatch watch;
-    for (RunResult& run :
-         FeaturesOracleRuns(world, held, options.seed, options.requests, options.stream,
-                            options.features_oracle_samples, OracleWindow(world, options)))
+    for (RunResult& run : FeaturesOracleRuns(world, held, options.seed, options.requests,
+                                             options.stream, options.features_oracle_samples,
+                                             OracleWindow(world, options), options.max_table_bytes))
       hindsight.push_back(std::move(run));
     if (options.log_progress) spdlog::info("evaluate: features oracle ({:.1f} s)", watch.Lap());
   }

@@ -59,6 +59,9 @@ struct EvalOptions {
   // many posterior draws per user (see FeaturesOracleRuns). Off by default: it builds the hindsight
   // tables once per draw.
   uint32_t features_oracle_samples = 0;
+  // > 0: a hindsight table projected to need more memory than this is refused before it is built
+  // (OptionTableTooLarge, with the numbers); allot-sim sets it to the memory available.
+  size_t max_table_bytes = 0;
 };
 
 struct Evaluation {
@@ -113,7 +116,8 @@ WorldConfig WithoutRequestNoise(WorldConfig world);
 // best features-only policy, which knows the user's value only through noisy features. `held`
 // must be MakeHeldOutStream(world, seed, requests, stream) of the same arguments.
 RunResult NoiseFreeOracleRun(const World& world, const HeldOutStream& held, uint64_t seed,
-                             size_t requests, const std::string& stream);
+                             size_t requests, const std::string& stream,
+                             size_t max_table_bytes = 0);
 
 // oracle-features: as oracle-noise-free, but the user's latent value is known only through the
 // user features (history, activity, click rate, new-user flag): each option is scored by its mean
@@ -126,7 +130,8 @@ RunResult NoiseFreeOracleRun(const World& world, const HeldOutStream& held, uint
 // window by window (`window_s`), as oracle-windowed holds the oracle: the same for online rows.
 std::vector<RunResult> FeaturesOracleRuns(const World& world, const HeldOutStream& held,
                                           uint64_t seed, size_t requests, const std::string& stream,
-                                          uint32_t samples, double window_s);
+                                          uint32_t samples, double window_s,
+                                          size_t max_table_bytes = 0);
 
 // The window of oracle-windowed (and oracle-features-windowed).
 double OracleWindow(const World& world, const EvalOptions& options);

@@ -6,16 +6,17 @@
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
+#include <string>
 
 namespace allot::sim {
 
-OptionTable::OptionTable(const World& world, std::span<const Request> requests) {
+OptionTable::OptionTable(const World& world, std::span<const Request> requests, size_t max_bytes) {
   const std::span<const Request> one[] = {requests};
-  Build(world, one, {});
+  Build(world, one, {}, max_bytes);
 }
 
 OptionTable::OptionTable(const World& world, std::span<const std::vector<Request>> samples,
-                         std::span<const std::vector<double>> weights) {
+                         std::span<const std::vector<double>> weights, size_t max_bytes) {
   std::vector<std::span<const Request>> spans(samples.begin(), samples.end());
   if (spans.empty()) throw std::invalid_argument("OptionTable: no samples");
   for (const auto& sample : spans) {
@@ -30,7 +31,7 @@ OptionTable::OptionTable(const World& world, std::span<const std::vector<Request
         throw std::invalid_argument("OptionTable: one weight per request and sample");
     }
   }
-  Build(world, spans, weights);
+  Build(world, spans, weights, max_bytes);
 }
 
 namespace {
@@ -54,8 +55,27 @@ struct SampledStage {
 
 }  // namespace
 
+void OptionTable::CheckProjectedSize(size_t built, size_t total, size_t max_bytes) const {
+  constexpr size_t kBytesPerOption =
+      sizeof(float) * (1 + kNumStages) + sizeof(uint32_t);  // value, costs, id
+  const double per_request =
+      static_cast<double>(value_.size()) / static_cast<double>(std::max<size_t>(built, 1));
+  const double projected = per_request * static_cast<double>(total) * kBytesPerOption;
+  // A growing vector holds its old and its new buffer at once: up to three times the size.
+  const double peak = 3.0 * projected;
+  if (peak <= static_cast<double>(max_bytes)) return;
+  const auto mb = [](double bytes) { return std::to_string(static_cast<long long>(bytes / 1e6)); };
+  throw OptionTableTooLarge(
+      "hindsight tables: " + std::to_string(static_cast<long long>(per_request)) +
+      " options kept per request over the first " + std::to_string(built) + " of " +
+      std::to_string(total) + " requests project to " + mb(projected) + " MB (up to " + mb(peak) +
+      " MB while growing), over the limit of " + mb(static_cast<double>(max_bytes)) +
+      " MB: evaluate fewer requests (--requests) or a coarser action grid (a continuous "
+      "queue's granularity)");
+}
+
 void OptionTable::Build(const World& world, std::span<const std::span<const Request>> samples,
-                        std::span<const std::vector<double>> weights) {
+                        std::span<const std::vector<double>> weights, size_t max_bytes) {
   const ChainLayout& layout = world.layout();
   const ChainModel& model = world.model();
   const std::span<const Request> requests = samples.front();
@@ -150,6 +170,10 @@ void OptionTable::Build(const World& world, std::span<const std::span<const Requ
         Add(static_cast<float>(mean_revenue(i, cached.out)), {0.0, 0.0, 0.0}, reuse_base * 3);
     }
     offset_.push_back(static_cast<uint32_t>(value_.size()));
+    // The first 1% of the requests (at least 100) tell how many options a request keeps.
+    if (max_bytes > 0 &&
+        i + 1 == std::min(requests.size(), std::max<size_t>(100, requests.size() / 100)))
+      CheckProjectedSize(i + 1, requests.size(), max_bytes);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <stdexcept>
 #include <vector>
 
 #include "sim/request.h"
@@ -32,16 +33,25 @@ struct DecodedOption {
   std::array<uint32_t, kNumStages> joint{};  // by stage; meaningless for stages the reuse skips
 };
 
+// Thrown before a table outgrows its memory limit: a fine action grid (a continuous queue with a
+// small granularity) multiplies the options every request keeps.
+class OptionTableTooLarge : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class OptionTable {
  public:
-  // requests[i].index must be i. Offline world: no degradation, no timeouts.
-  OptionTable(const World& world, std::span<const Request> requests);
+  // requests[i].index must be i. Offline world: no degradation, no timeouts. max_bytes > 0: the
+  // table's size is projected from its first requests, and OptionTableTooLarge is thrown when
+  // its peak while growing would pass max_bytes.
+  OptionTable(const World& world, std::span<const Request> requests, size_t max_bytes = 0);
   // The same table over the mean, per option, of the values and costs of several versions of the
   // same requests (samples[k][i] is request i as drawn in sample k): decisions on the expectation
   // over whatever the samples vary. weights[k][i] weighs sample k of request i (normalised per
   // request; none: equal weights).
   OptionTable(const World& world, std::span<const std::vector<Request>> samples,
-              std::span<const std::vector<double>> weights = {});
+              std::span<const std::vector<double>> weights = {}, size_t max_bytes = 0);
 
   size_t num_requests() const { return offset_.size() - 1; }
   size_t num_options() const { return value_.size(); }
@@ -67,7 +77,9 @@ class OptionTable {
 
  private:
   void Build(const World& world, std::span<const std::span<const Request>> samples,
-             std::span<const std::vector<double>> weights);
+             std::span<const std::vector<double>> weights, size_t max_bytes);
+  // Throws OptionTableTooLarge when `built` of `total` requests project past max_bytes.
+  void CheckProjectedSize(size_t built, size_t total, size_t max_bytes) const;
   void Add(float value, const StageVector& cost, uint32_t id);
   void PruneGroup(size_t begin);
   void PruneToHull(size_t begin);

@@ -325,6 +325,13 @@ TEST(CliTest, BadFlagsFailWithAMessage) {
   const char* remote[] = {"allot-sim", "drive", "--target", "10.1.2.3:50051"};
   EXPECT_EQ(RunCli(4, remote, out, err), 2);
   EXPECT_NE(err.str().find("loopback"), std::string::npos) << err.str();
+  err.str("");
+  // Hindsight tables past the memory limit: refused before they are built, with the numbers.
+  const char* small_memory[] = {"allot-sim",      "evaluate", "--requests",           "2000",
+                                "--max-table-mb", "1",        "--offpolicy-requests", "0"};
+  EXPECT_EQ(RunCli(8, small_memory, out, err), 1);
+  EXPECT_NE(err.str().find("hindsight tables:"), std::string::npos) << err.str();
+  EXPECT_NE(err.str().find("over the limit of 1 MB"), std::string::npos) << err.str();
 }
 
 }  // namespace

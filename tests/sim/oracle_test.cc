@@ -249,5 +249,29 @@ TEST(BisectionTest, MeetsBudgetsOfCoupledModules) {
   EXPECT_EQ(CoordinateBisection(cost, {100.0, 100.0}, {0.5, 0.5})[0], 0.0);
 }
 
+// A table that would not fit its memory limit is refused early (after the first 100 requests of
+// 400 here), with the projection and what to change named; under a generous limit it is built
+// exactly as without one.
+TEST(OracleTest, ATableProjectedPastItsMemoryLimitIsRefusedWithTheNumbers) {
+  const auto world = testing::MakeWorld();
+  const std::vector<Request> requests = RequestStream(*world, StreamOptions{}).Take(400);
+  const OptionTable unlimited(*world, requests);
+  const size_t bytes = unlimited.num_options() * (sizeof(float) * (1 + kNumStages) + 4);
+  try {
+    const OptionTable refused(*world, requests, bytes);  // the size fits, its growing peak not
+    FAIL() << "a table past its limit was built";
+  } catch (const OptionTableTooLarge& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("options kept per request over the first 100 of 400 requests"),
+              std::string::npos)
+        << what;
+    EXPECT_NE(what.find("--requests"), std::string::npos) << what;
+    EXPECT_NE(what.find("granularity"), std::string::npos) << what;
+  }
+  const OptionTable roomy(*world, requests, 10 * bytes);
+  EXPECT_EQ(roomy.num_options(), unlimited.num_options());
+  EXPECT_EQ(roomy.value(0), unlimited.value(0));
+}
+
 }  // namespace
 }  // namespace allot::sim
