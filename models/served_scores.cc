@@ -45,7 +45,12 @@ AgentServing::AgentServing(const AllotConfig& config, size_t agent_index, double
     output_slot.push_back(static_cast<int>(found - cross_module.begin()));
     if (found == cross_module.end()) cross_module.push_back(m);
   }
-  if (OwnCostFromMap(costs)) {
+  // Only when the map's row is the whole own cost: a later agent of the same module adds its own
+  // output to it, and the sum is put in order per call.
+  const bool map_row_alone =
+      OwnCostFromMap(costs) &&
+      std::all_of(output_slot.begin() + 1, output_slot.end(), [](int slot) { return slot >= 0; });
+  if (map_row_alone) {
     for (const std::vector<double>& row : costs.map->cost[agent]) {
       monotone_map_rows.push_back(row);
       order.Enforce(monotone_map_rows.back());
@@ -62,21 +67,17 @@ void FinishScores(const AgentServing& s, const ValueModelConfig& value_model,
   out->value.resize(n);
   for (size_t j = 0; j < n; ++j) out->value[j] = SafeExpF(s.calib_a + log_value + s.calib_b * q[j]);
 
-  const bool own_from_map = s.OwnCostFromMap(costs);
-  const size_t used_outputs = std::min(outputs, s.output_slot.size());
-  // The own cost is the map's row alone unless a later agent of the same module adds to it.
-  bool own_is_map_row = own_from_map;
-  for (size_t k = 1; k < used_outputs; ++k) own_is_map_row &= s.output_slot[k] >= 0;
+  const bool own_is_map_row = !s.monotone_map_rows.empty();
   out->cost.assign(n, 0.0);
   out->cross_module = s.cross_module;
   out->cross_cost.assign(s.cross_module.size() * n, 0.0);
-  for (size_t k = 0; k < used_outputs; ++k) {
+  for (size_t k = 0; k < outputs && k < s.output_slot.size(); ++k) {
     const float* c = log_cost + k * n;
     const int slot = s.output_slot[k];
     if (slot < 0) {
       if (own_is_map_row) {
         out->cost = s.monotone_map_rows[static_cast<size_t>(out->value_bucket)];
-      } else if (own_from_map && k == 0) {
+      } else if (k == 0 && s.OwnCostFromMap(costs)) {
         const std::span<const double> row = costs.map->Row(s.agent, out->value_bucket);
         for (size_t j = 0; j < n; ++j) out->cost[j] += row[j];
       } else {

@@ -31,8 +31,9 @@ struct AgentServing {
   // is the agent's own module, else the slot in cross_module.
   std::vector<int> output_slot;
   std::vector<size_t> cross_module;  // config module indices
-  // Per value bucket, when the cost map serves the own cost: its row in the cost order (as
-  // Enforce leaves it), so that a call whose own cost is that row alone needs no Enforce.
+  // Per value bucket, when the cost map's row is the whole own cost (no later agent of the same
+  // module adds to it): the row in the cost order (as Enforce leaves it), so that a call copies
+  // it and needs no Enforce. Empty otherwise.
   std::vector<std::vector<double>> monotone_map_rows;
 
   // Whether `costs` serves this agent's own-module cost in place of cost output 0, which is then
