@@ -11,6 +11,8 @@
 # Environment: ALLOT_QUALITY_WORLDS (default "default b"; also default-continuous and b-continuous,
 # the same chains with continuous queues), ALLOT_QUALITY_SEEDS ("1 2 3"),
 # ALLOT_QUALITY_ALGORITHMS ("awrq"), ALLOT_QUALITY_REQUESTS (logged requests, 500000),
+# ALLOT_QUALITY_ROUNDS (1; N > 1: each later round logs as many requests with the last round's
+# bundle as the served policy, `allot-sim generate --bundle`, and trains on all the logs),
 # ALLOT_QUALITY_TRAIN_ARGS (extra allot-train flags), ALLOT_QUALITY_EVAL_ARGS (extra
 # allot-sim evaluate flags, e.g. "--features-oracle-samples 16" for the features-only ceilings),
 # ALLOT_BUILD_DIR (build), ALLOT_QUALITY_DIR (var/quality). Expects a built tree. About 5 minutes
@@ -20,6 +22,7 @@ cd "$(dirname "$0")/.."
 build=${ALLOT_BUILD_DIR:-build}
 work=${ALLOT_QUALITY_DIR:-var/quality}
 requests=${ALLOT_QUALITY_REQUESTS:-500000}
+rounds=${ALLOT_QUALITY_ROUNDS:-1}
 summary=$work/summary.txt
 mkdir -p "$work"
 : > "$summary"
@@ -49,11 +52,24 @@ for world in ${ALLOT_QUALITY_WORLDS:-default b}; do
     "$build/allot-sim" testbench $flags --out "$run/testbench.csv" --seed "$seed" > /dev/null
     bundles=()
     for algorithm in ${ALLOT_QUALITY_ALGORITHMS:-awrq}; do
-      # shellcheck disable=SC2086
-      "$build/allot-train" --logs "$run/logs" $config_flag --testbench "$run/testbench.csv" \
-        --out "$run/models" --algorithm "$algorithm" --seed "$seed" --quiet \
-        ${ALLOT_QUALITY_TRAIN_ARGS:-} > "$run/train-$algorithm.txt" 2>&1
-      bundles+=("$(ls -d "$run"/models/*-"$algorithm" | tail -1)")
+      logs=(--logs "$run/logs")
+      for ((round = 1; round <= rounds; round++)); do
+        if ((round > 1)); then
+          # The bundle of the last round explores and logs as the served policy, on requests of
+          # its own, and the next round trains on every round's logs.
+          # shellcheck disable=SC2086
+          "$build/allot-sim" generate $flags --out "$run/logs-$algorithm-$round" \
+            --requests "$requests" --shards 8 --seed $((seed + 100 * round)) \
+            --bundle "${bundles[-1]}" > /dev/null
+          logs+=(--logs "$run/logs-$algorithm-$round")
+          unset 'bundles[-1]'
+        fi
+        # shellcheck disable=SC2086
+        "$build/allot-train" "${logs[@]}" $config_flag --testbench "$run/testbench.csv" \
+          --out "$run/models-$round" --algorithm "$algorithm" --seed "$seed" --quiet \
+          ${ALLOT_QUALITY_TRAIN_ARGS:-} > "$run/train-$algorithm-$round.txt" 2>&1
+        bundles+=("$(ls -d "$run/models-$round"/*-"$algorithm" | tail -1)")
+      done
     done
     # Evaluation seeds held-out streams that generate never uses.
     # shellcheck disable=SC2086

@@ -31,9 +31,11 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: allot-sim COMMAND [flags]\n"
-    "  generate  --out DIR [--requests N] [--shards K] [--seed S] [--epsilon E]\n"
+    "  generate  --out DIR [--requests N] [--shards K] [--seed S] [--epsilon E] [--bundle DIR]\n"
     "            training logs (length-delimited allot.v1.Transition, sharded) and "
-    "DIR/manifest.json\n"
+    "DIR/manifest.json,\n"
+    "            exploring around the analytic rule, or with --bundle around that bundle's\n"
+    "            (the policy a platform serves logs its own decisions for the next training)\n"
     "  evaluate  [--requests N] [--seed S] [--csv FILE] [--charts DIR] [--bundles DIR,DIR...]\n"
     "            [--start-hour H] [--density K] [--oracle-window-s W]\n"
     "            [--offpolicy-requests N] [--offpolicy-epsilon E] [--noise-free-oracle 0|1]\n"
@@ -127,7 +129,7 @@ struct Flags {
 
 Flags Parse(int argc, const char* const* argv) {
   static const std::map<std::string, std::set<std::string>> kFlags = {
-      {"generate", {"world", "config", "out", "requests", "shards", "seed", "epsilon"}},
+      {"generate", {"world", "config", "out", "requests", "shards", "seed", "epsilon", "bundle"}},
       {"evaluate",
        {"world", "config", "requests", "seed", "csv", "charts", "bundles", "start-hour", "density",
         "oracle-window-s", "offpolicy-requests", "offpolicy-epsilon", "noise-free-oracle",
@@ -198,6 +200,13 @@ int Generate(const Flags& f, std::ostream& out) {
   o.seed = static_cast<uint64_t>(f.Int("seed", 1, 0, INT64_MAX));
   o.epsilon = f.Num("epsilon", 0.1, 0.0, 1.0);
   const auto world = LoadWorld(f);
+  if (f.Has("bundle")) {
+    try {
+      o.scorer = models::LoadBundle(f.Str("bundle"), world->config());
+    } catch (const models::BundleError& e) {
+      throw UsageError(e.what());
+    }
+  }
   const auto start = std::chrono::steady_clock::now();
   const GenerateSummary s = Generate(*world, o);
   out << "generate: " << s.requests << " transitions in " << s.files.size() << " shards under "

@@ -91,13 +91,13 @@ GenerateSummary Generate(const World& world, const GenerateOptions& options) {
       pilot_stream.Take(static_cast<size_t>(std::min<int64_t>(options.requests, 5000)));
   const double pilot_s = pilot.empty() ? 0.0 : pilot.back().sim_s;
   const std::vector<double> budget = world.Budgets(pilot_s, pilot_stream.scale());
-  const std::vector<double> lambdas =
-      TuneDcafLambdas(world, pilot, budget, config.controller.period_s, pilot_stream.scale());
+  const std::vector<double> lambdas = TuneDcafLambdas(
+      world, pilot, budget, config.controller.period_s, pilot_stream.scale(), options.scorer);
 
+  std::shared_ptr<const ActionScorer> scorer =
+      options.scorer ? options.scorer : std::make_shared<AnalyticScorer>(config);
   EpsilonGreedyPolicy policy(
-      world,
-      std::make_unique<ScorerPolicy>("analytic", shared_config,
-                                     std::make_shared<AnalyticScorer>(config)),
+      world, std::make_unique<ScorerPolicy>(scorer->version(), shared_config, scorer),
       options.epsilon, StreamSeed(options.seed, "explore"));
   PidController controller(config);  // keeps the exploration policy near the CPU target
   ShardedTransitionWriter writer(options.out_dir, options.shards);
@@ -145,9 +145,9 @@ GenerateSummary Generate(const World& world, const GenerateOptions& options) {
   std::ofstream manifest(summary.manifest);
   manifest << "{\n  \"format\": \"length-delimited allot.v1.Transition\",\n"
            << "  \"requests\": " << summary.requests << ",\n  \"seed\": " << options.seed
-           << ",\n  \"epsilon\": " << JsonNumber(options.epsilon) << ",\n  \"config_version\": \""
-           << config.version << "\",\n  \"world_version\": \"" << world.world().version
-           << "\",\n  \"files\": [";
+           << ",\n  \"epsilon\": " << JsonNumber(options.epsilon) << ",\n  \"policy\": \""
+           << scorer->version() << "\",\n  \"config_version\": \"" << config.version
+           << "\",\n  \"world_version\": \"" << world.world().version << "\",\n  \"files\": [";
   for (size_t i = 0; i < summary.files.size(); ++i) {
     const std::string name = summary.files[i].substr(summary.files[i].find_last_of('/') + 1);
     manifest << (i ? ", " : "") << "{\"path\": \"" << name

@@ -1,12 +1,15 @@
-// `allot-sim generate`: training logs from an epsilon-greedy exploration policy around the
-// analytic decision rule, whose lambda the PID controller (policy/) keeps near the CPU target.
+// `allot-sim generate`: training logs from an epsilon-greedy exploration policy around a decision
+// rule (the analytic model's, or a bundle's: the served policy logging for the next training),
+// whose lambda the PID controller (policy/) keeps near the CPU target.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "allot/v1/transition.pb.h"
+#include "policy/scorer.h"
 #include "sim/run_result.h"
 #include "sim/world.h"
 
@@ -18,6 +21,8 @@ struct GenerateOptions {
   int shards = 4;
   uint64_t seed = 1;
   double epsilon = 0.1;  // per agent step: probability of a uniformly random joint action
+  // The scores the explored rule maximises (a bundle's); null: the analytic model's.
+  std::shared_ptr<const ActionScorer> scorer;
 };
 
 struct GenerateSummary {

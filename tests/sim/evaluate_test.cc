@@ -313,6 +313,11 @@ TEST(CliTest, BadFlagsFailWithAMessage) {
   EXPECT_EQ(RunCli(4, missing, out, err), 1);
   EXPECT_NE(err.str().find("/nonexistent/world.yaml"), std::string::npos) << err.str();
   err.str("");
+  const char* no_bundle[] = {"allot-sim", "generate", "--out",
+                             "/tmp/x",    "--bundle", "/nonexistent/bundle"};
+  EXPECT_EQ(RunCli(6, no_bundle, out, err), 2);
+  EXPECT_NE(err.str().find("/nonexistent/bundle"), std::string::npos) << err.str();
+  err.str("");
   const char* no_density[] = {"allot-sim", "evaluate", "--density", "0"};
   EXPECT_EQ(RunCli(4, no_density, out, err), 2);
   EXPECT_NE(err.str().find("--density must be a number in [0.01, 1000]"), std::string::npos)

@@ -9,6 +9,8 @@
 #include <map>
 #include <set>
 
+#include "policy/action_space.h"
+#include "policy/scorer.h"
 #include "sim/transition_io.h"
 #include "tests/sim/sim_test_util.h"
 
@@ -97,6 +99,61 @@ TEST(GenerateTest, ShardsReadBackWithConsistentTotals) {
   std::ifstream manifest(summary.manifest);
   std::string text((std::istreambuf_iterator<char>(manifest)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("\"requests\": 4000"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"policy\": \"analytic\""), std::string::npos) << text;
+  std::filesystem::remove_all(dir);
+}
+
+// Scores one joint action per agent (its last) above every other, at no cost: a rule that always
+// picks it, whatever the price.
+class LastActionScorer : public ActionScorer {
+ public:
+  explicit LastActionScorer(const AllotConfig& config) {
+    for (const AgentConfig& agent : config.agents) sizes_.push_back(ActionSpace(agent).size());
+  }
+  const std::string& version() const override { return version_; }
+  const char* inference() const override { return "test"; }
+  bool Score(size_t agent, std::span<const float>, AgentScores* out) const override {
+    out->user_value = 1.0;
+    out->value.assign(sizes_[agent], 0.5);
+    out->value.back() = 1.0;
+    out->cost.assign(sizes_[agent], 0.0);
+    return true;
+  }
+
+ private:
+  std::vector<size_t> sizes_;
+  std::string version_ = "last-action";
+};
+
+// With a scorer, the logs are the decisions of the rule around it: the served policy logging for
+// the next training. Every step that did not explore chose what that scorer ranks first, and the
+// manifest names the policy.
+TEST(GenerateTest, LogsTheRuleOfTheGivenScorer) {
+  const auto world = testing::MakeWorld();
+  char tmpl[] = "/tmp/allot-sim-gen-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  GenerateOptions options;
+  options.out_dir = dir;
+  options.requests = 1500;
+  options.shards = 1;
+  options.epsilon = 0.1;
+  options.scorer = std::make_shared<LastActionScorer>(world->config());
+  const GenerateSummary summary = Generate(*world, options);
+  const AllotConfig& config = world->config();
+  int64_t kept = 0;
+  ReadTransitions(summary.files[0], [&](const v1::Transition& t) {
+    for (const v1::AgentStep& step : t.steps()) {
+      if (step.explored()) continue;
+      const AgentConfig* agent = config.FindAgent(step.agent());
+      ASSERT_NE(agent, nullptr);
+      EXPECT_EQ(step.joint_action(), ActionSpace(*agent).size() - 1) << step.agent();
+      ++kept;
+    }
+  });
+  EXPECT_GT(kept, 1500);
+  std::ifstream manifest(summary.manifest);
+  std::string text((std::istreambuf_iterator<char>(manifest)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"policy\": \"last-action\""), std::string::npos) << text;
   std::filesystem::remove_all(dir);
 }
 
