@@ -69,6 +69,53 @@ TEST(ModelQualityTest, RankCorrelationOfOptionsAgainstTheTruth) {
   EXPECT_LT(wrong[1].r_s, 0.0);
 }
 
+// Serves the analytic model's values and costs with their differences from the request's mean
+// doubled: the same order, twice the differences, the same mean.
+class DoubledScorer final : public ActionScorer {
+ public:
+  explicit DoubledScorer(const AllotConfig& config) : inner_(config) {}
+  const std::string& version() const override { return inner_.version(); }
+  const char* inference() const override { return inner_.inference(); }
+  bool Score(size_t agent, std::span<const float> features, AgentScores* out) const override {
+    if (!inner_.Score(agent, features, out)) return false;
+    // Twice each option's relative difference from the request's mean.
+    for (std::vector<double>* scores : {&out->value, &out->cost}) {
+      double mean = 0;
+      for (const double x : *scores) mean += x / static_cast<double>(scores->size());
+      for (double& x : *scores) x = mean + 2 * (x - mean);
+    }
+    return true;
+  }
+
+ private:
+  AnalyticScorer inner_;
+};
+
+// The scale of the differences between a request's options, which r_s cannot see: the analytic
+// model's own-module costs are written for this world (slopes 0.97-1.19 on the full default
+// world), and doubling a model's uplifts over its request's mean (values and costs) halves both
+// slopes and leaves r_s alone.
+TEST(ModelQualityTest, DifferenceSlopesMeasureTheScaleOfOptionDifferences) {
+  const auto world = SmallWorld();
+  const HeldOutStream held = MakeHeldOutStream(*world, 4, 400, "quality-test");
+  const auto right =
+      MeasureModelQuality(*world, held.requests, AnalyticScorer(world->config()), 300);
+  const auto doubled =
+      MeasureModelQuality(*world, held.requests, DoubledScorer(world->config()), 300);
+  ASSERT_EQ(right.size(), doubled.size());
+  for (size_t i = 0; i < right.size(); ++i) {
+    EXPECT_GT(right[i].cost_slope, 0.8) << right[i].agent;
+    EXPECT_LT(right[i].cost_slope, 1.3) << right[i].agent;
+    EXPECT_GT(right[i].value_slope, 0.0) << right[i].agent;
+    EXPECT_NEAR(doubled[i].value_slope, right[i].value_slope / 2, 1e-9) << right[i].agent;
+    EXPECT_NEAR(doubled[i].cost_slope, right[i].cost_slope / 2, 1e-9) << right[i].agent;
+    EXPECT_NEAR(doubled[i].r_s_within, right[i].r_s_within, 1e-4) << right[i].agent;  // ties round
+  }
+  std::ostringstream out;
+  PrintModelQuality("analytic", right, out);
+  EXPECT_NE(out.str().find("model scale analytic"), std::string::npos) << out.str();
+}
+
 // The estimates from an epsilon-greedy log against each candidate's own replay: the logging
 // policy's base rule is estimated tightly and truthfully, and a model that ranks every option
 // backwards is estimated to earn less, as it does.
