@@ -90,8 +90,8 @@ void PrintModelQuality(const std::string& name, const std::vector<AgentQuality>&
     out << line;
   }
   out << "\nmodel scale " << name
-      << " (true on predicted differences between a request's options, value / own cost; 1 is "
-         "right):";
+      << " (true on predicted relative differences between a request's options, value / own "
+         "cost; 1 is right):";
   for (const AgentQuality& q : quality) {
     char line[128];
     std::snprintf(line, sizeof(line), " %s %.3f / %.3f", q.agent.c_str(), q.value_slope,
