@@ -21,7 +21,14 @@ for seed in "$here"/seeds/*.txtpb; do
 done
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# grep hides libFuzzer's progress lines; the fuzzer's exit status is what counts. (A `|| true`
+# after the pipeline would reset PIPESTATUS under pipefail and hide every crash.)
+set +e
 "$build/allot_fuzz_decide" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
-  "$@" "$corpus" 2>&1 | grep -E '^(INFO: seed|#[0-9]+ +DONE|Done|stat::number_of_executed_units|stat::average_exec_per_sec|==|SUMMARY|fuzz:)' || true
-# grep hides libFuzzer's progress lines; its exit status is what counts.
-exit "${PIPESTATUS[0]}"
+  "$@" "$corpus" 2>&1 | grep -E '^(INFO: seed|#[0-9]+ +DONE|Done|stat::number_of_executed_units|stat::average_exec_per_sec|==|SUMMARY|fuzz:|artifact_prefix|Base64)'
+status=${PIPESTATUS[0]}
+set -e
+if ((status != 0)); then
+  echo "fuzz: the fuzzer failed (exit $status); the input is the crash-* file named above" >&2
+fi
+exit "$status"
