@@ -13,6 +13,8 @@ namespace {
 // A period's plan counts as "at the aim" when its predicted load is within this of it (as a
 // fraction of the target): well inside the one-period prediction error.
 constexpr double kOnAim = 0.01;
+// CPU utilisation (a fraction of the module's cores) no prediction can sensibly exceed.
+constexpr double kMaxPlausibleLoad = 1e3;
 // Golden-section steps refining the best constant lambda (one path each): the bracket shrinks
 // to 0.618^n of the two grid intervals around the best grid point.
 constexpr int kRefineSteps = 16;
@@ -170,12 +172,11 @@ ModuleDecision MpcController::UpdateModule(size_t m, const ControlInput& input) 
   const CostCurve* curve = m < input.curves.size() ? &input.curves[m] : nullptr;
   const double cost_now = curve && !curve->empty() ? curve->At(input.lambda[m]) : 0.0;
   const double start_load = Observe(m, load);
-  if (cost_now <= 0 || load.qps <= 0) {
+  if (cost_now <= 0 || load.qps <= 0 || !Calibrate(m, load, cost_now)) {
     d.lambda = pid_.Step(m, input.lambda[m], load.cpu_utilization, target, input.dt_s);
     d.controller = "pid";
     return d;
   }
-  Calibrate(m, load, cost_now);
 
   MpcPlanInput plan{input.lambda[m],
                     start_load,
@@ -203,9 +204,19 @@ ModuleDecision MpcController::UpdateModule(size_t m, const ControlInput& input) 
   }
   // What the model expects next period at the lambda actually applied; compared with the
   // measurement next period to decide whether the model can be trusted.
-  state_[m].predicted_next =
+  const double predicted =
       load_model().Lagged(start_load, plan.k * plan.qps.front() * curve->At(d.lambda));
-  d.predicted_cpu = state_[m].predicted_next;
+  if (!(predicted >= 0 && predicted <= kMaxPlausibleLoad && std::isfinite(planned))) {
+    // A calibration on a vanishing demand (a report of 1e-307 QPS is valid) gives a k near the
+    // largest double, and its predictions overflow: start the model afresh and let feedback
+    // steer until the next sample calibrates it.
+    state_[m] = State{};
+    d.lambda = feedback;
+    d.controller = "pid";
+    return d;
+  }
+  state_[m].predicted_next = predicted;
+  d.predicted_cpu = predicted;
   return d;
 }
 
@@ -236,7 +247,7 @@ double MpcController::Observe(size_t m, const LoadSample& load) {
   return start;
 }
 
-void MpcController::Calibrate(size_t m, const LoadSample& load, double cost_now) {
+bool MpcController::Calibrate(size_t m, const LoadSample& load, double cost_now) {
   // Measured CPU per unit of compute demand passed through the model's own lag, so that a ramp
   // (the CPU still catching up with a demand change) is not read as a change of k. The first
   // sample is taken as steady state.
@@ -244,9 +255,14 @@ void MpcController::Calibrate(size_t m, const LoadSample& load, double cost_now)
   const double demand = load.qps * cost_now;
   s.lagged_demand = s.lagged_demand < 0 ? demand : load_model().Lagged(s.lagged_demand, demand);
   const double k_observed = load.cpu_utilization / s.lagged_demand;
+  if (!std::isfinite(k_observed)) {  // no demand to speak of: nothing to learn from this sample
+    s.lagged_demand = -1;
+    return s.k > 0;
+  }
   s.k = s.k == 0 ? k_observed
                  : (1 - options_.mpc.calibration_alpha) * s.k +
                        options_.mpc.calibration_alpha * k_observed;
+  return true;
 }
 
 }  // namespace allot

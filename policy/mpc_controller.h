@@ -83,7 +83,9 @@ class MpcController final : public LambdaController {
   // Scores last period's prediction against the measurement (error, back-off), feeds the
   // forecast, sets this period's aim; returns the load the plan starts from.
   double Observe(size_t module, const LoadSample& load);
-  void Calibrate(size_t module, const LoadSample& load, double cost_now);
+  // Updates k from one sample; false when the model has no calibration to plan with (the sample
+  // carried no usable demand and none came before).
+  bool Calibrate(size_t module, const LoadSample& load, double cost_now);
   MpcLoadModel load_model() const { return {options_.mpc.load_lag}; }
 
   ControllerConfig options_;

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <random>
 
 #include "policy/analytic_scorer.h"
@@ -202,6 +203,40 @@ TEST(ControlLoopTest, MpcFallsBackToPidWithoutScoredRequests) {
   EXPECT_EQ(d[2].controller, "pid");
   EXPECT_GT(d[2].lambda, 0.1);          // overloaded: the price of compute goes up
   EXPECT_EQ(d[0].controller, "decay");  // recall never reported
+}
+
+// A load report may carry any finite QPS, a tiny one too (the fuzzer sent 7e-307). The MPC's
+// calibration divided the measured CPU by a demand that small, and once the QPS was sane again its
+// prediction came out infinite. Every number the loop publishes stays finite, and the MPC steers
+// again once the reports are sane.
+TEST(ControlLoopTest, ATinyQpsReportKeepsEveryDecisionFinite) {
+  for (const double tiny : {std::numeric_limits<double>::denorm_min(), 7e-307, 1e-30}) {
+    auto config = ClosedLoop::MakeConfig("mpc", 1.0);
+    ManualClock clock;
+    auto policy = MakePolicySnapshot(config, std::make_shared<const AnalyticScorer>(*config));
+    AllocationEngine engine(policy, 64, 1);
+    TelemetryStore store(clock);
+    ReportLoadSource source(store);
+    EnginePorts ports(engine);
+    ControlLoop loop(config, ControlPorts{&source, &ports, &ports, &clock});
+    const std::vector<float> features = {0.5f, 0.5f, 0.05f, 0.0f, 0.0f, 1.0f, 0.5f, 5.0f};
+    std::string rank_controller;
+    for (int period = 0; period < 12; ++period) {
+      for (int i = 0; i < 32; ++i) engine.Decide(policy, 2, features, {});
+      const double qps = period < 2 ? tiny : 1188;
+      store.Report("rank", "", {0.6, qps, 0, clock.NowMs()});
+      const std::vector<ModuleDecision> decisions = loop.Step();
+      for (const ModuleDecision& d : decisions) {
+        EXPECT_TRUE(std::isfinite(d.lambda) && std::isfinite(d.predicted_cpu) &&
+                    std::isfinite(d.forecast_qps) && std::isfinite(d.max_cost_ms))
+            << "qps " << qps << " after " << tiny << ": lambda " << d.lambda << " predicted "
+            << d.predicted_cpu << " forecast " << d.forecast_qps << " cap " << d.max_cost_ms;
+      }
+      rank_controller = decisions[2].controller;
+      clock.AdvanceMs(1000);
+    }
+    EXPECT_EQ(rank_controller, "mpc") << "after " << tiny;
+  }
 }
 
 // The controller's curve re-decides recent requests as the request path does: a choice that loads
