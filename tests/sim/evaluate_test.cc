@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "policy/analytic_scorer.h"
 #include "policy/pid_controller.h"
@@ -34,22 +35,43 @@ std::string CsvOf(const World& world, uint64_t seed, size_t requests = 1500) {
   return FormatCsv(BuildTable(world, Evaluate(world, options)));
 }
 
-// Serves the analytic model's values in reverse order of the options: a model that ranks every
-// request's options exactly wrong.
-class ReversedScorer final : public ActionScorer {
+// Serves the analytic model's scores after `edit`: a model wrong in a known way.
+class EditedScorer final : public ActionScorer {
  public:
-  explicit ReversedScorer(const AllotConfig& config) : inner_(config) {}
+  EditedScorer(const AllotConfig& config, std::function<void(AgentScores*)> edit)
+      : inner_(config), edit_(std::move(edit)) {}
   const std::string& version() const override { return inner_.version(); }
   const char* inference() const override { return inner_.inference(); }
   bool Score(size_t agent, std::span<const float> features, AgentScores* out) const override {
     if (!inner_.Score(agent, features, out)) return false;
-    for (double& v : out->value) v = 1.0 / (1e-9 + v);
+    edit_(out);
     return true;
   }
 
  private:
   AnalyticScorer inner_;
+  std::function<void(AgentScores*)> edit_;
 };
+
+// The values in reverse order of the options: a model that ranks every request's options
+// exactly wrong.
+EditedScorer ReversedScorer(const AllotConfig& config) {
+  return EditedScorer(config, [](AgentScores* s) {
+    for (double& v : s->value) v = 1.0 / (1e-9 + v);
+  });
+}
+
+// The values' and costs' differences from the request's mean doubled: the same order, twice the
+// differences, the same mean.
+EditedScorer DoubledScorer(const AllotConfig& config) {
+  return EditedScorer(config, [](AgentScores* s) {
+    for (std::vector<double>* scores : {&s->value, &s->cost}) {
+      double mean = 0;
+      for (const double x : *scores) mean += x / static_cast<double>(scores->size());
+      for (double& x : *scores) x = mean + 2 * (x - mean);
+    }
+  });
+}
 
 // r_s compares a scorer's values with the chain's true expected revenue of each option.
 TEST(ModelQualityTest, RankCorrelationOfOptionsAgainstTheTruth) {
@@ -68,28 +90,6 @@ TEST(ModelQualityTest, RankCorrelationOfOptionsAgainstTheTruth) {
   EXPECT_LT(wrong[1].r_s_within, -0.9);
   EXPECT_LT(wrong[1].r_s, 0.0);
 }
-
-// Serves the analytic model's values and costs with their differences from the request's mean
-// doubled: the same order, twice the differences, the same mean.
-class DoubledScorer final : public ActionScorer {
- public:
-  explicit DoubledScorer(const AllotConfig& config) : inner_(config) {}
-  const std::string& version() const override { return inner_.version(); }
-  const char* inference() const override { return inner_.inference(); }
-  bool Score(size_t agent, std::span<const float> features, AgentScores* out) const override {
-    if (!inner_.Score(agent, features, out)) return false;
-    // Twice each option's relative difference from the request's mean.
-    for (std::vector<double>* scores : {&out->value, &out->cost}) {
-      double mean = 0;
-      for (const double x : *scores) mean += x / static_cast<double>(scores->size());
-      for (double& x : *scores) x = mean + 2 * (x - mean);
-    }
-    return true;
-  }
-
- private:
-  AnalyticScorer inner_;
-};
 
 // The scale of the differences between a request's options, which r_s cannot see: the analytic
 // model's own-module costs are written for this world (slopes 0.97-1.19 on the full default
@@ -129,7 +129,7 @@ TEST(OffPolicyCheckTest, EstimatesStandBesideTheSimulatedTruth) {
   options.seed = 6;
   const std::vector<Candidate> candidates = {
       {"analytic", std::make_shared<AnalyticScorer>(world->config())},
-      {"reversed", std::make_shared<ReversedScorer>(world->config())}};
+      {"reversed", std::make_shared<EditedScorer>(ReversedScorer(world->config()))}};
   const OffPolicyCheck check =
       CheckOffPolicy(*world, held.requests, held.scale, lambdas, candidates, options);
   ASSERT_EQ(check.rows.size(), 2u);

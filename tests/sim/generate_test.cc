@@ -17,6 +17,11 @@
 namespace allot::sim {
 namespace {
 
+std::string ManifestText(const GenerateSummary& summary) {
+  std::ifstream manifest(summary.manifest);
+  return {std::istreambuf_iterator<char>(manifest), std::istreambuf_iterator<char>()};
+}
+
 TEST(GenerateTest, ShardsReadBackWithConsistentTotals) {
   const auto world = testing::MakeWorld();
   char tmpl[] = "/tmp/allot-sim-gen-XXXXXX";
@@ -96,8 +101,7 @@ TEST(GenerateTest, ShardsReadBackWithConsistentTotals) {
   EXPECT_NEAR(static_cast<double>(explored) / static_cast<double>(steps), 0.2, 0.05);
   EXPECT_GT(reuses, 0);
 
-  std::ifstream manifest(summary.manifest);
-  std::string text((std::istreambuf_iterator<char>(manifest)), std::istreambuf_iterator<char>());
+  const std::string text = ManifestText(summary);
   EXPECT_NE(text.find("\"requests\": 4000"), std::string::npos) << text;
   EXPECT_NE(text.find("\"policy\": \"analytic\""), std::string::npos) << text;
   std::filesystem::remove_all(dir);
@@ -151,8 +155,7 @@ TEST(GenerateTest, LogsTheRuleOfTheGivenScorer) {
     }
   });
   EXPECT_GT(kept, 1500);
-  std::ifstream manifest(summary.manifest);
-  std::string text((std::istreambuf_iterator<char>(manifest)), std::istreambuf_iterator<char>());
+  const std::string text = ManifestText(summary);
   EXPECT_NE(text.find("\"policy\": \"last-action\""), std::string::npos) << text;
   std::filesystem::remove_all(dir);
 }

@@ -189,17 +189,24 @@ TEST(ControlLoopTest, OverloadAboveTheHardLimitCapsRequestCost) {
   EXPECT_LE(a.cost, std::max(d.max_cost_ms, 1.5));
 }
 
-TEST(ControlLoopTest, MpcFallsBackToPidWithoutScoredRequests) {
-  auto config = ClosedLoop::MakeConfig("mpc", 1.0);
+// An MPC control loop fed by a real engine (analytic scores) and load reports, on a manual clock.
+struct EngineMpcLoop {
+  explicit EngineMpcLoop(size_t reservoir) : engine(policy, reservoir, 1) {}
+  std::shared_ptr<const AllotConfig> config = ClosedLoop::MakeConfig("mpc", 1.0);
   ManualClock clock;
-  auto policy = MakePolicySnapshot(config, std::make_shared<const AnalyticScorer>(*config));
-  AllocationEngine engine(policy, 16, 1);
-  TelemetryStore store(clock);
-  ReportLoadSource source(store);
-  EnginePorts ports(engine);
-  ControlLoop loop(config, ControlPorts{&source, &ports, &ports, &clock});
-  store.Report("rank", "", {0.9, 100, 0, clock.NowMs()});
-  const auto d = loop.Step();
+  std::shared_ptr<const PolicySnapshot> policy =
+      MakePolicySnapshot(config, std::make_shared<const AnalyticScorer>(*config));
+  AllocationEngine engine;
+  TelemetryStore store{clock};
+  ReportLoadSource source{store};
+  EnginePorts ports{engine};
+  ControlLoop loop{config, ControlPorts{&source, &ports, &ports, &clock}};
+};
+
+TEST(ControlLoopTest, MpcFallsBackToPidWithoutScoredRequests) {
+  EngineMpcLoop w(16);
+  w.store.Report("rank", "", {0.9, 100, 0, w.clock.NowMs()});
+  const auto d = w.loop.Step();
   EXPECT_EQ(d[2].controller, "pid");
   EXPECT_GT(d[2].lambda, 0.1);          // overloaded: the price of compute goes up
   EXPECT_EQ(d[0].controller, "decay");  // recall never reported
@@ -211,21 +218,14 @@ TEST(ControlLoopTest, MpcFallsBackToPidWithoutScoredRequests) {
 // again once the reports are sane.
 TEST(ControlLoopTest, ATinyQpsReportKeepsEveryDecisionFinite) {
   for (const double tiny : {std::numeric_limits<double>::denorm_min(), 7e-307, 1e-30}) {
-    auto config = ClosedLoop::MakeConfig("mpc", 1.0);
-    ManualClock clock;
-    auto policy = MakePolicySnapshot(config, std::make_shared<const AnalyticScorer>(*config));
-    AllocationEngine engine(policy, 64, 1);
-    TelemetryStore store(clock);
-    ReportLoadSource source(store);
-    EnginePorts ports(engine);
-    ControlLoop loop(config, ControlPorts{&source, &ports, &ports, &clock});
+    EngineMpcLoop w(64);
     const std::vector<float> features = {0.5f, 0.5f, 0.05f, 0.0f, 0.0f, 1.0f, 0.5f, 5.0f};
     std::string rank_controller;
     for (int period = 0; period < 12; ++period) {
-      for (int i = 0; i < 32; ++i) engine.Decide(policy, 2, features, {});
+      for (int i = 0; i < 32; ++i) w.engine.Decide(w.policy, 2, features, {});
       const double qps = period < 2 ? tiny : 1188;
-      store.Report("rank", "", {0.6, qps, 0, clock.NowMs()});
-      const std::vector<ModuleDecision> decisions = loop.Step();
+      w.store.Report("rank", "", {0.6, qps, 0, w.clock.NowMs()});
+      const std::vector<ModuleDecision> decisions = w.loop.Step();
       for (const ModuleDecision& d : decisions) {
         EXPECT_TRUE(std::isfinite(d.lambda) && std::isfinite(d.predicted_cpu) &&
                     std::isfinite(d.forecast_qps) && std::isfinite(d.max_cost_ms))
@@ -233,7 +233,7 @@ TEST(ControlLoopTest, ATinyQpsReportKeepsEveryDecisionFinite) {
             << d.predicted_cpu << " forecast " << d.forecast_qps << " cap " << d.max_cost_ms;
       }
       rank_controller = decisions[2].controller;
-      clock.AdvanceMs(1000);
+      w.clock.AdvanceMs(1000);
     }
     EXPECT_EQ(rank_controller, "mpc") << "after " << tiny;
   }
