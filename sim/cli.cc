@@ -305,7 +305,7 @@ int Evaluate(const Flags& f, std::ostream& out) {
   const auto start = std::chrono::steady_clock::now();
   const Evaluation ev = Evaluate(*world, o);
   const Table table = BuildTable(*world, ev);
-  out << FormatTable(table);
+  out << FormatTable(table) << FormatReuseBreakdown(*world, ev);
   {
     const HeldOutStream held = MakeHeldOutStream(*world, o.seed, o.requests, o.stream);
     constexpr size_t kQualityRequests = 1000;

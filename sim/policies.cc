@@ -62,6 +62,7 @@ AgentChoice ScorerPolicy::Decide(const AgentView& view) {
   AgentChoice c;
   c.joint = static_cast<uint32_t>(a.joint);
   c.cache_reuse = a.cache.reuse;
+  if (a.cache.reuse > 0) c.reuse_retained = a.cache.value_retained;
   c.lambda = a.lambda;
   c.predicted_value = a.value;
   c.predicted_cost = a.cost;

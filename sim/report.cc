@@ -124,4 +124,29 @@ std::string FormatCsv(const Table& t) {
   return out.str();
 }
 
+std::string FormatReuseBreakdown(const World& world, const Evaluation& ev) {
+  std::ostringstream out;
+  out << "\ncache reuse by reused stage: reuses, core-ms saved, revenue lost against recomputing"
+         " (predicted), share of the fresh value kept (predicted)\n";
+  for (const RunResult& run : ev.runs) {
+    if (run.reuses == 0) continue;
+    out << "  " << Pad(run.name, 20, true);
+    for (int s = 0; s < kNumStages; ++s) {
+      const ReuseTally& t = run.reuse_by_stage[static_cast<size_t>(s)];
+      if (t.reuses == 0) continue;
+      const std::string& stage = world.config().agents[world.layout().at_stage(s).agent].name;
+      const double kept =
+          t.counterfactual_revenue > 0 ? 1.0 - t.revenue_cost / t.counterfactual_revenue : 0.0;
+      const bool predicted = t.estimated == t.reuses && t.predicted_fresh > 0;
+      out << " | " << stage << " " << t.reuses << " " << Fixed(t.saved_cost, 0) << " "
+          << Fixed(t.revenue_cost, 1);
+      if (predicted) out << " (" << Fixed(t.predicted_fresh - t.predicted_kept, 1) << ")";
+      out << " " << Fixed(kept, 3);
+      if (predicted) out << " (" << Fixed(t.predicted_kept / t.predicted_fresh, 3) << ")";
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
 }  // namespace allot::sim

@@ -43,5 +43,9 @@ struct Table {
 Table BuildTable(const World& world, const Evaluation& evaluation);
 std::string FormatTable(const Table& table);
 std::string FormatCsv(const Table& table);
+// Per row that reused cached outputs, per reused stage (named by its agent): reuses, core-ms
+// saved and revenue lost against recomputing, and for a policy that estimates its reuses the
+// loss it predicted and the share of the fresh value it expected to keep against the share kept.
+std::string FormatReuseBreakdown(const World& world, const Evaluation& evaluation);
 
 }  // namespace allot::sim

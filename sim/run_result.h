@@ -1,6 +1,7 @@
 // What one policy's run through the world produced: totals and the per-period series.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -50,6 +51,19 @@ struct RequestRecord {
   bool timed_out = false;
 };
 
+// The requests that reused one stage's cached output: what they saved and lost against
+// recomputing (the runner's counterfactual chain), and, for a policy that estimates its reuses,
+// what it predicted: the fresh value it gave up and the share of it the reuse would keep.
+struct ReuseTally {
+  int64_t reuses = 0;
+  double saved_cost = 0.0;              // core-ms
+  double revenue_cost = 0.0;            // counterfactual revenue - revenue made
+  double counterfactual_revenue = 0.0;  // what recomputing would have made
+  int64_t estimated = 0;                // reuses the policy estimated (ScorerPolicy: every one)
+  double predicted_fresh = 0.0;         // over those: the chosen action's predicted value
+  double predicted_kept = 0.0;          // and that value times the predicted retained share
+};
+
 struct RunResult {
   std::string name;
   bool online = false;
@@ -59,6 +73,7 @@ struct RunResult {
   std::vector<double> cost;       // core-ms per module (simulated requests)
   double cache_saved_cost = 0.0;
   double cache_revenue_cost = 0.0;
+  std::array<ReuseTally, kNumStages> reuse_by_stage{};  // by the reused stage, chain order
   int64_t requests = 0;
   int64_t reuses = 0;
   int64_t explored_steps = 0;

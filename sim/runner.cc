@@ -110,6 +110,7 @@ void Runner::Process(const Request& r) {
   std::array<bool, kNumStages> ran{};
   std::array<std::optional<uint32_t>, kNumStages> decided;
   int reuse = 0;
+  AgentChoice first_choice;
   for (int s = 0; s < kNumStages; ++s) {
     const AgentLayout& agent = layout.at_stage(s);
     const size_t module = static_cast<size_t>(layout.stage_module(s));
@@ -139,6 +140,7 @@ void Runner::Process(const Request& r) {
           return c.stage == choice.cache_reuse;
         });
         reuse = usable ? choice.cache_reuse : 0;
+        first_choice = choice;
         if (record) rec.cache_propensity = choice.cache_propensity;
       }
       if (record) {
@@ -202,6 +204,16 @@ void Runner::Process(const Request& r) {
     result_.reuses += 1;
     result_.cache_saved_cost += saved;
     result_.cache_revenue_cost += revenue_cost;
+    ReuseTally& tally = result_.reuse_by_stage[static_cast<size_t>(reuse - 1)];
+    tally.reuses += 1;
+    tally.saved_cost += saved;
+    tally.revenue_cost += revenue_cost;
+    tally.counterfactual_revenue += cf_revenue;
+    if (first_choice.reuse_retained >= 0) {
+      tally.estimated += 1;
+      tally.predicted_fresh += first_choice.predicted_value;
+      tally.predicted_kept += first_choice.predicted_value * first_choice.reuse_retained;
+    }
   }
   if (record) {
     rec.cache_reuse = reuse;

@@ -35,6 +35,9 @@ struct AgentChoice {
   // Probability with which the policy chose `joint`, and `cache_reuse` (1: deterministic).
   double propensity = 1.0;
   double cache_propensity = 1.0;
+  // The share of predicted_value that the chosen reuse keeps, as the policy estimated it; < 0
+  // when it chose none or does not estimate it.
+  double reuse_retained = -1.0;
 };
 
 class SimPolicy {

@@ -238,6 +238,57 @@ TEST(EvaluateTest, TheNoiseFreeOracleDecidesOnTheTruthsTwinAndTrailsTheOracle) {
     EXPECT_NE(row.policy, "oracle-noise-free");
 }
 
+// Cache reuse is broken down by the stage whose output was reused. The stages add up to the
+// row's totals; a policy that estimates its reuses (dcaf: the analytic model's half-life rule)
+// has its prediction beside what happened, the oracle none; the printed lines name the stages.
+TEST(EvaluateTest, CacheReuseIsBrokenDownByTheReusedStage) {
+  const auto world = SmallWorld();
+  EvalOptions options;
+  options.seed = 3;
+  options.requests = 2000;
+  options.noise_free_oracle = false;
+  const Evaluation ev = Evaluate(*world, options);
+  const std::string printed = FormatReuseBreakdown(*world, ev);
+  for (const RunResult& run : ev.runs) {
+    int64_t reuses = 0;
+    double saved = 0, lost = 0;
+    int stages_used = 0;
+    for (const ReuseTally& t : run.reuse_by_stage) {
+      reuses += t.reuses;
+      saved += t.saved_cost;
+      lost += t.revenue_cost;
+      stages_used += t.reuses > 0;
+      EXPECT_LE(t.predicted_kept, t.predicted_fresh + 1e-9) << run.name;  // a share <= 1
+      if (run.name == "dcaf" && t.reuses > 0) {
+        EXPECT_EQ(t.estimated, t.reuses);
+        EXPECT_GT(t.predicted_kept, 0.0);
+      }
+      if (run.name == "oracle") {
+        EXPECT_EQ(t.estimated, 0);
+      }
+    }
+    EXPECT_EQ(reuses, run.reuses) << run.name;
+    EXPECT_NEAR(saved, run.cache_saved_cost, 1e-9 * (1 + std::abs(saved))) << run.name;
+    EXPECT_NEAR(lost, run.cache_revenue_cost, 1e-9 * (1 + std::abs(lost))) << run.name;
+    if (run.name == "static") {
+      EXPECT_EQ(reuses, 0);
+    }
+    if (run.name == "dcaf" || run.name == "oracle") {
+      EXPECT_GE(stages_used, 2) << run.name;
+    }
+  }
+  EXPECT_EQ(printed.find("  static "), std::string::npos) << printed;  // it never reuses
+  const size_t dcaf = printed.find("  dcaf ");
+  const size_t oracle = printed.find("  oracle ");
+  ASSERT_NE(dcaf, std::string::npos) << printed;
+  ASSERT_NE(oracle, std::string::npos) << printed;
+  const std::string dcaf_line = printed.substr(dcaf, printed.find('\n', dcaf) - dcaf);
+  const std::string oracle_line = printed.substr(oracle, printed.find('\n', oracle) - oracle);
+  EXPECT_NE(dcaf_line.find(" | recall "), std::string::npos) << dcaf_line;
+  EXPECT_NE(dcaf_line.find('('), std::string::npos) << dcaf_line;      // predicted
+  EXPECT_EQ(oracle_line.find('('), std::string::npos) << oracle_line;  // knows the truth
+}
+
 // The features oracle knows the user's value only through the user features: it trails the
 // noise-free oracle (which knows the value) and still beats the analytic model at dcaf; the
 // upstream scores add to it; held to the target window by window it loses more. All are off
