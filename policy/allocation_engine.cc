@@ -26,16 +26,25 @@ std::shared_ptr<CacheBudget> MakeCacheBudget(const AllotConfig& config) {
   return std::make_shared<CacheBudget>(config.cache_reuse);
 }
 
-// A bundle's reuse estimates for this request: its reuse model's retained shares, and the
-// compute each reusable stage would cost as the bundle predicts it for the chosen actions (when
-// it predicts every module's cost). Empty spans where it has neither.
+// A bundle's reuse estimates for this request: what each reuse keeps as a share of the chosen
+// action's value `fresh_value`, and the compute each reusable stage would cost as the bundle
+// predicts it for the chosen actions (when it predicts every module's cost). Empty spans where
+// it has neither.
+// The reuse model predicts a reuse's revenue as a share of the user value, as it was trained.
+// The cached output is what it is whatever this request would choose, so that revenue does not
+// scale with the chosen action's value: a cache filled at richer settings than a cheap choice can
+// keep more than 1 of it. (Default world, seed 1, reused pre-rank outputs: the chosen value times
+// the share predicted 0.75 kept where 0.80 was, and reused rank outputs 0.74 where 1.16 was.)
 ReuseEstimates LearnedReuse(const PolicySnapshot& policy, size_t agent,
                             std::span<const float> features, const AgentScores& scores,
-                            size_t joint, std::span<const CachedStage> caches) {
+                            size_t joint, double fresh_value, std::span<const CachedStage> caches) {
   thread_local std::vector<double> retained, stage_cost;
   ReuseEstimates out;
   retained.resize(caches.size());
-  if (policy.scorer->ScoreReuse(agent, features, scores, caches, retained)) out.retained = retained;
+  if (policy.scorer->ScoreReuse(agent, features, scores, caches, retained) && fresh_value > 0) {
+    for (double& share : retained) share *= scores.user_value / fresh_value;
+    out.retained = retained;
+  }
   if (scores.cross_module.empty()) return out;
   const AllotConfig& config = *policy.config;
   const size_t n = scores.value.size();
@@ -231,8 +240,9 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
       if (use == DecisionUse::kServe) budget->Record(out.value, caches);
       mu = budget->mu();
     }
-    out.cache = ChooseCacheReuse(config.cache_reuse, out.value, {stage_lambda, n}, caches, mu,
-                                 LearnedReuse(*policy, agent, features, scores, out.joint, caches));
+    out.cache = ChooseCacheReuse(
+        config.cache_reuse, out.value, {stage_lambda, n}, caches, mu,
+        LearnedReuse(*policy, agent, features, scores, out.joint, out.value, caches));
   }
   if (use == DecisionUse::kServe) reservoir_.MaybeRecord(agent, scores);
   return out;

@@ -35,7 +35,7 @@ CacheReuseChoice ChooseCacheReuse(const CacheReuseConfig& config, double fresh_v
       if (cache.stage != number || !cache.present || cache.size == 0) continue;
       if (!(cache.age_s >= 0 && cache.age_s <= config.max_age_s)) continue;
       const double retained = c < estimates.retained.size()
-                                  ? std::clamp(estimates.retained[c], 0.0, 1.0)
+                                  ? std::max(estimates.retained[c], 0.0)
                                   : std::exp2(-cache.age_s / stage.half_life_s);
       const double lost = fresh_value * (1.0 - retained);
       const double gain = budget_mode ? saved_priced - budget_mu * lost : saved_priced - lost;

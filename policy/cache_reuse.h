@@ -20,18 +20,19 @@ struct CachedStage {
 
 struct CacheReuseChoice {
   int reuse = 0;                // 0 none, else the stage whose cached output is reused
-  double value_retained = 1.0;  // fraction of the request's value the reuse keeps
+  double value_retained = 1.0;  // the request's value with the reuse / computed afresh (may be > 1)
   double cost_saved_ms = 0.0;   // compute not spent (recomputation of that stage and earlier)
 };
 
 // What a learned bundle knows about reuse; empty spans fall back to the config.
 struct ReuseEstimates {
-  std::span<const double> retained;    // per entry of `caches`: share of the value kept
+  std::span<const double> retained;    // per entry of `caches`: share of the fresh value kept
   std::span<const double> stage_cost;  // per config stage: core-ms its recomputation would cost
 };
 
 // v is the value the request makes when computed afresh: the chosen action's predicted value.
-// Reusing stage s keeps v * retained (the bundle's ComRecycle uplift model, else the half-life
+// Reusing stage s keeps v * retained (the bundle's ComRecycle uplift model, as a share of v that
+// exceeds 1 when the cache holds more than the chosen action would compute; else the half-life
 // rule 0.5^(age / half_life_s)) and saves the compute of s and every earlier stage (the bundle's
 // predicted cost of the request's chosen actions, else stage_cost_ms). Over the usable caches
 // (present, non-empty, not older than max_age_s):

@@ -34,10 +34,10 @@ class ActionScorer {
   // agent: index into the config's agent list; features: the agent's feature vector (validated).
   // Returns false when it cannot score (the caller then answers with the safe default).
   virtual bool Score(size_t agent, std::span<const float> features, AgentScores* out) const = 0;
-  // Share of the request's value kept by reusing each cached stage output (ComRecycle's base plus
-  // uplift), one entry per cache, for the agent that sees the cache; `scores` is what Score just
-  // wrote for the same request. Returns false when the scorer has no reuse model for the agent
-  // (the config's half-life rule then applies).
+  // Share of the request's user value (scores.user_value) that reusing each cached stage output
+  // makes (ComRecycle's base plus uplift), one entry per cache, for the agent that sees the
+  // cache; `scores` is what Score just wrote for the same request. Returns false when the scorer
+  // has no reuse model for the agent (the config's half-life rule then applies).
   virtual bool ScoreReuse(size_t agent, std::span<const float> features, const AgentScores& scores,
                           std::span<const CachedStage> caches, std::span<double> retained) const {
     return false;

@@ -417,12 +417,20 @@ TEST_F(EngineTest, OverloadCapLimitsTheCostOfEachRequest) {
 }
 
 // Scores every joint action of every agent alike: a request worth `user_value` whose options all
-// predict `action_value` at 1 core-ms.
+// predict `action_value` at 1 core-ms. With a `reuse_share`, its reuse model says that every
+// cached output makes that share of the user value.
 class FlatScorer final : public ActionScorer {
  public:
-  FlatScorer(const AllotConfig& config, double user_value, double action_value)
-      : user_value_(user_value), action_value_(action_value) {
+  FlatScorer(const AllotConfig& config, double user_value, double action_value,
+             double reuse_share = -1.0)
+      : user_value_(user_value), action_value_(action_value), reuse_share_(reuse_share) {
     for (const AgentConfig& agent : config.agents) spaces_.emplace_back(agent);
+  }
+  bool ScoreReuse(size_t, std::span<const float>, const AgentScores&, std::span<const CachedStage>,
+                  std::span<double> retained) const override {
+    if (reuse_share_ < 0) return false;
+    for (double& share : retained) share = reuse_share_;
+    return true;
   }
   const std::string& version() const override { return version_; }
   const char* inference() const override { return "analytic"; }
@@ -436,7 +444,7 @@ class FlatScorer final : public ActionScorer {
  private:
   std::vector<ActionSpace> spaces_;
   std::string version_ = "flat";
-  double user_value_, action_value_;
+  double user_value_, action_value_, reuse_share_;
 };
 
 // What a reuse puts at stake is what recomputing would make, the chosen action's predicted value:
@@ -453,6 +461,27 @@ TEST_F(EngineTest, ReuseWeighsTheChosenActionsValueNotTheUserValue) {
   // (4 + 2 + 4 core-ms at lambda 0.1) is worth 1.0.
   EXPECT_EQ(decide(0.5).cache.reuse, 3);  // loses 0.13 to save 1.0
   EXPECT_EQ(decide(5.0).cache.reuse, 0);  // would lose 1.35 to save 1.0
+}
+
+// A learned reuse model predicts what a reuse makes as a share of the user value, as it was
+// trained. The cached output is the same whatever this request would choose, so a cheap choice
+// can be worth less than the cache: the reuse then keeps more than all of the fresh value.
+TEST_F(EngineTest, ALearnedReuseKeepsAShareOfTheUserValueNotOfTheChosenOption) {
+  const std::vector<CachedStage> caches = {{3, true, 20.0, 30}};  // rank, 20 s old
+  auto decide = [&](double user_value, double action_value, double share) {
+    auto policy = MakePolicySnapshot(
+        config_, std::make_shared<FlatScorer>(*config_, user_value, action_value, share));
+    AllocationEngine engine(policy, 16, 1);
+    return engine.Decide(policy, 0, std::vector<float>(8, 0.0f), caches);
+  };
+  // The stages' configured compute (4 + 2 + 4 core-ms at lambda 0.1) is worth 1.0.
+  // Half of a user value of 30 is 15, more than the 10 the chosen options would make afresh.
+  const Allocation richer = decide(30.0, 10.0, 0.5);
+  EXPECT_EQ(richer.cache.reuse, 3);
+  EXPECT_NEAR(richer.cache.value_retained, 1.5, 1e-12);
+  // 0.95 of a user value of 1 keeps 0.95 of the 10 the chosen options would make: recompute,
+  // although 0.95 of the fresh value would have been worth reusing.
+  EXPECT_EQ(decide(1.0, 10.0, 0.95).cache.reuse, 0);
 }
 
 // Scores joint action j at value 10 (j + 1) for j + 1 core-ms, so the priced argmax takes the
