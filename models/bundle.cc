@@ -79,7 +79,8 @@ class LearnedScorer final : public ActionScorer {
       }
       const torch::Tensor x =
           torch::from_blob(row.data(), {1, static_cast<int64_t>(row.size())}, torch::kFloat);
-      retained[c] = RetainedShare(models.reuse->forward(x).item<double>());
+      retained[c] =
+          RetainedShare(models.reuse->forward(x).item<double>(), models.arch.reuse_share_capped);
     }
     return true;
   }

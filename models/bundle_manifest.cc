@@ -92,6 +92,7 @@ void WriteArchitecture(YAML::Emitter& y, const Architecture& a) {
   y << YAML::Key << "deep" << YAML::Value << YAML::Flow << a.deep;
   y << YAML::Key << "recurrent" << YAML::Value << (a.recurrent() && !a.factorised);
   y << YAML::Key << "factorised" << YAML::Value << a.factorised;
+  y << YAML::Key << "reuse_share_capped" << YAML::Value << a.reuse_share_capped;
   y << YAML::Key << "mixer" << YAML::Value << std::string(MixerName(a.traits().mixer));
   y << YAML::EndMap;
 }
@@ -110,7 +111,8 @@ Architecture ReadArchitecture(const YAML::Node& manifest) {
   a.mixer_embed = n["mixer_embed"].as<int64_t>();
   a.cross_layers = n["cross_layers"].as<int>();
   a.deep = n["deep"].as<std::vector<int64_t>>();
-  a.factorised = n["factorised"].as<bool>(false);  // bundles from before it are not
+  a.factorised = n["factorised"].as<bool>(false);                 // bundles from before it are not
+  a.reuse_share_capped = n["reuse_share_capped"].as<bool>(true);  // bundles from before it are
   return a;
 }
 

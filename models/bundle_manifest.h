@@ -33,6 +33,10 @@ struct Architecture {
   // Two-tower action-value and cost networks (see TwoTower in nets.h) instead of the GRU or MLP
   // and the DCN: the whole scoring of an agent's joint actions in a few microseconds.
   bool factorised = false;
+  // How the reuse model's output reads as the share of the user value a reuse makes: capped at 1
+  // (-softplus of it, bundles from before this flag) or its exponential, which lets a cache
+  // filled at richer settings than the logging policy's usual ones make more than the user value.
+  bool reuse_share_capped = false;
   // The algorithm's row of algorithms.h; throws std::invalid_argument for an unknown name.
   const AlgorithmTraits& traits() const;
   bool recurrent() const { return traits().recurrent; }

@@ -59,8 +59,10 @@ struct BundleModelsImpl : torch::nn::Module {
   // equally easy to fit.
   torch::Tensor ReuseInput(torch::Tensor obs, torch::Tensor stage, torch::Tensor age,
                            torch::Tensor size) const;
-  // Share kept, in (0, 1]: exp(-softplus(raw output)).
-  static torch::Tensor LogRetained(torch::Tensor raw) { return -torch::softplus(raw); }
+  // The log of the share of the user value a reuse makes (see RetainedShare in served_scores.h).
+  torch::Tensor LogRetained(torch::Tensor raw) const {
+    return arch.reuse_share_capped ? -torch::softplus(raw) : raw.clamp_max(kMaxLogReuseShare);
+  }
 
   // MADDPG (an algorithm with actors; see maddpg.h). Per agent, a deterministic actor on
   // [observation, the prices of every agent's module as ActorServing::WritePrices scales them]

@@ -199,13 +199,14 @@ class FastScorer final : public ActionScorer {
  public:
   FastScorer(std::string version, std::vector<FastAgent> agents, std::vector<AgentServing> serving,
              ValueModelConfig value_model, ServedCostMap costs, std::vector<Dense> reuse,
-             std::optional<ActorServing> actor_prices)
+             bool reuse_share_capped, std::optional<ActorServing> actor_prices)
       : version_(std::move(version)),
         agents_(std::move(agents)),
         serving_(std::move(serving)),
         value_model_(std::move(value_model)),
         costs_(std::move(costs)),
         reuse_(std::move(reuse)),
+        reuse_share_capped_(reuse_share_capped),
         actor_prices_(std::move(actor_prices)) {}
 
   const std::string& version() const override { return version_; }
@@ -258,7 +259,7 @@ class FastScorer final : public ActionScorer {
       a.resize(static_cast<size_t>(reuse_.front().out));
       reuse_.front().Apply(row.data(), a.data());
       RunRestRows(reuse_, 1, a, scratch);
-      retained[c] = RetainedShare(a[0]);
+      retained[c] = RetainedShare(a[0], reuse_share_capped_);
     }
     return true;
   }
@@ -388,6 +389,7 @@ class FastScorer final : public ActionScorer {
   ValueModelConfig value_model_;
   ServedCostMap costs_;
   std::vector<Dense> reuse_;                  // empty: no reuse model served
+  bool reuse_share_capped_ = false;           // Architecture::reuse_share_capped
   std::optional<ActorServing> actor_prices_;  // set when the bundle's agents have actors
 };
 
@@ -462,7 +464,7 @@ std::shared_ptr<const ActionScorer> MakeFastScorer(const std::string& version, B
   if (reuse_model) reuse = Layers(models->reuse);
   return std::make_shared<FastScorer>(version, std::move(agents), std::move(serving),
                                       config.value_model, std::move(costs), std::move(reuse),
-                                      models->ActorPrices(config));
+                                      models->arch.reuse_share_capped, models->ActorPrices(config));
 }
 
 }  // namespace allot::models

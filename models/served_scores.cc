@@ -106,7 +106,8 @@ bool ReuseInputRow(std::span<const float> features, int value_bucket, size_t obs
   return true;
 }
 
-double RetainedShare(double raw) {
+double RetainedShare(double raw, bool capped) {
+  if (!capped) return std::exp(std::min(raw, kMaxLogReuseShare));
   // softplus computed stably: max(x, 0) + log1p(e^-|x|).
   return std::exp(-(std::max(raw, 0.0) + std::log1p(std::exp(-std::abs(raw)))));
 }

@@ -57,8 +57,12 @@ void FinishScores(const AgentServing& serving, const ValueModelConfig& value_mod
 bool ReuseInputRow(std::span<const float> features, int value_bucket, size_t obs_dim,
                    const CachedStage& cache, std::vector<float>* row);
 
-// The reuse model's raw output as the share of value kept: exp(-softplus(raw)), in (0, 1].
-double RetainedShare(double raw);
+// The reuse model's raw output as the share of the user value a reuse makes: exp(raw), at most
+// e^kMaxLogReuseShare (no cached output is worth twenty fresh requests; it also keeps a broken
+// bundle's output finite), or for a bundle from before uncapped shares exp(-softplus(raw)), in
+// (0, 1] (Architecture::reuse_share_capped).
+inline constexpr double kMaxLogReuseShare = 3.0;
+double RetainedShare(double raw, bool capped);
 
 // How a MADDPG actor (maddpg.h) reads the prices and how its outputs become a joint action, the
 // same for the fast loops and the LibTorch reference. Fixed at load for one bundle.

@@ -360,7 +360,7 @@ torch::Tensor PredictedLogRetained(BundleModels& models, const RowTensors& c,
   const torch::Tensor input =
       models->ReuseInput(c.obs[0].index_select(0, b), c.reuse_stage.index_select(0, b),
                          c.reuse_age.index_select(0, b), c.reuse_size.index_select(0, b));
-  return BundleModelsImpl::LogRetained(models->reuse->forward(input)).squeeze(1);
+  return models->LogRetained(models->reuse->forward(input)).squeeze(1);
 }
 
 // ComRecycle's reuse model, on the requests where the first agent chose a cache reuse: revenue

@@ -126,7 +126,9 @@ inline void WriteValueTailLog(const std::string& path, int rows, uint64_t seed) 
 // recomputing would have earned: an immediate loss no half-life expresses.
 inline double SyntheticRetained(double age_s) { return 0.7 * std::exp(-age_s / 200.0); }
 
-inline void WriteReuseLog(const std::string& path, int rows, uint64_t seed) {
+// `retained` replaces SyntheticRetained: what a reuse keeps, as a function of the cache's age.
+inline void WriteReuseLog(const std::string& path, int rows, uint64_t seed,
+                          double (*retained)(double) = SyntheticRetained) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int> action(0, 2);
   std::uniform_real_distribution<double> age(0.0, 300.0);
@@ -152,7 +154,7 @@ inline void WriteReuseLog(const std::string& path, int rows, uint64_t seed) {
     cache->set_size(100);
     t.set_cache_reuse(reused ? v1::CACHE_REUSE_RECALL : v1::CACHE_REUSE_NONE);
     t.set_cache_reuse_propensity(0.5);
-    t.set_revenue(SyntheticRevenue(a, b, rng) * (reused ? SyntheticRetained(cache_age) : 1.0));
+    t.set_revenue(SyntheticRevenue(a, b, rng) * (reused ? retained(cache_age) : 1.0));
     google::protobuf::util::SerializeDelimitedToOstream(t, &out);
   }
 }

@@ -463,6 +463,40 @@ TEST_F(TrainerTest, CacheReuseRecordsTrainTheAgentsThatRanAndTheServedReuseModel
   }
 }
 
+// A cached output filled at richer settings than the usual fresh computation makes more than the
+// user value: here every reuse earns 1.5 times what recomputing would. The served share says so;
+// a bundle from before uncapped shares (its manifest without reuse_share_capped) reads the same
+// weights as at most 1.
+TEST_F(TrainerTest, AReuseCanMakeMoreThanTheUserValue) {
+  testing::WriteReuseLog(dir_ + "/richer.binpb", 6000, 13, [](double) { return 1.5; });
+  const TrainingLog log = ReadTrainingLog({dir_ + "/richer.binpb"}, config_, false);
+  TrainOptions o = Small("awrq");
+  o.epochs = 2;
+  std::ostringstream progress;
+  const TrainSummary summary = TrainBundle(log, config_, o, dir_ + "/models", progress);
+  const std::filesystem::path manifest =
+      std::filesystem::path(summary.bundle_dir) / "manifest.yaml";
+  ASSERT_EQ(YAML::LoadFile(manifest.string())["reuse_source"].as<std::string>(), "model");
+  const std::vector<float> x = {0.2f, -0.4f};
+  const std::vector<CachedStage> caches = {{1, true, 30.0, 100}};
+  auto kept = [&](Inference inference) {
+    const auto scorer = LoadBundle(summary.bundle_dir, config_, inference);
+    AgentScores scores;
+    std::vector<double> share(1);
+    EXPECT_TRUE(scorer->Score(0, x, &scores));
+    EXPECT_TRUE(scorer->ScoreReuse(0, x, scores, caches, share));
+    return share[0];
+  };
+  // Tolerance: the share is 1.5 +- 0.2 (the user value is learned from the same noisy rows).
+  EXPECT_NEAR(kept(Inference::kFast), 1.5, 0.2);
+  EXPECT_NEAR(kept(Inference::kTorch), kept(Inference::kFast), 1e-4);
+  YAML::Node old = YAML::LoadFile(manifest.string());
+  old["architecture"].remove("reuse_share_capped");
+  std::ofstream(manifest) << old;
+  EXPECT_LT(kept(Inference::kFast), 1.0);
+  EXPECT_LT(kept(Inference::kTorch), 1.0);
+}
+
 // The collapse rule on the policy's choices: one action for nearly everyone, where the logging
 // policy spread its choices and the logs show another action paying more, is a warning; the same
 // concentration on the action the logs say pays best is not.
