@@ -22,16 +22,22 @@ std::string ManifestText(const GenerateSummary& summary) {
   return {std::istreambuf_iterator<char>(manifest), std::istreambuf_iterator<char>()};
 }
 
+// Logging options writing into a fresh directory under /tmp (the test removes it).
+GenerateOptions InFreshDirectory(int64_t requests, int shards, double epsilon) {
+  char tmpl[] = "/tmp/allot-sim-gen-XXXXXX";
+  GenerateOptions options;
+  options.out_dir = mkdtemp(tmpl);
+  options.requests = requests;
+  options.shards = shards;
+  options.epsilon = epsilon;
+  return options;
+}
+
 TEST(GenerateTest, ShardsReadBackWithConsistentTotals) {
   const auto world = testing::MakeWorld();
-  char tmpl[] = "/tmp/allot-sim-gen-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
-  GenerateOptions options;
-  options.out_dir = dir;
-  options.requests = 4000;
-  options.shards = 3;
+  GenerateOptions options = InFreshDirectory(4000, 3, 0.2);
+  const std::string dir = options.out_dir;
   options.seed = 9;
-  options.epsilon = 0.2;
   const GenerateSummary summary = Generate(*world, options);
   ASSERT_EQ(summary.requests, 4000);
   ASSERT_EQ(summary.files.size(), 3u);
@@ -134,13 +140,8 @@ class LastActionScorer : public ActionScorer {
 // manifest names the policy.
 TEST(GenerateTest, LogsTheRuleOfTheGivenScorer) {
   const auto world = testing::MakeWorld();
-  char tmpl[] = "/tmp/allot-sim-gen-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
-  GenerateOptions options;
-  options.out_dir = dir;
-  options.requests = 1500;
-  options.shards = 1;
-  options.epsilon = 0.1;
+  GenerateOptions options = InFreshDirectory(1500, 1, 0.1);
+  const std::string dir = options.out_dir;
   options.scorer = std::make_shared<LastActionScorer>(world->config());
   const GenerateSummary summary = Generate(*world, options);
   const AllotConfig& config = world->config();
