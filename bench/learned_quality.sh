@@ -8,8 +8,9 @@
 #   bash bench/learned_quality.sh                      # awrq, worlds default and b, seeds 1-3
 #   ALLOT_QUALITY_ALGORITHMS="dqn drqn vdn qmix awrq" ALLOT_QUALITY_SEEDS=1 bash bench/...
 #
-# Environment: ALLOT_QUALITY_WORLDS (default "default b"; also default-continuous and b-continuous,
-# the same chains with continuous queues), ALLOT_QUALITY_SEEDS ("1 2 3"),
+# Environment: ALLOT_QUALITY_WORLDS (default "default b"; also c, the held-out third chain that
+# nothing is tuned on, and default-continuous and b-continuous, the same chains with continuous
+# queues), ALLOT_QUALITY_SEEDS ("1 2 3"),
 # ALLOT_QUALITY_ALGORITHMS ("awrq"), ALLOT_QUALITY_REQUESTS (logged requests, 500000),
 # ALLOT_QUALITY_ROUNDS (1; N > 1: each later round logs as many requests with the last round's
 # bundle as the served policy, `allot-sim generate --bundle`, and trains on all the logs),
@@ -31,9 +32,10 @@ world_flags() {
   case $1 in
     default) echo "" ;;
     b) echo "--world config/sim/world-b.yaml --config config/allot-b.yaml" ;;
+    c) echo "--world config/sim/world-c.yaml --config config/allot-c.yaml" ;;
     default-continuous) echo "--config config/allot-continuous.yaml" ;;
     b-continuous) echo "--world config/sim/world-b.yaml --config config/allot-b-continuous.yaml" ;;
-    *) echo "learned_quality: unknown world '$1' (default, b, default-continuous, b-continuous)" >&2
+    *) echo "learned_quality: unknown world '$1' (default, b, c, default-continuous, b-continuous)" >&2
        exit 2 ;;
   esac
 }

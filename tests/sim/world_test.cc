@@ -222,6 +222,35 @@ TEST(WorldConfigTest, ErrorsNameTheKey) {
   EXPECT_THROW(World(config, LoadEmbeddedWorldConfig()), ConfigError);
 }
 
+// The held-out third chain (config/sim/world-c.yaml, measured only) fits its Allot config: three
+// agents with other module names, recall and pre-rank outputs reusable and rank's not, and the
+// gather agent's switch is the world's recall expansion.
+TEST(HeldOutWorldTest, TheThirdChainFitsItsConfig) {
+  const std::string dir = ALLOT_SOURCE_DIR;
+  const World c(LoadConfigFromFile(dir + "/config/allot-c.yaml"),
+                LoadWorldConfigFromFile(dir + "/config/sim/world-c.yaml"));
+  ASSERT_EQ(c.layout().chain().size(), 3u);
+  EXPECT_EQ(c.config().modules[static_cast<size_t>(c.layout().stage_module(kRank))].name, "score");
+  EXPECT_TRUE(c.layout().reusable(kRecall));
+  EXPECT_TRUE(c.layout().reusable(kPrerank));
+  EXPECT_FALSE(c.layout().reusable(kRank));
+
+  const AgentLayout& gather = c.layout().at_stage(kRecall);
+  const Request r = Days(c, 1).front();
+  int compared = 0;
+  for (size_t off = 0; off < gather.space.size(); ++off) {
+    for (size_t on = 0; on < gather.space.size(); ++on) {
+      const StageSetting a = gather.Setting(off), b = gather.Setting(on);
+      if (a.channels != b.channels || a.switches != 0 || b.switches == 0) continue;
+      const StageResult without = c.model().Recall(r, a), with = c.model().Recall(r, b);
+      EXPECT_GT(with.out.count, without.out.count);
+      EXPECT_GT(with.cost, without.cost);
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 15);  // every non-empty set of the four channels
+}
+
 }  // namespace
 }  // namespace allot::sim
 
