@@ -3,10 +3,10 @@
 # speed yardstick. h2load ignores grpc-status, so every Allocate round is checked against the
 # server's own OK counter (allot_rpc_duration_seconds_count{code="OK",method="Allocate"}).
 # Rounds alternate Allocate and health at each load, after one unmeasured warm-up round of each;
-# prints QPS per round and the median ratio,
-# and the server-side decision time of each Allocate round (allot_decision_duration_seconds: the
-# share of decisions within 50 us and the p99, interpolated within its bucket as Prometheus's
-# histogram_quantile does).
+# prints QPS per round and the median ratio, the server's CPU time per call of each (and the median
+# of what Allocate adds to the empty call), and the server-side decision time of each Allocate
+# round (allot_decision_duration_seconds: the share of decisions within 50 us and the p99,
+# interpolated within its bucket as Prometheus's histogram_quantile does).
 #
 # Usage: bash bench/h2load_compare.sh
 # Environment: ALLOT_BUILD_DIR (build), ALLOT_BENCH_MODELS (bundle directory, var/models),
@@ -84,6 +84,17 @@ run_h2load() {
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
+# The server's CPU time so far (user + system, all threads), in clock ticks. Per call it is a
+# steadier measure of what Allot adds than QPS, which moves with how the scheduler shares the
+# cores between the server and h2load.
+clock_ticks_per_s=$(getconf CLK_TCK)
+server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server/stat"; }
+# Microseconds of server CPU per call between two server_cpu_ticks readings.
+cpu_us_per_call() {
+  awk -v a="$1" -v b="$2" -v hz="$clock_ticks_per_s" -v n="$requests" \
+    'BEGIN { printf "%.2f", (b - a) / hz * 1e6 / n }'
+}
+
 for load in $loads; do
   connections=${load%x*}
   streams=${load#*x}
@@ -94,10 +105,13 @@ for load in $loads; do
   requests=$((measured_requests / 5)) run_h2load /grpc.health.v1.Health/Check "$work/health.bin" \
     "$connections" "$streams" > /dev/null
   ratios=()
+  extra_cpu=()
   for round in $(seq "$rounds"); do
     before=$(allocate_ok)
     decision_buckets > "$work/buckets-before"
+    cpu_before=$(server_cpu_ticks)
     allocate_qps=$(run_h2load /allot.v1.Allocator/Allocate "$work/allocate.bin" "$connections" "$streams")
+    allocate_cpu=$(cpu_us_per_call "$cpu_before" "$(server_cpu_ticks)")
     after=$(allocate_ok)
     decision_buckets > "$work/buckets-after"
     ok=$(awk -v a="$after" -v b="${before:-0}" 'BEGIN { printf "%d", a - b }')
@@ -105,13 +119,20 @@ for load in $loads; do
       echo "h2load_compare: $ok of $requests Allocate calls were OK" >&2
       exit 1
     fi
+    cpu_before=$(server_cpu_ticks)
     health_qps=$(run_h2load /grpc.health.v1.Health/Check "$work/health.bin" "$connections" "$streams")
+    health_cpu=$(cpu_us_per_call "$cpu_before" "$(server_cpu_ticks)")
     ratio=$(awk -v a="$allocate_qps" -v h="$health_qps" 'BEGIN { printf "%.3f", a / h }')
     ratios+=("$ratio")
+    extra_cpu+=("$(awk -v a="$allocate_cpu" -v h="$health_cpu" 'BEGIN { printf "%.2f", a - h }')")
     printf 'load %-5s round %d: Allocate %9.0f QPS (%d OK)  health %9.0f QPS  ratio %s  (%s)\n' \
       "$load" "$round" "$allocate_qps" "$ok" "$health_qps" "$ratio" \
       "$(decision_summary "$work/buckets-before" "$work/buckets-after")"
+    printf '               server CPU per call: Allocate %s us, health %s us\n' "$allocate_cpu" \
+      "$health_cpu"
   done
   printf 'load %-5s median Allocate/health ratio over %d rounds: %s\n' "$load" "$rounds" \
     "$(printf '%s\n' "${ratios[@]}" | median)"
+  printf 'load %-5s median server CPU per call that Allocate adds to an empty call: %s us\n' \
+    "$load" "$(printf '%s\n' "${extra_cpu[@]}" | median)"
 done
