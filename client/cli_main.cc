@@ -119,9 +119,9 @@ void PrintOptions(const allot::v1::Explanation& e, const std::string& who, size_
                     c.module().c_str(), c.cost_ms(), c.compute_price());
       costs += buf;
     }
-    std::printf("%s %5u %-44s %9.4f %9.4f  %s%s\n", o.chosen() ? "*" : " ", o.joint_action(),
+    std::printf("%s %5u %-44s %9.4f %9.4f  %s%s%s\n", o.chosen() ? "*" : " ", o.joint_action(),
                 o.label().c_str(), o.value(), o.priced_score(), costs.c_str(),
-                o.over_cap() ? "  OVER CAP" : "");
+                o.over_cap() ? "  OVER CAP" : "", o.unlogged() ? "  UNLOGGED" : "");
   }
   if (rows < static_cast<size_t>(e.options_size()))
     std::printf("  ... %d more options\n", e.options_size() - static_cast<int>(rows));

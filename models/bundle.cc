@@ -14,6 +14,8 @@
 #include "models/fitted_range.h"
 #include "models/maddpg.h"
 #include "models/served_scores.h"
+#include "models/unlogged_actions.h"
+#include "policy/action_space.h"
 #include "policy/analytic_scorer.h"
 #include "policy/yaml_map.h"
 
@@ -183,14 +185,18 @@ std::shared_ptr<const ActionScorer> LoadBundle(const std::string& dir, const All
     models->eval();
     const std::string& version = manifest.version;
     const FittedRanges& ranges = manifest.fitted_range;
+    std::vector<size_t> space_sizes;
+    for (const AgentConfig& agent : config.agents) space_sizes.push_back(ActionSpace(agent).size());
+    const auto guarded = [&](std::shared_ptr<const ActionScorer> scorer) {
+      return ExcludeUnloggedActions(ClipToFittedRanges(std::move(scorer), ranges),
+                                    manifest.unlogged_actions, space_sizes);
+    };
     if (inference == Inference::kFast) {
       if (auto fast = MakeFastScorer(version, models, config, calib_a, calib_b, costs, reuse_model))
-        return ClipToFittedRanges(std::move(fast), ranges);
+        return guarded(std::move(fast));
     }
-    return ClipToFittedRanges(
-        std::make_shared<LearnedScorer>(version, std::move(models), config, calib_a, calib_b,
-                                        std::move(costs), reuse_model),
-        ranges);
+    return guarded(std::make_shared<LearnedScorer>(version, std::move(models), config, calib_a,
+                                                   calib_b, std::move(costs), reuse_model));
   } catch (const BundleError& e) {
     const std::string what = e.what();
     if (what.rfind(where, 0) == 0) throw;

@@ -2,6 +2,7 @@
 // them in step). Optional keys are those older bundles may lack.
 #include "models/bundle_manifest.h"
 
+#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <stdexcept>
@@ -174,6 +175,46 @@ std::vector<std::string> ReadCostSource(const YAML::Node& n, const AllotConfig& 
   return out;
 }
 
+void WriteUnloggedActions(YAML::Emitter& y, const std::vector<std::vector<uint32_t>>& unlogged,
+                          const AllotConfig& config) {
+  const bool any = std::any_of(unlogged.begin(), unlogged.end(),
+                               [](const std::vector<uint32_t>& a) { return !a.empty(); });
+  if (!any) return;
+  y << YAML::Key << "unlogged_actions" << YAML::Value << YAML::BeginMap;
+  for (size_t i = 0; i < unlogged.size() && i < config.agents.size(); ++i) {
+    if (unlogged[i].empty()) continue;
+    y << YAML::Key << config.agents[i].name << YAML::Value << YAML::Flow << unlogged[i];
+  }
+  y << YAML::EndMap;
+}
+
+std::vector<std::vector<uint32_t>> ReadUnloggedActions(const YAML::Node& n,
+                                                       const AllotConfig& config) {
+  std::vector<std::vector<uint32_t>> out(config.agents.size());
+  if (!n) return out;
+  if (!n.IsMap()) throw BundleError(std::string(kManifestFile) + ": unlogged_actions: a map");
+  for (size_t i = 0; i < config.agents.size(); ++i) {
+    const AgentConfig& agent = config.agents[i];
+    const YAML::Node list = n[agent.name];
+    if (!list) continue;
+    const std::string at = std::string(kManifestFile) + ": unlogged_actions." + agent.name;
+    const size_t size = ActionSpace(agent).size();
+    std::vector<bool> seen(size, false);
+    for (const YAML::Node& j : list) {
+      const uint32_t joint = j.as<uint32_t>();
+      if (joint >= size)
+        throw BundleError(at + ": " + std::to_string(joint) + " is out of range (" + agent.name +
+                          " has joint actions 0 to " + std::to_string(size - 1) + ")");
+      if (seen[joint]) throw BundleError(at + ": " + std::to_string(joint) + " is listed twice");
+      seen[joint] = true;
+      out[i].push_back(joint);
+    }
+    if (!out[i].empty() && out[i].size() == size)
+      throw BundleError(at + ": excludes every joint action");
+  }
+  return out;
+}
+
 std::vector<AgentCalibration> ReadCalibration(const YAML::Node& n, const AllotConfig& config) {
   std::vector<AgentCalibration> out;
   for (const YAML::Node& c : n) {
@@ -282,6 +323,7 @@ BundleManifest ReadManifest(const std::string& path, const AllotConfig& config) 
   m.cost_source = ReadCostSource(n["cost_source"], config);
   m.fitted_range = ReadFittedRanges(n["fitted_range"], config);
   m.calibration = ReadCalibration(n["calibration"], config);
+  m.unlogged_actions = ReadUnloggedActions(n["unlogged_actions"], config);
   if (const YAML::Node w = n["warnings"]) m.warnings = w.as<std::vector<std::string>>();
   if (const YAML::Node metrics = n["metrics"])
     m.metrics = metrics.as<std::map<std::string, double>>();
@@ -318,6 +360,7 @@ void WriteManifest(const BundleManifest& m, const AllotConfig& config, const std
       << "a" << YAML::Value << c.a << YAML::Key << "b" << YAML::Value << c.b << YAML::EndMap;
   }
   y << YAML::EndSeq;
+  WriteUnloggedActions(y, m.unlogged_actions, config);
   y << YAML::Key << "warnings" << YAML::Value << YAML::BeginSeq;
   for (const std::string& w : m.warnings) y << w;
   y << YAML::EndSeq;

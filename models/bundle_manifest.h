@@ -89,6 +89,9 @@ struct BundleManifest {
   std::vector<std::string> cost_source;
   FittedRanges fitted_range;
   std::vector<AgentCalibration> calibration;  // one per agent, config order
+  // Per agent (config order; empty when none), joint actions the bundle never chooses: its logs
+  // hardly explored and hardly held them (AgentLogCheck::unlogged).
+  std::vector<std::vector<uint32_t>> unlogged_actions;
   std::vector<std::string> warnings;
   std::map<std::string, double> metrics;  // validation metrics
   // Off-policy estimates against the logging policy on the validation rows (absent in bundles

@@ -20,6 +20,7 @@ AgentLogCheck CheckAgent(const LoggedActions& logged, size_t agent_index,
   out.decided = static_cast<int64_t>(logged.decided[agent_index]);
   out.explored = static_cast<int64_t>(logged.explored[agent_index]);
   out.propensity = static_cast<int64_t>(logged.propensity[agent_index]);
+  out.randomised = static_cast<int64_t>(logged.randomised[agent_index]);
   for (size_t j = 0; j < space.size(); ++j) {
     out.joint_count.push_back(static_cast<int64_t>(logged.joint[agent_index][j]));
     out.joint_label.push_back(JointActionLabel(agent, space, j));
@@ -43,6 +44,14 @@ AgentLogCheck CheckAgent(const LoggedActions& logged, size_t agent_index,
   }
   out.unexpected_gaps =
       !out.never_joint.empty() && out.explored >= 10 * static_cast<int64_t>(space.size());
+  out.thin_exploration = out.randomised < 10 * static_cast<int64_t>(space.size());
+  if (out.thin_exploration) {
+    for (size_t j = 0; j < space.size(); ++j)
+      if (out.joint_count[j] < kMinLoggedPerAction)
+        out.unlogged.push_back(static_cast<uint32_t>(j));
+    // Nothing logged at all (an agent never asked): no evidence either way, nothing excluded.
+    if (out.unlogged.size() == space.size()) out.unlogged.clear();
+  }
   for (size_t d = 0; d < out.decisions.size(); ++d) {
     for (size_t o = 0; o < out.decisions[d].options.size(); ++o) {
       if (out.decisions[d].options[o].count == 0) out.never_option.emplace_back(d, o);
@@ -61,7 +70,8 @@ std::string Percent(int64_t part, int64_t whole) {
 void FormatAgent(const AgentLogCheck& a, size_t top_joint, std::ostringstream& out) {
   out << "agent " << a.agent << ": asked in " << a.decided << " requests, "
       << Percent(a.explored, a.decided) << " explored, propensity logged for "
-      << Percent(a.propensity, a.decided) << "\n";
+      << Percent(a.propensity, a.decided) << ", randomised " << Percent(a.randomised, a.decided)
+      << "\n";
   const size_t n = a.joint_count.size();
   out << "  joint actions: " << n - a.never_joint.size() << " of " << n << " occur; most logged:\n";
   std::vector<size_t> order(n);
@@ -90,6 +100,12 @@ void FormatAgent(const AgentLogCheck& a, size_t top_joint, std::ostringstream& o
     if (shown < a.never_joint.size()) out << " ...";
     out << "; the models learn nothing about them but what their options share with others\n";
   }
+  if (!a.unlogged.empty()) {
+    out << "  THIN EXPLORATION: " << a.randomised << " randomised requests for " << n
+        << " joint actions; the " << a.unlogged.size() << " logged fewer than "
+        << kMinLoggedPerAction << " times will never be chosen by a bundle trained on this log "
+        << "(log with exploration to learn them)\n";
+  }
   if (a.unexpected_gaps) {
     out << "  MISSING: " << a.never_joint.size() << " joint actions never occur although "
         << a.explored << " explored requests would log each ~"
@@ -109,7 +125,8 @@ bool LogCheck::flagged() const {
 LoggedActions::LoggedActions(const AllotConfig& config)
     : decided(config.agents.size(), 0.0),
       explored(config.agents.size(), 0.0),
-      propensity(config.agents.size(), 0.0) {
+      propensity(config.agents.size(), 0.0),
+      randomised(config.agents.size(), 0.0) {
   for (const AgentConfig& agent : config.agents) joint.emplace_back(ActionSpace(agent).size(), 0.0);
 }
 
@@ -122,6 +139,10 @@ void LoggedActions::Add(const TrainingLog& log) {
       decided[a] += 1;
       explored[a] += columns.explored[row];
       propensity[a] += columns.propensity[row] > 0;
+      // A stochastic logging policy that marks nothing as explored still randomises: an action
+      // it gave less than even odds was a draw, not its choice.
+      randomised[a] += columns.explored[row] != 0 ||
+                       (columns.propensity[row] > 0 && columns.propensity[row] < 0.5f);
       joint[a][static_cast<size_t>(columns.joint[row])] += 1;
     }
   }

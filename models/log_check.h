@@ -29,6 +29,7 @@ struct AgentLogCheck {
   int64_t decided = 0;               // requests the agent was asked about
   int64_t explored = 0;              // ... of which the logging policy explored
   int64_t propensity = 0;            // ... of which carry a propensity
+  int64_t randomised = 0;            // ... explored, or logged with a propensity below 0.5
   std::vector<int64_t> joint_count;  // per joint action
   std::vector<std::string> joint_label;
   std::vector<DecisionCounts> decisions;
@@ -38,7 +39,16 @@ struct AgentLogCheck {
   // Joint actions are missing although the log explored enough that uniform exploration would
   // have logged each about ten times or more.
   bool unexpected_gaps = false;
+  // The logging policy hardly randomised (fewer randomised requests than ten per joint action),
+  // so what the log holds of each joint action is what that policy chose on purpose. Those
+  // logged fewer than kMinLoggedPerAction times are `unlogged`: a model knows nothing of them
+  // but an extrapolation from combinations chosen for other reasons, and a bundle trained on the
+  // log never chooses them. Empty when the log explored enough to generalise from.
+  bool thin_exploration = false;
+  std::vector<uint32_t> unlogged;
 };
+
+inline constexpr int64_t kMinLoggedPerAction = 10;
 
 struct LogCheck {
   int64_t rows = 0;
@@ -54,8 +64,9 @@ struct LogCheck {
 struct LoggedActions {
   explicit LoggedActions(const AllotConfig& config);
   void Add(const TrainingLog& log);
-  std::vector<std::vector<double>> joint;             // per agent, per joint action
-  std::vector<double> decided, explored, propensity;  // per agent (propensity: > 0 logged)
+  std::vector<std::vector<double>> joint;  // per agent, per joint action
+  // Per agent (propensity: > 0 logged; randomised: as AgentLogCheck's).
+  std::vector<double> decided, explored, propensity, randomised;
   double rows = 0;
 };
 

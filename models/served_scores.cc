@@ -64,6 +64,7 @@ void FinishScores(const AgentServing& s, const ValueModelConfig& value_model,
   const size_t n = s.space.size();
   out->user_value = SafeExp(log_value);
   out->value_bucket = AnalyticScorer::Bucket(value_model, out->user_value);
+  out->excluded.clear();
   out->value.resize(n);
   for (size_t j = 0; j < n; ++j) out->value[j] = SafeExpF(s.calib_a + log_value + s.calib_b * q[j]);
 

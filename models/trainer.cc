@@ -12,6 +12,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -20,6 +21,7 @@
 #include "models/bundle_models.h"
 #include "models/cost_map.h"
 #include "models/fitted_range.h"
+#include "models/log_check.h"
 #include "models/maddpg.h"
 #include "models/policy_checks.h"
 #include "models/rank_correlation.h"
@@ -95,7 +97,7 @@ CollapseReport CheckCollapse(BundleModelsImpl& models, const AllotConfig& config
                              const std::vector<torch::Tensor>& log_base,
                              const std::vector<torch::Tensor>& present,
                              const torch::Tensor& val_rows, const std::vector<double>& calib_a,
-                             double scale) {
+                             double scale, const std::vector<std::vector<uint32_t>>& unlogged) {
   constexpr int64_t kMaxRows = 1500;
   CollapseReport report;
   const size_t n_agents = config.agents.size();
@@ -133,6 +135,10 @@ CollapseReport CheckCollapse(BundleModelsImpl& models, const AllotConfig& config
         spent += log.agents[k].lambda[at] * log.agents[k].cost[at];
       net[static_cast<size_t>(r)] = log.revenue[at] - spent;
     }
+    // As served: never a joint action the logs did not hold (ExcludeWhatTheLogsNeverHeld).
+    if (i < unlogged.size())
+      for (const uint32_t j : unlogged[i])
+        priced.select(1, j).fill_(-std::numeric_limits<float>::infinity());
     const torch::Tensor chosen_t = priced.argmax(1).contiguous();
     const std::vector<int64_t> chosen(chosen_t.data_ptr<int64_t>(),
                                       chosen_t.data_ptr<int64_t>() + rows);
@@ -177,9 +183,10 @@ struct TrainingRun {
   std::vector<std::string> warnings;
   CostMap cost_map;  // FitCostMapWhereItPredictsBetter
   std::vector<std::string> cost_source;
-  bool serve_reuse_model = false;        // FitReuseModel
-  std::vector<double> credit;            // ComputeCredit
-  std::vector<double> calib_a, calib_b;  // CalibrateAndCheck
+  bool serve_reuse_model = false;               // FitReuseModel
+  std::vector<double> credit;                   // ComputeCredit
+  std::vector<double> calib_a, calib_b;         // CalibrateAndCheck
+  std::vector<std::vector<uint32_t>> unlogged;  // ExcludeWhatTheLogsNeverHeld
 
   bool lead() const { return ranks.rank() == 0; }
   // The step loop over this rank's training rows; progress lines from rank 0 only.
@@ -582,6 +589,27 @@ void DistilIntoTwoTowers(TrainingRun& run) {
   run.arch = student_arch;
 }
 
+// Logs that hardly randomised teach nothing about the joint actions they hardly held: the bundle
+// will not choose those (the manifest's unlogged_actions), and says so loudly.
+void ExcludeWhatTheLogsNeverHeld(TrainingRun& run) {
+  const LogCheck check = CheckLogs(run.source.statistics().logged, run.config);
+  run.unlogged.assign(run.n_agents, {});
+  for (size_t i = 0; i < run.n_agents && i < check.agents.size(); ++i) {
+    const AgentLogCheck& a = check.agents[i];
+    run.summary.metrics["logs_" + a.agent + "_randomised_share"] =
+        a.decided > 0 ? static_cast<double>(a.randomised) / static_cast<double>(a.decided) : 0.0;
+    if (a.unlogged.empty()) continue;
+    run.unlogged[i] = a.unlogged;
+    run.warnings.push_back(
+        "agent " + a.agent + ": the logs hardly explored (" + std::to_string(a.randomised) +
+        " of " + std::to_string(a.decided) + " requests randomised) and hold " +
+        std::to_string(a.unlogged.size()) + " of its " + std::to_string(a.joint_count.size()) +
+        " joint actions fewer than " + std::to_string(kMinLoggedPerAction) +
+        " times: the bundle will not choose those (unlogged_actions in the manifest); log with "
+        "exploration to learn them");
+  }
+}
+
 // Calibration and checks on the validation split (serving uses the plain head mean). The
 // calibration is one multiplicative factor per agent: it corrects the overall level and leaves
 // the differences between one request's options as learned.
@@ -640,8 +668,9 @@ void CalibrateAndCheck(TrainingRun& run) {
                            Fixed(dev_q) + " vs " + Fixed(dev_const) + ")");
       }
     }
-    const CollapseReport collapse = CheckCollapse(*models, config, run.val_log, v.obs, v.log_base,
-                                                  v.present, run.val_rows, calib_a, run.scale);
+    const CollapseReport collapse =
+        CheckCollapse(*models, config, run.val_log, v.obs, v.log_base, v.present, run.val_rows,
+                      calib_a, run.scale, run.unlogged);
     for (const auto& [k, x] : collapse.metrics) summary.metrics[k] = x;
     warnings.insert(warnings.end(), collapse.warnings.begin(), collapse.warnings.end());
   }
@@ -722,6 +751,7 @@ TrainSummary WriteBundle(TrainingRun& run, const std::string& models_dir) {
   manifest.fitted_range = stats.ranges;
   for (size_t i = 0; i < run.n_agents; ++i)
     manifest.calibration.push_back({config.agents[i].name, run.calib_a[i], run.calib_b[i]});
+  manifest.unlogged_actions = run.unlogged;
   manifest.warnings = run.warnings;
   manifest.metrics = summary.metrics;
   WriteManifest(manifest, config, (tmp / kManifestFile).string());
@@ -820,6 +850,7 @@ TrainSummary TrainBundle(TrainingSource& source, Collective& ranks, const AllotC
   for (const torch::Tensor& p : run.models->parameters())
     parameters += static_cast<double>(p.numel());
   run.summary.metrics["model_parameters"] = parameters;
+  ExcludeWhatTheLogsNeverHeld(run);
   CalibrateAndCheck(run);
   MoveRevenueScaleIntoValues(run);
   if (!run.lead()) return run.summary;  // rank 0 alone writes the bundle

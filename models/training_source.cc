@@ -148,7 +148,7 @@ void LogStatistics::Merge(Collective& ranks) {
     for (auto* table : {&action_revenue, &action_rows, &logged.joint})
       for (auto& agent : *table)
         for (double& x : agent) AddTo(sums, at, x, pack);
-    for (auto* column : {&logged.decided, &logged.explored, &logged.propensity})
+    for (auto* column : {&logged.decided, &logged.explored, &logged.propensity, &logged.randomised})
       for (double& x : *column) AddTo(sums, at, x, pack);
     if (pack) ranks.Sum(sums);
   }

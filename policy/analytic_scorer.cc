@@ -65,6 +65,7 @@ bool AnalyticScorer::Score(size_t agent, std::span<const float> features, AgentS
   // Clamp so a wild feature cannot overflow exp(); e^30 is far beyond any real request value.
   out->user_value = std::exp(std::clamp(logit, -30.0, 30.0));
   out->value_bucket = Bucket(value_model_, out->user_value);
+  out->excluded.clear();
   const size_t n = t.cost.size();
   const int buckets = value_model_.num_buckets();
   out->value.resize(n);

@@ -37,6 +37,7 @@ CostCurve::CostCurve(const std::vector<ScoredSample>& samples,
     // The later modules' prices are the same at every grid point: priced once per sample.
     NetOfLaterModules(s.value, s.cross_module, s.cross_cost, module_lambda, scores.value);
     scores.cost = s.cost;
+    scores.excluded = s.excluded;  // re-decided as the request was: never an excluded action
     for (size_t g = 0; g < grid_.size(); ++g)
       sum[s.agent][g] += ChooseAction(scores, grid_[g]).cost;
     ++count[s.agent];

@@ -36,10 +36,20 @@ size_t FirstBest(const double* net, const double* cost, size_t n, double lambda)
   return n;
 }
 
+// The first joint action the rule may choose (n when the scores exclude every one: a broken mask,
+// which is then ignored rather than leaving no choice).
+size_t FirstAllowed(const AgentScores& scores, size_t n) {
+  size_t j = 0;
+  while (j < n && scores.Excluded(j)) ++j;
+  return j;
+}
+
 ChosenAction Choose(const std::vector<double>& net, const AgentScores& scores, double lambda,
                     double max_cost) {
   const size_t n = net.size();
-  if (max_cost <= 0) {
+  const size_t first = FirstAllowed(scores, n);
+  const bool masked = !scores.excluded.empty() && first < n;
+  if (max_cost <= 0 && !masked) {
     const size_t best = FirstBest(net.data(), scores.cost.data(), n, lambda);
     if (best < n) {
       ChosenAction out;
@@ -51,16 +61,18 @@ ChosenAction Choose(const std::vector<double>& net, const AgentScores& scores, d
     // No score above -inf: the scan below picks the cheapest action, as it always has.
   }
   const double* cost = scores.cost.data();
+  const size_t start = masked ? first : 0;
   size_t best = n;
-  size_t best_uncapped = 0;
-  size_t cheapest = 0;
+  size_t best_uncapped = start;
+  size_t cheapest = start;
   double best_score = -std::numeric_limits<double>::infinity();
   double best_uncapped_score = best_score;
   // The cheapest cost so far is carried in a register: comparing with cost[cheapest] made every
   // step wait for a load whose address the previous step chose (a third of a recall decision's
   // scan time).
-  double cheapest_cost = n > 0 ? cost[0] : 0.0;
-  for (size_t j = 0; j < n; ++j) {
+  double cheapest_cost = start < n ? cost[start] : 0.0;
+  for (size_t j = start; j < n; ++j) {
+    if (masked && scores.excluded[j] != 0) continue;
     const double score = net[j] - lambda * cost[j];
     if (score > best_uncapped_score) {
       best_uncapped_score = score;
@@ -110,7 +122,8 @@ ChosenAction DecideJoint(const ActionScorer& scorer, size_t agent, std::span<con
   } catch (const std::exception&) {
     proposed = false;  // the scores are good: the rule decides on them
   }
-  if (proposed && joint < n && (max_cost <= 0 || scores.cost[joint] <= max_cost)) {
+  if (proposed && joint < n && !scores.Excluded(joint) &&
+      (max_cost <= 0 || scores.cost[joint] <= max_cost)) {
     ChosenAction out;
     out.joint = joint;
     out.value = scores.value[joint];
@@ -118,7 +131,7 @@ ChosenAction DecideJoint(const ActionScorer& scorer, size_t agent, std::span<con
     out.proposed = true;
     return out;
   }
-  // No actor, or its proposal breaks the cap: the cap is a hard limit, so the rule decides.
+  // No actor, or its proposal breaks the cap or was never logged: the rule decides.
   return ChooseActionAcrossModules(scores, lambda, module_lambda, max_cost, priced);
 }
 

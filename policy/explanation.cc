@@ -54,6 +54,7 @@ std::optional<DecisionExplanation> ExplainDecision(const PolicySnapshot& policy,
     o.priced = o.value;
     for (const ModuleCharge& c : o.charges) o.priced -= c.price * c.cost_ms;
     o.over_cap = out.max_cost_ms > 0 && scores.cost[j] > out.max_cost_ms;
+    o.unlogged = scores.Excluded(j);
     o.chosen = j == chosen_joint;
     out.options.push_back(std::move(o));
   }

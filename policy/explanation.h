@@ -26,6 +26,7 @@ struct OptionExplanation {
   std::vector<ModuleCharge> charges;  // own module first, then the later modules it loads
   double priced = 0.0;                // value - sum of price x cost_ms
   bool over_cap = false;
+  bool unlogged = false;  // excluded: the bundle's training logs hardly held it (AgentScores)
   bool chosen = false;
 };
 

@@ -22,6 +22,7 @@ void ScoreReservoir::MaybeRecord(size_t agent, const AgentScores& scores) {
   slot.cost.assign(scores.cost.begin(), scores.cost.end());
   slot.cross_module.assign(scores.cross_module.begin(), scores.cross_module.end());
   slot.cross_cost.assign(scores.cross_cost.begin(), scores.cross_cost.end());
+  slot.excluded.assign(scores.excluded.begin(), scores.excluded.end());
   next_ = (next_ + 1) % slots_.size();
   filled_ = std::min(filled_ + 1, slots_.size());
   recorded_.fetch_add(1, std::memory_order_relaxed);

@@ -17,6 +17,7 @@ struct ScoredSample {
   std::vector<double> cost;
   std::vector<size_t> cross_module;  // as AgentScores: the later modules the choice loads
   std::vector<double> cross_cost;
+  std::vector<uint8_t> excluded;  // as AgentScores: joint actions the decision never takes
 };
 
 // Records one request in every `sample_every` into a ring of the `capacity` most recent samples.

@@ -1,6 +1,7 @@
 // The interface between the decision rule and whatever predicts value and cost of each action.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
@@ -20,6 +21,12 @@ struct AgentScores {
   // config's modules) for joint action j. Empty when the scorer models the own module only.
   std::vector<size_t> cross_module;
   std::vector<double> cross_cost;
+  // Per joint action, 1 when the decision rule must not choose it: a bundle trained on logs that
+  // hardly explored knows nothing about the actions they never held. Empty: every action may be
+  // chosen. Score implementations set it (most to empty), so a reused AgentScores carries nothing
+  // over from another scorer.
+  std::vector<uint8_t> excluded;
+  bool Excluded(size_t joint) const { return joint < excluded.size() && excluded[joint] != 0; }
 };
 
 // Implemented by the analytic model (policy/) and by learned model bundles (models/).

@@ -64,6 +64,7 @@ void FillExplanation(const DecisionExplanation& explanation, const AllotConfig& 
     }
     option->set_priced_score(o.priced);
     option->set_over_cap(o.over_cap);
+    option->set_unlogged(o.unlogged);
     option->set_chosen(o.chosen);
   }
 }

@@ -48,7 +48,9 @@ class BundleServingTest : public ::testing::Test {
   // Copies the trained bundle in under a new version name. It is staged beside the model
   // directory and renamed in, as operators are told to do: the server's own first poll runs
   // concurrently with the test, and must never see a half-written bundle.
-  std::string Install(const std::string& version, bool corrupt = false) const {
+  // manifest_extra: lines appended to the manifest.
+  std::string Install(const std::string& version, bool corrupt = false,
+                      const std::string& manifest_extra = "") const {
     const std::string dir = models_ + "/" + version;
     const std::string staging = models_ + ".staging-" + version;
     std::filesystem::copy(bundle_, staging);
@@ -56,7 +58,7 @@ class BundleServingTest : public ::testing::Test {
     std::string manifest((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     manifest =
         std::regex_replace(manifest, std::regex("(^|\n)version: [^\n]*"), "$1version: " + version);
-    std::ofstream(staging + "/manifest.yaml") << manifest;
+    std::ofstream(staging + "/manifest.yaml") << manifest << "\n" << manifest_extra;
     if (corrupt) std::filesystem::resize_file(staging + "/model.pt", 64);
     std::filesystem::rename(staging, dir);
     return dir;
@@ -106,6 +108,46 @@ TEST_F(BundleServingTest, ReadyOnlyOnceABundleIsWarmWhenAnalyticServingIsOff) {
   v1::ControlState state;
   ASSERT_TRUE(stub->GetControlState(&context, v1::GetControlStateRequest(), &state).ok());
   EXPECT_EQ(state.bundle_version(), "20990101-000000-awrq");
+}
+
+// A bundle whose logs hardly held some joint actions (the manifest's unlogged_actions) never
+// chooses them on the live server, and explain marks them. A manifest naming a joint action that
+// does not exist, or excluding every one, is refused, and the server keeps the bundle it has.
+TEST_F(BundleServingTest, UnloggedActionsAreNeverChosenAndExplainedAsSuch) {
+  // Recall's joint actions 60 and 61 select all five channels (elastic recall off and on).
+  std::string all_but_two = "unlogged_actions:\n  recall: [0";
+  for (int j = 1; j < 60; ++j) all_but_two += ", " + std::to_string(j);
+  Install("20990101-000000-awrq", false, all_but_two + "]\n");
+  TestServer server(Config(true));
+  auto stub = server.stub();
+  for (const float level : {-2.0f, 0.0f, 0.5f, 3.0f}) {
+    grpc::ClientContext context;
+    v1::AllocateResponse response;
+    ASSERT_TRUE(stub->Allocate(&context, MakeRequest("recall", 8, level), &response).ok());
+    ASSERT_EQ(response.bundle_version(), "20990101-000000-awrq");
+    ASSERT_FALSE(response.fallback());
+    EXPECT_EQ(response.decisions(0).selected_size(), 5) << "level " << level;
+  }
+  grpc::ClientContext context;
+  v1::AllocateRequest request = MakeRequest("recall", 8, 1.0f);
+  request.set_explain(true);
+  v1::AllocateResponse explained;
+  ASSERT_TRUE(stub->Allocate(&context, request, &explained).ok());
+  ASSERT_EQ(explained.explanation().options_size(), 62);
+  for (const v1::OptionScore& o : explained.explanation().options()) {
+    EXPECT_EQ(o.unlogged(), o.joint_action() < 60) << o.joint_action();
+    if (o.chosen()) {
+      EXPECT_GE(o.joint_action(), 60u);
+    }
+  }
+
+  Install("20990202-000000-awrq", false, "unlogged_actions:\n  recall: [62]\n");
+  EXPECT_FALSE(server.server().bundles().PollOnce(*server.server().config()));
+  Install("20990303-000000-awrq", false, all_but_two + ", 60, 61]\n");
+  EXPECT_FALSE(server.server().bundles().PollOnce(*server.server().config()));
+  EXPECT_EQ(Version(*stub), "20990101-000000-awrq");
+  const std::string metrics = server.ScrapeMetrics();
+  EXPECT_NE(metrics.find(R"(allot_bundle_reloads_total{result="error"} 2)"), std::string::npos);
 }
 
 TEST_F(BundleServingTest, StartsWithTheNewestBundleAndRefusesACorruptNewerOne) {

@@ -73,6 +73,55 @@ TEST(LogCheckTest, ARawChannelBitmaskIsFlagged) {
   EXPECT_NE(report.find("agent recall"), std::string::npos);
 }
 
+// Every agent logs one of its first three joint actions, none marked explored, each with the
+// propensity given (1: a deterministic logging policy).
+TrainingLog ThreeActionLog(const AllotConfig& config, int rows, double propensity) {
+  TrainingLogBuilder builder(config);
+  for (int i = 0; i < rows; ++i) {
+    v1::Transition t;
+    t.set_request_id("r" + std::to_string(i));
+    for (const AgentConfig& agent : config.agents) {
+      v1::AgentStep* s = t.add_steps();
+      s->set_agent(agent.name);
+      for (size_t f = 0; f < agent.features.size(); ++f) s->add_features(0.1f);
+      s->set_joint_action(static_cast<uint32_t>(i % 3));
+      s->set_cost(1.0);
+      s->set_propensity(propensity);
+    }
+    t.set_revenue(1.0);
+    EXPECT_EQ(builder.Add(t), "");
+  }
+  return builder.Finish();
+}
+
+// Logs of a policy that never randomised hold only what it chose: the rest is unlogged, and a
+// bundle trained on them will not choose it. A stochastic policy's unlikely draws are
+// exploration even when nothing is marked explored.
+TEST(LogCheckTest, WithoutExplorationTheJointActionsNeverLoggedAreUnlogged) {
+  const AllotConfig config = LoadEmbeddedDefaultConfig();
+  const size_t n = ActionSpace(config.agents[0]).size();
+  const LogCheck deterministic = CheckLogs(ThreeActionLog(config, 3000, 1.0), config);
+  const AgentLogCheck& recall = deterministic.agents[0];
+  EXPECT_EQ(recall.randomised, 0);
+  EXPECT_TRUE(recall.thin_exploration);
+  ASSERT_EQ(recall.unlogged.size(), n - 3);
+  EXPECT_EQ(recall.unlogged.front(), 3u);
+  EXPECT_EQ(recall.unlogged.back(), n - 1);
+  const std::string report = FormatLogCheck(deterministic);
+  EXPECT_NE(report.find("THIN EXPLORATION"), std::string::npos) << report;
+
+  // Eight of the 3000 requests on a fourth action: still fewer than kMinLoggedPerAction.
+  TrainingLog log = ThreeActionLog(config, 3000, 1.0);
+  for (size_t r = 0; r < 8; ++r) log.agents[0].joint[r] = 3;
+  EXPECT_EQ(CheckLogs(log, config).agents[0].unlogged.front(), 3u);
+
+  const LogCheck stochastic = CheckLogs(ThreeActionLog(config, 3000, 0.3), config);
+  EXPECT_EQ(stochastic.agents[0].randomised, 3000);
+  EXPECT_FALSE(stochastic.agents[0].thin_exploration);
+  EXPECT_TRUE(stochastic.agents[0].unlogged.empty());
+  EXPECT_EQ(FormatLogCheck(stochastic).find("THIN EXPLORATION"), std::string::npos);
+}
+
 TEST(LogCheckTest, AnOptionNeverChosenIsNamed) {
   const AllotConfig config = LoadEmbeddedDefaultConfig();
   TrainingLogBuilder builder(config);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -16,6 +17,7 @@
 #include "models/policy_checks.h"
 #include "models/training_log.h"
 #include "policy/cost_order.h"
+#include "policy/decision_rule.h"
 #include "tests/models/synthetic.h"
 #include "tests/models/synthetic_testbench.h"
 
@@ -495,6 +497,63 @@ TEST_F(TrainerTest, AReuseCanMakeMoreThanTheUserValue) {
   std::ofstream(manifest) << old;
   EXPECT_LT(kept(Inference::kFast), 1.0);
   EXPECT_LT(kept(Inference::kTorch), 1.0);
+}
+
+// Logs from a policy that never randomised its first agent (queue 10 or 20 by the sign of a
+// feature, never 30) while its second agent explored: the trained bundle will not choose queue 30
+// for the first agent, says so in the manifest and the warnings, and on both inference paths.
+TEST_F(TrainerTest, ABundleFromLogsThatNeverExploredAnActionNeverChoosesIt) {
+  {
+    std::mt19937_64 rng(4);
+    std::uniform_int_distribution<int> uniform(0, 2);
+    std::ofstream out(dir_ + "/deterministic.binpb", std::ios::binary);
+    for (int i = 0; i < 3000; ++i) {
+      v1::Transition t;
+      t.set_request_id("r" + std::to_string(i));
+      v1::AgentStep* first = testing::AddStep(t, "first", 0, rng);
+      const int a = first->features(0) > 0 ? 1 : 0;
+      first->set_joint_action(static_cast<uint32_t>(a));
+      first->set_cost(1.0 + a);
+      first->set_propensity(1.0);
+      const int b = uniform(rng);
+      testing::AddStep(t, "second", b, rng);
+      t.set_revenue(testing::SyntheticRevenue(a, b, rng));
+      google::protobuf::util::SerializeDelimitedToOstream(t, &out);
+    }
+  }
+  TrainOptions o = Small("awrq");
+  o.epochs = 2;
+  std::ostringstream progress;
+  const TrainSummary summary =
+      TrainBundle(ReadTrainingLog({dir_ + "/deterministic.binpb"}, config_, false), config_, o,
+                  dir_ + "/models", progress);
+  const auto warned = [&](const std::string& what) {
+    return std::any_of(summary.warnings.begin(), summary.warnings.end(),
+                       [&](const std::string& w) { return w.find(what) != std::string::npos; });
+  };
+  EXPECT_TRUE(warned("agent first: the logs hardly explored (0 of 3000 requests randomised)"))
+      << progress.str();
+  EXPECT_FALSE(warned("agent second: the logs hardly explored")) << progress.str();
+  const YAML::Node manifest = YAML::LoadFile(summary.bundle_dir + "/manifest.yaml");
+  ASSERT_TRUE(manifest["unlogged_actions"]["first"]);
+  EXPECT_EQ(manifest["unlogged_actions"]["first"].as<std::vector<uint32_t>>(),
+            std::vector<uint32_t>{2});
+  EXPECT_FALSE(manifest["unlogged_actions"]["second"]);
+
+  for (const Inference inference : {Inference::kFast, Inference::kTorch}) {
+    const auto scorer = LoadBundle(summary.bundle_dir, config_, inference);
+    std::mt19937_64 rng(9);
+    std::normal_distribution<float> feature(0.0f, 1.0f);
+    for (int r = 0; r < 50; ++r) {
+      const std::vector<float> x{feature(rng), feature(rng)};
+      AgentScores s;
+      ASSERT_TRUE(scorer->Score(0, x, &s));
+      EXPECT_EQ(s.excluded, (std::vector<uint8_t>{0, 0, 1}));
+      for (const double lambda : {0.0, 0.1, 1.0}) EXPECT_NE(ChooseAction(s, lambda).joint, 2u);
+      ASSERT_TRUE(scorer->Score(1, x, &s));
+      EXPECT_TRUE(s.excluded.empty());
+    }
+  }
 }
 
 // The collapse rule on the policy's choices: one action for nearly everyone, where the logging

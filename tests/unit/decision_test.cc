@@ -112,6 +112,41 @@ TEST(DecisionRuleTest, CostCapExcludesExpensiveActions) {
   EXPECT_EQ(ChooseAction(s, 0.0, 0.5).joint, 0u);
 }
 
+// A bundle trained on logs that hardly held some joint actions excludes them
+// (AgentScores::excluded): never chosen, with or without a cap, not even as the cheapest when
+// nothing fits, nor when an actor proposes one; a mask that excludes everything is ignored.
+TEST(DecisionRuleTest, ExcludedActionsAreNeverChosen) {
+  AgentScores s = Scores({1.0, 2.0, 3.0}, {1.0, 2.0, 3.0});
+  s.excluded = {0, 0, 1};
+  EXPECT_EQ(ChooseAction(s, 0.0).joint, 1u);  // 2 is the most valuable, and excluded
+  EXPECT_EQ(ChooseAction(s, 0.0, 2.5).joint, 1u);
+
+  class Proposing final : public ActionScorer {
+   public:
+    const std::string& version() const override { return version_; }
+    const char* inference() const override { return "test"; }
+    bool Score(size_t, std::span<const float>, AgentScores*) const override { return false; }
+    bool Propose(size_t, std::span<const float>, const AgentScores&, std::span<const double>,
+                 size_t* joint) const override {
+      *joint = 2;
+      return true;
+    }
+
+   private:
+    std::string version_ = "proposing";
+  } actor;
+  std::vector<double> priced;
+  EXPECT_EQ(DecideJoint(actor, 0, {}, s, 0.0, {}, 0.0, priced).joint, 1u);
+  s.excluded.clear();
+  EXPECT_EQ(DecideJoint(actor, 0, {}, s, 0.0, {}, 0.0, priced).joint, 2u);
+
+  s.excluded = {1, 0, 0};
+  EXPECT_EQ(ChooseAction(s, 5.0).joint, 1u);       // dear compute: 0 is the cheapest, excluded
+  EXPECT_EQ(ChooseAction(s, 0.0, 0.5).joint, 1u);  // nothing fits: the cheapest allowed
+  s.excluded = {1, 1, 1};
+  EXPECT_EQ(ChooseAction(s, 0.0).joint, 2u);
+}
+
 TEST(DecisionRuleTest, TotalCostIsNonIncreasingInLambda) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> u(0.0, 1.0);
