@@ -72,7 +72,7 @@ ChosenAction Choose(const std::vector<double>& net, const AgentScores& scores, d
   // scan time).
   double cheapest_cost = start < n ? cost[start] : 0.0;
   for (size_t j = start; j < n; ++j) {
-    if (masked && scores.excluded[j] != 0) continue;
+    if (masked && scores.Excluded(j)) continue;
     const double score = net[j] - lambda * cost[j];
     if (score > best_uncapped_score) {
       best_uncapped_score = score;
