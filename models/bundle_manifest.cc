@@ -198,6 +198,7 @@ std::vector<std::vector<uint32_t>> ReadUnloggedActions(const YAML::Node& n,
     const YAML::Node list = n[agent.name];
     if (!list) continue;
     const std::string at = std::string(kManifestFile) + ": unlogged_actions." + agent.name;
+    if (!list.IsSequence()) throw BundleError(at + ": a list of joint action indices");
     const size_t size = ActionSpace(agent).size();
     std::vector<bool> seen(size, false);
     for (const YAML::Node& j : list) {

@@ -145,9 +145,11 @@ TEST_F(BundleServingTest, UnloggedActionsAreNeverChosenAndExplainedAsSuch) {
   EXPECT_FALSE(server.server().bundles().PollOnce(*server.server().config()));
   Install("20990303-000000-awrq", false, all_but_two + ", 60, 61]\n");
   EXPECT_FALSE(server.server().bundles().PollOnce(*server.server().config()));
+  Install("20990404-000000-awrq", false, "unlogged_actions:\n  recall: 5\n");
+  EXPECT_FALSE(server.server().bundles().PollOnce(*server.server().config()));
   EXPECT_EQ(Version(*stub), "20990101-000000-awrq");
   const std::string metrics = server.ScrapeMetrics();
-  EXPECT_NE(metrics.find(R"(allot_bundle_reloads_total{result="error"} 2)"), std::string::npos);
+  EXPECT_NE(metrics.find(R"(allot_bundle_reloads_total{result="error"} 3)"), std::string::npos);
 }
 
 TEST_F(BundleServingTest, StartsWithTheNewestBundleAndRefusesACorruptNewerOne) {
