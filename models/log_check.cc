@@ -44,7 +44,7 @@ AgentLogCheck CheckAgent(const LoggedActions& logged, size_t agent_index,
   }
   out.unexpected_gaps =
       !out.never_joint.empty() && out.explored >= 10 * static_cast<int64_t>(space.size());
-  out.thin_exploration = out.randomised < kMinLoggedPerAction * static_cast<int64_t>(space.size());
+  out.thin_exploration = out.randomised < 10 * static_cast<int64_t>(space.size());
   if (out.thin_exploration) {
     for (size_t j = 0; j < space.size(); ++j)
       if (out.joint_count[j] < kMinLoggedPerAction)

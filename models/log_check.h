@@ -39,19 +39,16 @@ struct AgentLogCheck {
   // Joint actions are missing although the log explored enough that uniform exploration would
   // have logged each about ten times or more.
   bool unexpected_gaps = false;
-  // The logging policy hardly randomised (fewer randomised requests than kMinLoggedPerAction
-  // per joint action), so what the log holds of each joint action is mostly what that policy
-  // chose on purpose. Those logged fewer than kMinLoggedPerAction times are `unlogged`: a
-  // model knows little of them but an extrapolation from combinations chosen for other reasons,
-  // and a bundle trained on the log never chooses them. Empty when the log explored enough.
+  // The logging policy hardly randomised (fewer randomised requests than ten per joint action),
+  // so what the log holds of each joint action is what that policy chose on purpose. Those
+  // logged fewer than kMinLoggedPerAction times are `unlogged`: a model knows nothing of them
+  // but an extrapolation from combinations chosen for other reasons, and a bundle trained on the
+  // log never chooses them. Empty when the log explored enough to generalise from.
   bool thin_exploration = false;
   std::vector<uint32_t> unlogged;
 };
 
-// Revenue per request varies about as much as its mean (coefficient of variation near 1), so an
-// option's mean from n requests is known to about 1/sqrt(n): a hundred gives 10%, about the size
-// of the differences between one request's options that the decision weighs; ten give 30%.
-inline constexpr int64_t kMinLoggedPerAction = 100;
+inline constexpr int64_t kMinLoggedPerAction = 10;
 
 struct LogCheck {
   int64_t rows = 0;
