@@ -493,7 +493,7 @@ void FitActionValues(TrainingRun& run) {
       const torch::Tensor q_tot = method->mixer == Mixer::kSum
                                       ? q_all.mean(1)
                                       : models->mixer->forward(q_all, models->MixerState(o, d));
-      total = total + ((q_tot - r).pow(2) * full).sum() / full.sum().clamp_min(1.0);
+      total = total + CentralLoss(q_tot, r, full, base[0].squeeze(1), options.q_weighting);
     }
     return total;
   };

@@ -282,6 +282,14 @@ torch::Tensor LossWeight(const std::string& q_weighting, const torch::Tensor& lo
   return 1.0 / log_base.exp().clamp_min(kFloor);
 }
 
+torch::Tensor CentralLoss(const torch::Tensor& q_tot, const torch::Tensor& reward,
+                          const torch::Tensor& full_chain, const torch::Tensor& log_base,
+                          const std::string& q_weighting) {
+  const torch::Tensor weight =
+      full_chain * LossWeight(q_weighting, log_base) * LossWeight("relative", log_base);
+  return ((q_tot - reward).pow(2) * weight).sum() / full_chain.sum().clamp_min(1.0);
+}
+
 double PoissonDeviance(const torch::Tensor& y, const torch::Tensor& log_rate) {
   const torch::Tensor mu = log_rate.exp();
   const torch::Tensor term = torch::where(y > 0, y * (y / mu).log(), torch::zeros_like(y));

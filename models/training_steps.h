@@ -80,6 +80,14 @@ torch::Tensor MaskedPoisson(const torch::Tensor& log_rate, const torch::Tensor& 
 // 1, or 1 / its predicted user value (in units of the mean revenue), floored so that a request
 // predicted near zero cannot dominate a batch.
 torch::Tensor LossWeight(const std::string& q_weighting, const torch::Tensor& log_base);
+// The central loss on the mixed value q_tot, weighed per request as the agents' losses are: the
+// quadratic approximation of their weighted Poisson loss, (q_tot - r)^2 / v times the request's
+// loss weight, with v its predicted user value. A plain squared error weighs a request by its value
+// squared, so the few valuable requests would decide, through the mixer, the agents' differences
+// between options for everybody (as the plain Poisson loss did before --q-weighting relative).
+torch::Tensor CentralLoss(const torch::Tensor& q_tot, const torch::Tensor& reward,
+                          const torch::Tensor& full_chain, const torch::Tensor& log_base,
+                          const std::string& q_weighting);
 // Mean Poisson deviance of outcomes y under rates exp(log_rate) (0 for a perfect fit).
 double PoissonDeviance(const torch::Tensor& y, const torch::Tensor& log_rate);
 
