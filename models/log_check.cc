@@ -44,12 +44,11 @@ AgentLogCheck CheckAgent(const LoggedActions& logged, size_t agent_index,
   }
   out.unexpected_gaps =
       !out.never_joint.empty() && out.explored >= 10 * static_cast<int64_t>(space.size());
-  out.exploration_recorded = out.explored > 0 || out.propensity > 0;
-  out.min_logged = out.exploration_recorded ? kMinLoggedPerAction : kMinLoggedUnrecorded;
-  out.thin_exploration = out.randomised < out.min_logged * static_cast<int64_t>(space.size());
+  out.thin_exploration = out.randomised < 10 * static_cast<int64_t>(space.size());
   if (out.thin_exploration) {
     for (size_t j = 0; j < space.size(); ++j)
-      if (out.joint_count[j] < out.min_logged) out.unlogged.push_back(static_cast<uint32_t>(j));
+      if (out.joint_count[j] < kMinLoggedPerAction)
+        out.unlogged.push_back(static_cast<uint32_t>(j));
     // Nothing logged at all (an agent never asked): no evidence either way, nothing excluded.
     if (out.unlogged.size() == space.size()) out.unlogged.clear();
   }
@@ -103,13 +102,9 @@ void FormatAgent(const AgentLogCheck& a, size_t top_joint, std::ostringstream& o
   }
   if (!a.unlogged.empty()) {
     out << "  THIN EXPLORATION: " << a.randomised << " randomised requests for " << n
-        << " joint actions; the " << a.unlogged.size() << " logged fewer than " << a.min_logged
-        << " times will never be chosen by a bundle trained on this log (log with exploration "
-        << "to learn them)\n";
-    if (!a.exploration_recorded)
-      out << "  (the log records no exploration, neither explored flags nor propensities, so "
-             "its requests count as not randomised: record them to tell a random logging "
-             "policy from a deterministic one)\n";
+        << " joint actions; the " << a.unlogged.size() << " logged fewer than "
+        << kMinLoggedPerAction << " times will never be chosen by a bundle trained on this log "
+        << "(log with exploration to learn them)\n";
   }
   if (a.unexpected_gaps) {
     out << "  MISSING: " << a.never_joint.size() << " joint actions never occur although "

@@ -39,27 +39,16 @@ struct AgentLogCheck {
   // Joint actions are missing although the log explored enough that uniform exploration would
   // have logged each about ten times or more.
   bool unexpected_gaps = false;
-  // Some of the agent's requests carry an explored flag or a propensity. A log with neither
-  // may come from a random policy as well as from a deterministic one: nothing tells them apart.
-  bool exploration_recorded = false;
-  // The evidence a joint action needs: kMinLoggedPerAction where the log records exploration,
-  // kMinLoggedUnrecorded where it does not.
-  int64_t min_logged = 0;
-  // The logging policy hardly randomised (fewer randomised requests than min_logged per joint
-  // action), so what the log holds of each joint action is what that policy chose on purpose.
-  // Those logged fewer than min_logged times are `unlogged`: a model knows nothing of them but
-  // an extrapolation from combinations chosen for other reasons, and a bundle trained on the log
-  // never chooses them. Empty when the log explored enough to generalise from.
+  // The logging policy hardly randomised (fewer randomised requests than ten per joint action),
+  // so what the log holds of each joint action is what that policy chose on purpose. Those
+  // logged fewer than kMinLoggedPerAction times are `unlogged`: a model knows nothing of them
+  // but an extrapolation from combinations chosen for other reasons, and a bundle trained on the
+  // log never chooses them. Empty when the log explored enough to generalise from.
   bool thin_exploration = false;
   std::vector<uint32_t> unlogged;
 };
 
-// A mean from n requests is known to about 1/sqrt(n) of itself when revenue varies about as
-// much as its mean: a hundred requests pin an action's value to about 10%.
-inline constexpr int64_t kMinLoggedPerAction = 100;
-// Without exploration records, a small log of a random policy (a few requests per joint action)
-// reads exactly like a deterministic one; only joint actions it hardly holds at all are left out.
-inline constexpr int64_t kMinLoggedUnrecorded = 10;
+inline constexpr int64_t kMinLoggedPerAction = 10;
 
 struct LogCheck {
   int64_t rows = 0;

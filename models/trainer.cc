@@ -604,12 +604,9 @@ void ExcludeWhatTheLogsNeverHeld(TrainingRun& run) {
         "agent " + a.agent + ": the logs hardly explored (" + std::to_string(a.randomised) +
         " of " + std::to_string(a.decided) + " requests randomised) and hold " +
         std::to_string(a.unlogged.size()) + " of its " + std::to_string(a.joint_count.size()) +
-        " joint actions fewer than " + std::to_string(a.min_logged) +
+        " joint actions fewer than " + std::to_string(kMinLoggedPerAction) +
         " times: the bundle will not choose those (unlogged_actions in the manifest); log with "
-        "exploration to learn them" +
-        (a.exploration_recorded ? ""
-                                : " (the logs record neither explored flags nor propensities, "
-                                  "so none of their requests counts as randomised)"));
+        "exploration to learn them");
   }
 }
 
