@@ -188,8 +188,9 @@ std::shared_ptr<const ActionScorer> LoadBundle(const std::string& dir, const All
     std::vector<size_t> space_sizes;
     for (const AgentConfig& agent : config.agents) space_sizes.push_back(ActionSpace(agent).size());
     const auto guarded = [&](std::shared_ptr<const ActionScorer> scorer) {
-      return ExcludeUnloggedActions(ClipToFittedRanges(std::move(scorer), ranges),
-                                    manifest.unlogged_actions, space_sizes);
+      return ServeWithinLoggedEvidence(ClipToFittedRanges(std::move(scorer), ranges),
+                                       {manifest.unlogged_actions, manifest.logged_counts},
+                                       space_sizes);
     };
     if (inference == Inference::kFast) {
       if (auto fast = MakeFastScorer(version, models, config, calib_a, calib_b, costs, reuse_model))

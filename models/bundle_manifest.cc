@@ -175,43 +175,72 @@ std::vector<std::string> ReadCostSource(const YAML::Node& n, const AllotConfig& 
   return out;
 }
 
-void WriteUnloggedActions(YAML::Emitter& y, const std::vector<std::vector<uint32_t>>& unlogged,
-                          const AllotConfig& config) {
-  const bool any = std::any_of(unlogged.begin(), unlogged.end(),
-                               [](const std::vector<uint32_t>& a) { return !a.empty(); });
+// Per agent, one flow list under `key` (agents whose list is empty are left out; the key too
+// when every list is).
+template <typename T>
+void WritePerAgentLists(YAML::Emitter& y, const char* key, const std::vector<std::vector<T>>& lists,
+                        const AllotConfig& config) {
+  const bool any =
+      std::any_of(lists.begin(), lists.end(), [](const std::vector<T>& a) { return !a.empty(); });
   if (!any) return;
-  y << YAML::Key << "unlogged_actions" << YAML::Value << YAML::BeginMap;
-  for (size_t i = 0; i < unlogged.size() && i < config.agents.size(); ++i) {
-    if (unlogged[i].empty()) continue;
-    y << YAML::Key << config.agents[i].name << YAML::Value << YAML::Flow << unlogged[i];
+  y << YAML::Key << key << YAML::Value << YAML::BeginMap;
+  for (size_t i = 0; i < lists.size() && i < config.agents.size(); ++i) {
+    if (lists[i].empty()) continue;
+    y << YAML::Key << config.agents[i].name << YAML::Value << YAML::Flow << lists[i];
   }
   y << YAML::EndMap;
 }
 
-std::vector<std::vector<uint32_t>> ReadUnloggedActions(const YAML::Node& n,
-                                                       const AllotConfig& config) {
-  std::vector<std::vector<uint32_t>> out(config.agents.size());
+// Per agent, the list under `key` as `read` makes it of the agent's list node (`at` names it
+// in errors); an agent without one gets an empty list.
+template <typename T, typename Read>
+std::vector<std::vector<T>> ReadPerAgentLists(const YAML::Node& n, const char* key,
+                                              const AllotConfig& config, Read read) {
+  std::vector<std::vector<T>> out(config.agents.size());
   if (!n) return out;
-  if (!n.IsMap()) throw BundleError(std::string(kManifestFile) + ": unlogged_actions: a map");
+  if (!n.IsMap()) throw BundleError(std::string(kManifestFile) + ": " + key + ": a map");
   for (size_t i = 0; i < config.agents.size(); ++i) {
     const AgentConfig& agent = config.agents[i];
     const YAML::Node list = n[agent.name];
     if (!list) continue;
-    const std::string at = std::string(kManifestFile) + ": unlogged_actions." + agent.name;
-    if (!list.IsSequence()) throw BundleError(at + ": a list of joint action indices");
-    const size_t size = ActionSpace(agent).size();
-    std::vector<bool> seen(size, false);
-    for (const YAML::Node& j : list) {
-      const uint32_t joint = j.as<uint32_t>();
-      if (joint >= size)
-        throw BundleError(at + ": " + std::to_string(joint) + " is out of range (" + agent.name +
-                          " has joint actions 0 to " + std::to_string(size - 1) + ")");
-      if (seen[joint]) throw BundleError(at + ": " + std::to_string(joint) + " is listed twice");
-      seen[joint] = true;
-      out[i].push_back(joint);
-    }
-    if (!out[i].empty() && out[i].size() == size)
-      throw BundleError(at + ": excludes every joint action");
+    const std::string at = std::string(kManifestFile) + ": " + key + "." + agent.name;
+    if (!list.IsSequence()) throw BundleError(at + ": a list, one entry per joint action");
+    out[i] = read(agent, list, at);
+  }
+  return out;
+}
+
+// Joint action indices, each in range and listed once, and not all of the agent's.
+std::vector<uint32_t> ReadUnloggedList(const AgentConfig& agent, const YAML::Node& list,
+                                       const std::string& at) {
+  const size_t size = ActionSpace(agent).size();
+  std::vector<bool> seen(size, false);
+  std::vector<uint32_t> out;
+  for (const YAML::Node& j : list) {
+    const uint32_t joint = j.as<uint32_t>();
+    if (joint >= size)
+      throw BundleError(at + ": " + std::to_string(joint) + " is out of range (" + agent.name +
+                        " has joint actions 0 to " + std::to_string(size - 1) + ")");
+    if (seen[joint]) throw BundleError(at + ": " + std::to_string(joint) + " is listed twice");
+    seen[joint] = true;
+    out.push_back(joint);
+  }
+  if (!out.empty() && out.size() == size) throw BundleError(at + ": excludes every joint action");
+  return out;
+}
+
+// One count (>= 0) per joint action.
+std::vector<int64_t> ReadCountList(const AgentConfig& agent, const YAML::Node& list,
+                                   const std::string& at) {
+  const size_t size = ActionSpace(agent).size();
+  if (list.size() != size)
+    throw BundleError(at + ": a list of " + std::to_string(size) + " counts, one per joint action");
+  std::vector<int64_t> out;
+  for (const YAML::Node& c : list) {
+    int64_t count = -1;
+    if (!YAML::convert<int64_t>::decode(c, count) || count < 0)
+      throw BundleError(at + ": '" + c.as<std::string>("?") + "' is not a count");
+    out.push_back(count);
   }
   return out;
 }
@@ -324,7 +353,10 @@ BundleManifest ReadManifest(const std::string& path, const AllotConfig& config) 
   m.cost_source = ReadCostSource(n["cost_source"], config);
   m.fitted_range = ReadFittedRanges(n["fitted_range"], config);
   m.calibration = ReadCalibration(n["calibration"], config);
-  m.unlogged_actions = ReadUnloggedActions(n["unlogged_actions"], config);
+  m.unlogged_actions = ReadPerAgentLists<uint32_t>(n["unlogged_actions"], "unlogged_actions",
+                                                   config, ReadUnloggedList);
+  m.logged_counts =
+      ReadPerAgentLists<int64_t>(n["logged_counts"], "logged_counts", config, ReadCountList);
   if (const YAML::Node w = n["warnings"]) m.warnings = w.as<std::vector<std::string>>();
   if (const YAML::Node metrics = n["metrics"])
     m.metrics = metrics.as<std::map<std::string, double>>();
@@ -361,7 +393,8 @@ void WriteManifest(const BundleManifest& m, const AllotConfig& config, const std
       << "a" << YAML::Value << c.a << YAML::Key << "b" << YAML::Value << c.b << YAML::EndMap;
   }
   y << YAML::EndSeq;
-  WriteUnloggedActions(y, m.unlogged_actions, config);
+  WritePerAgentLists(y, "unlogged_actions", m.unlogged_actions, config);
+  WritePerAgentLists(y, "logged_counts", m.logged_counts, config);
   y << YAML::Key << "warnings" << YAML::Value << YAML::BeginSeq;
   for (const std::string& w : m.warnings) y << w;
   y << YAML::EndSeq;

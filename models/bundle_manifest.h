@@ -92,6 +92,9 @@ struct BundleManifest {
   // Per agent (config order; empty when none), joint actions the bundle never chooses: its logs
   // hardly explored and hardly held them (AgentLogCheck::unlogged).
   std::vector<std::vector<uint32_t>> unlogged_actions;
+  // Per agent (config order; empty in bundles from before it was recorded), per joint action: the
+  // requests logged with it, from which each served value is discounted (LoggedEvidenceShare).
+  std::vector<std::vector<int64_t>> logged_counts;
   std::vector<std::string> warnings;
   std::map<std::string, double> metrics;  // validation metrics
   // Off-policy estimates against the logging policy on the validation rows (absent in bundles

@@ -26,6 +26,7 @@
 #include "models/policy_checks.h"
 #include "models/rank_correlation.h"
 #include "models/training_steps.h"
+#include "models/unlogged_actions.h"
 #include "policy/analytic_scorer.h"
 #include "policy/cache_reuse.h"
 #include "policy/yaml_map.h"
@@ -92,12 +93,21 @@ struct CollapseReport {
 // Re-decides validation requests with the trained models at the prices they were logged at and
 // asks DetectCollapse whether the choices look broken (the failure that fixed "rank queue 40,
 // heavy model on" for every request of a chain in the past, with no sign in the fit metrics).
+// [1, joint actions]: the share of its value each of agent i's joint actions keeps as served.
+torch::Tensor LoggedShares(const LoggedEvidence& evidence, size_t i, int64_t joint_actions) {
+  std::vector<float> share(static_cast<size_t>(joint_actions), 1.0f);
+  if (i < evidence.logged_counts.size() && evidence.logged_counts[i].size() == share.size())
+    for (size_t j = 0; j < share.size(); ++j)
+      share[j] = static_cast<float>(LoggedEvidenceShare(evidence.logged_counts[i][j]));
+  return FloatTensor(share, {1, joint_actions});
+}
+
 CollapseReport CheckCollapse(BundleModelsImpl& models, const AllotConfig& config,
                              const TrainingLog& log, const std::vector<torch::Tensor>& obs,
                              const std::vector<torch::Tensor>& log_base,
                              const std::vector<torch::Tensor>& present,
                              const torch::Tensor& val_rows, const std::vector<double>& calib_a,
-                             double scale, const std::vector<std::vector<uint32_t>>& unlogged) {
+                             double scale, const LoggedEvidence& evidence) {
   constexpr int64_t kMaxRows = 1500;
   CollapseReport report;
   const size_t n_agents = config.agents.size();
@@ -115,7 +125,8 @@ CollapseReport CheckCollapse(BundleModelsImpl& models, const AllotConfig& config
     const torch::Tensor d_all = all_digits.repeat({rows, 1});
     const torch::Tensor log_q = models.q[i]->forward(o_all, d_all).mean(1).reshape({rows, a}) +
                                 log_base[i].index_select(0, val).unsqueeze(1) + calib_a[i];
-    torch::Tensor priced = log_q.exp() * scale;
+    // As served: each value discounted by its joint action's logged count (WeighWhatTheLogsHeld).
+    torch::Tensor priced = log_q.exp() * scale * LoggedShares(evidence, i, a);
     const torch::Tensor cost = models.LogCost(i, o_all, models.ActionCode(i, d_all)).exp();
     const int64_t* row = val.data_ptr<int64_t>();
     std::vector<int64_t> logged(static_cast<size_t>(rows));
@@ -135,9 +146,9 @@ CollapseReport CheckCollapse(BundleModelsImpl& models, const AllotConfig& config
         spent += log.agents[k].lambda[at] * log.agents[k].cost[at];
       net[static_cast<size_t>(r)] = log.revenue[at] - spent;
     }
-    // As served: never a joint action the logs did not hold (ExcludeWhatTheLogsNeverHeld).
-    if (i < unlogged.size())
-      for (const uint32_t j : unlogged[i])
+    // As served: never a joint action the logs did not hold.
+    if (i < evidence.unlogged.size())
+      for (const uint32_t j : evidence.unlogged[i])
         priced.select(1, j).fill_(-std::numeric_limits<float>::infinity());
     const torch::Tensor chosen_t = priced.argmax(1).contiguous();
     const std::vector<int64_t> chosen(chosen_t.data_ptr<int64_t>(),
@@ -183,10 +194,10 @@ struct TrainingRun {
   std::vector<std::string> warnings;
   CostMap cost_map;  // FitCostMapWhereItPredictsBetter
   std::vector<std::string> cost_source;
-  bool serve_reuse_model = false;               // FitReuseModel
-  std::vector<double> credit;                   // ComputeCredit
-  std::vector<double> calib_a, calib_b;         // CalibrateAndCheck
-  std::vector<std::vector<uint32_t>> unlogged;  // ExcludeWhatTheLogsNeverHeld
+  bool serve_reuse_model = false;        // FitReuseModel
+  std::vector<double> credit;            // ComputeCredit
+  std::vector<double> calib_a, calib_b;  // CalibrateAndCheck
+  LoggedEvidence evidence;               // WeighWhatTheLogsHeld
 
   bool lead() const { return ranks.rank() == 0; }
   // The step loop over this rank's training rows; progress lines from rank 0 only.
@@ -589,17 +600,21 @@ void DistilIntoTwoTowers(TrainingRun& run) {
   run.arch = student_arch;
 }
 
-// Logs that hardly randomised teach nothing about the joint actions they hardly held: the bundle
-// will not choose those (the manifest's unlogged_actions), and says so loudly.
-void ExcludeWhatTheLogsNeverHeld(TrainingRun& run) {
+// What the logs held of each joint action, for the bundle to serve it by (unlogged_actions.h):
+// every value discounted by its logged count (the manifest's logged_counts), and, from logs that
+// hardly randomised, the joint actions they hardly held never chosen (unlogged_actions), which
+// is said loudly.
+void WeighWhatTheLogsHeld(TrainingRun& run) {
   const LogCheck check = CheckLogs(run.source.statistics().logged, run.config);
-  run.unlogged.assign(run.n_agents, {});
+  run.evidence.unlogged.assign(run.n_agents, {});
+  run.evidence.logged_counts.assign(run.n_agents, {});
   for (size_t i = 0; i < run.n_agents && i < check.agents.size(); ++i) {
     const AgentLogCheck& a = check.agents[i];
     run.summary.metrics["logs_" + a.agent + "_randomised_share"] =
         a.decided > 0 ? static_cast<double>(a.randomised) / static_cast<double>(a.decided) : 0.0;
+    if (a.decided > 0) run.evidence.logged_counts[i] = a.joint_count;
     if (a.unlogged.empty()) continue;
-    run.unlogged[i] = a.unlogged;
+    run.evidence.unlogged[i] = a.unlogged;
     run.warnings.push_back(
         "agent " + a.agent + ": the logs hardly explored (" + std::to_string(a.randomised) +
         " of " + std::to_string(a.decided) + " requests randomised) and hold " +
@@ -670,7 +685,7 @@ void CalibrateAndCheck(TrainingRun& run) {
     }
     const CollapseReport collapse =
         CheckCollapse(*models, config, run.val_log, v.obs, v.log_base, v.present, run.val_rows,
-                      calib_a, run.scale, run.unlogged);
+                      calib_a, run.scale, run.evidence);
     for (const auto& [k, x] : collapse.metrics) summary.metrics[k] = x;
     warnings.insert(warnings.end(), collapse.warnings.begin(), collapse.warnings.end());
   }
@@ -751,7 +766,8 @@ TrainSummary WriteBundle(TrainingRun& run, const std::string& models_dir) {
   manifest.fitted_range = stats.ranges;
   for (size_t i = 0; i < run.n_agents; ++i)
     manifest.calibration.push_back({config.agents[i].name, run.calib_a[i], run.calib_b[i]});
-  manifest.unlogged_actions = run.unlogged;
+  manifest.unlogged_actions = run.evidence.unlogged;
+  manifest.logged_counts = run.evidence.logged_counts;
   manifest.warnings = run.warnings;
   manifest.metrics = summary.metrics;
   WriteManifest(manifest, config, (tmp / kManifestFile).string());
@@ -850,7 +866,7 @@ TrainSummary TrainBundle(TrainingSource& source, Collective& ranks, const AllotC
   for (const torch::Tensor& p : run.models->parameters())
     parameters += static_cast<double>(p.numel());
   run.summary.metrics["model_parameters"] = parameters;
-  ExcludeWhatTheLogsNeverHeld(run);
+  WeighWhatTheLogsHeld(run);
   CalibrateAndCheck(run);
   MoveRevenueScaleIntoValues(run);
   if (!run.lead()) return run.summary;  // rank 0 alone writes the bundle

@@ -1,27 +1,37 @@
 #include "models/unlogged_actions.h"
 
+#include <algorithm>
+#include <cmath>
 #include <utility>
 
 namespace allot::models {
 namespace {
 
-class ExcludingScorer final : public ActionScorer {
+// Per agent: the excluded mask and the share of value kept, per joint action (each empty when
+// none applies).
+struct AgentEvidence {
+  std::vector<uint8_t> excluded;
+  std::vector<double> share;
+};
+
+class EvidenceScorer final : public ActionScorer {
  public:
-  ExcludingScorer(std::shared_ptr<const ActionScorer> inner,
-                  std::vector<std::vector<uint8_t>> excluded)
-      : inner_(std::move(inner)), excluded_(std::move(excluded)) {}
+  EvidenceScorer(std::shared_ptr<const ActionScorer> inner, std::vector<AgentEvidence> agents)
+      : inner_(std::move(inner)), agents_(std::move(agents)) {}
 
   const std::string& version() const override { return inner_->version(); }
   const char* inference() const override { return inner_->inference(); }
 
   bool Score(size_t agent, std::span<const float> features, AgentScores* out) const override {
     if (!inner_->Score(agent, features, out)) return false;
+    out->excluded.clear();
+    if (agent >= agents_.size()) return true;
+    const AgentEvidence& evidence = agents_[agent];
     // Copied into the caller's (reused) buffer: scores may outlive this bundle in a reservoir.
-    if (agent < excluded_.size() && excluded_[agent].size() == out->value.size()) {
-      out->excluded.assign(excluded_[agent].begin(), excluded_[agent].end());
-    } else {
-      out->excluded.clear();
-    }
+    if (evidence.excluded.size() == out->value.size())
+      out->excluded.assign(evidence.excluded.begin(), evidence.excluded.end());
+    if (evidence.share.size() == out->value.size())
+      for (size_t j = 0; j < out->value.size(); ++j) out->value[j] *= evidence.share[j];
     return true;
   }
 
@@ -37,25 +47,35 @@ class ExcludingScorer final : public ActionScorer {
 
  private:
   std::shared_ptr<const ActionScorer> inner_;
-  std::vector<std::vector<uint8_t>> excluded_;  // per agent, per joint action; empty: none
+  std::vector<AgentEvidence> agents_;  // per agent
 };
 
 }  // namespace
 
-std::shared_ptr<const ActionScorer> ExcludeUnloggedActions(
-    std::shared_ptr<const ActionScorer> inner, const std::vector<std::vector<uint32_t>>& unlogged,
+double LoggedEvidenceShare(int64_t logged) {
+  return std::exp(-1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(logged, 1))));
+}
+
+std::shared_ptr<const ActionScorer> ServeWithinLoggedEvidence(
+    std::shared_ptr<const ActionScorer> inner, const LoggedEvidence& evidence,
     const std::vector<size_t>& space_sizes) {
-  std::vector<std::vector<uint8_t>> excluded(unlogged.size());
+  std::vector<AgentEvidence> agents(space_sizes.size());
   bool any = false;
-  for (size_t a = 0; a < unlogged.size() && a < space_sizes.size(); ++a) {
-    if (unlogged[a].empty()) continue;
-    excluded[a].assign(space_sizes[a], 0);
-    for (const uint32_t j : unlogged[a])
-      if (j < space_sizes[a]) excluded[a][j] = 1;
-    any = true;
+  for (size_t a = 0; a < space_sizes.size(); ++a) {
+    if (a < evidence.unlogged.size() && !evidence.unlogged[a].empty()) {
+      agents[a].excluded.assign(space_sizes[a], 0);
+      for (const uint32_t j : evidence.unlogged[a])
+        if (j < space_sizes[a]) agents[a].excluded[j] = 1;
+      any = true;
+    }
+    if (a < evidence.logged_counts.size() && evidence.logged_counts[a].size() == space_sizes[a]) {
+      for (const int64_t n : evidence.logged_counts[a])
+        agents[a].share.push_back(LoggedEvidenceShare(n));
+      any = true;
+    }
   }
   if (!any) return inner;
-  return std::make_shared<ExcludingScorer>(std::move(inner), std::move(excluded));
+  return std::make_shared<EvidenceScorer>(std::move(inner), std::move(agents));
 }
 
 }  // namespace allot::models

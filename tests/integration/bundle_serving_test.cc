@@ -48,7 +48,8 @@ class BundleServingTest : public ::testing::Test {
   // Copies the trained bundle in under a new version name. It is staged beside the model
   // directory and renamed in, as operators are told to do: the server's own first poll runs
   // concurrently with the test, and must never see a half-written bundle.
-  // manifest_extra: lines appended to the manifest.
+  // manifest_extra: lines appended to the manifest, in place of the trained manifest's key of the
+  // same name.
   std::string Install(const std::string& version, bool corrupt = false,
                       const std::string& manifest_extra = "") const {
     const std::string dir = models_ + "/" + version;
@@ -58,6 +59,11 @@ class BundleServingTest : public ::testing::Test {
     std::string manifest((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     manifest =
         std::regex_replace(manifest, std::regex("(^|\n)version: [^\n]*"), "$1version: " + version);
+    std::smatch key;
+    if (std::regex_search(manifest_extra, key, std::regex("^([a-z_]+):"))) {
+      manifest = std::regex_replace(
+          manifest, std::regex("(^|\n)" + key[1].str() + ":[^\n]*(\n[ -][^\n]*)*"), "$1");
+    }
     std::ofstream(staging + "/manifest.yaml") << manifest << "\n" << manifest_extra;
     if (corrupt) std::filesystem::resize_file(staging + "/model.pt", 64);
     std::filesystem::rename(staging, dir);
@@ -112,7 +118,8 @@ TEST_F(BundleServingTest, ReadyOnlyOnceABundleIsWarmWhenAnalyticServingIsOff) {
 
 // A bundle whose logs hardly held some joint actions (the manifest's unlogged_actions) never
 // chooses them on the live server, and explain marks them. A manifest naming a joint action that
-// does not exist, or excluding every one, is refused, and the server keeps the bundle it has.
+// does not exist, or excluding every one, or whose logged counts do not fit the agent's joint
+// actions, is refused, and the server keeps the bundle it has.
 TEST_F(BundleServingTest, UnloggedActionsAreNeverChosenAndExplainedAsSuch) {
   // Recall's joint actions 60 and 61 select all five channels (elastic recall off and on).
   std::string all_but_two = "unlogged_actions:\n  recall: [0";
@@ -147,9 +154,12 @@ TEST_F(BundleServingTest, UnloggedActionsAreNeverChosenAndExplainedAsSuch) {
   EXPECT_FALSE(server.server().bundles().PollOnce(*server.server().config()));
   Install("20990404-000000-awrq", false, "unlogged_actions:\n  recall: 5\n");
   EXPECT_FALSE(server.server().bundles().PollOnce(*server.server().config()));
+  // Logged counts: one per joint action, or the bundle is refused too.
+  Install("20990505-000000-awrq", false, "logged_counts:\n  recall: [10, 20]\n");
+  EXPECT_FALSE(server.server().bundles().PollOnce(*server.server().config()));
   EXPECT_EQ(Version(*stub), "20990101-000000-awrq");
   const std::string metrics = server.ScrapeMetrics();
-  EXPECT_NE(metrics.find(R"(allot_bundle_reloads_total{result="error"} 3)"), std::string::npos);
+  EXPECT_NE(metrics.find(R"(allot_bundle_reloads_total{result="error"} 4)"), std::string::npos);
 }
 
 TEST_F(BundleServingTest, StartsWithTheNewestBundleAndRefusesACorruptNewerOne) {

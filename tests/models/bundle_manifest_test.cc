@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "models/bundle.h"
+#include "policy/action_space.h"
 
 namespace allot::models {
 namespace {
@@ -49,6 +50,9 @@ class BundleManifestTest : public ::testing::Test {
       for (size_t f = 0; f < config.agents[i].features.size(); ++f)
         m.fitted_range.back().push_back({-1.0f * f, 2.0f * f + 1});
     }
+    m.logged_counts.resize(config.agents.size());
+    for (size_t j = 0; j < ActionSpace(config.agents[0]).size(); ++j)
+      m.logged_counts[0].push_back(static_cast<int64_t>(10 * j));
     m.warnings = {"agent rank: collapsed"};
     m.metrics = {{"q_rank_rank_corr", 0.9}, {"value_recall_rank_corr", 0.8}};
     return m;
@@ -102,6 +106,7 @@ TEST_F(BundleManifestTest, WhatIsWrittenReadsBack) {
       EXPECT_EQ(r.fitted_range[i][f].max, m.fitted_range[i][f].max);
     }
   }
+  EXPECT_EQ(r.logged_counts, m.logged_counts);
   EXPECT_EQ(r.warnings, m.warnings);
   EXPECT_EQ(r.metrics, m.metrics);
 }
@@ -112,6 +117,7 @@ TEST_F(BundleManifestTest, OptionalKeysOfOlderBundlesTakeTheirDefaults) {
   m.cost_source.clear();
   m.fitted_range.clear();
   m.reuse_model = false;
+  m.logged_counts.clear();
   WriteManifest(m, config, Path());
   {  // keys written by later versions
     std::ifstream in(Path());
@@ -132,6 +138,7 @@ TEST_F(BundleManifestTest, OptionalKeysOfOlderBundlesTakeTheirDefaults) {
   EXPECT_TRUE(r.cost_source.empty());
   for (const auto& agent : r.fitted_range) EXPECT_TRUE(agent.empty());  // nothing clipped
   EXPECT_FALSE(r.reuse_model);
+  for (const auto& agent : r.logged_counts) EXPECT_TRUE(agent.empty());  // nothing discounted
 }
 
 TEST_F(BundleManifestTest, ValuesOutOfTheirDomainAreRefusedByKey) {
@@ -158,6 +165,12 @@ TEST_F(BundleManifestTest, ValuesOutOfTheirDomainAreRefusedByKey) {
             std::string::npos);
   EXPECT_NE(refused("recall: map", "recall: table").find("cost_source.recall"), std::string::npos);
   EXPECT_NE(refused("calibration:", "calibration: []\nold_calibration:").find("calibration"),
+            std::string::npos);
+  EXPECT_NE(refused("recall: [0, 10,", "recall: [-5, 10,").find("logged_counts.recall: '-5'"),
+            std::string::npos);
+  EXPECT_NE(refused("recall: [0, 10,", "recall: [").find("logged_counts.recall: a list of 62"),
+            std::string::npos);
+  EXPECT_NE(refused("recall: [0, 10,", "recall: [x, 10,").find("'x' is not a count"),
             std::string::npos);
 }
 

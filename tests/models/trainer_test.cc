@@ -539,6 +539,12 @@ TEST_F(TrainerTest, ABundleFromLogsThatNeverExploredAnActionNeverChoosesIt) {
   EXPECT_EQ(manifest["unlogged_actions"]["first"].as<std::vector<uint32_t>>(),
             std::vector<uint32_t>{2});
   EXPECT_FALSE(manifest["unlogged_actions"]["second"]);
+  // Every logged request counts once for its joint action; the never-logged one counts none.
+  const auto counts = manifest["logged_counts"]["first"].as<std::vector<int64_t>>();
+  ASSERT_EQ(counts.size(), 3u);
+  EXPECT_EQ(counts[0] + counts[1], 3000);
+  EXPECT_EQ(counts[2], 0);
+  EXPECT_EQ(manifest["logged_counts"]["second"].as<std::vector<int64_t>>().size(), 3u);
 
   for (const Inference inference : {Inference::kFast, Inference::kTorch}) {
     const auto scorer = LoadBundle(summary.bundle_dir, config_, inference);
