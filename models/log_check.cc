@@ -44,6 +44,7 @@ AgentLogCheck CheckAgent(const LoggedActions& logged, size_t agent_index,
   }
   out.unexpected_gaps =
       !out.never_joint.empty() && out.explored >= 10 * static_cast<int64_t>(space.size());
+  out.exploration_recorded = out.explored > 0 || out.propensity > 0;
   out.thin_exploration = out.randomised < 10 * static_cast<int64_t>(space.size());
   if (out.thin_exploration) {
     for (size_t j = 0; j < space.size(); ++j)
@@ -105,6 +106,10 @@ void FormatAgent(const AgentLogCheck& a, size_t top_joint, std::ostringstream& o
         << " joint actions; the " << a.unlogged.size() << " logged fewer than "
         << kMinLoggedPerAction << " times will never be chosen by a bundle trained on this log "
         << "(log with exploration to learn them)\n";
+    if (!a.exploration_recorded)
+      out << "  (the log records no exploration, neither explored flags nor propensities, so none "
+             "of its requests counts as randomised: record them to tell a random logging policy "
+             "from a deterministic one)\n";
   }
   if (a.unexpected_gaps) {
     out << "  MISSING: " << a.never_joint.size() << " joint actions never occur although "

@@ -39,6 +39,9 @@ struct AgentLogCheck {
   // Joint actions are missing although the log explored enough that uniform exploration would
   // have logged each about ten times or more.
   bool unexpected_gaps = false;
+  // Some of the agent's requests carry an explored flag or a propensity. A log with neither may
+  // come from a random policy as well as from a deterministic one, and counts as not randomised.
+  bool exploration_recorded = false;
   // The logging policy hardly randomised (fewer randomised requests than ten per joint action),
   // so what the log holds of each joint action is what that policy chose on purpose. Those
   // logged fewer than kMinLoggedPerAction times are `unlogged`: a model knows nothing of them

@@ -621,7 +621,10 @@ void WeighWhatTheLogsHeld(TrainingRun& run) {
         std::to_string(a.unlogged.size()) + " of its " + std::to_string(a.joint_count.size()) +
         " joint actions fewer than " + std::to_string(kMinLoggedPerAction) +
         " times: the bundle will not choose those (unlogged_actions in the manifest); log with "
-        "exploration to learn them");
+        "exploration to learn them" +
+        (a.exploration_recorded ? ""
+                                : " (the logs record neither explored flags nor propensities, so "
+                                  "none of their requests counts as randomised)"));
   }
 }
 

@@ -109,6 +109,15 @@ TEST(LogCheckTest, WithoutExplorationTheJointActionsNeverLoggedAreUnlogged) {
   EXPECT_EQ(recall.unlogged.back(), n - 1);
   const std::string report = FormatLogCheck(deterministic);
   EXPECT_NE(report.find("THIN EXPLORATION"), std::string::npos) << report;
+  EXPECT_TRUE(recall.exploration_recorded);
+  EXPECT_EQ(report.find("records no exploration"), std::string::npos) << report;
+
+  // The same log without propensities: exploration unknown, and the report says why it counts as
+  // not randomised.
+  const LogCheck unrecorded = CheckLogs(ThreeActionLog(config, 3000, 0.0), config);
+  EXPECT_FALSE(unrecorded.agents[0].exploration_recorded);
+  EXPECT_EQ(unrecorded.agents[0].unlogged, recall.unlogged);
+  EXPECT_NE(FormatLogCheck(unrecorded).find("records no exploration"), std::string::npos);
 
   // Eight of the 3000 requests on a fourth action: still fewer than kMinLoggedPerAction.
   TrainingLog log = ThreeActionLog(config, 3000, 1.0);
