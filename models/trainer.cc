@@ -90,9 +90,6 @@ struct CollapseReport {
   std::vector<std::string> warnings;
 };
 
-// Re-decides validation requests with the trained models at the prices they were logged at and
-// asks DetectCollapse whether the choices look broken (the failure that fixed "rank queue 40,
-// heavy model on" for every request of a chain in the past, with no sign in the fit metrics).
 // [1, joint actions]: the share of its value each of agent i's joint actions keeps as served.
 torch::Tensor LoggedShares(const LoggedEvidence& evidence, size_t i, int64_t joint_actions) {
   std::vector<float> share(static_cast<size_t>(joint_actions), 1.0f);
@@ -102,6 +99,9 @@ torch::Tensor LoggedShares(const LoggedEvidence& evidence, size_t i, int64_t joi
   return FloatTensor(share, {1, joint_actions});
 }
 
+// Re-decides validation requests with the trained models at the prices they were logged at and
+// asks DetectCollapse whether the choices look broken (the failure that fixed "rank queue 40,
+// heavy model on" for every request of a chain in the past, with no sign in the fit metrics).
 CollapseReport CheckCollapse(BundleModelsImpl& models, const AllotConfig& config,
                              const TrainingLog& log, const std::vector<torch::Tensor>& obs,
                              const std::vector<torch::Tensor>& log_base,
