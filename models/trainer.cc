@@ -92,11 +92,11 @@ struct CollapseReport {
 
 // [1, joint actions]: the share of its value each of agent i's joint actions keeps as served.
 torch::Tensor LoggedShares(const LoggedEvidence& evidence, size_t i, int64_t joint_actions) {
-  std::vector<float> share(static_cast<size_t>(joint_actions), 1.0f);
-  if (i < evidence.logged_counts.size() && evidence.logged_counts[i].size() == share.size())
-    for (size_t j = 0; j < share.size(); ++j)
-      share[j] = static_cast<float>(LoggedEvidenceShare(evidence.logged_counts[i][j]));
-  return FloatTensor(share, {1, joint_actions});
+  const auto a = static_cast<size_t>(joint_actions);
+  std::vector<double> share(a, 1.0);
+  if (i < evidence.logged_counts.size() && evidence.logged_counts[i].size() == a)
+    share = LoggedEvidenceShares(evidence.logged_counts[i]);
+  return FloatTensor(std::vector<float>(share.begin(), share.end()), {1, joint_actions});
 }
 
 // Re-decides validation requests with the trained models at the prices they were logged at and

@@ -23,8 +23,8 @@ class EvidenceScorer final : public ActionScorer {
   const char* inference() const override { return inner_->inference(); }
 
   bool Score(size_t agent, std::span<const float> features, AgentScores* out) const override {
+    // The inner scorer leaves `excluded` empty (AgentScores): only a mask of ours is set here.
     if (!inner_->Score(agent, features, out)) return false;
-    out->excluded.clear();
     if (agent >= agents_.size()) return true;
     const AgentEvidence& evidence = agents_[agent];
     // Copied into the caller's (reused) buffer: scores may outlive this bundle in a reservoir.
@@ -56,6 +56,13 @@ double LoggedEvidenceShare(int64_t logged) {
   return std::exp(-1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(logged, 1))));
 }
 
+std::vector<double> LoggedEvidenceShares(const std::vector<int64_t>& logged) {
+  std::vector<double> share;
+  share.reserve(logged.size());
+  for (const int64_t n : logged) share.push_back(LoggedEvidenceShare(n));
+  return share;
+}
+
 std::shared_ptr<const ActionScorer> ServeWithinLoggedEvidence(
     std::shared_ptr<const ActionScorer> inner, const LoggedEvidence& evidence,
     const std::vector<size_t>& space_sizes) {
@@ -69,8 +76,7 @@ std::shared_ptr<const ActionScorer> ServeWithinLoggedEvidence(
       any = true;
     }
     if (a < evidence.logged_counts.size() && evidence.logged_counts[a].size() == space_sizes[a]) {
-      for (const int64_t n : evidence.logged_counts[a])
-        agents[a].share.push_back(LoggedEvidenceShare(n));
+      agents[a].share = LoggedEvidenceShares(evidence.logged_counts[a]);
       any = true;
     }
   }

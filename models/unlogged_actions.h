@@ -23,6 +23,8 @@ namespace allot::models {
 // The share of its value a joint action logged `logged` times keeps when served: exp(-1/sqrt(n)),
 // n at least 1 (0.90 at a hundred requests, 0.99 at ten thousand).
 double LoggedEvidenceShare(int64_t logged);
+// LoggedEvidenceShare of each count.
+std::vector<double> LoggedEvidenceShares(const std::vector<int64_t>& logged);
 
 // Per agent (config order; an agent's list empty when there is nothing to apply).
 struct LoggedEvidence {
