@@ -136,6 +136,7 @@ void WriteHyperparameters(YAML::Emitter& y, const Hyperparameters& h) {
   if (h.network == "distilled") {
     y << YAML::Key << "distil_epochs" << YAML::Value << h.distil_epochs;
     y << YAML::Key << "distil_actions" << YAML::Value << h.distil_actions;
+    y << YAML::Key << "distil_pessimism" << YAML::Value << h.distil_pessimism;
   }
   y << YAML::EndMap;
 }
@@ -151,6 +152,7 @@ Hyperparameters ReadHyperparameters(const YAML::Node& n) {
   h.network = n["network"].as<std::string>(h.network);
   h.distil_epochs = n["distil_epochs"].as<int>(h.distil_epochs);
   h.distil_actions = n["distil_actions"].as<int>(h.distil_actions);
+  h.distil_pessimism = n["distil_pessimism"].as<double>(h.distil_pessimism);
   h.batch = n["batch"].as<int>(h.batch);
   h.epochs = n["epochs"].as<int>(h.epochs);
   h.value_epochs = n["value_epochs"].as<int>(h.value_epochs);

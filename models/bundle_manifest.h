@@ -63,6 +63,8 @@ struct Hyperparameters {
   std::string network = "algorithm";
   int distil_epochs = 0;   // network "distilled" only
   int distil_actions = 0;  // network "distilled" only (0: all joint actions)
+  // network "distilled" only: the heads' mean less this many standard deviations (0: the heads)
+  double distil_pessimism = 0.0;
 };
 
 // Served value = exp(a + log_value + b * mean head) per agent (see bundle_models.h).

@@ -24,7 +24,7 @@ constexpr char kUsage[] =
     "                   [--validation X] [--threads N] [--skip-bad] [--quiet] [--testbench CSV]\n"
     "                   [--q-weighting relative|revenue] [--network "
     "algorithm|factorised|distilled]\n"
-    "                   [--distil-epochs N] [--distil-actions N]\n"
+    "                   [--distil-epochs N] [--distil-actions N] [--distil-pessimism X]\n"
     "                   [--check-logs] [--chunk-rows N] [--max-validation-rows N]\n"
     "                   [--world-size N --rank R --master-addr HOST --master-port P]\n"
     "  --logs PATH      a log file or a directory of shards (repeatable)\n"
@@ -43,6 +43,9 @@ constexpr char kUsage[] =
     "  --distil-epochs N passes of the distillation over the training rows (default 6)\n"
     "  --distil-actions N joint actions per agent the distillation fits per batch, sampled\n"
     "                   afresh each batch (default 8; 0: all of them)\n"
+    "  --distil-pessimism X the student learns the teacher's heads' mean less X standard\n"
+    "                   deviations across them: a lower bound where they disagree (default 1;\n"
+    "                   0: each head as it is)\n"
     "  --check-logs     only read the logs and print, per agent, how often each joint action and\n"
     "                   option was logged; exit 1 when an option never occurs (a wrong encoding)\n"
     "  --skip-bad       skip and count records that do not fit the schema instead of failing\n"
@@ -155,6 +158,8 @@ int main(int argc, char** argv) {
         options.distil_epochs = std::stoi(v);
       else if (arg == "--distil-actions")
         options.distil_actions = std::stoi(v);
+      else if (arg == "--distil-pessimism")
+        options.distil_pessimism = std::stod(v);
       else if (arg == "--mixer-weight")
         options.mixer_weight = std::stod(v);
       else if (arg == "--target-update")

@@ -525,11 +525,11 @@ void FitActorCritic(TrainingRun& run) {
   FitActors(phase);
 }
 
-// The student's squared error against the teacher over every joint action of rows `b`: the mean
-// head values (log uplift) and the log costs, per agent where it ran.
+// The student's squared error against the teacher over every joint action of rows `b`: the head
+// values (log uplift; DistillationTarget) and the log costs, per agent where it ran.
 torch::Tensor DistillationLoss(BundleModels& teacher, BundleModels& student,
                                const std::vector<torch::Tensor>& joints, const RowTensors& c,
-                               const torch::Tensor& b) {
+                               const torch::Tensor& b, double pessimism) {
   torch::Tensor loss = torch::zeros({});
   for (size_t i = 0; i < joints.size(); ++i) {
     const torch::Tensor o = c.obs[i].index_select(0, b);
@@ -540,7 +540,7 @@ torch::Tensor DistillationLoss(BundleModels& teacher, BundleModels& student,
     torch::Tensor q, log_cost;
     {
       torch::NoGradGuard no_grad;
-      q = teacher->q[i]->forward(o_all, d_all);
+      q = DistillationTarget(teacher->q[i]->forward(o_all, d_all), pessimism);
       log_cost = teacher->LogCost(i, o_all, code);
     }
     const torch::Tensor w = c.present[i].index_select(0, b).repeat_interleave(a).unsqueeze(1);
@@ -583,8 +583,9 @@ void DistilIntoTwoTowers(TrainingRun& run) {
   run.Steps().Run(
       "distil", run.options.distil_epochs, opt, params,
       [&](const RowTensors& c, const torch::Tensor& b) {
+        const double pessimism = run.options.distil_pessimism;
         if (run.options.distil_actions == 0)
-          return DistillationLoss(teacher, student, joints, c, b);
+          return DistillationLoss(teacher, student, joints, c, b, pessimism);
         // A fresh sample of each agent's joint actions per batch: an unbiased estimate of the
         // loss over all of them, at a fraction of the teacher's forward passes.
         std::vector<torch::Tensor> sampled;
@@ -593,7 +594,7 @@ void DistilIntoTwoTowers(TrainingRun& run) {
           sampled.push_back(
               all.index_select(0, torch::randperm(all.size(0), torch::kLong).narrow(0, 0, n)));
         }
-        return DistillationLoss(teacher, student, sampled, c, b);
+        return DistillationLoss(teacher, student, sampled, c, b, pessimism);
       },
       &teacher);
   run.models = student;
@@ -763,7 +764,8 @@ TrainSummary WriteBundle(TrainingRun& run, const std::string& models_dir) {
                               run.scale,
                               options.network,
                               options.distil_epochs,
-                              options.distil_actions};
+                              options.distil_actions,
+                              options.distil_pessimism};
   manifest.reuse_model = run.serve_reuse_model;
   if (!run.cost_map.empty()) manifest.cost_source = run.cost_source;
   manifest.fitted_range = stats.ranges;
@@ -805,6 +807,8 @@ void ValidateTrainOptions(const TrainOptions& o) {
   require(o.epochs >= 1 && o.value_epochs >= 1, "epochs: must be >= 1");
   require(o.distil_epochs >= 1, "distil-epochs: must be >= 1");
   require(o.distil_actions >= 0, "distil-actions: must be >= 0 (0: all)");
+  require(o.distil_pessimism >= 0 && std::isfinite(o.distil_pessimism),
+          "distil-pessimism: must be finite and >= 0");
   require(o.target_update >= 1, "target-update: must be >= 1");
   require(o.validation_fraction > 0 && o.validation_fraction < 1, "validation: must be in (0, 1)");
   require(o.chunk_rows <= (size_t{1} << 30), "chunk-rows: must be at most 2^30");
@@ -819,9 +823,10 @@ std::string OptionsFingerprint(const TrainOptions& o, const AllotConfig& config)
   text << o.algorithm << ' ' << o.heads << ' ' << o.hidden << ' ' << o.mixer_embed << ' ' << o.lr
        << ' ' << o.gamma << ' ' << o.mixer_weight << ' ' << o.td_lambda << ' ' << o.q_weighting
        << ' ' << o.network << ' ' << o.batch << ' ' << o.epochs << ' ' << o.value_epochs << ' '
-       << o.distil_epochs << ' ' << o.distil_actions << ' ' << o.target_update << ' ' << o.dropout
-       << ' ' << o.validation_fraction << ' ' << o.seed << ' ' << o.chunk_rows << ' '
-       << o.max_validation_rows << ' ' << o.testbench_csv << ' ' << config.version;
+       << o.distil_epochs << ' ' << o.distil_actions << ' ' << o.distil_pessimism << ' '
+       << o.target_update << ' ' << o.dropout << ' ' << o.validation_fraction << ' ' << o.seed
+       << ' ' << o.chunk_rows << ' ' << o.max_validation_rows << ' ' << o.testbench_csv << ' '
+       << config.version;
   for (int64_t h : o.head_hidden) text << ' ' << h;
   return text.str();
 }

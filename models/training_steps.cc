@@ -290,6 +290,13 @@ torch::Tensor CentralLoss(const torch::Tensor& q_tot, const torch::Tensor& rewar
   return ((q_tot - reward).pow(2) * weight).sum() / full_chain.sum().clamp_min(1.0);
 }
 
+torch::Tensor DistillationTarget(const torch::Tensor& q, double pessimism) {
+  if (pessimism == 0.0 || q.size(1) < 2) return q;
+  const torch::Tensor bound =
+      q.mean(1, /*keepdim=*/true) - pessimism * q.std(1, /*unbiased=*/true, /*keepdim=*/true);
+  return bound.expand_as(q);
+}
+
 double PoissonDeviance(const torch::Tensor& y, const torch::Tensor& log_rate) {
   const torch::Tensor mu = log_rate.exp();
   const torch::Tensor term = torch::where(y > 0, y * (y / mu).log(), torch::zeros_like(y));

@@ -88,6 +88,11 @@ torch::Tensor LossWeight(const std::string& q_weighting, const torch::Tensor& lo
 torch::Tensor CentralLoss(const torch::Tensor& q_tot, const torch::Tensor& reward,
                           const torch::Tensor& full_chain, const torch::Tensor& log_base,
                           const std::string& q_weighting);
+// What every head of a distilled student learns from the teacher's heads q [rows, K] (log
+// uplift): the heads as they are when pessimism is 0 or K is 1, else on every head their mean
+// less `pessimism` standard deviations across them. The heads are an ensemble, so where they
+// disagree the teacher knows less, and its lower bound is served (TrainOptions::distil_pessimism).
+torch::Tensor DistillationTarget(const torch::Tensor& q, double pessimism);
 // Mean Poisson deviance of outcomes y under rates exp(log_rate) (0 for a perfect fit).
 double PoissonDeviance(const torch::Tensor& y, const torch::Tensor& log_rate);
 

@@ -27,6 +27,11 @@ if err=$("$build/allot-train" --logs "$work/logs" --distil-actions -1 --quiet 2>
   fail "negative --distil-actions was accepted"
 fi
 grep -q -- "--distil-actions: must be >= 0" <<<"$err" || fail "bad --distil-actions not named: $err"
+if err=$("$build/allot-train" --logs "$work/logs" --distil-pessimism -0.5 --quiet 2>&1); then
+  fail "negative --distil-pessimism was accepted"
+fi
+grep -q -- "--distil-pessimism: must be finite and >= 0" <<<"$err" ||
+  fail "bad --distil-pessimism not named: $err"
 grep -Eq '^  awrq +AWRQ-Mixer' <<<"$("$build/allot-train" --help)" || fail "--help lists no methods"
 
 "$build/allot-train" --logs "$work/logs" --testbench "$work/bench.csv" --out "$work/models" \

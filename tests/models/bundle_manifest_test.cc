@@ -40,8 +40,8 @@ class BundleManifestTest : public ::testing::Test {
     m.architecture.head_hidden = {16, 8};
     m.architecture.deep = {64, 32};
     m.architecture.factorised = true;
-    m.hyperparameters = {3e-3, 1.0, 0.0, 1.0, "relative", 512,         6, 4,
-                         100,  0.0, 0.1, 7,   2.5,        "distilled", 2, 8};
+    m.hyperparameters = {3e-3, 1.0, 0.0, 1.0, "relative",  512, 6, 4,  100,
+                         0.0,  0.1, 7,   2.5, "distilled", 2,   8, 1.0};
     m.reuse_model = true;
     for (size_t i = 0; i < config.agents.size(); ++i) {
       m.cost_source.push_back(i == 0 ? "map" : "model");
@@ -87,6 +87,7 @@ TEST_F(BundleManifestTest, WhatIsWrittenReadsBack) {
   EXPECT_EQ(r.hyperparameters.network, "distilled");
   EXPECT_EQ(r.hyperparameters.distil_epochs, 2);
   EXPECT_EQ(r.hyperparameters.distil_actions, 8);
+  EXPECT_DOUBLE_EQ(r.hyperparameters.distil_pessimism, 1.0);
   EXPECT_EQ(r.hyperparameters.seed, 7u);
   EXPECT_DOUBLE_EQ(r.hyperparameters.lr, 3e-3);
   EXPECT_DOUBLE_EQ(r.hyperparameters.validation_fraction, 0.1);
@@ -122,8 +123,9 @@ TEST_F(BundleManifestTest, OptionalKeysOfOlderBundlesTakeTheirDefaults) {
   {  // keys written by later versions
     std::ifstream in(Path());
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    for (const std::string key : {"  factorised: true\n", "  network: distilled\n",
-                                  "  distil_epochs: 2\n", "  distil_actions: 8\n"}) {
+    for (const std::string key :
+         {"  factorised: true\n", "  network: distilled\n", "  distil_epochs: 2\n",
+          "  distil_actions: 8\n", "  distil_pessimism: 1\n"}) {
       const size_t at = text.find(key);
       ASSERT_NE(at, std::string::npos) << key;
       text.erase(at, key.size());
@@ -135,6 +137,7 @@ TEST_F(BundleManifestTest, OptionalKeysOfOlderBundlesTakeTheirDefaults) {
   EXPECT_EQ(r.hyperparameters.network, "algorithm");
   EXPECT_EQ(r.hyperparameters.distil_epochs, 0);
   EXPECT_EQ(r.hyperparameters.distil_actions, 0);
+  EXPECT_EQ(r.hyperparameters.distil_pessimism, 0.0);  // trained on the heads as they were
   EXPECT_TRUE(r.cost_source.empty());
   for (const auto& agent : r.fitted_range) EXPECT_TRUE(agent.empty());  // nothing clipped
   EXPECT_FALSE(r.reuse_model);

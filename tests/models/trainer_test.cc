@@ -261,6 +261,39 @@ TEST_F(TrainerTest, SameSeedSameBundleAndNeverOverwrites) {
   }
 }
 
+// The distilled student learns the teacher heads' lower bound. Same seed, so the same teacher:
+// the pessimistic student's values lie below the plain one's before the calibration, which
+// re-levels each agent on its logged actions and so keeps only the lowering where the heads
+// disagree more than there.
+TEST_F(TrainerTest, PessimisticDistillationServesTheHeadsLowerBound) {
+  const TrainingLog log = ReadTrainingLog({dir_ + "/logs/b.binpb"}, config_, false);
+  std::ostringstream progress;
+  const auto mean_uncalibrated_value = [&](double pessimism) {
+    TrainOptions o = Small("awrq");
+    o.epochs = 2;
+    o.distil_pessimism = pessimism;
+    const TrainSummary summary = TrainBundle(log, config_, o, dir_ + "/models", progress);
+    const BundleManifest manifest = ReadManifest(summary.bundle_dir + "/manifest.yaml", config_);
+    EXPECT_DOUBLE_EQ(manifest.hyperparameters.distil_pessimism, pessimism);
+    const auto scorer = LoadBundle(summary.bundle_dir, config_);
+    double sum = 0;
+    int n = 0;
+    for (size_t agent = 0; agent < config_.agents.size(); ++agent) {
+      const double level = std::exp(manifest.calibration[agent].a);
+      for (float x = -1.0f; x <= 1.0f; x += 0.25f) {
+        AgentScores scores;
+        const size_t width = config_.agents[agent].features.size();
+        EXPECT_TRUE(scorer->Score(agent, std::vector<float>(width, x), &scores));
+        for (const double v : scores.value) sum += v / level, ++n;
+      }
+    }
+    return sum / n;
+  };
+  const double plain = mean_uncalibrated_value(0.0);
+  const double pessimistic = mean_uncalibrated_value(2.0);
+  EXPECT_LT(pessimistic, 0.99 * plain);
+}
+
 // Every method trains, and its fast serving path matches the LibTorch reference on the round trip
 // through disk.
 TEST_F(TrainerTest, EveryAlgorithmRoundTripsAndFastPathMatchesLibTorch) {

@@ -36,5 +36,26 @@ TEST(CentralLossTest, CountsOnlyRequestsOfTheWholeChain) {
   EXPECT_EQ(CentralLoss(q_tot, reward, full_chain, log_base, "relative").item<double>(), 0.0);
 }
 
+// A distilled student learns, on every head, the teacher's heads' mean less `pessimism` standard
+// deviations across them: lower where the ensemble disagrees, as it is where it agrees.
+TEST(DistillationTargetTest, IsTheHeadsLowerBound) {
+  const torch::Tensor q = torch::tensor({1.0, 3.0, 2.0, 2.0}, torch::kDouble).reshape({2, 2});
+  const torch::Tensor target = DistillationTarget(q, 1.0);
+  ASSERT_EQ(target.sizes(), q.sizes());
+  for (int64_t head = 0; head < 2; ++head) {
+    EXPECT_NEAR(target[0][head].item<double>(), 2.0 - std::sqrt(2.0), 1e-12);
+    EXPECT_NEAR(target[1][head].item<double>(), 2.0, 1e-12);
+  }
+  EXPECT_NEAR(DistillationTarget(q, 2.0)[0][0].item<double>(), 2.0 - 2 * std::sqrt(2.0), 1e-12);
+}
+
+// Without pessimism, or with one head (nothing to disagree), the heads are learnt as they are.
+TEST(DistillationTargetTest, KeepsTheHeadsWithoutPessimismOrEnsemble) {
+  const torch::Tensor q = torch::tensor({1.0, 3.0, 2.0, 2.0}, torch::kDouble).reshape({2, 2});
+  EXPECT_TRUE(torch::equal(DistillationTarget(q, 0.0), q));
+  const torch::Tensor one_head = torch::tensor({1.0, 3.0}, torch::kDouble).reshape({2, 1});
+  EXPECT_TRUE(torch::equal(DistillationTarget(one_head, 1.0), one_head));
+}
+
 }  // namespace
 }  // namespace allot::models
