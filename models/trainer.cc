@@ -580,10 +580,10 @@ void DistilIntoTwoTowers(TrainingRun& run) {
   std::vector<torch::Tensor> joints;
   for (const AgentConfig& agent : run.config.agents)
     joints.push_back(AllJointDigits(ActionSpace(agent)));
+  const double pessimism = run.options.distil_pessimism;
   run.Steps().Run(
       "distil", run.options.distil_epochs, opt, params,
       [&](const RowTensors& c, const torch::Tensor& b) {
-        const double pessimism = run.options.distil_pessimism;
         if (run.options.distil_actions == 0)
           return DistillationLoss(teacher, student, joints, c, b, pessimism);
         // A fresh sample of each agent's joint actions per batch: an unbiased estimate of the
