@@ -94,6 +94,7 @@ class FixedChoiceScorer final : public ActionScorer {
     out->value[best] = 2.5;
     out->cost.assign({1.0, 2.0, 3.0});
     out->user_value = 2.0;
+    out->excluded.clear();  // the AgentScores contract: nothing carried over from another scorer
     return true;
   }
 
