@@ -1,7 +1,9 @@
 // The fast path's numeric kernels, kept apart from the scorer's logic (as faiss keeps its
 // distance kernels apart from its indexes): dense rows, dot products and the GRU step, each cloned
 // for AVX and picked at load time, with sums in a fixed order so every clone and every path gives
-// bit-identical results (the fast path must equal the LibTorch reference). No LibTorch here.
+// bit-identical results (the fast path must equal the LibTorch reference), and the exponential
+// of the per-action values and costs, which glibc's vector math computes to within a few ulp
+// (the one result that may differ in its last bit between CPUs). No LibTorch here.
 #pragma once
 
 #include <cstddef>
