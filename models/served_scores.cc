@@ -63,7 +63,7 @@ void FinishScores(const AgentServing& s, const ValueModelConfig& value_model,
   out->value_bucket = AnalyticScorer::Bucket(value_model, out->user_value);
   out->excluded.clear();
   // The per-action values and costs are exponentiated in float, a whole array at a time: the
-  // networks' outputs are float, and one scalar exp per action was a third of a decision.
+  // networks' outputs are float, and one scalar exp per action was a fifth of a decision.
   thread_local std::vector<float> exps;
   exps.resize(n);
   const double value_base = s.calib_a + log_value;
