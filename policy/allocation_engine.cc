@@ -184,9 +184,11 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
       ClipFeatures(policy->feature_guards[agent], request_features, clipped);
   // Reused per thread: scoring allocates nothing in steady state.
   thread_local AgentScores scores;
-  // A scorer that models no later module leaves these untouched: none from an earlier call.
+  // A scorer that models no later module, or excludes nothing, may leave these untouched: none
+  // from an earlier call (another scorer's mask on this thread once excluded options here).
   scores.cross_module.clear();
   scores.cross_cost.clear();
+  scores.excluded.clear();
   bool scored = false;
   try {
     scored = policy->scorer->Score(agent, features, &scores) &&
