@@ -21,24 +21,25 @@ using kernels::MatMulRows;
 using kernels::Relu;
 using Vec = std::vector<float>;
 
-Vec Copy(const torch::Tensor& t) {
+template <class V = Vec>
+V Copy(const torch::Tensor& t) {
   const torch::Tensor c = t.detach().to(torch::kFloat).contiguous();
-  return Vec(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  return V(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
 // A linear layer with its weights stored transposed ([in][out]) so that every loop runs over
 // contiguous outputs, each row padded with zeros to the kernels' width (kernels::PaddedWidth).
 struct Dense {
   int in = 0, out = 0;
-  Vec wt, b;  // [in, padded out], [padded out]
+  kernels::AlignedFloats wt, b;  // [in, padded out], [padded out]
   static Dense FromWeights(const torch::Tensor& weight, const torch::Tensor& bias) {
     Dense d;
     d.out = static_cast<int>(weight.size(0));
     d.in = static_cast<int>(weight.size(1));
     const int64_t pad = kernels::PaddedWidth(d.out) - d.out;
     namespace F = torch::nn::functional;
-    d.wt = Copy(F::pad(weight.t(), F::PadFuncOptions({0, pad})));
-    d.b = Copy(F::pad(bias, F::PadFuncOptions({0, pad})));
+    d.wt = Copy<kernels::AlignedFloats>(F::pad(weight.t(), F::PadFuncOptions({0, pad})));
+    d.b = Copy<kernels::AlignedFloats>(F::pad(bias, F::PadFuncOptions({0, pad})));
     return d;
   }
   static Dense From(torch::nn::Linear& l) { return FromWeights(l->weight, l->bias); }
@@ -141,13 +142,19 @@ struct FastDcn {
 };
 
 // A TwoTower (nets.h) with its action tower evaluated at load for every joint action: output o of
-// joint action j is b_o + phi(s) . (w_o * psi(a_j)), so a request costs the state tower and one
-// row of dot products.
+// joint action j is b_o + (w_o * phi(s)) . psi(a_j), so a request costs the state tower, one
+// scaled copy of phi(s) per output and one product over the joint actions' embeddings, which
+// every output shares (recall's two cost outputs read 8 KB of embeddings instead of 16 KB of
+// per-output products: the decision's weights are read from L2, or further in a server, at every
+// call).
 struct FastTwoTower {
   std::vector<Dense> state;  // the state tower's layers
-  Dense product;             // [width][outputs x joint actions]: w_o * psi(a_j), output-major
-  size_t skipped = 0;        // leading outputs left out of product
+  // [width + 1][joint actions]: psi(a_j) and a 1, whose weight in an output's input row is b_o.
+  Dense embeddings;
+  Vec head_w, head_b;  // [outputs][width], [outputs]: the outputs computed (skipped ones left out)
+  size_t skipped = 0;  // leading outputs left out
   size_t joint_actions = 0;
+  int width = 0;
   // skip: leading outputs that nothing reads (the own-module cost where a cost map serves it).
   static FastTwoTower From(TwoTower& t, const torch::Tensor& codes, const torch::Tensor& weight,
                            const torch::Tensor& bias, int64_t skip = 0) {
@@ -156,21 +163,32 @@ struct FastTwoTower {
     const torch::Tensor psi = t->action_tower->forward(codes);  // [n, width]
     f.skipped = static_cast<size_t>(skip);
     f.joint_actions = static_cast<size_t>(psi.size(0));
-    const torch::Tensor w = weight.slice(0, skip), b = bias.slice(0, skip);
-    // [outputs, n, width] -> [outputs * n, width]: one row per (output, joint action).
-    const torch::Tensor rows = (w.unsqueeze(1) * psi.unsqueeze(0)).reshape({-1, psi.size(1)});
-    f.product = Dense::FromWeights(rows, b.repeat_interleave(psi.size(0)));
+    f.width = static_cast<int>(psi.size(1));
+    const torch::Tensor ones = torch::ones({psi.size(0), 1}, psi.options());
+    f.embeddings = Dense::FromWeights(torch::cat({psi, ones}, 1), torch::zeros({psi.size(0)}));
+    f.head_w = Copy(weight.slice(0, skip));
+    f.head_b = Copy(bias.slice(0, skip));
     return f;
   }
-  size_t outputs() const {
-    return skipped + static_cast<size_t>(product.out) / std::max<size_t>(joint_actions, 1);
-  }
+  size_t computed() const { return head_b.size(); }
+  size_t outputs() const { return skipped + computed(); }
   // out[o * n + j] for every output o and joint action j; skipped outputs are left as they are.
   void Run(const Vec& obs, int obs_dim, Vec& phi, Vec& scratch, float* out) const {
     phi.resize(static_cast<size_t>(state.front().out));
     state.front().ApplyPrefix(obs.data(), obs_dim, phi.data());
     RunRestRows(state, 1, phi, scratch);
-    product.Apply(phi.data(), out + skipped * joint_actions);
+    // One input row per output: w_o * phi(s), then b_o (against the embeddings' 1).
+    const size_t row = static_cast<size_t>(width) + 1;
+    thread_local Vec rows;
+    rows.resize(computed() * row);
+    for (size_t o = 0; o < computed(); ++o) {
+      const float* w = head_w.data() + o * static_cast<size_t>(width);
+      float* x = rows.data() + o * row;
+      for (int i = 0; i < width; ++i) x[i] = w[i] * phi[static_cast<size_t>(i)];
+      x[width] = head_b[o];
+    }
+    embeddings.ApplyRows(rows.data(), static_cast<int>(row), static_cast<int>(row),
+                         static_cast<int>(computed()), out + skipped * joint_actions);
   }
 };
 

@@ -31,45 +31,166 @@ namespace {
 
 // Eight floats as one value: GCC lowers it to one AVX register or two SSE registers.
 using Float8 = float __attribute__((vector_size(32)));
+// Sixteen: one AVX-512 register (the products' widest form).
+using Float16 = float __attribute__((vector_size(64)));
 
-inline Float8 Load8(const float* p) {
-  Float8 v;
+template <class V>
+inline V Load(const float* p) {
+  V v;
   std::memcpy(&v, p, sizeof v);  // unaligned load
   return v;
 }
-inline void Store8(float* p, Float8 v) { std::memcpy(p, &v, sizeof v); }
+template <class V>
+inline void Store(float* p, V v) {
+  std::memcpy(p, &v, sizeof v);
+}
+inline Float8 Load8(const float* p) { return Load<Float8>(p); }
 
-// Stores the block of eight outputs from o, or the ones below out of a padded last block.
-inline void StoreOutputs(Float8 v, int o, int out, float* y) {
-  if (o + 8 <= out) {
-    Store8(y + o, v);
+// Stores the block of outputs from o, or the ones below out of a padded last block.
+template <class V>
+inline void StoreOutputs(V v, int o, int out, float* y) {
+  constexpr int kLanes = sizeof(V) / sizeof(float);
+  if (o + kLanes <= out) {
+    Store(y + o, v);
     return;
   }
-  float lanes[8];
-  Store8(lanes, v);
+  float lanes[kLanes];
+  Store(lanes, v);
   std::memcpy(y + o, lanes, sizeof(float) * static_cast<size_t>(out - o));
 }
 
-// y[o, o + 8K) = b + x[0:n] W^T[0:n, o, o + 8K) for K blocks of eight outputs at a time, from o
-// while a pass starts below out (the weights and bias are zero-padded to whole blocks); returns
-// where it stopped. Each block's sum runs in the same order (bias, then inputs 0..n-1) whatever
-// K is, so results do not depend on how the blocks were grouped.
-template <int K>
+// Every output of a product is summed the same way on every path, at every vector width and
+// whichever rows it is computed with, so that results are bit-identical: the bias and the
+// even-numbered inputs in order in one sum, the odd-numbered ones in order in another, then the
+// two added. Two sums per output halve the chain of dependent adds that a layer of few outputs
+// (32 of them: two or four vectors) waited on.
+template <class V>
+struct SplitSum {
+  V even, odd;
+  explicit SplitSum(const float* b) : even(Load<V>(b)), odd(V{}) {}
+  V Total() const { return even + odd; }
+};
+
+// y[o, o + W K) = the product's outputs for row x, K blocks of W outputs at a time from o while a
+// pass starts below out (the weights and bias are zero-padded to whole blocks, kernels.h);
+// returns where it stopped.
+template <class V, int K>
 __attribute__((always_inline)) inline int RowBlocks(const float* __restrict wt, int ldw,
                                                     const float* __restrict b, int n,
                                                     const float* __restrict x, int o, int out,
                                                     float* __restrict y) {
-  for (; o + 8 * (K - 1) < out; o += 8 * K) {
-    Float8 acc[K];
-    for (int k = 0; k < K; ++k) acc[k] = Load8(b + o + 8 * k);
-    for (int i = 0; i < n; ++i) {
-      const float* w = wt + static_cast<size_t>(i) * ldw + o;
-      for (int k = 0; k < K; ++k) acc[k] += x[i] * Load8(w + 8 * k);
+  constexpr int W = sizeof(V) / sizeof(float);
+  for (; o + W * (K - 1) < out; o += W * K) {
+    V even[K], odd[K];
+#pragma GCC unroll 16
+    for (int k = 0; k < K; ++k) {
+      even[k] = Load<V>(b + o + W * k);
+      odd[k] = V{};
     }
-    for (int k = 0; k < K; ++k) StoreOutputs(acc[k], o + 8 * k, out, y);
+    int i = 0;
+    for (; i + 2 <= n; i += 2) {
+      const float* w = wt + static_cast<size_t>(i) * ldw + o;
+#pragma GCC unroll 16
+      for (int k = 0; k < K; ++k) {
+        even[k] += x[i] * Load<V>(w + W * k);
+        odd[k] += x[i + 1] * Load<V>(w + ldw + W * k);
+      }
+    }
+    if (i < n) {
+      const float* w = wt + static_cast<size_t>(i) * ldw + o;
+#pragma GCC unroll 16
+      for (int k = 0; k < K; ++k) even[k] += x[i] * Load<V>(w + W * k);
+    }
+#pragma GCC unroll 16
+    for (int k = 0; k < K; ++k) StoreOutputs(even[k] + odd[k], o + W * k, out, y);
   }
   return o;
 }
+
+// The product over rows of W-wide vectors: blocks of four rows by one vector of outputs, then the
+// rows left over one at a time with up to kMaxBlocks vectors of outputs at once. See MatMulRows.
+template <class V, int kMaxBlocks>
+__attribute__((always_inline)) inline void MatMulRowsOf(const float* __restrict wt,
+                                                        const float* __restrict b, int n, int out,
+                                                        const float* __restrict x, int ldx,
+                                                        int rows, float* __restrict y) {
+  constexpr int W = sizeof(V) / sizeof(float);
+  const int ldw = PaddedWidth(out);
+  const auto x_row = [&](int r) { return x + static_cast<size_t>(r) * ldx; };
+  const auto y_row = [&](int r) { return y + static_cast<size_t>(r) * out; };
+  const int grouped = rows - rows % 4;
+  for (int r = 0; r < grouped; r += 4) {
+    const float* xs[4] = {x_row(r), x_row(r + 1), x_row(r + 2), x_row(r + 3)};
+    for (int o = 0; o < out; o += W) {
+      V even[4], odd[4];
+#pragma GCC unroll 16
+      for (int k = 0; k < 4; ++k) {
+        even[k] = Load<V>(b + o);
+        odd[k] = V{};
+      }
+      int i = 0;
+      for (; i + 2 <= n; i += 2) {
+        const float* w = wt + static_cast<size_t>(i) * ldw + o;
+        const V w0 = Load<V>(w), w1 = Load<V>(w + ldw);
+#pragma GCC unroll 16
+        for (int k = 0; k < 4; ++k) {
+          even[k] += xs[k][i] * w0;
+          odd[k] += xs[k][i + 1] * w1;
+        }
+      }
+      if (i < n) {
+        const V w0 = Load<V>(wt + static_cast<size_t>(i) * ldw + o);
+#pragma GCC unroll 16
+        for (int k = 0; k < 4; ++k) even[k] += xs[k][i] * w0;
+      }
+#pragma GCC unroll 16
+      for (int k = 0; k < 4; ++k) StoreOutputs(even[k] + odd[k], o, out, y_row(r + k));
+    }
+  }
+  for (int r = grouped; r < rows; ++r) {
+    int o = 0;
+    if constexpr (kMaxBlocks >= 8) o = RowBlocks<V, 8>(wt, ldw, b, n, x_row(r), o, out, y_row(r));
+    o = RowBlocks<V, 4>(wt, ldw, b, n, x_row(r), o, out, y_row(r));
+    o = RowBlocks<V, 2>(wt, ldw, b, n, x_row(r), o, out, y_row(r));
+    RowBlocks<V, 1>(wt, ldw, b, n, x_row(r), o, out, y_row(r));
+  }
+}
+
+#if defined(__x86_64__)
+// The forms of the product, widest first. AVX-512 has 32 vector registers, room for eight
+// blocks' two sums; AVX and SSE have 16, so they take four blocks at a time.
+__attribute__((target("avx512f"))) void MatMulRowsAvx512(const float* __restrict wt,
+                                                         const float* __restrict b, int n, int out,
+                                                         const float* __restrict x, int ldx,
+                                                         int rows, float* __restrict y) {
+  MatMulRowsOf<Float16, 8>(wt, b, n, out, x, ldx, rows, y);
+}
+__attribute__((target("avx"))) void MatMulRowsAvx(const float* __restrict wt,
+                                                  const float* __restrict b, int n, int out,
+                                                  const float* __restrict x, int ldx, int rows,
+                                                  float* __restrict y) {
+  MatMulRowsOf<Float8, 4>(wt, b, n, out, x, ldx, rows, y);
+}
+void MatMulRowsSse(const float* __restrict wt, const float* __restrict b, int n, int out,
+                   const float* __restrict x, int ldx, int rows, float* __restrict y) {
+  MatMulRowsOf<Float8, 4>(wt, b, n, out, x, ldx, rows, y);
+}
+
+using MatMulForm = void (*)(const float*, const float*, int, int, const float*, int, int, float*);
+MatMulForm WidestMatMulForm() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return MatMulRowsAvx512;
+  if (__builtin_cpu_supports("avx")) return MatMulRowsAvx;
+  return MatMulRowsSse;
+}
+#else
+void MatMulRowsPortable(const float* __restrict wt, const float* __restrict b, int n, int out,
+                        const float* __restrict x, int ldx, int rows, float* __restrict y) {
+  MatMulRowsOf<Float8, 4>(wt, b, n, out, x, ldx, rows, y);
+}
+using MatMulForm = void (*)(const float*, const float*, int, int, const float*, int, int, float*);
+MatMulForm WidestMatMulForm() { return MatMulRowsPortable; }
+#endif
 
 }  // namespace
 
@@ -85,55 +206,16 @@ ALLOT_KERNEL float Dot(const float* __restrict a, const float* __restrict b, int
   return s;
 }
 
-// Y[r, :] = b + X[r, 0:n] W^T[0:n, :] for every row r < rows (row strides ldx and out).
-// Blocks of four rows by eight outputs are accumulated in registers: each weight load feeds four
-// rows and the four independent sums hide the add latency (a row-by-row update reloads and stores
-// y for every input and ran at a quarter of this speed). Every sum runs in the same order (bias,
-// then inputs 0..n-1) on every path and in both clones, so results are bit-identical; the AVX
-// clone (no FMA contraction) only widens the vectors.
-ALLOT_KERNEL void MatMulRows(const float* __restrict wt, const float* __restrict b, int n, int out,
-                             const float* __restrict x, int ldx, int rows, float* __restrict y) {
-  const int out_blocked = out - out % 8;
-  const int ldw = PaddedWidth(out);
-  const auto w_at = [&](int i, int o) { return wt + static_cast<size_t>(i) * ldw + o; };
-  const auto x_row = [&](int r) { return x + static_cast<size_t>(r) * ldx; };
-  const auto y_row = [&](int r) { return y + static_cast<size_t>(r) * out; };
-  const int grouped = rows - rows % 4;
-  for (int r = 0; r < grouped; r += 4) {
-    const float *x0 = x_row(r), *x1 = x_row(r + 1), *x2 = x_row(r + 2), *x3 = x_row(r + 3);
-    for (int o = 0; o < out_blocked; o += 8) {
-      Float8 a0 = Load8(b + o), a1 = a0, a2 = a0, a3 = a0;
-      for (int i = 0; i < n; ++i) {
-        const Float8 w = Load8(w_at(i, o));
-        a0 += x0[i] * w;
-        a1 += x1[i] * w;
-        a2 += x2[i] * w;
-        a3 += x3[i] * w;
-      }
-      Store8(y_row(r) + o, a0);
-      Store8(y_row(r + 1) + o, a1);
-      Store8(y_row(r + 2) + o, a2);
-      Store8(y_row(r + 3) + o, a3);
-    }
-    // Outputs past the last full block of eight: one vector over the zero-padded block, of which
-    // only the real outputs are stored. As scalars these were serial chains of n dependent adds,
-    // a fifth of a recall decision for the ten such outputs of the default bundle.
-    for (int k = 0; k < 4 && out_blocked < out; ++k) {
-      const float* xr = x_row(r + k);
-      Float8 a = Load8(b + out_blocked);
-      for (int i = 0; i < n; ++i) a += xr[i] * Load8(w_at(i, out_blocked));
-      StoreOutputs(a, out_blocked, out, y_row(r + k));
-    }
-  }
-  // Rows left over (a single row, as every layer of a two-tower bundle runs): eight blocks of
-  // outputs at once, then four, then one, over the zero-padded width, so that independent sums
-  // hide the add latency. Blocks run one at a time, or the padded tail block alone, were serial
-  // chains that left a 62-output layer as slow as a 124-output one.
-  for (int r = grouped; r < rows; ++r) {
-    int o = RowBlocks<8>(wt, ldw, b, n, x_row(r), 0, out, y_row(r));
-    o = RowBlocks<4>(wt, ldw, b, n, x_row(r), o, out, y_row(r));
-    RowBlocks<1>(wt, ldw, b, n, x_row(r), o, out, y_row(r));
-  }
+// Y[r, :] = b + X[r, 0:n] W^T[0:n, :] for every row r < rows (row strides ldx and out), at the
+// widest width the CPU runs (one pointer picked at the first call, as ExpClamped does: the
+// target_clones resolver crashes ThreadSanitizer builds before main). Four rows at a time share
+// each weight load; a single row (every layer of a two-tower bundle) accumulates several blocks
+// of outputs at once, so that independent sums hide the add latency. 64 inputs x 32 outputs took
+// 55 ns as one sum per output over blocks of eight, 124 x 32 73 ns (AVX, no split).
+void MatMulRows(const float* __restrict wt, const float* __restrict b, int n, int out,
+                const float* __restrict x, int ldx, int rows, float* __restrict y) {
+  static const MatMulForm form = WidestMatMulForm();
+  form(wt, b, n, out, x, ldx, rows, y);
 }
 
 // A recall decision exponentiates 186 values and costs: one scalar expf each was a fifth of its

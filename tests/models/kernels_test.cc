@@ -1,11 +1,13 @@
 // The fast path's kernels against plain loops: every shape the blocked code splits differently
-// (whole passes of eight, four and one blocks, a zero-padded tail block, rows in groups of four
-// and rows left over), and the vector exponential over every tail length.
+// (passes of eight, four, two and one blocks, a zero-padded tail block, odd and even numbers of
+// inputs, rows in groups of four and rows left over), and the vector exponential over every tail
+// length.
 #include "models/kernels.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <vector>
@@ -44,7 +46,7 @@ TEST(KernelsTest, ProductsMatchAPlainLoopForEveryBlockSplit) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   for (const int out : {1, 7, 8, 9, 31, 32, 33, 62, 64, 65, 124, 130}) {
-    for (const int n : {1, 12, 32}) {
+    for (const int n : {1, 12, 13, 32}) {
       const Layer l = RandomLayer(n, out, rng);
       for (const int rows : {1, 2, 4, 5, 9}) {
         std::vector<float> x(static_cast<size_t>(rows * n));
@@ -70,18 +72,28 @@ TEST(KernelsTest, ProductsMatchAPlainLoopForEveryBlockSplit) {
 TEST(KernelsTest, ARowsOutputsDoNotDependOnItsNeighbours) {
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (const int out : {7, 32, 62, 124}) {
-    const Layer l = RandomLayer(32, out, rng);
-    std::vector<float> x(static_cast<size_t>(5 * l.n));
-    for (float& v : x) v = u(rng);
-    const std::vector<float> together = RunRows(l, x, 5);  // one group of four, one row left over
-    for (int r = 0; r < 5; ++r) {
-      const std::vector<float> row(x.begin() + r * l.n, x.begin() + (r + 1) * l.n);
-      const std::vector<float> alone = RunRows(l, row, 1);
-      for (int o = 0; o < out; ++o)
-        EXPECT_EQ(alone[static_cast<size_t>(o)], together[static_cast<size_t>(r * out + o)])
-            << "out " << out << " row " << r << " output " << o;
+  for (const int out : {7, 32, 62, 124, 130}) {
+    for (const int n : {13, 32}) {
+      const Layer l = RandomLayer(n, out, rng);
+      std::vector<float> x(static_cast<size_t>(5 * l.n));
+      for (float& v : x) v = u(rng);
+      const std::vector<float> together = RunRows(l, x, 5);  // one group of four, one row left over
+      for (int r = 0; r < 5; ++r) {
+        const std::vector<float> row(x.begin() + r * l.n, x.begin() + (r + 1) * l.n);
+        const std::vector<float> alone = RunRows(l, row, 1);
+        for (int o = 0; o < out; ++o)
+          EXPECT_EQ(alone[static_cast<size_t>(o)], together[static_cast<size_t>(r * out + o)])
+              << "out " << out << " n " << n << " row " << r << " output " << o;
+      }
     }
+  }
+}
+
+TEST(KernelsTest, WeightsStartOnACacheLine) {
+  for (const size_t n : {1, 3, 17, 1000}) {
+    const AlignedFloats a(n, 1.0f), b(n + 1, 2.0f);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(a.data()) % 64, 0u) << n;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % 64, 0u) << n;
   }
 }
 
