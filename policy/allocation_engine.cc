@@ -6,6 +6,8 @@
 #include <exception>
 #include <limits>
 
+#include "policy/score_scans.h"
+
 namespace allot {
 namespace {
 
@@ -66,22 +68,11 @@ ReuseEstimates LearnedReuse(const PolicySnapshot& policy, size_t agent,
 // A scorer's answer is served, and enters the reservoir the controllers learn from, only when
 // every number in it is finite and no cost is negative: one poisoned request must not reach the
 // caller or the price of compute.
-// Every call checks a few hundred numbers: each check is a pass without early exits or branches
-// (a NaN fails every comparison), which the compiler turns into vector compares.
-bool AllFinite(const std::vector<double>& v) {
-  bool ok = true;
-  for (const double x : v) ok &= std::abs(x) <= std::numeric_limits<double>::max();
-  return ok;
-}
-bool AllFiniteAndNonNegative(const std::vector<double>& v) {
-  bool ok = true;
-  for (const double x : v) ok &= (x >= 0.0) & (x <= std::numeric_limits<double>::max());
-  return ok;
-}
-
 bool ServableScores(const AgentScores& s) {
-  return std::isfinite(s.user_value) && AllFinite(s.value) && AllFiniteAndNonNegative(s.cost) &&
-         AllFiniteAndNonNegative(s.cross_cost);
+  using score_scans::AllFinite;
+  return std::isfinite(s.user_value) && AllFinite(s.value.data(), s.value.size(), false) &&
+         AllFinite(s.cost.data(), s.cost.size(), true) &&
+         AllFinite(s.cross_cost.data(), s.cross_cost.size(), true);
 }
 
 }  // namespace

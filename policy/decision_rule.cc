@@ -4,34 +4,21 @@
 #include <exception>
 #include <limits>
 
+#include "policy/score_scans.h"
+
 namespace allot {
 
 namespace {
 
 // The first joint action of the highest net - lambda * cost, or n if none is above -inf (every
 // score NaN). Without a cost cap this is the whole rule, and it is the common call: the maximum
-// is found in four independent lanes (one serial chain of compares was the scan's latency), then
-// the first action that reaches it. Both passes compute each score by the same expression.
+// is found in vectors (score_scans.h), then the first action that reaches it, each score computed
+// by the same expression in both passes.
 size_t FirstBest(const double* net, const double* cost, size_t n, double lambda) {
-  constexpr double kNone = -std::numeric_limits<double>::infinity();
-  const auto score = [&](size_t j) { return net[j] - lambda * cost[j]; };
-  // max(a, s) that never takes a NaN s.
-  const auto keep_max = [](double a, double s) { return s > a ? s : a; };
-  // Four named lanes, not an array: GCC kept an array's lanes in memory, a store and a reload
-  // per step.
-  double lane0 = kNone, lane1 = kNone, lane2 = kNone, lane3 = kNone;
-  size_t j = 0;
-  for (; j + 4 <= n; j += 4) {
-    lane0 = keep_max(lane0, score(j));
-    lane1 = keep_max(lane1, score(j + 1));
-    lane2 = keep_max(lane2, score(j + 2));
-    lane3 = keep_max(lane3, score(j + 3));
-  }
-  for (; j < n; ++j) lane0 = keep_max(lane0, score(j));
-  const double best = keep_max(keep_max(lane0, lane1), keep_max(lane2, lane3));
-  if (best == kNone) return n;
-  for (j = 0; j < n; ++j) {
-    if (score(j) == best) return j;
+  const double best = score_scans::MaxNetScore(net, cost, n, lambda);
+  if (best == -std::numeric_limits<double>::infinity()) return n;
+  for (size_t j = 0; j < n; ++j) {
+    if (net[j] - lambda * cost[j] == best) return j;
   }
   return n;
 }

@@ -3,13 +3,16 @@
 
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <random>
+#include <vector>
 
 #include "policy/action_space.h"
 #include "policy/analytic_scorer.h"
 #include "policy/cost_order.h"
 #include "policy/decision_rule.h"
 #include "policy/decision_rules.h"
+#include "policy/score_scans.h"
 
 namespace allot {
 namespace {
@@ -100,6 +103,54 @@ TEST(DecisionRuleTest, UncappedScanAgreesWithTheCappedScanIncludingTiesAndNaN) {
   }
   const ChosenAction all_nan = ChooseAction(Scores({nan, nan, nan}, {2.0, 1.0, 3.0}), 1.0);
   EXPECT_EQ(all_nan.joint, 1u);
+}
+
+// The vector scans against plain loops: one odd number at every position of arrays of every
+// length up to three vector steps and a tail.
+TEST(ScoreScansTest, FiniteChecksCatchOneBadNumberAnywhere) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const double max = std::numeric_limits<double>::max();
+  for (size_t n = 0; n <= 14; ++n) {
+    for (size_t at = 0; at < n; ++at) {
+      for (const double odd : {std::nan(""), inf, -inf, -1e-300, -0.0, max, -max, 0.0}) {
+        std::vector<double> x(n, 1.5);
+        x[at] = odd;
+        bool finite = true, finite_non_negative = true;
+        for (const double v : x) {
+          finite &= std::isfinite(v);
+          finite_non_negative &= std::isfinite(v) && v >= 0.0;
+        }
+        EXPECT_EQ(score_scans::AllFinite(x.data(), n, false), finite)
+            << n << " " << at << " " << odd;
+        EXPECT_EQ(score_scans::AllFinite(x.data(), n, true), finite_non_negative)
+            << n << " " << at << " " << odd;
+      }
+    }
+    const std::vector<double> ones(n, 1.0);
+    EXPECT_TRUE(score_scans::AllFinite(ones.data(), n, true));
+  }
+}
+
+TEST(ScoreScansTest, MaxNetScoreIsThePlainMaximumIgnoringNaN) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(-2.0, 2.0);
+  for (size_t n = 0; n <= 14; ++n) {
+    for (int trial = 0; trial < 40; ++trial) {
+      std::vector<double> net(n), cost(n);
+      for (size_t j = 0; j < n; ++j) {
+        net[j] = trial % 4 == 0 && j % 3 == 1 ? std::nan("") : u(rng);
+        cost[j] = std::abs(u(rng));
+      }
+      const double lambda = 0.25 * (trial % 5);
+      double expected = -std::numeric_limits<double>::infinity();
+      for (size_t j = 0; j < n; ++j) {
+        const double score = net[j] - lambda * cost[j];
+        if (score > expected) expected = score;
+      }
+      EXPECT_EQ(score_scans::MaxNetScore(net.data(), cost.data(), n, lambda), expected)
+          << "n " << n << " trial " << trial;
+    }
+  }
 }
 
 TEST(DecisionRuleTest, CostCapExcludesExpensiveActions) {
