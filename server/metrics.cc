@@ -214,8 +214,10 @@ ServerMetrics::ServerMetrics(const std::string& bind_address)
   bundle_reloads_.Add({{"result", "ok"}});
   bundle_reloads_.Add({{"result", "error"}});
   if (!bind_address.empty()) {
-    http_ = std::make_unique<MetricsHttpServer>(
-        bind_address, registry_, [this] { calls_in_flight_.Set(allocate_in_flight_.count()); });
+    http_ = std::make_unique<MetricsHttpServer>(bind_address, registry_, [this] {
+      calls_in_flight_.Set(allocate_in_flight_.count());
+      counts_.Flush();
+    });
   }
 }
 
@@ -224,12 +226,14 @@ int ServerMetrics::metrics_port() const { return http_ ? http_->port() : 0; }
 void ServerMetrics::ObserveRpc(RpcMethod method, int code, double seconds) {
   if (code < 0 || code >= kNumGrpcCodes) code = grpc::StatusCode::UNKNOWN;
   auto& slot = rpc_[static_cast<int>(method)][code];
-  prometheus::Histogram* h = slot.load(std::memory_order_acquire);
+  const ThreadCounts::Histogram* h = slot.load(std::memory_order_acquire);
   if (h == nullptr) {
-    // Family::Add is idempotent and locked, so a race here only creates the same series twice.
-    h = &rpc_seconds_.Add(
-        {{"method", kMethodNames[static_cast<int>(method)]}, {"code", kCodeNames[code]}},
-        LatencyBuckets());
+    // Family::Add and Wrap are idempotent and locked, so a race here only finds the same series
+    // twice.
+    h = counts_.Wrap(rpc_seconds_.Add({{"method", kMethodNames[static_cast<int>(method)]},
+                                       {"code", kCodeNames[code]}},
+                                      LatencyBuckets()),
+                     LatencyBuckets());
     slot.store(h, std::memory_order_release);
   }
   h->Observe(seconds);
@@ -245,24 +249,29 @@ std::vector<AgentMetrics> ServerMetrics::ForPolicy(const PolicySnapshot& policy)
   for (const AgentConfig& agent : policy.config->agents) {
     AgentMetrics m;
     const prometheus::Labels a = {{"agent", agent.name}};
-    m.decision_seconds = &decision_seconds_.Add(a, LatencyBuckets());
-    m.predicted_cost = &predicted_cost_.Add(a, CostBuckets());
-    m.fallback_deadline = &fallbacks_.Add({{"agent", agent.name}, {"reason", "deadline"}});
-    m.fallback_scorer = &fallbacks_.Add({{"agent", agent.name}, {"reason", "scorer_failed"}});
+    const auto counter = [&](prometheus::Family<prometheus::Counter>& family,
+                             const prometheus::Labels& labels) {
+      return counts_.Wrap(family.Add(labels));
+    };
+    m.decision_seconds = counts_.Wrap(decision_seconds_.Add(a, LatencyBuckets()), LatencyBuckets());
+    m.predicted_cost = counts_.Wrap(predicted_cost_.Add(a, CostBuckets()), CostBuckets());
+    m.fallback_deadline = counter(fallbacks_, {{"agent", agent.name}, {"reason", "deadline"}});
+    m.fallback_scorer = counter(fallbacks_, {{"agent", agent.name}, {"reason", "scorer_failed"}});
     m.fallback_invalid_output =
-        &fallbacks_.Add({{"agent", agent.name}, {"reason", "scorer_output_invalid"}});
-    m.fallback_overload = &fallbacks_.Add({{"agent", agent.name}, {"reason", "overload"}});
+        counter(fallbacks_, {{"agent", agent.name}, {"reason", "scorer_output_invalid"}});
+    m.fallback_overload = counter(fallbacks_, {{"agent", agent.name}, {"reason", "overload"}});
     for (int c = 0; c < 4; ++c) {
-      m.cache_reuse[c] = &cache_reuse_.Add({{"agent", agent.name}, {"choice", kCacheChoices[c]}});
+      m.cache_reuse[c] =
+          counter(cache_reuse_, {{"agent", agent.name}, {"choice", kCacheChoices[c]}});
     }
-    m.cache_saved_core_seconds = &cache_saved_.Add(a);
+    m.cache_saved_core_seconds = counter(cache_saved_, a);
     for (const DecisionConfig& d : agent.decisions) {
-      std::vector<prometheus::Counter*> options;
+      std::vector<const ThreadCounts::Counter*> options;
       for (const OptionConfig& o : d.options) {
-        options.push_back(&actions_.Add({{"agent", agent.name},
-                                         {"kind", DecisionKindName(d.kind)},
-                                         {"decision", d.name},
-                                         {"option", o.label}}));
+        options.push_back(counter(actions_, {{"agent", agent.name},
+                                             {"kind", DecisionKindName(d.kind)},
+                                             {"decision", d.name},
+                                             {"option", o.label}}));
       }
       m.actions.push_back(std::move(options));
     }

@@ -21,6 +21,7 @@
 #include "policy/telemetry_store.h"
 #include "server/in_flight.h"
 #include "server/metrics_http.h"
+#include "server/thread_counts.h"
 
 namespace allot {
 
@@ -29,17 +30,20 @@ constexpr int kNumRpcMethods = 3;
 constexpr int kNumGrpcCodes = 17;
 
 // Handles for one agent, resolved from the policy so the request path does no label lookups.
+// Counted per thread (ThreadCounts), into the series at each scrape.
 struct AgentMetrics {
-  prometheus::Histogram* decision_seconds = nullptr;
-  prometheus::Histogram* predicted_cost = nullptr;
-  prometheus::Counter* fallback_deadline = nullptr;
-  prometheus::Counter* fallback_scorer = nullptr;
-  prometheus::Counter* fallback_invalid_output = nullptr;
-  prometheus::Counter* fallback_overload = nullptr;   // shed beyond server.max_in_flight
-  std::array<prometheus::Counter*, 4> cache_reuse{};  // by CacheReuse value
-  prometheus::Counter* cache_saved_core_seconds = nullptr;
+  using Counter = ThreadCounts::Counter;
+  using Histogram = ThreadCounts::Histogram;
+  const Histogram* decision_seconds = nullptr;
+  const Histogram* predicted_cost = nullptr;
+  const Counter* fallback_deadline = nullptr;
+  const Counter* fallback_scorer = nullptr;
+  const Counter* fallback_invalid_output = nullptr;
+  const Counter* fallback_overload = nullptr;   // shed beyond server.max_in_flight
+  std::array<const Counter*, 4> cache_reuse{};  // by CacheReuse value
+  const Counter* cache_saved_core_seconds = nullptr;
   // actions[d][i]: decision d, option i (LINK: channel i selected; SWITCH: 0 off / 1 on).
-  std::vector<std::vector<prometheus::Counter*>> actions;
+  std::vector<std::vector<const Counter*>> actions;
 };
 
 // Shadow decisions of one agent: the candidate chose the same joint action as the serving policy,
@@ -158,8 +162,11 @@ class ServerMetrics {
   std::mutex reservoir_mu_;
   uint64_t reservoir_recorded_seen_ = 0;  // guarded by reservoir_mu_
   uint64_t reservoir_dropped_seen_ = 0;   // guarded by reservoir_mu_
+  // The request path's series, counted per thread; flushed into the registry before each scrape.
+  ThreadCounts counts_;
   // Lazily created (method, code) histograms: the request path reads an atomic pointer.
-  std::array<std::array<std::atomic<prometheus::Histogram*>, kNumGrpcCodes>, kNumRpcMethods> rpc_{};
+  std::array<std::array<std::atomic<const ThreadCounts::Histogram*>, kNumGrpcCodes>, kNumRpcMethods>
+      rpc_{};
   prometheus::Gauge* config_info_current_ = nullptr;
   prometheus::Gauge* bundle_info_current_ = nullptr;
   prometheus::Gauge* shadow_info_current_ = nullptr;
