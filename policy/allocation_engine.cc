@@ -2,6 +2,7 @@
 #include "policy/allocation_engine.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -77,6 +78,15 @@ bool ServableScores(const AgentScores& s) {
 
 }  // namespace
 
+namespace {
+
+uint64_t NextEngineId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
 uint64_t ModuleLayout(const AllotConfig& config) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a over the names, each ended by a 0 byte
   for (const ModuleConfig& m : config.modules) {
@@ -131,19 +141,46 @@ double LambdaTable::Get(std::string_view module, double fallback) const {
 
 AllocationEngine::AllocationEngine(std::shared_ptr<const PolicySnapshot> policy,
                                    size_t reservoir_size, uint32_t sample_every)
-    : reservoir_(reservoir_size, sample_every) {
-  lambdas_.store(InitialLambdas(*policy->config, nullptr));
+    : id_(NextEngineId()), reservoir_(reservoir_size, sample_every) {
+  StoreLambdas(InitialLambdas(*policy->config, nullptr));
   cache_budget_.store(MakeCacheBudget(*policy->config));
   policy_.store(std::move(policy));
 }
 
 void AllocationEngine::SetPolicy(std::shared_ptr<const PolicySnapshot> policy) {
-  lambdas_.store(InitialLambdas(*policy->config, lambdas_.load().get()));
+  StoreLambdas(InitialLambdas(*policy->config, lambdas_.load().get()));
   // The budget's multiplier and statistics window survive a swap that leaves cache reuse as it was
   // (a new bundle, another section reloaded).
   if (policy_.load()->config->cache_reuse != policy->config->cache_reuse)
     cache_budget_.store(MakeCacheBudget(*policy->config));
   policy_.store(std::move(policy));
+}
+
+void AllocationEngine::StoreLambdas(std::shared_ptr<const LambdaTable> lambdas) {
+  lambdas_.store(std::move(lambdas));
+  lambdas_version_.fetch_add(1, std::memory_order_release);
+}
+
+const LambdaTable& AllocationEngine::ThreadLambdas() const {
+  struct Copy {
+    uint64_t engine = 0, version = 0;
+    std::shared_ptr<const LambdaTable> table;
+  };
+  // A few engines per thread (experiment arms decide with engines of their own).
+  thread_local std::array<Copy, 4> copies;
+  thread_local size_t next_replaced = 0;
+  // Acquire: a version read after a store sees that store's table, or a newer one.
+  const uint64_t version = lambdas_version_.load(std::memory_order_acquire);
+  for (const Copy& c : copies) {
+    if (c.engine == id_ && c.version == version) return *c.table;
+  }
+  Copy* mine = nullptr;
+  for (Copy& c : copies) {
+    if (c.engine == id_) mine = &c;
+  }
+  if (mine == nullptr) mine = &copies[next_replaced++ % copies.size()];
+  *mine = {id_, version, lambdas_.load()};
+  return *mine->table;
 }
 
 Allocation AllocationEngine::SafeDefault(const std::shared_ptr<const PolicySnapshot>& policy,
@@ -152,8 +189,8 @@ Allocation AllocationEngine::SafeDefault(const std::shared_ptr<const PolicySnaps
   out.policy = policy;
   out.agent = agent;
   out.joint = policy->spaces[agent].safe_default();
-  out.lambda = lambdas_.load()->Lambda(policy->module_layout, policy->agent_module_index[agent],
-                                       policy->agent_module[agent]);
+  out.lambda = ThreadLambdas().Lambda(policy->module_layout, policy->agent_module_index[agent],
+                                      policy->agent_module[agent]);
   out.fallback = true;
   out.fallback_reason = reason;
   return out;
@@ -192,7 +229,7 @@ Allocation AllocationEngine::Decide(const std::shared_ptr<const PolicySnapshot>&
   if (!scored) return SafeDefault(policy, agent, "scorer_failed");
   if (!ServableScores(scores)) return SafeDefault(policy, agent, "scorer_output_invalid");
 
-  const std::shared_ptr<const LambdaTable> lambdas = lambdas_.load();
+  const LambdaTable* lambdas = &ThreadLambdas();
   const AllotConfig& config = *policy->config;
   Allocation out;
   out.policy = policy;

@@ -103,9 +103,7 @@ class AllocationEngine {
   // Swaps in a new policy; lambdas of modules that still exist are kept, new ones start at their
   // configured initial value.
   void SetPolicy(std::shared_ptr<const PolicySnapshot> policy);
-  void SetLambdas(std::shared_ptr<const LambdaTable> lambdas) {
-    lambdas_.store(std::move(lambdas));
-  }
+  void SetLambdas(std::shared_ptr<const LambdaTable> lambdas) { StoreLambdas(std::move(lambdas)); }
 
   // `agent` must index policy->spaces and `features` must have the agent's width (the caller
   // validates). Never throws: a scorer failure answers with the safe default, marked fallback.
@@ -124,7 +122,15 @@ class AllocationEngine {
 
  private:
   std::atomic<std::shared_ptr<const PolicySnapshot>> policy_;
+  void StoreLambdas(std::shared_ptr<const LambdaTable> lambdas);
+  // The prices in force, from this thread's copy while no new table has been stored: loading the
+  // shared pointer takes its lock bit and its count, two writes to lines that every deciding
+  // thread shares. The copy may keep a replaced table alive until the thread's next decision.
+  const LambdaTable& ThreadLambdas() const;
+
+  const uint64_t id_;  // unique per engine, for the threads' copies of the prices
   std::atomic<std::shared_ptr<const LambdaTable>> lambdas_;
+  std::atomic<uint64_t> lambdas_version_{0};  // advanced after every store to lambdas_
   mutable ScoreReservoir reservoir_;
   std::atomic<std::shared_ptr<CacheBudget>> cache_budget_;
 };

@@ -8,8 +8,15 @@ namespace allot {
 ScoreReservoir::ScoreReservoir(size_t capacity, uint32_t sample_every)
     : sample_every_(std::max<uint32_t>(1, sample_every)), slots_(std::max<size_t>(1, capacity)) {}
 
+size_t ScoreReservoir::ThreadStripe() {
+  static std::atomic<size_t> next{0};
+  thread_local const size_t stripe = next.fetch_add(1, std::memory_order_relaxed) % kStripes;
+  return stripe;
+}
+
 void ScoreReservoir::MaybeRecord(size_t agent, const AgentScores& scores) {
-  if (seen_.fetch_add(1, std::memory_order_relaxed) % sample_every_ != 0) return;
+  std::atomic<uint64_t>& seen = seen_[ThreadStripe()].seen;
+  if (seen.fetch_add(1, std::memory_order_relaxed) % sample_every_ != 0) return;
   std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
   if (!lock.owns_lock()) {
     dropped_.fetch_add(1, std::memory_order_relaxed);

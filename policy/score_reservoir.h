@@ -1,6 +1,7 @@
 // A bounded sample of recently scored requests, for the lambda controller to re-decide offline.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -21,6 +22,8 @@ struct ScoredSample {
 };
 
 // Records one request in every `sample_every` into a ring of the `capacity` most recent samples.
+// The count is kept per thread (in a few stripes, each on its own cache line): one counter that
+// every thread of a server on two cores incremented moved between the cores on every call.
 // The request path never waits: if the ring is being read or written, the sample is dropped and
 // counted. Slot vectors keep their capacity, so steady-state recording does not allocate.
 class ScoreReservoir {
@@ -35,8 +38,14 @@ class ScoreReservoir {
   size_t capacity() const { return slots_.size(); }
 
  private:
+  struct alignas(64) Stripe {
+    std::atomic<uint64_t> seen{0};
+  };
+  static constexpr size_t kStripes = 8;
+  static size_t ThreadStripe();
+
   const uint32_t sample_every_;
-  std::atomic<uint64_t> seen_{0};
+  std::array<Stripe, kStripes> seen_{};  // requests offered, by the stripe of the thread
   std::atomic<uint64_t> recorded_{0};
   std::atomic<uint64_t> dropped_{0};
   mutable std::mutex mu_;

@@ -242,6 +242,31 @@ TEST_F(EngineTest, DecidesWithTheModulesLambda) {
   EXPECT_EQ(engine.reservoir().recorded(), 2u);
 }
 
+// Each thread keeps copies of a few engines' prices: engines decided with in turn on one thread
+// (experiment arms), more of them than the copies, each decide with their own, and with a new
+// table as soon as it is stored.
+TEST_F(EngineTest, EnginesDecidingInTurnOnOneThreadEachUseTheirOwnPrices) {
+  std::vector<std::unique_ptr<AllocationEngine>> engines;
+  const auto prerank_price = [](double lambda) {
+    auto table = std::make_shared<LambdaTable>();
+    table->modules = {{"recall", 0.1, 0}, {"prerank", lambda, 0}, {"rank", 0.1, 0}};
+    return table;
+  };
+  for (int e = 0; e < 6; ++e) {
+    engines.push_back(std::make_unique<AllocationEngine>(policy_, 16, 1));
+    engines.back()->SetLambdas(prerank_price(1.0 + e));
+  }
+  const std::vector<float> x(8, 0.0f);
+  for (int round = 0; round < 3; ++round) {
+    for (size_t e = 0; e < engines.size(); ++e) {
+      EXPECT_DOUBLE_EQ(engines[e]->Decide(policy_, 1, x, {}).lambda, 1.0 + e + 10 * round)
+          << "engine " << e << " round " << round;
+    }
+    for (size_t e = 0; e < engines.size(); ++e)
+      engines[e]->SetLambdas(prerank_price(1.0 + e + 10 * (round + 1)));
+  }
+}
+
 // A shadow decision is the same decision, but feeds neither the control loop's reservoir nor the
 // cache budget's statistics.
 TEST_F(EngineTest, AShadowDecisionLeavesNoTrace) {
