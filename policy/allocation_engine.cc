@@ -76,10 +76,6 @@ bool ServableScores(const AgentScores& s) {
          AllFinite(s.cross_cost.data(), s.cross_cost.size(), true);
 }
 
-}  // namespace
-
-namespace {
-
 uint64_t NextEngineId() {
   static std::atomic<uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);

@@ -121,13 +121,13 @@ class AllocationEngine {
   std::shared_ptr<CacheBudget> cache_budget() const { return cache_budget_.load(); }
 
  private:
-  std::atomic<std::shared_ptr<const PolicySnapshot>> policy_;
   void StoreLambdas(std::shared_ptr<const LambdaTable> lambdas);
   // The prices in force, from this thread's copy while no new table has been stored: loading the
-  // shared pointer takes its lock bit and its count, two writes to lines that every deciding
-  // thread shares. The copy may keep a replaced table alive until the thread's next decision.
+  // shared pointer takes its lock bit and its count, writes to lines that every deciding thread
+  // shares. The copy may keep a replaced table alive until the thread's next decision.
   const LambdaTable& ThreadLambdas() const;
 
+  std::atomic<std::shared_ptr<const PolicySnapshot>> policy_;
   const uint64_t id_;  // unique per engine, for the threads' copies of the prices
   std::atomic<std::shared_ptr<const LambdaTable>> lambdas_;
   std::atomic<uint64_t> lambdas_version_{0};  // advanced after every store to lambdas_
