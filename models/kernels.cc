@@ -169,20 +169,20 @@ void MatMulRowsSse(const float* __restrict wt, const float* __restrict b, int n,
   MatMulRowsOf<Float8, 4>(wt, b, n, out, x, ldx, rows, y);
 }
 
-using MatMulForm = void (*)(const float*, const float*, int, int, const float*, int, int, float*);
-MatMulForm WidestMatMulForm() {
+std::vector<MatMulForm> MatMulForms() {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return MatMulRowsAvx512;
-  if (__builtin_cpu_supports("avx")) return MatMulRowsAvx;
-  return MatMulRowsSse;
+  std::vector<MatMulForm> forms;
+  if (__builtin_cpu_supports("avx512f")) forms.push_back(MatMulRowsAvx512);
+  if (__builtin_cpu_supports("avx")) forms.push_back(MatMulRowsAvx);
+  forms.push_back(MatMulRowsSse);
+  return forms;
 }
 #else
 void MatMulRowsPortable(const float* __restrict wt, const float* __restrict b, int n, int out,
                         const float* __restrict x, int ldx, int rows, float* __restrict y) {
   MatMulRowsOf<Float8, 4>(wt, b, n, out, x, ldx, rows, y);
 }
-using MatMulForm = void (*)(const float*, const float*, int, int, const float*, int, int, float*);
-MatMulForm WidestMatMulForm() { return MatMulRowsPortable; }
+std::vector<MatMulForm> MatMulForms() { return {MatMulRowsPortable}; }
 #endif
 
 }  // namespace
@@ -208,9 +208,11 @@ ALLOT_KERNEL float Dot(const float* __restrict a, const float* __restrict b, int
 // (one sum per output over AVX blocks of eight before).
 void MatMulRows(const float* __restrict wt, const float* __restrict b, int n, int out,
                 const float* __restrict x, int ldx, int rows, float* __restrict y) {
-  static const MatMulForm form = WidestMatMulForm();
+  static const MatMulForm form = MatMulForms().front();
   form(wt, b, n, out, x, ldx, rows, y);
 }
+
+std::vector<MatMulForm> MatMulFormsForTesting() { return MatMulForms(); }
 
 // A recall decision exponentiates 186 values and costs: one scalar expf each was a fifth of its
 // time. The widest vector form the CPU runs takes a fifth of that (192 values: AVX-512 38 ns here,

@@ -44,6 +44,12 @@ constexpr int PaddedWidth(int out) { return (out + 15) / 16 * 16; }
 void MatMulRows(const float* __restrict wt, const float* __restrict b, int n, int out,
                 const float* __restrict x, int ldx, int rows, float* __restrict y);
 
+// Every form of MatMulRows that this CPU runs (AVX-512, AVX, SSE), widest first: for tests, which
+// check that they agree bit for bit.
+using MatMulForm = void (*)(const float* __restrict, const float* __restrict, int, int,
+                            const float* __restrict, int, int, float* __restrict);
+std::vector<MatMulForm> MatMulFormsForTesting();
+
 // x = e^x over n floats, each x first clamped to [-30, 30] so that a wild network output cannot
 // give inf (a NaN stays NaN, for the caller's finite check). Through glibc's vector math library
 // at the widest width the CPU runs where it exists (x86-64), within 2e-7 relative of expf.

@@ -89,6 +89,34 @@ TEST(KernelsTest, ARowsOutputsDoNotDependOnItsNeighbours) {
   }
 }
 
+// The widest form serves; a machine without AVX-512 (or AVX) serves a narrower one, which must
+// give the same bits: the same sums in the same order, no fused multiply-add.
+TEST(KernelsTest, EveryFormOfTheProductsGivesTheSameBits) {
+  const std::vector<MatMulForm> forms = MatMulFormsForTesting();
+  ASSERT_FALSE(forms.empty());
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (const int out : {7, 32, 62, 124, 130}) {
+    for (const int n : {1, 13, 32, 64}) {
+      for (const int rows : {1, 5}) {
+        const Layer l = RandomLayer(n, out, rng);
+        std::vector<float> x(static_cast<size_t>(rows * n));
+        for (float& v : x) v = u(rng);
+        std::vector<float> widest(static_cast<size_t>(rows * out));
+        forms.front()(l.wt.data(), l.b.data(), n, out, x.data(), n, rows, widest.data());
+        for (size_t f = 1; f < forms.size(); ++f) {
+          std::vector<float> y(widest.size());
+          forms[f](l.wt.data(), l.b.data(), n, out, x.data(), n, rows, y.data());
+          for (size_t k = 0; k < y.size(); ++k) {
+            ASSERT_EQ(y[k], widest[k]) << "form " << f << " of " << forms.size() << ", n " << n
+                                       << " out " << out << " rows " << rows << " at " << k;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(KernelsTest, WeightsStartOnACacheLine) {
   for (const size_t n : {1, 3, 17, 1000}) {
     const AlignedFloats a(n, 1.0f), b(n + 1, 2.0f);
