@@ -154,7 +154,6 @@ struct FastTwoTower {
   Vec head_w, head_b;  // [outputs][width], [outputs]: the outputs computed (skipped ones left out)
   size_t skipped = 0;  // leading outputs left out
   size_t joint_actions = 0;
-  int width = 0;
   // skip: leading outputs that nothing reads (the own-module cost where a cost map serves it).
   static FastTwoTower From(TwoTower& t, const torch::Tensor& codes, const torch::Tensor& weight,
                            const torch::Tensor& bias, int64_t skip = 0) {
@@ -163,7 +162,6 @@ struct FastTwoTower {
     const torch::Tensor psi = t->action_tower->forward(codes);  // [n, width]
     f.skipped = static_cast<size_t>(skip);
     f.joint_actions = static_cast<size_t>(psi.size(0));
-    f.width = static_cast<int>(psi.size(1));
     const torch::Tensor ones = torch::ones({psi.size(0), 1}, psi.options());
     f.embeddings = Dense::FromWeights(torch::cat({psi, ones}, 1), torch::zeros({psi.size(0)}));
     f.head_w = Copy(weight.slice(0, skip));
@@ -178,7 +176,8 @@ struct FastTwoTower {
     state.front().ApplyPrefix(obs.data(), obs_dim, phi.data());
     RunRestRows(state, 1, phi, scratch);
     // One input row per output: w_o * phi(s), then b_o (against the embeddings' 1).
-    const size_t row = static_cast<size_t>(width) + 1;
+    const int width = embeddings.in - 1;
+    const size_t row = static_cast<size_t>(embeddings.in);
     thread_local Vec rows;
     rows.resize(computed() * row);
     for (size_t o = 0; o < computed(); ++o) {

@@ -167,13 +167,11 @@ const LambdaTable& AllocationEngine::ThreadLambdas() const {
   thread_local size_t next_replaced = 0;
   // Acquire: a version read after a store sees that store's table, or a newer one.
   const uint64_t version = lambdas_version_.load(std::memory_order_acquire);
-  for (const Copy& c : copies) {
-    if (c.engine == id_ && c.version == version) return *c.table;
-  }
   Copy* mine = nullptr;
   for (Copy& c : copies) {
     if (c.engine == id_) mine = &c;
   }
+  if (mine != nullptr && mine->version == version) return *mine->table;
   if (mine == nullptr) mine = &copies[next_replaced++ % copies.size()];
   *mine = {id_, version, lambdas_.load()};
   return *mine->table;

@@ -84,8 +84,7 @@ ThreadCounts::Shard& ThreadCounts::ThisThread() {
 void ThreadCounts::Add(uint32_t slot, double by) { ThisThread().Add(slot, by); }
 
 uint32_t ThreadCounts::TakeSlots(uint32_t count) {
-  constexpr uint32_t kNone = kChunkSlots * kChunks;
-  if (next_slot_ + count > kNone) return kNone;
+  if (next_slot_ + count > kNoSlot) return kNoSlot;
   const uint32_t first = next_slot_;
   next_slot_ += count;
   return first;
@@ -93,15 +92,15 @@ uint32_t ThreadCounts::TakeSlots(uint32_t count) {
 
 void ThreadCounts::Counter::Increment(double by) const {
   if (by < 0.0) return;  // as prometheus-cpp's counters
-  if (slot_ == kChunkSlots * kChunks) {
-    series_->Increment(by);  // out of slots: shared, as before
+  if (slot_ == kNoSlot) {
+    series_->Increment(by);
     return;
   }
   owner_->Add(slot_, by);
 }
 
 void ThreadCounts::Histogram::Observe(double x) const {
-  if (slot_ == kChunkSlots * kChunks) {
+  if (slot_ == kNoSlot) {
     series_->Observe(x);
     return;
   }
@@ -146,7 +145,7 @@ const ThreadCounts::Histogram* ThreadCounts::Wrap(
 void ThreadCounts::Flush() {
   std::lock_guard<std::mutex> lock(mu_);
   // What each slot gained, over every shard, since the last flush.
-  const uint32_t slots = std::min<uint32_t>(next_slot_, kChunkSlots * kChunks);
+  const uint32_t slots = std::min(next_slot_, kNoSlot);
   std::vector<double> gained(slots, 0.0);
   std::erase_if(shards_, [&](const std::shared_ptr<Shard>& shard) {
     // Read before the counts: once the thread is gone, they are final and the shard can go.

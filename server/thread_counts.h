@@ -73,10 +73,12 @@ class ThreadCounts {
   // Slots per chunk, and chunks per shard: 16,384 slots, far more than the series a server has.
   static constexpr size_t kChunkSlots = 512;
   static constexpr size_t kChunks = 32;
+  // A handle's slot when none were left: it counts straight into its series.
+  static constexpr uint32_t kNoSlot = kChunkSlots * kChunks;
 
   Shard& ThisThread();
   void Add(uint32_t slot, double by);
-  uint32_t TakeSlots(uint32_t count);  // under mu_; kChunkSlots * kChunks when none are left
+  uint32_t TakeSlots(uint32_t count);  // under mu_; kNoSlot when none are left
 
   const uint64_t id_;  // unique per object: a thread's shards are found by it
   std::mutex mu_;
